@@ -1,0 +1,116 @@
+-- Voice AI SBC database: Kamailio 5.6 standard tables plus did_routing.
+-- Idempotent: safe to apply on every start.
+
+CREATE TABLE IF NOT EXISTS `version` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `table_name` VARCHAR(32) NOT NULL,
+    `table_version` INT UNSIGNED DEFAULT 0 NOT NULL,
+    CONSTRAINT table_name_idx UNIQUE (`table_name`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('version', 1);
+
+-- Gateways (setid 1 VAPI, 2 LiveKit tenants, 3 backup) and carriers (setid CARRIER_GROUP, 10).
+CREATE TABLE IF NOT EXISTS `dispatcher` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `setid` INT DEFAULT 0 NOT NULL,
+    `destination` VARCHAR(192) DEFAULT '' NOT NULL,
+    `flags` INT DEFAULT 0 NOT NULL,
+    `priority` INT DEFAULT 0 NOT NULL,
+    `attrs` VARCHAR(128) DEFAULT '' NOT NULL,
+    `description` VARCHAR(64) DEFAULT '' NOT NULL
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('dispatcher', 4);
+
+-- ACL: grp 1 telecom carriers, grp 2 public gateways.
+CREATE TABLE IF NOT EXISTS `address` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `grp` INT(11) UNSIGNED DEFAULT 1 NOT NULL,
+    `ip_addr` VARCHAR(50) NOT NULL,
+    `mask` INT DEFAULT 32 NOT NULL,
+    `port` SMALLINT(5) UNSIGNED DEFAULT 0 NOT NULL,
+    `tag` VARCHAR(64)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('address', 6);
+
+-- topos: per-dialog data of the topology hiding module.
+CREATE TABLE IF NOT EXISTS `topos_d` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `rectime` DATETIME NOT NULL,
+    `x_context` VARCHAR(64) DEFAULT '' NOT NULL,
+    `s_method` VARCHAR(64) DEFAULT '' NOT NULL,
+    `s_cseq` VARCHAR(64) DEFAULT '' NOT NULL,
+    `a_callid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_uuid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_uuid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `b_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `as_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `bs_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `a_tag` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_tag` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_rr` MEDIUMTEXT,
+    `b_rr` MEDIUMTEXT,
+    `s_rr` MEDIUMTEXT,
+    `iflags` INT(10) UNSIGNED DEFAULT 0 NOT NULL,
+    `a_uri` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_uri` VARCHAR(255) DEFAULT '' NOT NULL,
+    `r_uri` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_srcaddr` VARCHAR(128) DEFAULT '' NOT NULL,
+    `b_srcaddr` VARCHAR(128) DEFAULT '' NOT NULL,
+    `a_socket` VARCHAR(128) DEFAULT '' NOT NULL,
+    `b_socket` VARCHAR(128) DEFAULT '' NOT NULL,
+    KEY rectime_idx (`rectime`),
+    KEY a_callid_idx (`a_callid`),
+    KEY a_uuid_idx (`a_uuid`),
+    KEY b_uuid_idx (`b_uuid`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('topos_d', 2);
+
+CREATE TABLE IF NOT EXISTS `topos_t` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `rectime` DATETIME NOT NULL,
+    `x_context` VARCHAR(64) DEFAULT '' NOT NULL,
+    `s_method` VARCHAR(64) DEFAULT '' NOT NULL,
+    `s_cseq` VARCHAR(64) DEFAULT '' NOT NULL,
+    `a_callid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_uuid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_uuid` VARCHAR(255) DEFAULT '' NOT NULL,
+    `direction` INT DEFAULT 0 NOT NULL,
+    `x_via` MEDIUMTEXT,
+    `x_vbranch` VARCHAR(255) DEFAULT '' NOT NULL,
+    `x_rr` MEDIUMTEXT,
+    `y_rr` MEDIUMTEXT,
+    `s_rr` MEDIUMTEXT,
+    `x_uri` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `b_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `as_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `bs_contact` VARCHAR(512) DEFAULT '' NOT NULL,
+    `x_tag` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_tag` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_tag` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_srcaddr` VARCHAR(255) DEFAULT '' NOT NULL,
+    `b_srcaddr` VARCHAR(255) DEFAULT '' NOT NULL,
+    `a_socket` VARCHAR(128) DEFAULT '' NOT NULL,
+    `b_socket` VARCHAR(128) DEFAULT '' NOT NULL,
+    KEY rectime_idx (`rectime`),
+    KEY a_callid_idx (`a_callid`),
+    KEY x_vbranch_idx (`x_vbranch`),
+    KEY a_uuid_idx (`a_uuid`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('topos_t', 2);
+
+-- DID -> AI gateway: a direct gateway_uri wins, else the dispatcher group (gateway_group).
+CREATE TABLE IF NOT EXISTS `did_routing` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `did` VARCHAR(20) NOT NULL COMMENT 'E.164 with leading +',
+    `gateway_group` INT NULL COMMENT 'dispatcher setid',
+    `gateway_uri` VARCHAR(255) NULL COMMENT 'direct target, overrides gateway_group',
+    `tenant` VARCHAR(64) DEFAULT '' NOT NULL,
+    `description` VARCHAR(255) DEFAULT '' NOT NULL,
+    `enabled` TINYINT(1) DEFAULT 1 NOT NULL,
+    `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
+    CONSTRAINT did_idx UNIQUE (`did`),
+    CONSTRAINT did_has_target CHECK (`gateway_group` IS NOT NULL OR `gateway_uri` IS NOT NULL)
+);

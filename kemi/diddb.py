@@ -1,0 +1,85 @@
+"""did_routing reads over one pymysql connection per Kamailio process (opened after fork)."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+import pymysql
+
+from .didcache import DidRoute, DidSourceError
+from .settings import Settings
+
+_QUERY = (
+    "SELECT did, gateway_group, gateway_uri, tenant FROM did_routing "
+    "WHERE did = %s AND enabled = 1 LIMIT 1"
+)
+
+
+class DidDatabase:
+    """Loader for DidCache. Reconnects after failures, but not more often than every
+    `db_retry_after` seconds, so a dead DB costs a SIP worker one timeout, not one per call."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        connect: Callable[..., Any] = pymysql.connect,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._settings = settings
+        self._connect = connect
+        self._clock = clock
+        self._conn: Any = None
+        self._pid: int | None = None
+        self._down_until = 0.0
+        self.queries = 0
+
+    def __call__(self, did: str) -> DidRoute | None:
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                self.queries += 1
+                cur.execute(_QUERY, (did,))
+                row = cur.fetchone()
+        except pymysql.MySQLError as exc:
+            self._drop(exc)
+        if row is None:
+            return None
+        did_, group, uri, tenant = row
+        return DidRoute(did_, int(group) if group is not None else None, uri or None, tenant or "")
+
+    def _connection(self) -> Any:
+        # A connection inherited through fork is shared with the parent: never use it.
+        if self._conn is not None and self._pid == os.getpid():
+            return self._conn
+        if self._clock() < self._down_until:
+            raise DidSourceError("database marked down, retry pending")
+        s = self._settings
+        try:
+            self._conn = self._connect(
+                host=s.db_host,
+                port=s.db_port,
+                user=s.db_user,
+                password=s.db_password,
+                database=s.db_name,
+                connect_timeout=2,
+                read_timeout=2,
+                write_timeout=2,
+                autocommit=True,
+                charset="utf8mb4",
+            )
+        except pymysql.MySQLError as exc:
+            self._drop(exc)
+        self._pid = os.getpid()
+        return self._conn
+
+    def _drop(self, exc: Exception) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - the connection is dead either way
+                pass
+        self._conn = None
+        self._down_until = self._clock() + self._settings.db_retry_after
+        raise DidSourceError(f"{type(exc).__name__}: {exc}") from exc

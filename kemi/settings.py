@@ -1,0 +1,217 @@
+"""The one configuration source: environment variables (the launcher also reads `.env`).
+
+Every field is validated on load; a bad value raises ConfigError naming the variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import Mapping
+
+import phonenumbers
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed; `field` names the variable."""
+
+    def __init__(self, field: str, problem: str):
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+# Demo defaults: loopback only, so nothing leaves this host unless an operator says so.
+DEFAULTS: dict[str, str] = {
+    "PRIVATE_IP": "127.0.1.1",
+    "PRIVATE_PORT": "5060",
+    "PUBLIC_IP": "127.0.2.1",
+    "PUBLIC_PORT": "5060",
+    "DB_HOST": "127.0.0.1",
+    "DB_PORT": "3306",
+    "DB_NAME": "kamailio",
+    "DB_USER": "kamailio",
+    "DB_PASSWORD": "demo-only-change-me",
+    "RTPENGINE_NG_IP": "127.0.0.1",
+    "RTPENGINE_NG_PORT": "2223",
+    "RTP_PORT_MIN": "30000",
+    "RTP_PORT_MAX": "34999",
+    "DEFAULT_REGION": "US",
+    "TECH_PREFIXES": "",
+    "DEFAULT_GATEWAY_GROUP": "",
+    "CARRIER_GROUP": "10",
+    "GATEWAY_GROUPS": "1,2,3",
+    "DS_ALGORITHM": "9",
+    "DID_CACHE_TTL": "300",
+    "DID_CACHE_NEGATIVE_TTL": "30",
+    "DID_CACHE_SIZE": "100000",
+    "DB_RETRY_AFTER": "5",
+    "SIP_WORKERS": "4",
+    "LOG_LEVEL": "2",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    private_ip: str
+    private_port: int
+    public_ip: str
+    public_port: int
+    db_host: str
+    db_port: int
+    db_name: str
+    db_user: str
+    db_password: str
+    rtpengine_ng_ip: str
+    rtpengine_ng_port: int
+    rtp_port_min: int
+    rtp_port_max: int
+    default_region: str
+    tech_prefixes: tuple[str, ...]
+    default_gateway_group: int | None
+    carrier_group: int
+    gateway_groups: tuple[int, ...]
+    ds_algorithm: int
+    did_cache_ttl: int
+    did_cache_negative_ttl: int
+    did_cache_size: int
+    db_retry_after: int
+    sip_workers: int
+    log_level: int
+
+    def socket(self, side: str, proto: str = "udp") -> str:
+        """Kamailio socket string of one side ("private" or "public")."""
+        if side == "private":
+            return f"{proto}:{self.private_ip}:{self.private_port}"
+        return f"{proto}:{self.public_ip}:{self.public_port}"
+
+    def kamailio_env(self) -> dict[str, str]:
+        """The variables kamailio.cfg reads with #!defenv, all derived from these settings."""
+        return {
+            "PRIVATE_IP": self.private_ip,
+            "PRIVATE_PORT": str(self.private_port),
+            "PUBLIC_IP": self.public_ip,
+            "PUBLIC_PORT": str(self.public_port),
+            "DB_URL": (
+                f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
+            ),
+            "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
+            "CARRIER_GROUP": str(self.carrier_group),
+            "SIP_WORKERS": str(self.sip_workers),
+            "LOG_LEVEL": str(self.log_level),
+        }
+
+
+def _ip(field: str, value: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ConfigError(field, f"not an IPv4 address: {value!r}") from None
+
+
+def _int(field: str, value: str, low: int, high: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(field, f"not a whole number: {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(field, f"{number} is outside {low}..{high}")
+    return number
+
+
+def _port(field: str, value: str) -> int:
+    return _int(field, value, 1, 65535)
+
+
+def _group(field: str, value: str) -> int:
+    return _int(field, value, 1, 9999)
+
+
+def _groups(field: str, value: str) -> tuple[int, ...]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise ConfigError(field, "needs at least one dispatcher set id")
+    return tuple(_group(field, v) for v in items)
+
+
+_TECH_PREFIX = re.compile(r"^[0-9#*]{1,10}$")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _tech_prefixes(field: str, value: str) -> tuple[str, ...]:
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    for item in items:
+        if not _TECH_PREFIX.match(item):
+            raise ConfigError(field, f"tech prefix {item!r} must be 1-10 of 0-9 # *")
+    # Longest first, so that "99" never shadows "9912".
+    return tuple(sorted(items, key=len, reverse=True))
+
+
+def _region(field: str, value: str) -> str:
+    region = value.strip().upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(field, f"unknown ISO 3166 region {value!r}")
+    return region
+
+
+def _name(field: str, value: str) -> str:
+    if not _NAME.match(value):
+        raise ConfigError(field, f"must be 1-64 of A-Z a-z 0-9 _ . - (got {value!r})")
+    return value
+
+
+def _secret(field: str, value: str) -> str:
+    if not value or any(c in value for c in "@/:'\"\\ "):
+        raise ConfigError(field, "must be non-empty without @ / : quotes, backslash or spaces")
+    return value
+
+
+def load(environ: Mapping[str, str] | None = None) -> Settings:
+    """Settings from `environ` (default: os.environ), falling back to DEFAULTS per variable."""
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str:
+        return env.get(name, DEFAULTS[name]).strip()
+
+    default_group = get("DEFAULT_GATEWAY_GROUP")
+    settings = Settings(
+        private_ip=_ip("PRIVATE_IP", get("PRIVATE_IP")),
+        private_port=_port("PRIVATE_PORT", get("PRIVATE_PORT")),
+        public_ip=_ip("PUBLIC_IP", get("PUBLIC_IP")),
+        public_port=_port("PUBLIC_PORT", get("PUBLIC_PORT")),
+        db_host=_ip("DB_HOST", get("DB_HOST")),
+        db_port=_port("DB_PORT", get("DB_PORT")),
+        db_name=_name("DB_NAME", get("DB_NAME")),
+        db_user=_name("DB_USER", get("DB_USER")),
+        db_password=_secret("DB_PASSWORD", get("DB_PASSWORD")),
+        rtpengine_ng_ip=_ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
+        rtpengine_ng_port=_port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
+        rtp_port_min=_port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
+        rtp_port_max=_port("RTP_PORT_MAX", get("RTP_PORT_MAX")),
+        default_region=_region("DEFAULT_REGION", get("DEFAULT_REGION")),
+        tech_prefixes=_tech_prefixes("TECH_PREFIXES", get("TECH_PREFIXES")),
+        default_gateway_group=(
+            _group("DEFAULT_GATEWAY_GROUP", default_group) if default_group else None
+        ),
+        carrier_group=_group("CARRIER_GROUP", get("CARRIER_GROUP")),
+        gateway_groups=_groups("GATEWAY_GROUPS", get("GATEWAY_GROUPS")),
+        ds_algorithm=_int("DS_ALGORITHM", get("DS_ALGORITHM"), 0, 13),
+        did_cache_ttl=_int("DID_CACHE_TTL", get("DID_CACHE_TTL"), 1, 86400),
+        did_cache_negative_ttl=_int("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
+        did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
+        db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
+        sip_workers=_int("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
+        log_level=_int("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
+    )
+    if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:
+        raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
+    if settings.rtp_port_min >= settings.rtp_port_max:
+        raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
+    if settings.carrier_group in settings.gateway_groups:
+        raise ConfigError("CARRIER_GROUP", "must not be one of GATEWAY_GROUPS")
+    return settings
+
+
+def field_names() -> list[str]:
+    return [f.name.upper() for f in fields(Settings)]

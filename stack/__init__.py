@@ -1,0 +1,1 @@
+"""Runs the SBC's processes (MariaDB, rtpengine, Kamailio) for `make run` and for the tests."""

@@ -1,0 +1,194 @@
+"""MariaDB, rtpengine and Kamailio as child processes, each in its own process group."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Callable
+
+from kemi.settings import Settings
+
+from . import ng, sipprobe
+
+REPO = Path(__file__).resolve().parent.parent
+KAMAILIO_DIR = REPO / "kamailio"
+
+
+class StartError(RuntimeError):
+    pass
+
+
+class Service:
+    name = "service"
+
+    def __init__(self, run_dir: Path, log_to_files: bool):
+        self.run_dir = run_dir
+        self.log_to_files = log_to_files
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / f"{self.name}.log"
+
+    def _spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
+        out = open(self.log_path, "ab") if self.log_to_files else None
+        self.proc = subprocess.Popen(
+            argv, env=env, stdout=out, stderr=subprocess.STDOUT if out else None,
+            stdin=subprocess.DEVNULL, start_new_session=True,
+        )
+        if out:
+            out.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def _wait(self, ready: Callable[[], bool], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise StartError(f"{self.name} exited with {self.proc.returncode}; see {self._where()}")
+            if ready():
+                return
+            time.sleep(0.1)
+        raise StartError(f"{self.name} not ready after {timeout:.0f}s; see {self._where()}")
+
+    def _where(self) -> str:
+        return str(self.log_path) if self.log_to_files else "the output above"
+
+    def stop(self, timeout: float = 10) -> None:
+        if not self.alive():
+            return
+        pgid = os.getpgid(self.proc.pid)
+        os.killpg(pgid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(pgid, signal.SIGKILL)
+            self.proc.wait(5)
+        # Kamailio's children may outlive the main process by a moment: reap the whole group.
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+class MariaDB(Service):
+    name = "mariadb"
+
+    def __init__(self, settings: Settings, run_dir: Path, log_to_files: bool):
+        super().__init__(run_dir, log_to_files)
+        self.settings = settings
+        self.datadir = run_dir / "mariadb"
+        self.socket = self.datadir / "mysqld.sock"
+
+    def start(self) -> None:
+        for tool in ("mariadbd", "mariadb-install-db", "mariadb"):
+            if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
+                raise StartError(f"{tool} not found: run `make deps`")
+        if not (self.datadir / "mysql").exists():
+            self.datadir.mkdir(parents=True, exist_ok=True)
+            subprocess.run(
+                ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
+                 "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        s = self.settings
+        self._spawn([
+            "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}",
+            f"--socket={self.socket}", f"--port={s.db_port}", f"--bind-address={s.db_host}",
+            "--user=root", f"--pid-file={self.datadir}/mysqld.pid", "--skip-name-resolve",
+            "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2",
+            "--max-connections=1000", "--log-error=" + str(self.run_dir / "mariadb-error.log"),
+        ])
+        self._wait(lambda: self.sql("SELECT 1", check=False) == 0, 60)
+
+    def sql(self, statements: str, database: str | None = None, check: bool = True) -> int:
+        argv = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "--batch"]
+        if database:
+            argv.append(database)
+        done = subprocess.run(argv, input=statements.encode(), capture_output=True)
+        if check and done.returncode != 0:
+            raise StartError(f"SQL failed: {done.stderr.decode().strip()}")
+        return done.returncode
+
+    def bootstrap(self, demo_data: bool) -> None:
+        """Database, application user and schema (idempotent), then optional example rows."""
+        s = self.settings
+        self.sql(
+            f"CREATE DATABASE IF NOT EXISTS `{s.db_name}`;\n"
+            f"CREATE USER IF NOT EXISTS '{s.db_user}'@'%' IDENTIFIED BY '{s.db_password}';\n"
+            f"ALTER USER '{s.db_user}'@'%' IDENTIFIED BY '{s.db_password}';\n"
+            f"GRANT ALL PRIVILEGES ON `{s.db_name}`.* TO '{s.db_user}'@'%';\n"
+        )
+        self.sql((KAMAILIO_DIR / "schema.sql").read_text(), s.db_name)
+        if demo_data:
+            self.sql((KAMAILIO_DIR / "demo-data.sql").read_text(), s.db_name)
+
+
+class RtpEngine(Service):
+    name = "rtpengine"
+
+    def __init__(self, settings: Settings, run_dir: Path, log_to_files: bool):
+        super().__init__(run_dir, log_to_files)
+        self.settings = settings
+
+    def argv(self) -> list[str]:
+        s = self.settings
+        return [
+            "rtpengine", "--foreground", "--log-stderr",
+            f"--config-file={KAMAILIO_DIR / 'rtpengine.conf'}",
+            f"--pidfile={self.run_dir / 'rtpengine.pid'}",
+            f"--interface=private/{s.private_ip}",
+            f"--interface=public/{s.public_ip}",
+            f"--listen-ng={s.rtpengine_ng_ip}:{s.rtpengine_ng_port}",
+            f"--port-min={s.rtp_port_min}", f"--port-max={s.rtp_port_max}",
+        ]
+
+    def start(self) -> None:
+        self._spawn(self.argv())
+        s = self.settings
+        self._wait(lambda: ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port, 0.3), 30)
+
+
+class Kamailio(Service):
+    name = "kamailio"
+
+    def __init__(self, settings: Settings, env: dict[str, str], run_dir: Path, log_to_files: bool):
+        super().__init__(run_dir, log_to_files)
+        self.settings = settings
+        self.base_env = env
+        self.ctl_socket = run_dir / "kamailio_ctl"
+        self.rpc_socket = run_dir / "kamailio_rpc.sock"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **self.base_env,
+            **self.settings.kamailio_env(),
+            "KEMI_ENTRY": str(REPO / "kemi" / "entry.py"),
+            "RUN_DIR": str(self.run_dir),
+            "CTL_SOCKET": f"unix:{self.ctl_socket}",
+            "JSONRPC_SOCKET": str(self.rpc_socket),
+        }
+
+    def argv(self) -> list[str]:
+        return [
+            "kamailio", "-DD", "-E", "-f", str(KAMAILIO_DIR / "kamailio.cfg"),
+            "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16",
+        ]
+
+    def start(self) -> None:
+        self._spawn(self.argv(), self.env())
+        s = self.settings
+        self._wait(lambda: sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200, 30)
+
+    def rpc(self, *args: str) -> str:
+        done = subprocess.run(
+            ["kamcmd", "-s", f"unix:{self.ctl_socket}", *args], capture_output=True, text=True, timeout=10
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"kamcmd {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
+        return done.stdout

@@ -1,0 +1,49 @@
+"""The whole SBC: MariaDB, then rtpengine, then Kamailio; stopped in reverse order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from kemi import settings as settings_mod
+
+from .services import Kamailio, MariaDB, RtpEngine
+
+
+class Stack:
+    def __init__(self, env: dict[str, str], run_dir: Path, demo_data: bool = True, log_to_files: bool = True):
+        self.env = env
+        self.settings = settings_mod.load(env)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        self.demo_data = demo_data
+        self.db = MariaDB(self.settings, run_dir, log_to_files)
+        self.rtpengine = RtpEngine(self.settings, run_dir, log_to_files)
+        self.kamailio = Kamailio(self.settings, env, run_dir, log_to_files)
+
+    @property
+    def services(self):
+        return (self.db, self.rtpengine, self.kamailio)
+
+    def start(self) -> "Stack":
+        try:
+            self.db.start()
+            self.db.bootstrap(self.demo_data)
+            self.rtpengine.start()
+            self.kamailio.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        for service in reversed(self.services):
+            service.stop()
+
+    def dead(self) -> list[str]:
+        return [s.name for s in self.services if s.proc is not None and not s.alive()]
+
+    def __enter__(self) -> "Stack":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
