@@ -1,0 +1,34 @@
+#!/bin/sh
+# Installs everything the SBC and its tests need, idempotently. Used by `make deps`, .ci/run and
+# the Dockerfile, so the tested stack is the shipped one.
+#   install-deps.sh           Debian packages + the dev/test venv (.venv)
+#   install-deps.sh --runtime Debian packages only (container images)
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(dirname "$here")
+packages=$(grep -v '^#' "$here/deps-debian.txt" | tr '\n' ' ')
+
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    echo "installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+fi
+# Debian starts the packaged daemons; the SBC runs its own instances instead.
+for svc in mariadb rtpengine-daemon kamailio; do
+    if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
+done
+
+[ "${1:-}" = "--runtime" ] && exit 0
+
+# The venv sees Debian's pymysql/cachetools/phonenumbers: the very versions Kamailio's embedded
+# Python (/usr/bin/python3) imports, so unit tests and production run the same libraries.
+if [ ! -x "$repo/.venv/bin/python" ]; then
+    /usr/bin/python3 -m venv --system-site-packages "$repo/.venv"
+fi
+"$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements-dev.txt"

@@ -1,0 +1,86 @@
+"""A stand-in for Kamailio's KSR module that records every call.
+
+Only functions that Kamailio 5.6.3 really exports with this SBC's modules (tests/data/
+kemi-api-5.6.3.txt, from `kamcmd app_python.api_list`) can be called, with their arity, so a
+misspelt or misused KSR call fails here rather than inside Kamailio.
+"""
+
+from __future__ import annotations
+
+import re
+import types
+from pathlib import Path
+
+_API_LINE = re.compile(r"^KSR\.(?P<name>[\w.]+)\((?P<args>[^)]*)\)")
+
+
+def _load_api() -> dict[str, int]:
+    api = {}
+    text = (Path(__file__).resolve().parent.parent / "data" / "kemi-api-5.6.3.txt").read_text()
+    for line in text.splitlines():
+        m = _API_LINE.match(line)
+        if m:
+            args = m["args"].strip()
+            api[m["name"]] = 0 if args in ("", "none") else len(args.split(","))
+    return api
+
+
+API = _load_api()
+SUBMODULES = {name.split(".")[0] for name in API if "." in name}
+
+
+class _Namespace:
+    def __init__(self, ksr: "FakeKSR", prefix: str):
+        self._ksr = ksr
+        self._prefix = prefix
+
+    def __getattr__(self, name: str):
+        return self._ksr._function(f"{self._prefix}.{name}")
+
+
+class FakeKSR(types.ModuleType):
+    def __init__(self):
+        super().__init__("KSR")
+        self.calls: list[tuple[str, tuple]] = []
+        self.returns: dict[str, object] = {}
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in SUBMODULES:
+            return _Namespace(self, name)
+        return self._function(name)
+
+    def _function(self, full: str):
+        if full not in API:
+            raise AttributeError(f"KSR.{full} is not exported by Kamailio 5.6.3")
+        arity = API[full]
+
+        def call(*args):
+            if len(args) != arity:
+                raise TypeError(f"KSR.{full} takes {arity} arguments, got {len(args)}")
+            self.calls.append((full, args))
+            value = self.returns.get(full, 1)
+            return value(*args) if callable(value) else value
+
+        return call
+
+    # ---- what the tests ask ------------------------------------------------------------------
+
+    def called(self, name: str) -> list[tuple]:
+        return [args for full, args in self.calls if full == name]
+
+    def actions(self) -> list[tuple[str, tuple]]:
+        """Calls that change the message or its fate (no getters, checks or logs)."""
+        passive = re.compile(
+            r"^(kx\.|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
+            r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
+            r"|tm\.t_get_status_code|tm\.t_is_canceled|force_rport)"
+        )
+        return [(f, a) for f, a in self.calls if not passive.match(f)]
+
+    def replies(self) -> list[tuple]:
+        return self.called("sl.send_reply")
+
+    def logged(self) -> str:
+        return "".join(a[0] for f, a in self.calls if f in ("err", "warn", "notice", "info", "dbg"))

@@ -1,0 +1,109 @@
+import pymysql
+import pytest
+
+from kemi import settings
+from kemi.didcache import DidRoute, DidSourceError
+from kemi.diddb import DidDatabase
+
+S = settings.load({"DB_RETRY_AFTER": "5"})
+
+
+class Cursor:
+    def __init__(self, conn):
+        self.conn = conn
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *a):
+        return False
+
+    def execute(self, sql, args):
+        if self.conn.fail:
+            raise pymysql.err.OperationalError(2013, "Lost connection")
+        self.conn.executed.append((sql, args))
+
+    def fetchone(self):
+        return self.conn.row
+
+
+class Conn:
+    def __init__(self, row=None):
+        self.row, self.fail, self.closed, self.executed = row, False, False, []
+
+    def cursor(self):
+        return Cursor(self)
+
+    def close(self):
+        self.closed = True
+
+
+class Connector:
+    def __init__(self):
+        self.made, self.refuse = [], False
+
+    def __call__(self, **kw):
+        if self.refuse:
+            raise pymysql.err.OperationalError(2003, "Can't connect")
+        conn = Conn(("+14155550101", 2, None, "acme"))
+        self.made.append((kw, conn))
+        return conn
+
+
+class Clock:
+    now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_query_is_parameterised_and_row_mapped():
+    connect = Connector()
+    db = DidDatabase(S, connect=connect)
+    hostile = "+1'; DROP TABLE did_routing;--"
+    assert db("+14155550101") == DidRoute("+14155550101", 2, None, "acme")
+    db(hostile)
+    conn = connect.made[0][1]
+    assert [args for _, args in conn.executed] == [("+14155550101",), (hostile,)]
+    assert all("%s" in sql for sql, _ in conn.executed)
+    assert len(connect.made) == 1  # one connection per process, reused
+
+
+def test_connection_uses_the_settings_and_short_timeouts():
+    connect = Connector()
+    DidDatabase(S, connect=connect)("+1")
+    kw = connect.made[0][0]
+    assert (kw["host"], kw["port"], kw["user"], kw["database"]) == (S.db_host, S.db_port, S.db_user, S.db_name)
+    assert kw["connect_timeout"] <= 2 and kw["read_timeout"] <= 2
+
+
+def test_lost_connection_raises_source_error_then_reconnects_after_backoff():
+    connect, clock = Connector(), Clock()
+    db = DidDatabase(S, connect=connect, clock=clock)
+    db("+1")
+    connect.made[0][1].fail = True
+    with pytest.raises(DidSourceError):
+        db("+1")
+    assert connect.made[0][1].closed
+    with pytest.raises(DidSourceError):  # within the back-off: no new connection attempt
+        db("+1")
+    assert len(connect.made) == 1
+    clock.now += 6
+    assert db("+1") is not None
+    assert len(connect.made) == 2
+
+
+def test_refused_connection_is_a_source_error():
+    connect = Connector()
+    connect.refuse = True
+    with pytest.raises(DidSourceError):
+        DidDatabase(S, connect=connect)("+1")
+
+
+def test_connection_from_before_a_fork_is_not_reused(monkeypatch):
+    connect = Connector()
+    db = DidDatabase(S, connect=connect)
+    db("+1")
+    monkeypatch.setattr("os.getpid", lambda: 999999)
+    db("+1")
+    assert len(connect.made) == 2

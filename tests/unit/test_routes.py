@@ -1,0 +1,321 @@
+"""Every route decision against the fake KSR: the calls made, the replies sent, the destinations."""
+
+import pytest
+
+from kemi import media, settings
+from kemi.didcache import DidCache, DidRoute, DidSourceError
+from kemi.routes import SbcRoutes
+
+S = settings.load({})
+PRIVATE, PUBLIC = S.private_ip, S.public_ip
+CARRIER_IP, GATEWAY_IP = "127.0.4.1", "127.0.3.1"
+
+DIDS = {
+    "+14155550101": DidRoute("+14155550101", 1, None, "vapi"),
+    "+14155550103": DidRoute("+14155550103", None, "sip:agent@127.0.3.5:5080;transport=tcp", "direct"),
+}
+
+
+def make_routes(dids=DIDS, **overrides):
+    s = settings.load({k.upper(): str(v) for k, v in overrides.items()})
+
+    def loader(did):
+        if dids is None:
+            raise DidSourceError("down")
+        return dids.get(did)
+
+    return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100))
+
+
+def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,
+            sdp=True, ua="Carrier SBC", rhost=None, ruri_myself=True, acl=(1,), ds_gateway=False):
+    """Set up the fake message: what the kx getters and checks answer."""
+    rcv_ip = {"private": PRIVATE, "public": PUBLIC}.get(side, "127.0.9.9")
+    ksr.returns.update({
+        "kx.get_method": method, "kx.get_rcvip": rcv_ip, "kx.get_rcvport": "5060",
+        "kx.get_srcip": src, "kx.get_ruser": ruser, "kx.get_ua": ua, "kx.get_callid": "call-1",
+        "kx.get_ruri": f"sip:{ruser}@x", "kx.get_rhost": rhost or rcv_ip, "kx.get_fuser": "+12125550199",
+        "siputils.has_totag": 1 if totag else -1,
+        "textops.has_body_type": 1 if sdp else -1,
+        "is_myself_ruri": ruri_myself,
+        "tmx.t_precheck_trans": -1,
+        "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
+        "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway else -1,
+    })
+    for m in ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REGISTER"):
+        ksr.returns[f"is_{m}"] = method == m
+
+
+# ---- reqinit ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("side", ["private", "public"])
+def test_options_to_the_sbc_is_answered_200_on_either_interface(ksr, side):
+    request(ksr, method="OPTIONS", side=side, src="127.0.9.9", acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(200, "OK")]
+    assert ksr.called("tm.t_relay") == []
+
+
+@pytest.mark.parametrize("ua", ["friendly-scanner", "sipvicious 0.3", "VaxSIPUserAgent/3.1", "sipcli/v1.8", "pplsip"])
+def test_scanner_user_agents_are_dropped_silently(ksr, ua):
+    request(ksr, ua=ua)
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == []
+    assert ksr.actions() == []
+    assert "dropped scanner" in ksr.logged()
+
+
+def test_too_many_hops_gets_483(ksr):
+    request(ksr)
+    ksr.returns["maxfwd.process_maxfwd"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(483, "Too Many Hops")]
+
+
+def test_malformed_request_stops_after_sanity(ksr):
+    request(ksr)
+    ksr.returns["sanity.sanity_check"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == []  # sanity answered itself
+    assert ksr.actions() == []
+
+
+def test_retransmission_is_left_to_tm(ksr):
+    request(ksr)
+    ksr.returns["tmx.t_precheck_trans"] = 1
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("tm.t_check_trans", ())]
+
+
+# ---- ACL --------------------------------------------------------------------------------------
+
+def test_unknown_source_gets_403_and_is_relayed_nowhere(ksr):
+    request(ksr, src="127.0.9.9", acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")]
+    assert ksr.actions() == [("sl.send_reply", (403, "Forbidden"))]
+
+
+def test_carrier_address_on_the_public_socket_is_refused(ksr):
+    request(ksr, side="public", src=CARRIER_IP, acl=(1,))
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")]
+
+
+def test_gateway_address_on_the_private_socket_is_refused(ksr):
+    request(ksr, side="private", src=GATEWAY_IP, acl=(2,))
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")]
+
+
+def test_carrier_non_invite_gets_405(ksr):
+    request(ksr, method="REGISTER")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(405, "Method Not Allowed")]
+
+
+# ---- inbound: from_telecom -> to_public_gateway ------------------------------------------------
+
+def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
+    request(ksr, ruser="4155550101", rhost="127.0.3.1")
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [
+        ("dialog.dlg_manage", ()),
+        ("dispatcher.ds_select_domain", (1, 9)),
+        ("setuser", ("+14155550101",)),
+        ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.3.1",)),
+        ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
+        ("pv.sets", ("$fs", f"udp:{PUBLIC}:5060")),
+        ("rr.record_route", ()),
+        ("tm.t_on_branch", ("branch_to_gateway",)),
+        ("tm.t_on_reply", ("reply_media",)),
+        ("tm.t_on_failure", ("failure_from_gateway",)),
+        ("tm.t_relay", ()),
+    ]
+
+
+def test_inbound_did_with_direct_uri_goes_to_that_uri_with_the_e164_user(ksr):
+    request(ksr, ruser="+14155550103", rhost="127.0.3.5")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("seturi") == [("sip:+14155550103@127.0.3.5:5080;transport=tcp",)]
+    assert ksr.called("dispatcher.ds_select_domain") == []
+    assert ksr.called("tm.t_relay") == [()]
+
+
+def test_inbound_tech_prefix_is_stripped_before_the_lookup(ksr):
+    request(ksr, ruser="99914155550101")
+    make_routes(tech_prefixes="999").ksr_request_route(None)
+    assert ksr.called("setuser") == [("+14155550101",)]
+
+
+def test_unknown_did_without_default_group_gets_404(ksr):
+    request(ksr, ruser="4155550999")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(404, "Not Found")]
+    assert ksr.called("tm.t_relay") == []
+
+
+def test_unknown_did_goes_to_the_default_group_when_set(ksr):
+    request(ksr, ruser="4155550999")
+    make_routes(default_gateway_group=3).ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_domain") == [(3, 9)]
+    assert ksr.called("tm.t_relay") == [()]
+
+
+@pytest.mark.parametrize("ruser", ["abc", "", "41555501011234567890", "'; DROP TABLE did_routing;--", "+"])
+def test_unusable_called_number_gets_484(ksr, ruser):
+    request(ksr, ruser=ruser)
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(484, "Address Incomplete")]
+    assert ksr.called("tm.t_relay") == []
+
+
+def test_db_down_and_did_unknown_gets_503(ksr):
+    request(ksr)
+    make_routes(dids=None).ksr_request_route(None)
+    assert ksr.replies() == [(503, "DID Routing Unavailable")]
+
+
+def test_no_active_gateway_in_group_gets_503(ksr):
+    request(ksr)
+    ksr.returns["dispatcher.ds_select_domain"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "No Gateway Available")]
+    assert ksr.called("tm.t_relay") == []
+
+
+def test_relay_failure_answers_with_the_relay_error(ksr):
+    request(ksr)
+    ksr.returns["tm.t_relay"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.called("sl.sl_reply_error") == [()]
+
+
+def test_exception_in_a_route_answers_500(ksr):
+    request(ksr)
+
+    def boom(*a):
+        raise RuntimeError("bug")
+
+    ksr.returns["dispatcher.ds_select_domain"] = boom
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(500, "Server Internal Error")]
+    assert "request route crashed" in "".join(a[0] for f, a in ksr.calls if f == "err")
+
+
+# ---- outbound: from_public_gateway -> to_telecom ----------------------------------------------
+
+@pytest.mark.parametrize("acl,ds_gateway", [((2,), False), ((), True)])
+def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_socket(ksr, acl, ds_gateway):
+    request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=acl, ds_gateway=ds_gateway,
+            rhost="127.0.4.1")
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [
+        ("dialog.dlg_manage", ()),
+        ("dispatcher.ds_select_domain", (10, 9)),
+        ("setuser", ("+12125550100",)),
+        ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
+        ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
+        ("pv.sets", ("$fs", f"udp:{PRIVATE}:5060")),
+        ("rr.record_route", ()),
+        ("tm.t_on_branch", ("branch_to_telecom",)),
+        ("tm.t_on_reply", ("reply_media",)),
+        ("tm.t_on_failure", ("failure_from_telecom",)),
+        ("tm.t_relay", ()),
+    ]
+
+
+def test_outbound_without_active_carrier_gets_503(ksr):
+    request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=(2,))
+    ksr.returns["dispatcher.ds_select_domain"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "No Carrier Available")]
+
+
+# ---- in-dialog ---------------------------------------------------------------------------------
+
+def test_bye_deletes_the_media_session_and_is_relayed(ksr):
+    request(ksr, method="BYE", totag=True, sdp=False)
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()), ("tm.t_relay", ())]
+
+
+@pytest.mark.parametrize("side,flags", [("public", media.offer_flags("public", "private")),
+                                        ("private", media.offer_flags("private", "public"))])
+def test_reinvite_reoffers_media_in_its_direction(ksr, side, flags):
+    request(ksr, method="INVITE", side=side, totag=True, sdp=True)
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [
+        ("rr.loose_route", ()),
+        ("rtpengine.rtpengine_manage", (flags,)),
+        ("tm.t_on_reply", ("reply_media",)),
+        ("tm.t_relay", ()),
+    ]
+
+
+def test_ack_with_sdp_completes_a_late_offer(ksr):
+    request(ksr, method="ACK", totag=True, sdp=True)
+    make_routes().ksr_request_route(None)
+    assert ("rtpengine.rtpengine_manage", (media.ANSWER_FLAGS,)) in ksr.actions()
+
+
+def test_in_dialog_request_without_route_gets_404(ksr):
+    request(ksr, method="BYE", totag=True)
+    ksr.returns["rr.loose_route"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(404, "Not Here")]
+    assert ksr.called("tm.t_relay") == []
+
+
+def test_cancel_is_relayed_within_its_transaction(ksr):
+    request(ksr, method="CANCEL")
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("tm.t_check_trans", ()), ("tm.t_relay", ())]
+
+
+def test_cancel_without_transaction_is_dropped(ksr):
+    request(ksr, method="CANCEL")
+    ksr.returns["tm.t_check_trans"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.called("tm.t_relay") == []
+
+
+# ---- branches, replies, failures ---------------------------------------------------------------
+
+def test_branch_to_gateway_offers_media_private_to_public(ksr):
+    request(ksr)
+    make_routes().branch_to_gateway(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public"),))]
+
+
+def test_branch_is_dropped_when_rtpengine_fails(ksr):
+    request(ksr)
+    ksr.returns["rtpengine.rtpengine_manage"] = -1
+    make_routes().branch_to_telecom(None)
+    assert ksr.called("set_drop") == [()]
+
+
+@pytest.mark.parametrize("status,sdp,answered", [(200, True, True), (183, True, True), (180, False, False),
+                                                 (100, False, False), (486, False, False)])
+def test_reply_media_answers_sdp_of_18x_and_2xx(ksr, status, sdp, answered):
+    request(ksr, sdp=sdp)
+    ksr.returns["kx.get_status"] = status
+    make_routes().reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == ([(media.ANSWER_FLAGS,)] if answered else [])
+
+
+def test_failure_deletes_the_media_session(ksr):
+    request(ksr)
+    ksr.returns["tm.t_get_status_code"] = 503
+    ksr.returns["tm.t_is_canceled"] = -1
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("rtpengine.rtpengine_delete0") == [()]
+    assert "gateway answered 503" in ksr.logged()
+
+
+def test_handlers_exported_to_kamailio_exist():
+    routes = make_routes()
+    for name in ("ksr_request_route", "ksr_reply_route", "ksr_onsend_route", "child_init",
+                 "branch_to_gateway", "branch_to_telecom", "reply_media",
+                 "failure_from_gateway", "failure_from_telecom"):
+        assert callable(getattr(routes, name))

@@ -1,0 +1,58 @@
+import pytest
+
+from kemi import policy, settings
+from kemi.didcache import DidRoute
+from kemi.settings import ConfigError
+
+
+def test_defaults_are_loopback_demo_values():
+    s = settings.load({})
+    assert (s.private_ip, s.public_ip, s.private_port) == ("127.0.1.1", "127.0.2.1", 5060)
+    assert s.default_gateway_group is None and s.gateway_groups == (1, 2, 3)
+
+
+def test_kamailio_env_is_derived_from_the_same_values():
+    env = settings.load({"PUBLIC_IP": "127.0.2.7", "DB_PASSWORD": "s3cret"}).kamailio_env()
+    assert env["PUBLIC_IP"] == "127.0.2.7"
+    assert env["DB_URL"] == "mysql://kamailio:s3cret@127.0.0.1:3306/kamailio"
+
+
+@pytest.mark.parametrize("name,value", [
+    ("PRIVATE_IP", "10.0.0"), ("PUBLIC_IP", "gateway"), ("PRIVATE_PORT", "0"), ("PUBLIC_PORT", "70000"),
+    ("DB_PORT", "x"), ("DB_NAME", "kam;drop"), ("DB_PASSWORD", "a@b"), ("DEFAULT_REGION", "XX"),
+    ("TECH_PREFIXES", "12a"), ("DEFAULT_GATEWAY_GROUP", "-1"), ("GATEWAY_GROUPS", ""),
+    ("CARRIER_GROUP", "2"), ("RTP_PORT_MAX", "100"), ("DID_CACHE_TTL", "0"),
+])
+def test_bad_values_name_the_field(name, value):
+    with pytest.raises(ConfigError) as err:
+        settings.load({name: value})
+    assert err.value.field in (name, "RTP_PORT_MAX")
+    assert str(err.value).startswith(err.value.field)
+
+
+def test_same_socket_for_both_sides_is_refused():
+    with pytest.raises(ConfigError, match="PUBLIC_PORT"):
+        settings.load({"PUBLIC_IP": "127.0.1.1"})
+
+
+def test_choose_target_prefers_uri_then_group_then_default():
+    assert policy.choose_target(DidRoute("+1", 2, "sip:a@127.0.3.5"), None) == policy.Target(uri="sip:a@127.0.3.5")
+    assert policy.choose_target(DidRoute("+1", 2, None), 3) == policy.Target(group=2)
+    assert policy.choose_target(None, 3) == policy.Target(group=3)
+    assert policy.choose_target(None, None) is None
+
+
+@pytest.mark.parametrize("uri,expected", [
+    ("sip:127.0.3.5", "sip:+1415@127.0.3.5"),
+    ("sip:agent@127.0.3.5:5080;transport=tcp", "sip:+1415@127.0.3.5:5080;transport=tcp"),
+    ("sips:abc.sip.vapi.ai", "sips:+1415@abc.sip.vapi.ai"),
+])
+def test_with_user_sets_the_user_and_keeps_params(uri, expected):
+    assert policy.with_user(uri, "+1415") == expected
+
+
+@pytest.mark.parametrize("uri", ["http://x", "sip:", "sip:a@b?Route=x", "sip:a b@c", "tel:+1415"])
+def test_foreign_or_header_bearing_uris_are_not_sip_uris(uri):
+    assert not policy.is_sip_uri(uri)
+    with pytest.raises(ValueError):
+        policy.with_user(uri, "+1")
