@@ -1,0 +1,56 @@
+"""The real SBC (MariaDB + rtpengine + Kamailio with the shipped cfg, schema and demo data),
+started once per test session in a temporary directory, inside a private network namespace."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from stack.stack import Stack
+
+from .harness import rtpengine_calls, wait_for
+
+
+def _isolated_network() -> bool:
+    return {name for _, name in socket.if_nameindex()} == {"lo"}
+
+
+@pytest.fixture(scope="session")
+def sbc(tmp_path_factory):
+    if not _isolated_network() and os.environ.get("SBC_TEST_HOST_NETWORK") != "1":
+        pytest.fail("integration tests run in their own network namespace: use `make test` "
+                    "(or set SBC_TEST_HOST_NETWORK=1 to accept the host's loopback)")
+    run_dir = tmp_path_factory.mktemp("sbc")
+    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "2", "SIP_WORKERS": "4"}
+    stack = Stack(env, run_dir, demo_data=True, log_to_files=True)
+    stack.start()  # raises (test error, never a skip) when a component cannot start
+    yield stack
+    stack.stop()
+    leftovers = [s.name for s in stack.services if s.alive()]
+    assert not leftovers, f"still running after stop: {leftovers}"
+
+
+@pytest.fixture
+def work(tmp_path):
+    return tmp_path
+
+
+@pytest.fixture
+def quiet_sbc(sbc):
+    """The SBC with no call left over from an earlier test, and none left after this one."""
+    assert wait_for(lambda: not active_dialogs(sbc), 15), "dialogs left by an earlier test"
+    yield sbc
+    assert wait_for(lambda: sbc.dead() == [] and not active_dialogs(sbc), 15), (
+        f"dead: {sbc.dead()}, dialogs: {active_dialogs(sbc)}")
+    assert wait_for(lambda: rtpengine_calls(sbc.settings) == [], 10), "rtpengine sessions left behind"
+
+
+def active_dialogs(sbc) -> list[str]:
+    out = sbc.kamailio.rpc("dlg.list")
+    return [line for line in out.splitlines() if "call-id:" in line.lower()]
+
+
+def db(sbc, sql: str) -> None:
+    sbc.db.sql(sql, sbc.settings.db_name)

@@ -1,0 +1,136 @@
+"""Drives SIPp as carrier and gateways against the real SBC, and reads what they received."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack import ng
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+_BLOCK = re.compile(
+    r"^-{10,} [^\n]*\n(?P<proto>\w+) message (?P<dir>received|sent) [^\n]*\n\n(?P<msg>.*?)(?=^-{10,} |\Z)",
+    re.S | re.M,
+)
+
+
+@dataclass
+class SipMessage:
+    direction: str  # "received" or "sent"
+    text: str
+
+    @property
+    def first_line(self) -> str:
+        return self.text.split("\n", 1)[0].strip()
+
+    @property
+    def method(self) -> str:
+        return self.first_line.split(" ", 1)[0]
+
+    @property
+    def request_uri(self) -> str:
+        return self.first_line.split(" ")[1]
+
+    def headers(self, name: str) -> list[str]:
+        head = self.text.split("\n\n", 1)[0]
+        out = []
+        for line in head.splitlines()[1:]:
+            key, _, value = line.partition(":")
+            if key.strip().lower() == name.lower():
+                out.append(value.strip())
+        return out
+
+    @property
+    def body(self) -> str:
+        parts = self.text.split("\n\n", 1)
+        return parts[1] if len(parts) > 1 else ""
+
+
+def parse_messages(path: Path) -> list[SipMessage]:
+    if not path.exists():
+        return []
+    text = path.read_text(errors="replace").replace("\r\n", "\n")
+    return [SipMessage(m["dir"], m["msg"].strip("\n") + "\n") for m in _BLOCK.finditer(text)]
+
+
+class Sipp:
+    """One SIPp process; `received()` parses what it got so far."""
+
+    def __init__(self, workdir: Path, name: str, scenario: str, ip: str, port: int = 5060,
+                 media_port: int = 16000, remote: str | None = None, args: tuple[str, ...] = ()):
+        self.workdir = workdir
+        self.name = name
+        self.message_file = workdir / f"{name}.messages.log"
+        self.output = workdir / f"{name}.out"
+        argv = ["sipp"]
+        if remote:
+            argv.append(remote)
+        argv += ["-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port), "-mi", ip,
+                 "-mp", str(media_port), "-bind_local", "-nostdin", "-trace_msg",
+                 "-message_file", str(self.message_file), "-trace_err",
+                 "-error_file", str(workdir / f"{name}.errors.log"), *args]
+        self.argv = argv
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> "Sipp":
+        with open(self.output, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        return self
+
+    def wait(self, timeout: float = 60) -> int:
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.name}: SIPp still running after {timeout}s") from None
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGUSR1)  # SIPp: stop and flush its logs
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def received(self, method: str | None = None) -> list[SipMessage]:
+        msgs = [m for m in parse_messages(self.message_file) if m.direction == "received"]
+        return [m for m in msgs if method is None or m.method == method]
+
+    def log(self) -> str:
+        return self.output.read_text(errors="replace")[-3000:] if self.output.exists() else ""
+
+
+def run_uac(workdir: Path, name: str, sbc: str, number: str, ip: str, scenario: str = "uac_call.xml",
+            calls: int = 1, rate: float = 1, limit: int = 10, duration_ms: int = 500,
+            media_port: int = 17000, timeout: float = 60, extra: tuple[str, ...] = ()) -> Sipp:
+    uac = Sipp(workdir, name, scenario, ip, 5060, media_port, remote=sbc,
+               args=("-s", number, "-m", str(calls), "-r", str(rate), "-l", str(limit),
+                     "-d", str(duration_ms), "-timeout", f"{int(timeout)}s", "-timeout_error",
+                     "-recv_timeout", "10000", *extra)).start()
+    return uac
+
+
+def rtpengine_calls(settings) -> list[str]:
+    answer = ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, {"command": "list", "limit": 1000})
+    return [c.decode() for c in answer.get("calls", [])]
+
+
+def rtpengine_query(settings, call_id: str) -> dict:
+    return ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port,
+                      {"command": "query", "call-id": call_id})
+
+
+def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
