@@ -134,3 +134,43 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
             return value
         time.sleep(interval)
     return predicate()
+
+
+def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruser: str = "4155550101",
+                 user_agent: str = "test", timeout: float = 2.0, sdp: bool = True) -> int | None:
+    """One request from `src_ip`; the final (or first non-100) status, or None on silence."""
+    import os
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind((src_ip, 0))
+        sock.settimeout(timeout)
+        port = sock.getsockname()[1]
+        tag = os.urandom(4).hex()
+        body = (f"v=0\r\no=x 1 1 IN IP4 {src_ip}\r\ns=-\r\nc=IN IP4 {src_ip}\r\nt=0 0\r\n"
+                f"m=audio 40000 RTP/AVP 0\r\n") if sdp and method == "INVITE" else ""
+        msg = (f"{method} sip:{ruser}@{dst[0]}:{dst[1]} SIP/2.0\r\n"
+               f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
+               f"From: <sip:probe@{src_ip}>;tag={tag}\r\nTo: <sip:{ruser}@{dst[0]}>\r\n"
+               f"Call-ID: {tag}@{src_ip}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
+               f"Contact: <sip:probe@{src_ip}:{port}>\r\nUser-Agent: {user_agent}\r\n"
+               + ("Content-Type: application/sdp\r\n" if body else "")
+               + f"Content-Length: {len(body)}\r\n\r\n{body}")
+        sock.sendto(msg.encode(), dst)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                data, _ = sock.recvfrom(65535)
+            except OSError:
+                return None
+            code = int(data.split(b" ", 2)[1])
+            if code >= 200 or code > 100 and method != "INVITE":
+                if code >= 300 and method == "INVITE":  # be a good UAC: ACK the negative reply
+                    to = next(l for l in data.decode().split("\r\n") if l.lower().startswith("to:"))
+                    ack = (f"ACK sip:{ruser}@{dst[0]}:{dst[1]} SIP/2.0\r\n"
+                           f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
+                           f"From: <sip:probe@{src_ip}>;tag={tag}\r\n{to}\r\nCall-ID: {tag}@{src_ip}\r\n"
+                           f"CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
+                    sock.sendto(ack.encode(), dst)
+                return code
+        return None
