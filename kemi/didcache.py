@@ -7,8 +7,8 @@ DidSourceError when the source is unavailable.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from cachetools import LRUCache
 

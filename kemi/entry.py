@@ -13,13 +13,13 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-import kemi.settings  # noqa: E402
-import kemi.e164  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
-import kemi.policy  # noqa: E402
+import kemi.e164  # noqa: E402
 import kemi.media  # noqa: E402
+import kemi.policy  # noqa: E402
 import kemi.routes  # noqa: E402
+import kemi.settings  # noqa: E402
 
 _MODULES = (kemi.settings, kemi.e164, kemi.didcache, kemi.diddb, kemi.policy, kemi.media, kemi.routes)
 

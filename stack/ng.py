@@ -13,7 +13,7 @@ def encode(value) -> bytes:
         value = value.encode()
     if isinstance(value, bytes):
         return b"%d:%s" % (len(value), value)
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, list | tuple):
         return b"l" + b"".join(encode(v) for v in value) + b"e"
     if isinstance(value, dict):
         return b"d" + b"".join(encode(k) + encode(value[k]) for k in sorted(value)) + b"e"

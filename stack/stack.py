@@ -24,7 +24,7 @@ class Stack:
     def services(self):
         return (self.db, self.rtpengine, self.kamailio)
 
-    def start(self) -> "Stack":
+    def start(self) -> Stack:
         try:
             self.db.start()
             self.db.bootstrap(self.demo_data)
@@ -42,7 +42,7 @@ class Stack:
     def dead(self) -> list[str]:
         return [s.name for s in self.services if s.proc is not None and not s.alive()]
 
-    def __enter__(self) -> "Stack":
+    def __enter__(self) -> Stack:
         return self.start()
 
     def __exit__(self, *exc) -> None:

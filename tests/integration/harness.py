@@ -76,7 +76,7 @@ class Sipp:
         self.argv = argv
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "Sipp":
+    def start(self) -> Sipp:
         with open(self.output, "wb") as out:
             self.proc = subprocess.Popen(self.argv, cwd=self.workdir, stdout=out, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL)
@@ -164,9 +164,9 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
             except OSError:
                 return None
             code = int(data.split(b" ", 2)[1])
-            if code >= 200 or code > 100 and method != "INVITE":
+            if code >= 200 or (code > 100 and method != "INVITE"):
                 if code >= 300 and method == "INVITE":  # be a good UAC: ACK the negative reply
-                    to = next(l for l in data.decode().split("\r\n") if l.lower().startswith("to:"))
+                    to = next(h for h in data.decode().split("\r\n") if h.lower().startswith("to:"))
                     ack = (f"ACK sip:{ruser}@{dst[0]}:{dst[1]} SIP/2.0\r\n"
                            f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
                            f"From: <sip:probe@{src_ip}>;tag={tag}\r\n{to}\r\nCall-ID: {tag}@{src_ip}\r\n"

@@ -30,7 +30,7 @@ SUBMODULES = {name.split(".")[0] for name in API if "." in name}
 
 
 class _Namespace:
-    def __init__(self, ksr: "FakeKSR", prefix: str):
+    def __init__(self, ksr: FakeKSR, prefix: str):
         self._ksr = ksr
         self._prefix = prefix
 

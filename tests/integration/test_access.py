@@ -1,0 +1,61 @@
+"""OPTIONS keep-alives, the ACL, and routing changes taking effect without a restart."""
+
+import subprocess
+
+import pytest
+
+from .conftest import db
+from .harness import Sipp, run_uac, send_request
+
+
+@pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])
+def test_options_to_either_interface_gets_200_from_sipsak(quiet_sbc, interface):
+    done = subprocess.run(["sipsak", "-s", f"sip:{interface}:5060"], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("src,dst", [
+    ("127.0.9.9", ("127.0.1.1", 5060)),   # stranger on the private side
+    ("127.0.9.9", ("127.0.2.1", 5060)),   # stranger on the public side
+    ("127.0.4.2", ("127.0.2.1", 5060)),   # a carrier, but on the public socket
+    ("127.0.3.1", ("127.0.1.1", 5060)),   # a gateway, but on the private socket
+])
+def test_requests_from_outside_the_acl_get_403_and_reach_no_one(quiet_sbc, work, src, dst):
+    peers = {ip: Sipp(work, f"peer-{ip}", "uas_answer.xml", ip).start()
+             for ip in ("127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1")}
+    try:
+        assert send_request(src, dst, ruser="4155550101") == 403
+        assert send_request(src, dst, ruser="+12125550100") == 403
+    finally:
+        for peer in peers.values():
+            peer.stop()
+    assert {ip: p.received() for ip, p in peers.items() if p.received()} == {}
+
+
+def test_did_routing_change_and_reload_take_effect_without_restart(quiet_sbc, work):
+    pid_before = quiet_sbc.kamailio.proc.pid
+    gws = {ip: Sipp(work, f"gw-{ip}", "uas_answer.xml", ip).start() for ip in ("127.0.3.1", "127.0.3.9")}
+
+    def calls(name, n):
+        uac = run_uac(work, name, "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=n, rate=20,
+                      limit=1, duration_ms=10)
+        assert uac.wait(60) == 0, uac.log()
+        return {ip: len(gw.received("INVITE")) for ip, gw in gws.items()}
+
+    try:
+        warm = calls("warm-up", 16)  # every SIP worker caches the DID's route
+        db(quiet_sbc, "UPDATE did_routing SET gateway_group=3 WHERE did='+14155550101'")
+        cached = calls("cached", 8)
+        quiet_sbc.kamailio.rpc("app_python.reload")
+        reloaded = calls("reloaded", 8)
+    finally:
+        db(quiet_sbc, "UPDATE did_routing SET gateway_group=1 WHERE did='+14155550101'")
+        quiet_sbc.kamailio.rpc("app_python.reload")
+        for gw in gws.values():
+            gw.stop()
+    assert warm == {"127.0.3.1": 16, "127.0.3.9": 0}
+    # Without a reload the cache keeps serving the old route (no per-call DB query)...
+    assert cached["127.0.3.1"] - warm["127.0.3.1"] >= 1, cached
+    # ...after app_python.reload every worker follows the new row.
+    assert reloaded["127.0.3.9"] - cached["127.0.3.9"] == 8, reloaded
+    assert quiet_sbc.kamailio.proc.pid == pid_before and quiet_sbc.dead() == []

@@ -1,0 +1,38 @@
+"""AI gateway -> SBC public socket -> carrier on the private side."""
+
+import re
+
+from .harness import Sipp, run_uac
+
+PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
+
+
+def test_call_from_a_gateway_reaches_the_carrier_with_only_private_addresses(quiet_sbc, work):
+    carrier = Sipp(work, "carrier", "uas_answer.xml", "127.0.4.1", args=("-rtp_echo",)).start()
+    try:
+        gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", "127.0.3.1", duration_ms=1000)
+        assert gw.wait(30) == 0, gw.log()
+    finally:
+        carrier.stop()
+    invites = carrier.received("INVITE")
+    assert len(invites) == 1
+    assert invites[0].request_uri == "sip:+12125550100@127.0.4.1:5060"
+    received = carrier.received()
+    assert [m.method for m in received] == ["INVITE", "ACK", "BYE"]
+    for msg in received:
+        for name in ("Via", "Contact", "Record-Route", "From", "To", "Route"):
+            for value in msg.headers(name):
+                assert not PUBLIC_SIDE.search(value), f"{msg.method} {name}: {value} leaks the public side"
+        for line in msg.body.splitlines():
+            if line.startswith(("c=", "o=")):
+                assert "127.0.1.1" in line and not PUBLIC_SIDE.search(line), line
+
+
+def test_national_number_from_a_gateway_is_sent_to_the_carrier_as_e164(quiet_sbc, work):
+    carrier = Sipp(work, "carrier", "uas_answer.xml", "127.0.4.1").start()
+    try:
+        gw = run_uac(work, "gateway", "127.0.2.1:5060", "2125550100", "127.0.3.2")
+        assert gw.wait(30) == 0, gw.log()
+    finally:
+        carrier.stop()
+    assert [i.request_uri for i in carrier.received("INVITE")] == ["sip:+12125550100@127.0.4.1:5060"]
