@@ -48,6 +48,40 @@ def choose_target(route: DidRoute | None, default_group: int | None) -> Target |
     return None
 
 
+def failover_groups(target: Target, route: DidRoute | None, backup: int | None) -> list[int]:
+    """Groups to try, in order, once the first choice is exhausted: a direct URI falls back to its
+    DID's group, and everything falls back to the backup group (never twice, never to itself)."""
+    chain = []
+    if target.uri and route is not None and route.gateway_group is not None:
+        chain.append(route.gateway_group)
+    if backup is not None and backup != target.group and backup not in chain:
+        chain.append(backup)
+    return chain
+
+
+def encode_groups(groups: list[int]) -> str:
+    return ",".join(str(g) for g in groups)
+
+
+def decode_groups(text: str | None) -> list[int]:
+    return [int(g) for g in (text or "").split(",") if g.strip().isdigit()]
+
+
+def fails_over(status: int) -> bool:
+    """Does this final answer from a gateway/carrier send the call to the next one?
+
+    Yes for answers about the peer: no answer or timeout (408), server errors (5xx), a redirect
+    (3xx: the SBC does not follow them) and an auth challenge (401/407: the peer does not trust us).
+    No for answers about the call: busy (486), decline (603), unknown number (404), other 4xx and 6xx.
+    """
+    return status == 408 or status in (401, 407) or 300 <= status < 400 or 500 <= status < 600
+
+
+def marks_down(status: int) -> bool:
+    """Take the peer out of rotation until probing brings it back: it timed out or is unavailable."""
+    return status in (408, 503)
+
+
 def is_sip_uri(uri: str) -> bool:
     return bool(_SIP_URI.match(uri or ""))
 

@@ -8,6 +8,7 @@ only reads the message, asks them, and tells Kamailio what to do.
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
@@ -18,6 +19,23 @@ from .settings import Settings
 CARRIERS = 1  # permissions address group of telecom carriers
 GATEWAYS = 2  # permissions address group of public AI gateways
 MAX_FORWARDS = 10
+# Per-transaction state read back in the failure route (AVPs travel with the transaction).
+NUMBER_AVP = "$avp(sbc_number)"
+GROUPS_AVP = "$avp(sbc_groups)"
+GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One direction of travel: where the call leaves, how peers are picked and how long they get."""
+
+    peer: str  # "gateway" or "carrier", for logs
+    side: str  # socket the call leaves from
+    branch: str  # branch route: per-attempt media offer
+    failure: str  # failure route: failover
+    algorithm: int  # dispatcher algorithm
+    no_reply_ms: int  # no provisional reply from this attempt: next peer
+    no_answer_ms: int  # provisional but no final answer: next peer
 
 
 def _log(level, text: str) -> None:
@@ -28,6 +46,11 @@ class SbcRoutes:
     def __init__(self, settings: Settings, dids: DidCache):
         self.settings = settings
         self.dids = dids
+        self.to_gateway = Leg("gateway", "public", "branch_to_gateway", "failure_from_gateway",
+                              settings.ds_algorithm, settings.gateway_no_reply_ms, settings.gateway_no_answer_ms)
+        self.to_carrier = Leg("carrier", "private", "branch_to_telecom", "failure_from_telecom",
+                              settings.carrier_ds_algorithm, settings.carrier_no_reply_ms,
+                              settings.carrier_no_answer_ms)
 
     # ---- Kamailio entry points ----------------------------------------------------------------
 
@@ -47,6 +70,14 @@ class SbcRoutes:
         return 1
 
     def ksr_onsend_route(self, msg) -> int:
+        return 1
+
+    def ksr_dispatcher_event(self, msg, event: str = "") -> int:
+        """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
+        try:
+            KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: dispatcher event handler crashed: {traceback.format_exc()}\n")
         return 1
 
     # ---- request routing ----------------------------------------------------------------------
@@ -141,17 +172,19 @@ class SbcRoutes:
             KSR.sl.send_reply(404, "Not Found")
             return
         KSR.dialog.dlg_manage()
+        chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
+        KSR.pv.sets(NUMBER_AVP, did)
         if target.uri:
             KSR.seturi(policy.with_user(target.uri, did))
-        elif KSR.dispatcher.ds_select_domain(target.group, self.settings.ds_algorithm) < 0:
-            _log(KSR.err, f"inbound {did}: no active gateway in group {target.group}")
+            KSR.pv.sets(GROUPS_AVP, policy.encode_groups(chain))
+        elif not self.pick_peer([target.group, *chain], self.to_gateway):
+            _log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
             KSR.sl.send_reply(503, "No Gateway Available")
             return
-        else:
-            KSR.setuser(did)
         self.rewrite_parties(did, "public")
         _log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}")
-        self.send_to("public", branch="branch_to_gateway", failure="failure_from_gateway")
+        KSR.rr.record_route()
+        self.attempt(self.to_gateway)
 
     def from_public_gateway(self) -> None:
         if not KSR.is_INVITE():
@@ -167,14 +200,15 @@ class SbcRoutes:
             KSR.sl.send_reply(484, "Address Incomplete")
             return
         KSR.dialog.dlg_manage()
-        if KSR.dispatcher.ds_select_domain(self.settings.carrier_group, self.settings.ds_algorithm) < 0:
+        KSR.pv.sets(NUMBER_AVP, number)
+        if not self.pick_peer([self.settings.carrier_group], self.to_carrier):
             _log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
             KSR.sl.send_reply(503, "No Carrier Available")
             return
-        KSR.setuser(number)
         self.rewrite_parties(number, "private")
         _log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()}")
-        self.send_to("private", branch="branch_to_telecom", failure="failure_from_telecom")
+        KSR.rr.record_route()
+        self.attempt(self.to_carrier)
 
     # ---- helpers shared by both directions ----------------------------------------------------
 
@@ -200,18 +234,34 @@ class SbcRoutes:
         caller = KSR.kx.get_fuser() or "anonymous"
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{own_ip}")
 
-    def send_to(self, side: str, branch: str, failure: str) -> None:
-        KSR.pv.sets("$fs", self.settings.socket(side))
-        KSR.rr.record_route()
-        KSR.tm.t_on_branch(branch)
-        KSR.tm.t_on_reply("reply_media")
-        KSR.tm.t_on_failure(failure)
-        self.relay()
+    def pick_peer(self, groups: list[int], leg: Leg) -> bool:
+        """Select a peer from the first group with an active member; the groups left over are kept
+        for the failure route. The Request-URI gets the peer's host and our number."""
+        while groups:
+            group, groups = groups[0], groups[1:]
+            if KSR.dispatcher.ds_select_domain(group, leg.algorithm) > 0:
+                KSR.setuser(KSR.pv.get(NUMBER_AVP))
+                KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
+                return True
+            _log(KSR.warn, f"no active {leg.peer} in group {group}")
+        return False
 
-    def relay(self) -> None:
+    def attempt(self, leg: Leg) -> bool:
+        """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
+        KSR.pv.sets("$fs", self.settings.socket(leg.side))
+        KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
+        KSR.tm.t_on_branch(leg.branch)
+        KSR.tm.t_on_reply("reply_media")
+        KSR.tm.t_on_failure(leg.failure)
+        return self.relay()
+
+    def relay(self) -> bool:
         if KSR.tm.t_relay() < 0:
             _log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
-            KSR.sl.sl_reply_error()
+            if not KSR.tmx.t_is_failure_route() > 0:
+                KSR.sl.sl_reply_error()
+            return False
+        return True
 
     # ---- per-branch media (runs for each attempt, so a failover re-offers) ---------------------
 
@@ -245,19 +295,38 @@ class SbcRoutes:
         return 1
 
     def failure_from_gateway(self, msg) -> int:
-        return self._failure("gateway")
+        return self._failure(self.to_gateway)
 
     def failure_from_telecom(self, msg) -> int:
-        return self._failure("carrier")
+        return self._failure(self.to_carrier)
 
-    def _failure(self, peer: str) -> int:
+    def _failure(self, leg: Leg) -> int:
+        """An attempt ended without a 2xx: fail over, or let the answer through, or give up with 503."""
         try:
             status = KSR.tm.t_get_status_code()
             if KSR.tm.t_is_canceled() > 0:
-                _log(KSR.info, f"call canceled while {peer} was ringing")
+                _log(KSR.info, f"call canceled while a {leg.peer} was trying")
+            elif not policy.fails_over(status):
+                _log(KSR.notice, f"{leg.peer} answered {status}: final")
             else:
-                _log(KSR.notice, f"{peer} answered {status}")
+                if policy.marks_down(status):
+                    KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
+                while self.next_peer(leg):
+                    _log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
+                    if self.attempt(leg):
+                        return 1
+                _log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
+                KSR.rtpengine.rtpengine_delete0()
+                KSR.hdr.append_to_reply(GIVE_UP_REASON)
+                KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
+                return 1
             KSR.rtpengine.rtpengine_delete0()
         except Exception:  # noqa: BLE001
             KSR.err(f"sbc: failure route crashed: {traceback.format_exc()}\n")
         return 1
+
+    def next_peer(self, leg: Leg) -> bool:
+        if KSR.dispatcher.ds_next_domain() > 0:
+            KSR.setuser(KSR.pv.get(NUMBER_AVP))
+            return True
+        return self.pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

@@ -43,6 +43,16 @@ DEFAULTS: dict[str, str] = {
     "CARRIER_GROUP": "10",
     "GATEWAY_GROUPS": "1,2,3",
     "DS_ALGORITHM": "9",
+    "CARRIER_DS_ALGORITHM": "8",
+    "BACKUP_GATEWAY_GROUP": "3",
+    "GATEWAY_NO_REPLY_MS": "2000",
+    "GATEWAY_NO_ANSWER_MS": "30000",
+    "CARRIER_NO_REPLY_MS": "3000",
+    "CARRIER_NO_ANSWER_MS": "120000",
+    "DS_PING_INTERVAL": "10",
+    "DS_PROBING_THRESHOLD": "3",
+    "DS_INACTIVE_THRESHOLD": "1",
+    "DS_PING_REPLY_CODES": "class=2;code=403;code=404;code=405;code=501",
     "DID_CACHE_TTL": "300",
     "DID_CACHE_NEGATIVE_TTL": "30",
     "DID_CACHE_SIZE": "100000",
@@ -73,6 +83,16 @@ class Settings:
     carrier_group: int
     gateway_groups: tuple[int, ...]
     ds_algorithm: int
+    carrier_ds_algorithm: int
+    backup_gateway_group: int | None
+    gateway_no_reply_ms: int
+    gateway_no_answer_ms: int
+    carrier_no_reply_ms: int
+    carrier_no_answer_ms: int
+    ds_ping_interval: int
+    ds_probing_threshold: int
+    ds_inactive_threshold: int
+    ds_ping_reply_codes: str
     did_cache_ttl: int
     did_cache_negative_ttl: int
     did_cache_size: int
@@ -97,7 +117,10 @@ class Settings:
                 f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
             ),
             "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
-            "CARRIER_GROUP": str(self.carrier_group),
+            "DS_PING_INTERVAL": str(self.ds_ping_interval),
+            "DS_PROBING_THRESHOLD": str(self.ds_probing_threshold),
+            "DS_INACTIVE_THRESHOLD": str(self.ds_inactive_threshold),
+            "DS_PING_REPLY_CODES": self.ds_ping_reply_codes,
             "SIP_WORKERS": str(self.sip_workers),
             "LOG_LEVEL": str(self.log_level),
         }
@@ -161,6 +184,19 @@ def _name(field: str, value: str) -> str:
     return value
 
 
+_REPLY_CODES = re.compile(r"^(?:(?:class=[1-6]|code=[1-6][0-9]{2})(?:;|$))+$")
+
+
+def _reply_codes(field: str, value: str) -> str:
+    if not _REPLY_CODES.match(value):
+        raise ConfigError(field, f"expected e.g. 'class=2;code=404' (got {value!r})")
+    return value.rstrip(";")
+
+
+def _optional_group(field: str, value: str) -> int | None:
+    return _group(field, value) if value else None
+
+
 def _secret(field: str, value: str) -> str:
     if not value or any(c in value for c in "@/:'\"\\ "):
         raise ConfigError(field, "must be non-empty without @ / : quotes, backslash or spaces")
@@ -174,7 +210,6 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     def get(name: str) -> str:
         return env.get(name, DEFAULTS[name]).strip()
 
-    default_group = get("DEFAULT_GATEWAY_GROUP")
     settings = Settings(
         private_ip=_ip("PRIVATE_IP", get("PRIVATE_IP")),
         private_port=_port("PRIVATE_PORT", get("PRIVATE_PORT")),
@@ -191,12 +226,20 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         rtp_port_max=_port("RTP_PORT_MAX", get("RTP_PORT_MAX")),
         default_region=_region("DEFAULT_REGION", get("DEFAULT_REGION")),
         tech_prefixes=_tech_prefixes("TECH_PREFIXES", get("TECH_PREFIXES")),
-        default_gateway_group=(
-            _group("DEFAULT_GATEWAY_GROUP", default_group) if default_group else None
-        ),
+        default_gateway_group=_optional_group("DEFAULT_GATEWAY_GROUP", get("DEFAULT_GATEWAY_GROUP")),
         carrier_group=_group("CARRIER_GROUP", get("CARRIER_GROUP")),
         gateway_groups=_groups("GATEWAY_GROUPS", get("GATEWAY_GROUPS")),
         ds_algorithm=_int("DS_ALGORITHM", get("DS_ALGORITHM"), 0, 13),
+        carrier_ds_algorithm=_int("CARRIER_DS_ALGORITHM", get("CARRIER_DS_ALGORITHM"), 0, 13),
+        backup_gateway_group=_optional_group("BACKUP_GATEWAY_GROUP", get("BACKUP_GATEWAY_GROUP")),
+        gateway_no_reply_ms=_int("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
+        gateway_no_answer_ms=_int("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
+        carrier_no_reply_ms=_int("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),
+        carrier_no_answer_ms=_int("CARRIER_NO_ANSWER_MS", get("CARRIER_NO_ANSWER_MS"), 1000, 600_000),
+        ds_ping_interval=_int("DS_PING_INTERVAL", get("DS_PING_INTERVAL"), 1, 3600),
+        ds_probing_threshold=_int("DS_PROBING_THRESHOLD", get("DS_PROBING_THRESHOLD"), 1, 100),
+        ds_inactive_threshold=_int("DS_INACTIVE_THRESHOLD", get("DS_INACTIVE_THRESHOLD"), 1, 100),
+        ds_ping_reply_codes=_reply_codes("DS_PING_REPLY_CODES", get("DS_PING_REPLY_CODES")),
         did_cache_ttl=_int("DID_CACHE_TTL", get("DID_CACHE_TTL"), 1, 86400),
         did_cache_negative_ttl=_int("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
         did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
@@ -208,6 +251,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
     if settings.rtp_port_min >= settings.rtp_port_max:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
+    if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:
+        raise ConfigError("BACKUP_GATEWAY_GROUP", "must be one of GATEWAY_GROUPS")
     if settings.carrier_group in settings.gateway_groups:
         raise ConfigError("CARRIER_GROUP", "must not be one of GATEWAY_GROUPS")
     return settings

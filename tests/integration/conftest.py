@@ -23,7 +23,9 @@ def sbc(tmp_path_factory):
         pytest.fail("integration tests run in their own network namespace: use `make test` "
                     "(or set SBC_TEST_HOST_NETWORK=1 to accept the host's loopback)")
     run_dir = tmp_path_factory.mktemp("sbc")
-    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "2", "SIP_WORKERS": "4"}
+    # Fast probing and a short per-attempt timer, so failover tests take seconds.
+    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1",
+           "DS_PROBING_THRESHOLD": "2", "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000"}
     stack = Stack(env, run_dir, demo_data=True, log_to_files=True)
     stack.start()  # raises (test error, never a skip) when a component cannot start
     yield stack

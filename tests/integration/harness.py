@@ -13,15 +13,31 @@ from stack import ng
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 _BLOCK = re.compile(
-    r"^-{10,} [^\n]*\n(?P<proto>\w+) message (?P<dir>received|sent) [^\n]*\n\n(?P<msg>.*?)(?=^-{10,} |\Z)",
+    r"^-{10,} [^\n]*?(?P<epoch>\d{9,}\.\d+)?\n(?P<proto>\w+) message (?P<dir>received|sent) [^\n]*\n\n"
+    r"(?P<msg>.*?)(?=^-{10,} |\Z)",
     re.S | re.M,
 )
+_WHEN = re.compile(r"^-{10,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)", re.M)
 
 
 @dataclass
 class SipMessage:
     direction: str  # "received" or "sent"
     text: str
+    at: float = 0.0  # seconds since the epoch, from SIPp's log
+
+    @property
+    def call_id(self) -> str:
+        return (self.headers("Call-ID") or [""])[0]
+
+    @property
+    def status(self) -> int | None:
+        parts = self.first_line.split(" ")
+        return int(parts[1]) if self.first_line.startswith("SIP/2.0") and parts[1].isdigit() else None
+
+    @property
+    def cseq_method(self) -> str:
+        return (self.headers("CSeq") or [" "])[0].split(" ")[-1]
 
     @property
     def first_line(self) -> str:
@@ -54,7 +70,13 @@ def parse_messages(path: Path) -> list[SipMessage]:
     if not path.exists():
         return []
     text = path.read_text(errors="replace").replace("\r\n", "\n")
-    return [SipMessage(m["dir"], m["msg"].strip("\n") + "\n") for m in _BLOCK.finditer(text)]
+    out = []
+    for m in _BLOCK.finditer(text):
+        when = _WHEN.match(text, m.start())
+        at = time.mktime(time.strptime(f"{when[1]} {when[2].split('.')[0]}", "%Y-%m-%d %H:%M:%S")) + float(
+            "0." + when[2].split(".")[1]) if when else 0.0
+        out.append(SipMessage(m["dir"], m["msg"].strip("\n") + "\n", at))
+    return out
 
 
 class Sipp:
@@ -70,7 +92,7 @@ class Sipp:
         if remote:
             argv.append(remote)
         argv += ["-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port), "-mi", ip,
-                 "-mp", str(media_port), "-bind_local", "-nostdin", "-trace_msg",
+                 "-mp", str(media_port), "-bind_local", "-nostdin", "-aa", "-trace_msg",
                  "-message_file", str(self.message_file), "-trace_err",
                  "-error_file", str(workdir / f"{name}.errors.log"), *args]
         self.argv = argv
@@ -98,9 +120,21 @@ class Sipp:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def received(self, method: str | None = None) -> list[SipMessage]:
+    def received(self, method: str | None = None, probes: bool = False) -> list[SipMessage]:
+        """What this peer received; the SBC's OPTIONS health probes only when `probes` is set."""
         msgs = [m for m in parse_messages(self.message_file) if m.direction == "received"]
+        if not probes:
+            msgs = [m for m in msgs if m.method != "OPTIONS"]
         return [m for m in msgs if method is None or m.method == method]
+
+    def sent(self) -> list[SipMessage]:
+        return [m for m in parse_messages(self.message_file) if m.direction == "sent"]
+
+    def kill(self) -> None:
+        """Die like a crashed gateway: no goodbye, no answer to anything after this."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
 
     def log(self) -> str:
         return self.output.read_text(errors="replace")[-3000:] if self.output.exists() else ""
@@ -174,3 +208,38 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
                     sock.sendto(ack.encode(), dst)
                 return code
         return None
+
+
+def dispatcher_states(sbc) -> dict[str, str]:
+    """Destination URI -> dispatcher flags ("AP" active and probed, "IP" inactive, ...)."""
+    states, uri = {}, None
+    for line in sbc.kamailio.rpc("dispatcher.list").splitlines():
+        line = line.strip()
+        if line.startswith("URI:"):
+            uri = line.split(":", 1)[1].strip()
+        elif line.startswith("FLAGS:") and uri:
+            states[uri] = line.split(":", 1)[1].strip()
+    return states
+
+
+def wait_state(sbc, ips, active: bool, timeout: float = 10) -> None:
+    """Wait until dispatcher's probing has seen each of `ips` (port 5060) as up (or down)."""
+    uris = [f"sip:{ip}:5060" for ip in ips]
+
+    def reached():
+        states = dispatcher_states(sbc)
+        return all(states.get(u, "").startswith("A" if active else "I") for u in uris if u in states)
+
+    assert wait_for(reached, timeout), f"dispatcher states: {dispatcher_states(sbc)}"
+
+
+def start_peers(work, sbc, ips, scenario="uas_answer.xml", args=("-rtp_echo",)) -> dict[str, Sipp]:
+    """SIPp peers (answering OPTIONS like real gateways), returned once dispatcher sees them up."""
+    peers = {ip: Sipp(work, f"peer-{ip}", scenario, ip, args=args).start() for ip in ips}
+    wait_state(sbc, ips, active=True)
+    return peers
+
+
+def stop_peers(peers: dict[str, Sipp]) -> None:
+    for peer in peers.values():
+        peer.stop()

@@ -5,7 +5,7 @@ import subprocess
 import pytest
 
 from .conftest import db
-from .harness import Sipp, run_uac, send_request
+from .harness import run_uac, send_request, start_peers
 
 
 @pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])
@@ -21,8 +21,7 @@ def test_options_to_either_interface_gets_200_from_sipsak(quiet_sbc, interface):
     ("127.0.3.1", ("127.0.1.1", 5060)),   # a gateway, but on the private socket
 ])
 def test_requests_from_outside_the_acl_get_403_and_reach_no_one(quiet_sbc, work, src, dst):
-    peers = {ip: Sipp(work, f"peer-{ip}", "uas_answer.xml", ip).start()
-             for ip in ("127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1")}
+    peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1"])
     try:
         assert send_request(src, dst, ruser="4155550101") == 403
         assert send_request(src, dst, ruser="+12125550100") == 403
@@ -34,7 +33,7 @@ def test_requests_from_outside_the_acl_get_403_and_reach_no_one(quiet_sbc, work,
 
 def test_did_routing_change_and_reload_take_effect_without_restart(quiet_sbc, work):
     pid_before = quiet_sbc.kamailio.proc.pid
-    gws = {ip: Sipp(work, f"gw-{ip}", "uas_answer.xml", ip).start() for ip in ("127.0.3.1", "127.0.3.9")}
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.9"])
 
     def calls(name, n):
         uac = run_uac(work, name, "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=n, rate=20,

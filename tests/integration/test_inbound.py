@@ -6,19 +6,20 @@ import time
 import pytest
 
 from .conftest import active_dialogs, db
-from .harness import Sipp, rtpengine_calls, rtpengine_query, run_uac, send_request, wait_for
+from .harness import (
+    rtpengine_calls,
+    rtpengine_query,
+    run_uac,
+    send_request,
+    start_peers,
+    stop_peers,
+    wait_for,
+)
 
 SBC_PRIVATE = "127.0.1.1:5060"
 PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")  # the SBC's private socket and the carriers
 
 
-def gateways(work, *ips, scenario="uas_answer.xml"):
-    return {ip: Sipp(work, f"gw-{ip}", scenario, ip, media_port=16000, args=("-rtp_echo",)).start() for ip in ips}
-
-
-def stop_all(gws):
-    for gw in gws.values():
-        gw.stop()
 
 
 def assert_only_public_addresses(msg):
@@ -32,12 +33,12 @@ def assert_only_public_addresses(msg):
 
 
 def test_did_of_group_1_reaches_the_group_1_gateway_with_e164_and_public_addresses(quiet_sbc, work):
-    gws = gateways(work, "127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9")
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"])
     try:
         uac = run_uac(work, "carrier", SBC_PRIVATE, "4155550101", "127.0.4.2")
         assert uac.wait(30) == 0, uac.log()
     finally:
-        stop_all(gws)
+        stop_peers(gws)
     invites = gws["127.0.3.1"].received("INVITE")
     assert len(invites) == 1
     assert sum(len(g.received("INVITE")) for g in gws.values()) == 1
@@ -52,13 +53,13 @@ def test_did_of_group_2_spreads_by_weight(quiet_sbc, work):
     db(quiet_sbc, "UPDATE dispatcher SET attrs='weight=75' WHERE destination='sip:127.0.3.2:5060';"
                   "UPDATE dispatcher SET attrs='weight=25' WHERE destination='sip:127.0.3.3:5060';")
     quiet_sbc.kamailio.rpc("dispatcher.reload")
-    gws = gateways(work, "127.0.3.2", "127.0.3.3")
+    gws = start_peers(work, quiet_sbc, ["127.0.3.2", "127.0.3.3"])
     try:
         uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550102", "127.0.4.2", calls=40, rate=20,
                       limit=20, duration_ms=100)
         assert uac.wait(60) == 0, uac.log()
     finally:
-        stop_all(gws)
+        stop_peers(gws)
         db(quiet_sbc, "UPDATE dispatcher SET attrs='weight=50' WHERE setid=2;")
         quiet_sbc.kamailio.rpc("dispatcher.reload")
     counts = {ip: len(g.received("INVITE")) for ip, g in gws.items()}
@@ -68,19 +69,19 @@ def test_did_of_group_2_spreads_by_weight(quiet_sbc, work):
 
 
 def test_did_with_a_direct_uri_reaches_that_uri(quiet_sbc, work):
-    gws = gateways(work, "127.0.3.5", "127.0.3.1")
+    gws = start_peers(work, quiet_sbc, ["127.0.3.5", "127.0.3.1"])
     try:
         uac = run_uac(work, "carrier", SBC_PRIVATE, "4155550103", "127.0.4.2")
         assert uac.wait(30) == 0, uac.log()
     finally:
-        stop_all(gws)
+        stop_peers(gws)
     invites = gws["127.0.3.5"].received("INVITE")
     assert [i.request_uri for i in invites] == ["sip:+14155550103@127.0.3.5:5060"]
     assert gws["127.0.3.1"].received("INVITE") == []
 
 
 def test_media_flows_both_ways_and_caller_bye_ends_dialog_and_media(quiet_sbc, work):
-    gws = gateways(work, "127.0.3.1")
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1"])
     try:
         uac = run_uac(work, "carrier", SBC_PRIVATE, "4155550101", "127.0.4.2", duration_ms=4000)
         calls = wait_for(lambda: rtpengine_calls(quiet_sbc.settings), 10)
@@ -90,7 +91,7 @@ def test_media_flows_both_ways_and_caller_bye_ends_dialog_and_media(quiet_sbc, w
         stats = rtpengine_query(quiet_sbc.settings, calls[0])
         assert uac.wait(30) == 0, uac.log()
     finally:
-        stop_all(gws)
+        stop_peers(gws)
     legs = {}
     for tag, info in stats["tags"].items():
         packets = sum(s["stats"]["packets"] for m in info["medias"] for s in m["streams"])
@@ -103,25 +104,23 @@ def test_media_flows_both_ways_and_caller_bye_ends_dialog_and_media(quiet_sbc, w
 
 
 def test_gateway_bye_ends_dialog_and_media(quiet_sbc, work):
-    gws = gateways(work, "127.0.3.1", scenario="uas_answer_then_hang_up.xml")
-    gws["127.0.3.1"].stop()
-    gw = Sipp(work, "gw-hangup", "uas_answer_then_hang_up.xml", "127.0.3.1", args=("-d", "1000")).start()
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1"], scenario="uas_answer_then_hang_up.xml", args=("-d", "1000"))
     try:
         uac = run_uac(work, "carrier", SBC_PRIVATE, "4155550101", "127.0.4.2",
                       scenario="uac_call_callee_hangs_up.xml")
         assert uac.wait(30) == 0, uac.log()
         assert [m.method for m in uac.received() if not m.method.startswith("SIP/")] == ["BYE"]
     finally:
-        gw.stop()
+        stop_peers(gws)
     assert wait_for(lambda: not active_dialogs(quiet_sbc), 5)
     assert wait_for(lambda: rtpengine_calls(quiet_sbc.settings) == [], 5)
 
 
 @pytest.mark.parametrize("number,code", [("4155550999", 404), ("abc", 484), ("+", 484)])
 def test_unroutable_numbers_get_a_clear_answer(quiet_sbc, work, number, code):
-    gws = gateways(work, "127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9")
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"])
     try:
         assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser=number) == code
     finally:
-        stop_all(gws)
+        stop_peers(gws)
     assert all(g.received() == [] for g in gws.values())

@@ -2,13 +2,13 @@
 
 import re
 
-from .harness import Sipp, run_uac
+from .harness import run_uac, start_peers
 
 PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
 
 
 def test_call_from_a_gateway_reaches_the_carrier_with_only_private_addresses(quiet_sbc, work):
-    carrier = Sipp(work, "carrier", "uas_answer.xml", "127.0.4.1", args=("-rtp_echo",)).start()
+    carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
     try:
         gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", "127.0.3.1", duration_ms=1000)
         assert gw.wait(30) == 0, gw.log()
@@ -29,7 +29,7 @@ def test_call_from_a_gateway_reaches_the_carrier_with_only_private_addresses(qui
 
 
 def test_national_number_from_a_gateway_is_sent_to_the_carrier_as_e164(quiet_sbc, work):
-    carrier = Sipp(work, "carrier", "uas_answer.xml", "127.0.4.1").start()
+    carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
     try:
         gw = run_uac(work, "gateway", "127.0.2.1:5060", "2125550100", "127.0.3.2")
         assert gw.wait(30) == 0, gw.log()

@@ -13,4 +13,5 @@ sys.modules["KSR"] = _KSR
 def ksr():
     _KSR.calls.clear()
     _KSR.returns.clear()
+    _KSR.pvs.clear()
     return _KSR

@@ -43,6 +43,7 @@ class FakeKSR(types.ModuleType):
         super().__init__("KSR")
         self.calls: list[tuple[str, tuple]] = []
         self.returns: dict[str, object] = {}
+        self.pvs: dict[str, object] = {}  # what pv.sets/seti stored, for pv.get (AVPs, $fs, ...)
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -60,6 +61,10 @@ class FakeKSR(types.ModuleType):
             if len(args) != arity:
                 raise TypeError(f"KSR.{full} takes {arity} arguments, got {len(args)}")
             self.calls.append((full, args))
+            if full in ("pv.sets", "pv.seti") and full not in self.returns:
+                self.pvs[args[0]] = args[1]
+            if full == "pv.get" and full not in self.returns:
+                return self.pvs.get(args[0])
             value = self.returns.get(full, 1)
             return value(*args) if callable(value) else value
 
@@ -73,9 +78,9 @@ class FakeKSR(types.ModuleType):
     def actions(self) -> list[tuple[str, tuple]]:
         """Calls that change the message or its fate (no getters, checks or logs)."""
         passive = re.compile(
-            r"^(kx\.|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
+            r"^(kx\.|pv\.get|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
             r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
-            r"|tm\.t_get_status_code|tm\.t_is_canceled|force_rport)"
+            r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport)"
         )
         return [(f, a) for f, a in self.calls if not passive.match(f)]
 

@@ -4,7 +4,7 @@ import pytest
 
 from kemi import media, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
-from kemi.routes import SbcRoutes
+from kemi.routes import GIVE_UP_REASON, GROUPS_AVP, NUMBER_AVP, SbcRoutes
 
 S = settings.load({})
 PRIVATE, PUBLIC = S.private_ip, S.public_ip
@@ -13,6 +13,8 @@ CARRIER_IP, GATEWAY_IP = "127.0.4.1", "127.0.3.1"
 DIDS = {
     "+14155550101": DidRoute("+14155550101", 1, None, "vapi"),
     "+14155550103": DidRoute("+14155550103", None, "sip:agent@127.0.3.5:5080;transport=tcp", "direct"),
+    "+14155550104": DidRoute("+14155550104", 2, "sip:127.0.3.6", "direct-with-group"),
+    "+14155550105": DidRoute("+14155550105", 3, None, "backup-only"),
 }
 
 
@@ -38,7 +40,7 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
         "siputils.has_totag": 1 if totag else -1,
         "textops.has_body_type": 1 if sdp else -1,
         "is_myself_ruri": ruri_myself,
-        "tmx.t_precheck_trans": -1,
+        "tmx.t_precheck_trans": -1, "tmx.t_is_failure_route": -1,
         "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
         "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway else -1,
     })
@@ -116,22 +118,58 @@ def test_carrier_non_invite_gets_405(ksr):
 
 # ---- inbound: from_telecom -> to_public_gateway ------------------------------------------------
 
+def attempt_calls(side, no_answer, no_reply, branch, failure):
+    socket = f"udp:{PUBLIC if side == 'public' else PRIVATE}:5060"
+    return [
+        ("pv.sets", ("$fs", socket)),
+        ("tm.t_set_fr", (no_answer, no_reply)),
+        ("tm.t_on_branch", (branch,)),
+        ("tm.t_on_reply", ("reply_media",)),
+        ("tm.t_on_failure", (failure,)),
+        ("tm.t_relay", ()),
+    ]
+
+
+GATEWAY_ATTEMPT = attempt_calls("public", 30000, 2000, "branch_to_gateway", "failure_from_gateway")
+CARRIER_ATTEMPT = attempt_calls("private", 120000, 3000, "branch_to_telecom", "failure_from_telecom")
+
+
 def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
     request(ksr, ruser="4155550101", rhost="127.0.3.1")
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
         ("dialog.dlg_manage", ()),
+        ("pv.sets", (NUMBER_AVP, "+14155550101")),
         ("dispatcher.ds_select_domain", (1, 9)),
         ("setuser", ("+14155550101",)),
+        ("pv.sets", (GROUPS_AVP, "3")),  # the backup group, for the failure route
         ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.3.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
-        ("pv.sets", ("$fs", f"udp:{PUBLIC}:5060")),
         ("rr.record_route", ()),
-        ("tm.t_on_branch", ("branch_to_gateway",)),
-        ("tm.t_on_reply", ("reply_media",)),
-        ("tm.t_on_failure", ("failure_from_gateway",)),
-        ("tm.t_relay", ()),
+        *GATEWAY_ATTEMPT,
     ]
+
+
+def test_inbound_group_with_no_active_gateway_goes_straight_to_the_backup_group(ksr):
+    request(ksr, ruser="4155550101")
+    ksr.returns["dispatcher.ds_select_domain"] = lambda group, alg: 1 if group == 3 else -1
+    make_routes().ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_domain") == [(1, 9), (3, 9)]
+    assert ksr.pvs[GROUPS_AVP] == ""
+    assert ksr.called("tm.t_relay") == [()]
+
+
+def test_did_of_the_backup_group_has_no_further_failover(ksr):
+    request(ksr, ruser="4155550105")
+    make_routes().ksr_request_route(None)
+    assert ksr.pvs[GROUPS_AVP] == ""
+
+
+def test_direct_uri_keeps_its_did_group_then_backup_for_failover(ksr):
+    request(ksr, ruser="4155550104")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("seturi") == [("sip:+14155550104@127.0.3.6",)]
+    assert ksr.pvs[GROUPS_AVP] == "2,3"
 
 
 def test_inbound_did_with_direct_uri_goes_to_that_uri_with_the_e164_user(ksr):
@@ -176,10 +214,11 @@ def test_db_down_and_did_unknown_gets_503(ksr):
     assert ksr.replies() == [(503, "DID Routing Unavailable")]
 
 
-def test_no_active_gateway_in_group_gets_503(ksr):
+def test_no_active_gateway_in_group_or_backup_gets_503(ksr):
     request(ksr)
     ksr.returns["dispatcher.ds_select_domain"] = -1
     make_routes().ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_domain") == [(1, 9), (3, 9)]
     assert ksr.replies() == [(503, "No Gateway Available")]
     assert ksr.called("tm.t_relay") == []
 
@@ -212,16 +251,14 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
         ("dialog.dlg_manage", ()),
-        ("dispatcher.ds_select_domain", (10, 9)),
+        ("pv.sets", (NUMBER_AVP, "+12125550100")),
+        ("dispatcher.ds_select_domain", (10, 8)),  # carriers by priority
         ("setuser", ("+12125550100",)),
+        ("pv.sets", (GROUPS_AVP, "")),
         ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
-        ("pv.sets", ("$fs", f"udp:{PRIVATE}:5060")),
         ("rr.record_route", ()),
-        ("tm.t_on_branch", ("branch_to_telecom",)),
-        ("tm.t_on_reply", ("reply_media",)),
-        ("tm.t_on_failure", ("failure_from_telecom",)),
-        ("tm.t_relay", ()),
+        *CARRIER_ATTEMPT,
     ]
 
 
@@ -304,18 +341,99 @@ def test_reply_media_answers_sdp_of_18x_and_2xx(ksr, status, sdp, answered):
     assert ksr.called("rtpengine.rtpengine_manage") == ([(media.ANSWER_FLAGS,)] if answered else [])
 
 
-def test_failure_deletes_the_media_session(ksr):
+def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lambda g, a: 1):
     request(ksr)
-    ksr.returns["tm.t_get_status_code"] = 503
-    ksr.returns["tm.t_is_canceled"] = -1
+    ksr.pvs.update({NUMBER_AVP: "+14155550101", GROUPS_AVP: groups})
+    ksr.returns.update({"tm.t_get_status_code": status, "tm.t_is_canceled": 1 if canceled else -1,
+                        "tmx.t_is_failure_route": 1, "dispatcher.ds_next_domain": next_domain,
+                        "dispatcher.ds_select_domain": select})
+
+
+@pytest.mark.parametrize("status", [486, 603, 404, 488, 480])
+def test_answers_about_the_call_end_the_search(ksr, status):
+    failure(ksr, status)
     make_routes().failure_from_gateway(None)
-    assert ksr.called("rtpengine.rtpengine_delete0") == [()]
-    assert "gateway answered 503" in ksr.logged()
+    assert ksr.actions() == [("rtpengine.rtpengine_delete0", ())]
+    assert f"answered {status}: final" in ksr.logged()
+
+
+def test_canceled_call_is_not_failed_over(ksr):
+    failure(ksr, 487, canceled=True)
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_delete0", ())]
+
+
+@pytest.mark.parametrize("status,marked", [(503, True), (408, True), (500, False), (502, False), (401, False),
+                                           (302, False)])
+def test_peer_failure_goes_to_the_next_gateway_of_the_group(ksr, status, marked):
+    failure(ksr, status, next_domain=1)
+    make_routes().failure_from_gateway(None)
+    expected = [("dispatcher.ds_mark_dst_state", ("ip",))] if marked else []
+    expected += [("dispatcher.ds_next_domain", ()), ("setuser", ("+14155550101",)), *GATEWAY_ATTEMPT]
+    assert ksr.actions() == expected
+    assert ksr.called("rtpengine.rtpengine_delete0") == []  # media stays for the next branch
+
+
+def test_exhausted_group_goes_to_the_backup_group(ksr):
+    failure(ksr, 503, groups="3")
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions() == [
+        ("dispatcher.ds_mark_dst_state", ("ip",)),
+        ("dispatcher.ds_next_domain", ()),
+        ("dispatcher.ds_select_domain", (3, 9)),
+        ("setuser", ("+14155550101",)),
+        ("pv.sets", (GROUPS_AVP, "")),
+        *GATEWAY_ATTEMPT,
+    ]
+
+
+def test_nothing_left_answers_503_with_a_reason_and_deletes_media(ksr):
+    failure(ksr, 500, groups="")
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions()[-3:] == [
+        ("rtpengine.rtpengine_delete0", ()),
+        ("hdr.append_to_reply", (GIVE_UP_REASON,)),
+        ("tm.t_reply", (503, "No Gateway Available")),
+    ]
+    assert "no gateway left" in ksr.logged()
+
+
+def test_backup_group_without_active_member_answers_503(ksr):
+    failure(ksr, 408, groups="3", select=lambda g, a: -1)
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("tm.t_reply") == [(503, "No Gateway Available")]
+
+
+def test_failed_relay_of_the_next_attempt_tries_the_one_after(ksr):
+    failure(ksr, 503, groups="3", next_domain=1)
+    relays = iter([-1, 1])
+    ksr.returns["tm.t_relay"] = lambda: next(relays)
+    ksr.returns["dispatcher.ds_next_domain"] = iter([1, -1]).__next__
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("tm.t_relay") == [(), ()]
+    assert ksr.called("dispatcher.ds_select_domain") == [(3, 9)]
+    assert ksr.called("tm.t_reply") == [] and ksr.called("sl.send_reply") == []
+
+
+def test_carrier_failover_uses_the_carrier_leg_and_never_the_gateway_backup(ksr):
+    failure(ksr, 503, groups="", next_domain=1)
+    make_routes().failure_from_telecom(None)
+    assert ksr.actions()[-6:] == CARRIER_ATTEMPT
+    failure(ksr, 503, groups="", next_domain=-1)
+    make_routes().failure_from_telecom(None)
+    assert ksr.called("tm.t_reply")[-1] == (503, "No Carrier Available")
+
+
+def test_dispatcher_state_changes_are_logged(ksr):
+    request(ksr)
+    ksr.returns["pv.get"] = "sip:127.0.3.2:5060"
+    make_routes().ksr_dispatcher_event(None, "dispatcher:dst-down")
+    assert "dispatcher:dst-down sip:127.0.3.2:5060" in "".join(a[0] for f, a in ksr.calls if f == "notice")
 
 
 def test_handlers_exported_to_kamailio_exist():
     routes = make_routes()
     for name in ("ksr_request_route", "ksr_reply_route", "ksr_onsend_route", "child_init",
                  "branch_to_gateway", "branch_to_telecom", "reply_media",
-                 "failure_from_gateway", "failure_from_telecom"):
+                 "failure_from_gateway", "failure_from_telecom", "ksr_dispatcher_event"):
         assert callable(getattr(routes, name))

@@ -56,3 +56,42 @@ def test_foreign_or_header_bearing_uris_are_not_sip_uris(uri):
     assert not policy.is_sip_uri(uri)
     with pytest.raises(ValueError):
         policy.with_user(uri, "+1")
+
+
+@pytest.mark.parametrize("status", [408, 500, 502, 503, 504, 599, 401, 407, 301, 302])
+def test_peer_failures_fail_over(status):
+    assert policy.fails_over(status)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 480, 486, 487, 488, 600, 603, 606])
+def test_answers_about_the_call_do_not_fail_over(status):
+    assert not policy.fails_over(status)
+
+
+def test_only_timeouts_and_unavailable_mark_a_peer_down():
+    assert [s for s in range(300, 700) if policy.marks_down(s)] == [408, 503]
+
+
+@pytest.mark.parametrize("target,route,backup,chain", [
+    (policy.Target(group=1), DidRoute("+1", 1, None), 3, [3]),
+    (policy.Target(group=3), DidRoute("+1", 3, None), 3, []),
+    (policy.Target(group=1), DidRoute("+1", 1, None), None, []),
+    (policy.Target(uri="sip:127.0.3.6"), DidRoute("+1", 2, "sip:127.0.3.6"), 3, [2, 3]),
+    (policy.Target(uri="sip:127.0.3.6"), DidRoute("+1", 3, "sip:127.0.3.6"), 3, [3]),
+    (policy.Target(uri="sip:127.0.3.6"), DidRoute("+1", None, "sip:127.0.3.6"), 3, [3]),
+    (policy.Target(group=2), None, 3, [3]),
+])
+def test_failover_chain(target, route, backup, chain):
+    assert policy.failover_groups(target, route, backup) == chain
+
+
+def test_groups_round_trip_through_an_avp_string():
+    assert policy.decode_groups(policy.encode_groups([2, 3])) == [2, 3]
+    assert policy.decode_groups("") == [] and policy.decode_groups(None) == []
+
+
+@pytest.mark.parametrize("name,value", [("DS_PING_REPLY_CODES", "class=9"), ("DS_PING_REPLY_CODES", "200"),
+                                        ("BACKUP_GATEWAY_GROUP", "7"), ("GATEWAY_NO_REPLY_MS", "5")])
+def test_bad_failover_settings_name_the_field(name, value):
+    with pytest.raises(ConfigError, match=name):
+        settings.load({name: value})
