@@ -50,8 +50,15 @@ def quiet_sbc(sbc):
 
 
 def active_dialogs(sbc) -> list[str]:
-    out = sbc.kamailio.rpc("dlg.list")
-    return [line for line in out.splitlines() if "call-id:" in line.lower()]
+    """Call-IDs of dialogs not yet ended (state 5 = deleted, kept until tm's wait timer frees it)."""
+    active, call_id = [], None
+    for line in sbc.kamailio.rpc("dlg.list").splitlines():
+        key, _, value = line.strip().partition(": ")
+        if key == "call-id":
+            call_id = value
+        elif key == "state" and value.isdigit() and int(value) < 5:
+            active.append(call_id)
+    return active
 
 
 def db(sbc, sql: str) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -113,9 +112,10 @@ class Sipp:
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGUSR1)  # SIPp: stop and flush its logs
+            # SIPp writes its message log as it goes; SIGUSR1 would wait for open (probe) calls.
+            self.proc.terminate()
             try:
-                self.proc.wait(5)
+                self.proc.wait(2)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
