@@ -236,6 +236,9 @@ def wait_state(sbc, ips, active: bool, timeout: float = 10) -> None:
 def start_peers(work, sbc, ips, scenario="uas_answer.xml", args=("-rtp_echo",)) -> dict[str, Sipp]:
     """SIPp peers (answering OPTIONS like real gateways), returned once dispatcher sees them up."""
     peers = {ip: Sipp(work, f"peer-{ip}", scenario, ip, args=args).start() for ip in ips}
+    time.sleep(0.3)
+    dead = {ip: p.log() for ip, p in peers.items() if p.proc.poll() is not None}
+    assert not dead, f"SIPp peers exited at start: {dead}"
     wait_state(sbc, ips, active=True)
     return peers
 
