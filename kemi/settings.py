@@ -58,6 +58,7 @@ DEFAULTS: dict[str, str] = {
     "DID_CACHE_SIZE": "100000",
     "DB_RETRY_AFTER": "5",
     "SIP_WORKERS": "4",
+    "DROP_PRIVILEGES": "0",
     "LOG_LEVEL": "2",
 }
 
@@ -98,6 +99,7 @@ class Settings:
     did_cache_size: int
     db_retry_after: int
     sip_workers: int
+    drop_privileges: bool
     log_level: int
 
     def socket(self, side: str, proto: str = "udp") -> str:
@@ -245,6 +247,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
         db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
         sip_workers=_int("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
+        drop_privileges=bool(_int("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),
         log_level=_int("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
     )
     if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:

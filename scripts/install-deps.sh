@@ -31,4 +31,8 @@ done
 if [ ! -x "$repo/.venv/bin/python" ]; then
     /usr/bin/python3 -m venv --system-site-packages "$repo/.venv"
 fi
-"$repo/.venv/bin/pip" install -q --disable-pip-version-check -r "$here/requirements-dev.txt"
+pip="$repo/.venv/bin/pip"
+"$pip" install -q --disable-pip-version-check -r "$here/requirements-dev.txt"
+# Only for its copy of the Compose specification's JSON schema (compose/config/compose_spec.json),
+# which the deployment tests validate docker-compose.yml against; none of its code is used.
+"$pip" install -q --disable-pip-version-check --no-deps docker-compose==1.29.2

@@ -1,4 +1,11 @@
-"""`python -m stack run`: the SBC on this host in the foreground; Ctrl-C stops it all."""
+"""The SBC's launcher.
+
+    python -m stack run          MariaDB + rtpengine + Kamailio in the foreground (make run)
+    python -m stack db|rtpengine|kamailio   one of them in the foreground (one container each)
+    python -m stack health db|rtpengine|sip  exit 0 when that part answers (container healthchecks)
+
+Ctrl-C / SIGTERM stops what it started.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +17,12 @@ from pathlib import Path
 
 from kemi.settings import ConfigError
 
-from . import dotenv
-from .services import REPO, StartError
+from . import dotenv, ng, sipprobe
+from .services import REPO, Service, StartError
 from .stack import Stack
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stack")
-    sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="start MariaDB, rtpengine and Kamailio in the foreground")
-    run.add_argument("--env-file", type=Path, default=REPO / ".env")
-    run.add_argument("--run-dir", type=Path, default=REPO / "run")
-    run.add_argument("--no-demo-data", action="store_true", help="do not load kamailio/demo-data.sql")
-    args = parser.parse_args(argv)
-
-    try:
-        stack = Stack(dotenv.environment(args.env_file), args.run_dir.resolve(),
-                      demo_data=not args.no_demo_data, log_to_files=False)
-    except (ConfigError, ValueError) as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)
-        return 2
-
+def serve(stack: Stack, services: list[Service], bootstrap_db: bool) -> int:
     stopping = False
 
     def on_signal(signum, frame):
@@ -40,26 +32,75 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        stack.start()
+        for service in services:
+            service.start()
+            if service is stack.db and bootstrap_db:
+                stack.db.bootstrap(stack.demo_data)
     except StartError as exc:
         print(f"start failed: {exc}", file=sys.stderr)
+        for service in reversed(services):
+            service.stop()
         return 1
     s = stack.settings
-    print(
-        f"SBC up: private {s.socket('private')} (carriers), public {s.socket('public')} (AI gateways), "
-        f"rtpengine ng {s.rtpengine_ng_ip}:{s.rtpengine_ng_port}, DB {s.db_host}:{s.db_port}/{s.db_name}\n"
-        f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list   (Ctrl-C stops everything)",
-        flush=True,
-    )
+    print(f"{', '.join(svc.name for svc in services)} up; Ctrl-C stops", flush=True)
+    if stack.kamailio in services:
+        print(f"SIP: private {s.socket('private')} (carriers), public {s.socket('public')} (AI gateways); "
+              f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list", flush=True)
     code = 0
     while not stopping:
-        dead = stack.dead()
+        dead = [s.name for s in services if not s.alive()]
         if dead:
-            print(f"{', '.join(dead)} exited; stopping the SBC", file=sys.stderr)
+            print(f"{', '.join(dead)} exited; stopping", file=sys.stderr)
             code = 1
             break
         time.sleep(0.5)
-    stack.stop()
+    for service in reversed(services):
+        service.stop()
+    return code
+
+
+def health(stack: Stack, part: str) -> int:
+    s = stack.settings
+    if part == "db":
+        ok = stack.db.sql("SELECT 1", check=False) == 0
+    elif part == "rtpengine":
+        ok = ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port)
+    else:
+        ok = all(sipprobe.options(ip, port) == 200
+                 for ip, port in ((s.private_ip, s.private_port), (s.public_ip, s.public_port)))
+    print(f"{part}: {'ok' if ok else 'not answering'}")
+    return 0 if ok else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env-file", type=Path, default=REPO / ".env")
+    parser.add_argument("--run-dir", type=Path, default=REPO / "run")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="MariaDB, rtpengine and Kamailio in the foreground")
+    run.add_argument("--no-demo-data", action="store_true", help="do not load kamailio/demo-data.sql")
+    db = sub.add_parser("db", help="MariaDB with the schema applied")
+    db.add_argument("--demo-data", action="store_true", help="also load kamailio/demo-data.sql")
+    sub.add_parser("rtpengine", help="rtpengine alone")
+    sub.add_parser("kamailio", help="Kamailio alone (MariaDB and rtpengine must answer)")
+    check = sub.add_parser("health", help="exit 0 when the part answers")
+    check.add_argument("part", choices=["db", "rtpengine", "sip"])
+    args = parser.parse_args(argv)
+
+    demo = (args.command == "run" and not args.no_demo_data) or (args.command == "db" and args.demo_data)
+    try:
+        stack = Stack(dotenv.environment(args.env_file), args.run_dir.resolve(), demo_data=demo, log_to_files=False)
+    except (ConfigError, ValueError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "health":
+        return health(stack, args.part)
+    services = {"run": list(stack.services), "db": [stack.db], "rtpengine": [stack.rtpengine],
+                "kamailio": [stack.kamailio]}[args.command]
+    code = serve(stack, services, bootstrap_db=True)
+    if code == 0 and args.command == "run":
+        print("stopped")
     return code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -20,6 +21,11 @@ KAMAILIO_DIR = REPO / "kamailio"
 
 class StartError(RuntimeError):
     pass
+
+
+def _chown(path: Path, user: str) -> None:
+    entry = pwd.getpwnam(user)
+    os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 class Service:
@@ -89,20 +95,23 @@ class MariaDB(Service):
         for tool in ("mariadbd", "mariadb-install-db", "mariadb"):
             if not shutil.which(tool) and not Path("/usr/sbin", tool).exists():
                 raise StartError(f"{tool} not found: run `make deps`")
+        s = self.settings
+        user = "mysql" if s.drop_privileges else "root"
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if s.drop_privileges:
+            subprocess.run(["chown", "-R", f"{user}:", str(self.datadir)], check=True)
         if not (self.datadir / "mysql").exists():
-            self.datadir.mkdir(parents=True, exist_ok=True)
             subprocess.run(
                 ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
-                 "--auth-root-authentication-method=normal", "--skip-test-db", "--user=root"],
+                 "--auth-root-authentication-method=normal", "--skip-test-db", f"--user={user}"],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
-        s = self.settings
         self._spawn([
             "/usr/sbin/mariadbd", "--no-defaults", f"--datadir={self.datadir}",
             f"--socket={self.socket}", f"--port={s.db_port}", f"--bind-address={s.db_host}",
-            "--user=root", f"--pid-file={self.datadir}/mysqld.pid", "--skip-name-resolve",
+            f"--user={user}", f"--pid-file={self.datadir}/mysqld.pid", "--skip-name-resolve",
             "--innodb-buffer-pool-size=64M", "--innodb-flush-log-at-trx-commit=2",
-            "--max-connections=1000", "--log-error=" + str(self.run_dir / "mariadb-error.log"),
+            "--max-connections=1000", f"--log-error={self.datadir}/error.log",
         ])
         self._wait(lambda: self.sql("SELECT 1", check=False) == 0, 60)
 
@@ -175,12 +184,17 @@ class Kamailio(Service):
         }
 
     def argv(self) -> list[str]:
-        return [
+        argv = [
             "kamailio", "-DD", "-E", "-f", str(KAMAILIO_DIR / "kamailio.cfg"),
             "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16",
         ]
+        if self.settings.drop_privileges:
+            argv += ["-u", "kamailio", "-g", "kamailio"]  # binds its sockets as root, then drops
+        return argv
 
     def start(self) -> None:
+        if self.settings.drop_privileges:
+            _chown(self.run_dir, "kamailio")
         self._spawn(self.argv(), self.env())
         s = self.settings
         self._wait(lambda: sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200, 30)

@@ -12,6 +12,10 @@ from stack.stack import Stack
 
 from .harness import rtpengine_calls, wait_for
 
+# Fast probing and a short per-attempt timer, so failover tests take seconds.
+TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
+                 "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000"}
+
 
 def _isolated_network() -> bool:
     return {name for _, name in socket.if_nameindex()} == {"lo"}
@@ -19,19 +23,33 @@ def _isolated_network() -> bool:
 
 @pytest.fixture(scope="session")
 def sbc(tmp_path_factory):
+    if os.environ.get("SBC_BACKEND") == "compose":
+        yield from _compose_sbc(tmp_path_factory)
+        return
     if not _isolated_network() and os.environ.get("SBC_TEST_HOST_NETWORK") != "1":
         pytest.fail("integration tests run in their own network namespace: use `make test` "
                     "(or set SBC_TEST_HOST_NETWORK=1 to accept the host's loopback)")
     run_dir = tmp_path_factory.mktemp("sbc")
-    # Fast probing and a short per-attempt timer, so failover tests take seconds.
-    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1",
-           "DS_PROBING_THRESHOLD": "2", "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000"}
+    env = {"PATH": os.environ["PATH"], **TEST_SETTINGS}
     stack = Stack(env, run_dir, demo_data=True, log_to_files=True)
     stack.start()  # raises (test error, never a skip) when a component cannot start
     yield stack
     stack.stop()
     leftovers = [s.name for s in stack.services if s.alive()]
     assert not leftovers, f"still running after stop: {leftovers}"
+
+
+def _compose_sbc(tmp_path_factory):
+    """The same suite against `docker compose up` (host network, loopback test addresses)."""
+    from .compose_backend import ComposeStack, docker_engine_available
+
+    available, why = docker_engine_available()
+    if not available:
+        pytest.skip(f"SBC_BACKEND=compose: {why}")
+    stack = ComposeStack({**TEST_SETTINGS, "DROP_PRIVILEGES": "1"}, tmp_path_factory.mktemp("compose"))
+    stack.start()
+    yield stack
+    stack.stop()
 
 
 @pytest.fixture
