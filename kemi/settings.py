@@ -33,6 +33,8 @@ DEFAULTS: dict[str, str] = {
     "DB_NAME": "kamailio",
     "DB_USER": "kamailio",
     "DB_PASSWORD": "demo-only-change-me",
+    "REDIS_IP": "127.0.0.1",
+    "REDIS_PORT": "6379",
     "RTPENGINE_NG_IP": "127.0.0.1",
     "RTPENGINE_NG_PORT": "2223",
     "RTP_PORT_MIN": "30000",
@@ -74,6 +76,8 @@ class Settings:
     db_name: str
     db_user: str
     db_password: str
+    redis_ip: str
+    redis_port: int
     rtpengine_ng_ip: str
     rtpengine_ng_port: int
     rtp_port_min: int
@@ -119,6 +123,7 @@ class Settings:
                 f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
             ),
             "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
+            "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port}",
             "DS_PING_INTERVAL": str(self.ds_ping_interval),
             "DS_PROBING_THRESHOLD": str(self.ds_probing_threshold),
             "DS_INACTIVE_THRESHOLD": str(self.ds_inactive_threshold),
@@ -222,6 +227,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_name=_name("DB_NAME", get("DB_NAME")),
         db_user=_name("DB_USER", get("DB_USER")),
         db_password=_secret("DB_PASSWORD", get("DB_PASSWORD")),
+        redis_ip=_ip("REDIS_IP", get("REDIS_IP")),
+        redis_port=_port("REDIS_PORT", get("REDIS_PORT")),
         rtpengine_ng_ip=_ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
         rtpengine_ng_port=_port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
         rtp_port_min=_port("RTP_PORT_MIN", get("RTP_PORT_MIN")),

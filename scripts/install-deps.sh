@@ -20,7 +20,7 @@ if [ -n "$missing" ]; then
     apt-get install -y -qq --no-install-recommends $missing
 fi
 # Debian starts the packaged daemons; the SBC runs its own instances instead.
-for svc in mariadb rtpengine-daemon kamailio; do
+for svc in mariadb redis-server rtpengine-daemon kamailio; do
     if command -v service >/dev/null 2>&1; then service "$svc" stop >/dev/null 2>&1 || true; fi
 done
 

@@ -1,8 +1,8 @@
 """The SBC's launcher.
 
     python -m stack run          MariaDB + rtpengine + Kamailio in the foreground (make run)
-    python -m stack db|rtpengine|kamailio   one of them in the foreground (one container each)
-    python -m stack health db|rtpengine|sip  exit 0 when that part answers (container healthchecks)
+    python -m stack db|redis|rtpengine|kamailio   one of them in the foreground (one container each)
+    python -m stack health db|redis|rtpengine|sip  exit 0 when that part answers (container healthchecks)
 
 Ctrl-C / SIGTERM stops what it started.
 """
@@ -63,6 +63,8 @@ def health(stack: Stack, part: str) -> int:
     s = stack.settings
     if part == "db":
         ok = stack.db.sql("SELECT 1", check=False) == 0
+    elif part == "redis":
+        ok = stack.redis.ping()
     elif part == "rtpengine":
         ok = ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port)
     else:
@@ -82,10 +84,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-demo-data", action="store_true", help="do not load kamailio/demo-data.sql")
     db = sub.add_parser("db", help="MariaDB with the schema applied")
     db.add_argument("--demo-data", action="store_true", help="also load kamailio/demo-data.sql")
+    sub.add_parser("redis", help="Redis (topology-hiding state) alone")
     sub.add_parser("rtpengine", help="rtpengine alone")
     sub.add_parser("kamailio", help="Kamailio alone (MariaDB and rtpengine must answer)")
     check = sub.add_parser("health", help="exit 0 when the part answers")
-    check.add_argument("part", choices=["db", "rtpengine", "sip"])
+    check.add_argument("part", choices=["db", "redis", "rtpengine", "sip"])
     args = parser.parse_args(argv)
 
     demo = (args.command == "run" and not args.no_demo_data) or (args.command == "db" and args.demo_data)
@@ -96,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.command == "health":
         return health(stack, args.part)
-    services = {"run": list(stack.services), "db": [stack.db], "rtpengine": [stack.rtpengine],
+    services = {"run": list(stack.services), "db": [stack.db], "redis": [stack.redis],
+                "rtpengine": [stack.rtpengine],
                 "kamailio": [stack.kamailio]}[args.command]
     code = serve(stack, services, bootstrap_db=True)
     if code == 0 and args.command == "run":

@@ -6,6 +6,7 @@ import os
 import pwd
 import shutil
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -136,6 +137,38 @@ class MariaDB(Service):
         self.sql((KAMAILIO_DIR / "schema.sql").read_text(), s.db_name)
         if demo_data:
             self.sql((KAMAILIO_DIR / "demo-data.sql").read_text(), s.db_name)
+
+
+class Redis(Service):
+    """Topology-hiding state (topos), local to the SBC, persisted so a restart keeps calls routable."""
+
+    name = "redis"
+
+    def __init__(self, settings: Settings, run_dir: Path, log_to_files: bool):
+        super().__init__(run_dir, log_to_files)
+        self.settings = settings
+        self.datadir = run_dir / "redis"
+
+    def start(self) -> None:
+        s = self.settings
+        self.datadir.mkdir(parents=True, exist_ok=True)
+        if s.drop_privileges:
+            subprocess.run(["chown", "-R", "redis:", str(self.datadir)], check=True)
+        argv = ["redis-server", "--bind", s.redis_ip, "--port", str(s.redis_port), "--dir", str(self.datadir),
+                "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
+                "--daemonize", "no", "--loglevel", "warning"]
+        if s.drop_privileges:
+            argv = ["setpriv", "--reuid=redis", "--regid=redis", "--init-groups", *argv]
+        self._spawn(argv)
+        self._wait(self.ping, 30)
+
+    def ping(self) -> bool:
+        try:
+            with socket.create_connection((self.settings.redis_ip, self.settings.redis_port), timeout=0.5) as c:
+                c.sendall(b"PING\r\n")
+                return c.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
 
 
 class RtpEngine(Service):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from kemi import settings as settings_mod
 
-from .services import Kamailio, MariaDB, RtpEngine
+from .services import Kamailio, MariaDB, Redis, RtpEngine
 
 
 class Stack:
@@ -17,17 +17,19 @@ class Stack:
         self.run_dir = run_dir
         self.demo_data = demo_data
         self.db = MariaDB(self.settings, run_dir, log_to_files)
+        self.redis = Redis(self.settings, run_dir, log_to_files)
         self.rtpengine = RtpEngine(self.settings, run_dir, log_to_files)
         self.kamailio = Kamailio(self.settings, env, run_dir, log_to_files)
 
     @property
     def services(self):
-        return (self.db, self.rtpengine, self.kamailio)
+        return (self.db, self.redis, self.rtpengine, self.kamailio)
 
     def start(self) -> Stack:
         try:
             self.db.start()
             self.db.bootstrap(self.demo_data)
+            self.redis.start()
             self.rtpengine.start()
             self.kamailio.start()
         except BaseException:

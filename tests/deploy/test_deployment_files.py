@@ -38,7 +38,7 @@ def test_compose_schema_check_catches_a_broken_file():
 
 
 def test_every_service_is_healthchecked_restarted_and_configured_from_env():
-    assert set(COMPOSE["services"]) == {"db", "rtpengine", "kamailio"}
+    assert set(COMPOSE["services"]) == {"db", "redis", "rtpengine", "kamailio"}
     for name, service in COMPOSE["services"].items():
         assert service["healthcheck"]["test"][:4] == ["CMD", "python3", "-m", "stack"], name
         assert service["restart"] == "unless-stopped", name
@@ -46,9 +46,10 @@ def test_every_service_is_healthchecked_restarted_and_configured_from_env():
         assert service["network_mode"] == "host", name  # two real interfaces and the RTP range
         assert service["build"] == "." and service["image"] == "voice-ai-sbc:latest", name
     assert COMPOSE["services"]["kamailio"]["depends_on"] == {
-        "db": {"condition": "service_healthy"}, "rtpengine": {"condition": "service_healthy"}}
+        "db": {"condition": "service_healthy"}, "redis": {"condition": "service_healthy"},
+        "rtpengine": {"condition": "service_healthy"}}
     assert "db-data:/var/lib/sbc/mariadb" in COMPOSE["services"]["db"]["volumes"]
-    assert "db-data" in COMPOSE["volumes"]
+    assert "db-data" in COMPOSE["volumes"] and "redis-data" in COMPOSE["volumes"]
 
 
 def test_no_address_or_secret_is_written_in_the_deployment_files():
@@ -73,7 +74,8 @@ def test_dockerfile_installs_through_the_same_script_and_list_as_make_deps():
 def test_every_runtime_package_is_one_the_tests_use():
     packages = {line.strip() for line in (REPO / "scripts" / "deps-debian.txt").read_text().splitlines()
                 if line.strip() and not line.startswith("#")}
-    for needed in ("kamailio", "kamailio-python3-modules", "kamailio-mysql-modules", "rtpengine-daemon",
+    for needed in ("kamailio", "kamailio-python3-modules", "kamailio-mysql-modules", "kamailio-redis-modules",
+                   "redis-server", "rtpengine-daemon",
                    "mariadb-server", "python3-pymysql", "python3-cachetools", "python3-phonenumbers"):
         assert needed in packages
 

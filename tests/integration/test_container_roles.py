@@ -16,6 +16,7 @@ from .harness import run_uac, start_peers, stop_peers, wait_for
 REPO = Path(__file__).resolve().parents[2]
 ENV = {
     "PRIVATE_IP": "127.0.1.21", "PUBLIC_IP": "127.0.2.21", "DB_PORT": "3307", "RTPENGINE_NG_PORT": "2224",
+    "REDIS_PORT": "6380",
     "RTP_PORT_MIN": "35000", "RTP_PORT_MAX": "35999", "DROP_PRIVILEGES": "1", "DB_PASSWORD": "container-test",
     "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
 }
@@ -33,8 +34,8 @@ def roles():
         return subprocess.run([*base, "health", part], env=env, cwd=REPO, capture_output=True).returncode == 0
 
     try:
-        for role, part, extra in (("db", "db", ["--demo-data"]), ("rtpengine", "rtpengine", []),
-                                  ("kamailio", "sip", [])):
+        for role, part, extra in (("db", "db", ["--demo-data"]), ("redis", "redis", []),
+                                  ("rtpengine", "rtpengine", []), ("kamailio", "sip", [])):
             log = open(run_dir / f"{role}.out", "wb")
             procs[role] = subprocess.Popen([*base, role, *extra], env=env, cwd=REPO, stdout=log,
                                            stderr=subprocess.STDOUT, start_new_session=True)
@@ -59,6 +60,8 @@ def test_kamailio_and_mariadb_run_unprivileged(roles):
     run_dir, _ = roles
     assert owners(run_dir, "kamailio -DD") == {"kamailio"}
     assert owners(run_dir, "mariadbd") == {"mysql"}
+    ps = subprocess.run(["ps", "-eo", "user:20,args"], capture_output=True, text=True).stdout
+    assert {line.split()[0] for line in ps.splitlines() if "redis-server" in line and ":6380" in line} == {"redis"}
 
 
 def test_a_call_flows_through_the_container_roles(roles, tmp_path):

@@ -1,7 +1,7 @@
 """A stand-in for Kamailio's KSR module that records every call.
 
 Only functions that Kamailio 5.6.3 really exports with this SBC's modules (tests/data/
-kemi-api-5.6.3.txt, from `kamcmd app_python.api_list`) can be called, with their arity, so a
+kemi-api.txt, from `kamcmd app_python.api_list`) can be called, with their arity, so a
 misspelt or misused KSR call fails here rather than inside Kamailio.
 """
 
@@ -16,7 +16,7 @@ _API_LINE = re.compile(r"^KSR\.(?P<name>[\w.]+)\((?P<args>[^)]*)\)")
 
 def _load_api() -> dict[str, int]:
     api = {}
-    text = (Path(__file__).resolve().parent.parent / "data" / "kemi-api-5.6.3.txt").read_text()
+    text = (Path(__file__).resolve().parent.parent / "data" / "kemi-api.txt").read_text()
     for line in text.splitlines():
         m = _API_LINE.match(line)
         if m:
