@@ -14,7 +14,8 @@ INSERT IGNORE INTO dispatcher (id, setid, destination, flags, priority, attrs, d
 
 INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
  (1, 1, '127.0.4.0', 24, 0, 'carriers'),
- (2, 2, '127.0.3.0', 24, 0, 'AI gateways');
+ (2, 2, '127.0.3.0', 24, 0, 'AI gateways'),
+ (3, 3, '127.0.0.1', 32, 0, 'local health checks (OPTIONS only)');
 
 INSERT IGNORE INTO did_routing (id, did, gateway_group, gateway_uri, tenant, description) VALUES
  (1, '+14155550101', 1, NULL, 'vapi-demo', 'VAPI assistant'),

@@ -16,9 +16,12 @@ from . import e164, media, policy
 from .didcache import DidCache, DidUnavailable
 from .settings import Settings
 
-CARRIERS = 1  # permissions address group of telecom carriers
-GATEWAYS = 2  # permissions address group of public AI gateways
+CARRIERS = 1  # permissions address group of telecom carriers (private socket only)
+GATEWAYS = 2  # permissions address group of public AI gateways (public socket only)
+MONITORS = 3  # permissions address group of health checkers: OPTIONS only, either socket
 MAX_FORWARDS = 10
+BAN_TABLE = "ipban"  # htable of flooding sources
+TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
 GROUPS_AVP = "$avp(sbc_groups)"
@@ -83,65 +86,102 @@ class SbcRoutes:
     # ---- request routing ----------------------------------------------------------------------
 
     def request_route(self) -> None:
-        if not self.reqinit():
+        side = self.arrived_on()
+        peer = self.identify(side)
+        if not self.reqinit(side, peer):
             return
         if KSR.siputils.has_totag() > 0:
-            self.in_dialog()
+            self.in_dialog(side, peer)
             return
         if KSR.is_CANCEL():
             if KSR.tm.t_check_trans() > 0:
                 KSR.tm.t_relay()
+            elif peer is not None:
+                KSR.sl.send_reply(481, "Call/Transaction Does Not Exist")
             return
         if KSR.is_ACK():
             # ACK for a locally generated negative reply is absorbed by tm; anything else is stray.
             KSR.tm.t_check_trans()
             return
-        side = self.arrived_on()
-        if side == "private" and KSR.permissions.allow_source_address(CARRIERS) > 0:
+        if peer == "carrier":
             self.from_telecom()
-        elif side == "public" and self.is_public_gateway():
+        elif peer == "gateway":
             self.from_public_gateway()
         else:
-            _log(KSR.notice, f"refused {KSR.kx.get_method()} from {KSR.kx.get_srcip()} on {side}")
+            self.refuse(side, "not an allowed source")
+
+    def identify(self, side: str | None) -> str | None:
+        """Who sent this: a carrier (private socket), a gateway (public socket), a health checker
+        (either socket), or None for anyone else."""
+        if side == "private" and KSR.permissions.allow_source_address(CARRIERS) > 0:
+            return "carrier"
+        if side == "public" and self.is_public_gateway():
+            return "gateway"
+        if side is not None and KSR.permissions.allow_source_address(MONITORS) > 0:
+            return "monitor"
+        return None
+
+    def refuse(self, side: str | None, why: str) -> None:
+        """The one answer strangers get, whatever they probe: 403 on the private side, silence on
+        the public side (configurable), so scanners learn nothing and nothing is amplified."""
+        _log(KSR.notice, f"refused {KSR.kx.get_method()} from {KSR.kx.get_srcip()} on {side}: {why}")
+        action = self.settings.unknown_private_action if side == "private" else self.settings.unknown_public_action
+        if action == "reject":
             KSR.sl.send_reply(403, "Forbidden")
 
-    def reqinit(self) -> bool:
+    def reqinit(self, side: str | None, peer: str | None) -> bool:
         """Cheap checks before any routing; False means answered or dropped."""
         KSR.force_rport()
+        src = KSR.kx.get_srcip()
+        if peer is None:
+            if KSR.htable.sht_get(BAN_TABLE, src) is not None:
+                return False  # banned flooder: silence until the ban expires
+            if KSR.pike.pike_check_req() < 0:
+                KSR.htable.sht_seti(BAN_TABLE, src, 1)
+                KSR.htable.sht_setex(BAN_TABLE, src, self.settings.ban_seconds)
+                _log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
+                return False
         if policy.is_scanner(KSR.kx.get_ua()):
-            _log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {KSR.kx.get_srcip()}")
+            _log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {src}")
             return False
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             KSR.sl.send_reply(483, "Too Many Hops")
             return False
         if KSR.sanity.sanity_check(17895, 7) < 0:
-            _log(KSR.notice, f"malformed request from {KSR.kx.get_srcip()}")
+            _log(KSR.notice, f"malformed request from {src}")
             return False  # sanity has already answered
         if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.siputils.has_totag() < 0:
-            KSR.sl.send_reply(200, "OK")
+            if peer is None:
+                self.refuse(side, "OPTIONS from a stranger")
+            else:
+                KSR.sl.send_reply(200, "OK")
             return False
         if KSR.siputils.has_totag() < 0 and KSR.tmx.t_precheck_trans() > 0:
             KSR.tm.t_check_trans()  # retransmission of a request being handled: tm re-answers
             return False
         return True
 
-    def in_dialog(self) -> None:
-        if KSR.rr.loose_route() < 0:
-            if KSR.is_ACK() and KSR.tm.t_check_trans() > 0:
-                KSR.tm.t_relay()  # ACK to a negative reply of ours, hop by hop
+    def in_dialog(self, side: str | None, peer: str | None) -> None:
+        # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
+        if KSR.dialog.is_known_dlg() < 0 or KSR.rr.loose_route() < 0:
+            if KSR.is_ACK():
+                if KSR.tm.t_check_trans() > 0:
+                    KSR.tm.t_relay()  # ACK to a negative reply, hop by hop within its transaction
                 return
-            KSR.sl.send_reply(404, "Not Here")
+            if peer is None:
+                self.refuse(side, "in-dialog request for no known dialog")
+            else:
+                KSR.sl.send_reply(481, "Call/Transaction Does Not Exist")
             return
         if KSR.is_BYE():
             KSR.rtpengine.rtpengine_delete0()
         elif KSR.textops.has_body_type("application/sdp") > 0:
             if KSR.is_INVITE() or KSR.is_UPDATE():
-                src = self.arrived_on()
-                dst = "public" if src == "private" else "private"
-                KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst))
+                dst = "public" if side == "private" else "private"
+                KSR.rtpengine.rtpengine_manage(media.offer_flags(side, dst))
             elif KSR.is_ACK():
                 KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS)
-        if KSR.is_INVITE():
+        if not KSR.is_ACK():
             KSR.tm.t_on_reply("reply_media")
         self.relay()
 
@@ -149,6 +189,7 @@ class SbcRoutes:
         if not KSR.is_INVITE():
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
+        self.sanitize_initial()
         self.to_public_gateway()
 
     def to_public_gateway(self) -> None:
@@ -171,6 +212,9 @@ class SbcRoutes:
             _log(KSR.notice, f"inbound {did}: no route for DID")
             KSR.sl.send_reply(404, "Not Found")
             return
+        if not self.topology_store_up():
+            KSR.sl.send_reply(503, "Service Unavailable")
+            return
         KSR.dialog.dlg_manage()
         chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
         KSR.pv.sets(NUMBER_AVP, did)
@@ -190,6 +234,7 @@ class SbcRoutes:
         if not KSR.is_INVITE():
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
+        self.sanitize_initial()
         self.to_telecom()
 
     def to_telecom(self) -> None:
@@ -198,6 +243,9 @@ class SbcRoutes:
         if number is None:
             _log(KSR.notice, f"outbound to unusable number {dialed!r}")
             KSR.sl.send_reply(484, "Address Incomplete")
+            return
+        if not self.topology_store_up():
+            KSR.sl.send_reply(503, "Service Unavailable")
             return
         KSR.dialog.dlg_manage()
         KSR.pv.sets(NUMBER_AVP, number)
@@ -234,17 +282,40 @@ class SbcRoutes:
         caller = KSR.kx.get_fuser() or "anonymous"
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{own_ip}")
 
+    def sanitize_initial(self) -> None:
+        """Nothing the sender wrote decides where the call goes or what the far side learns:
+        preloaded Route headers go (the next hop is chosen here), and so does every header outside
+        the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...)."""
+        if KSR.hdr.is_present("Route") > 0:
+            _log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
+            KSR.hdr.remove("Route")
+        KSR.textopsx.keep_hf_re(policy.REQUEST_HEADERS)
+
+    def topology_store_up(self) -> bool:
+        """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
+        # redis_cmd answers 0 on success, -1 when the server cannot be reached.
+        if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
+            KSR.ndb_redis.redis_free("sbc_ping")
+            return True
+        _log(KSR.err, "topology-hiding store (Redis) not answering: new calls refused")
+        return False
+
     def pick_peer(self, groups: list[int], leg: Leg) -> bool:
         """Select a peer from the first group with an active member; the groups left over are kept
-        for the failure route. The Request-URI gets the peer's host and our number."""
+        for the failure route."""
         while groups:
             group, groups = groups[0], groups[1:]
-            if KSR.dispatcher.ds_select_domain(group, leg.algorithm) > 0:
-                KSR.setuser(KSR.pv.get(NUMBER_AVP))
+            if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
                 KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
+                self.point_ruri_at_peer()
                 return True
             _log(KSR.warn, f"no active {leg.peer} in group {group}")
         return False
+
+    def point_ruri_at_peer(self) -> None:
+        """Request-URI = our number at the selected destination: built whole here, so no host,
+        parameter or ?header of the received Request-URI survives."""
+        KSR.seturi(policy.with_user(KSR.kx.get_duri(), KSR.pv.get(NUMBER_AVP)))
 
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
@@ -258,8 +329,8 @@ class SbcRoutes:
     def relay(self) -> bool:
         if KSR.tm.t_relay() < 0:
             _log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
-            if not KSR.tmx.t_is_failure_route() > 0:
-                KSR.sl.sl_reply_error()
+            if KSR.tmx.t_is_failure_route() < 0 and not KSR.is_ACK():
+                KSR.sl.send_reply(503, "Service Unavailable")
             return False
         return True
 
@@ -326,7 +397,7 @@ class SbcRoutes:
         return 1
 
     def next_peer(self, leg: Leg) -> bool:
-        if KSR.dispatcher.ds_next_domain() > 0:
-            KSR.setuser(KSR.pv.get(NUMBER_AVP))
+        if KSR.dispatcher.ds_next_dst() > 0:
+            self.point_ruri_at_peer()
             return True
         return self.pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

@@ -59,6 +59,11 @@ DEFAULTS: dict[str, str] = {
     "DID_CACHE_NEGATIVE_TTL": "30",
     "DID_CACHE_SIZE": "100000",
     "DB_RETRY_AFTER": "5",
+    "UNKNOWN_PRIVATE_ACTION": "reject",
+    "UNKNOWN_PUBLIC_ACTION": "drop",
+    "PIKE_WINDOW": "2",
+    "PIKE_MAX_REQUESTS": "30",
+    "BAN_SECONDS": "300",
     "SIP_WORKERS": "4",
     "DROP_PRIVILEGES": "0",
     "LOG_LEVEL": "2",
@@ -102,6 +107,11 @@ class Settings:
     did_cache_negative_ttl: int
     did_cache_size: int
     db_retry_after: int
+    unknown_private_action: str
+    unknown_public_action: str
+    pike_window: int
+    pike_max_requests: int
+    ban_seconds: int
     sip_workers: int
     drop_privileges: bool
     log_level: int
@@ -130,6 +140,8 @@ class Settings:
             "DS_PING_REPLY_CODES": self.ds_ping_reply_codes,
             "SIP_WORKERS": str(self.sip_workers),
             "LOG_LEVEL": str(self.log_level),
+            "PIKE_WINDOW": str(self.pike_window),
+            "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
         }
 
 
@@ -204,6 +216,12 @@ def _optional_group(field: str, value: str) -> int | None:
     return _group(field, value) if value else None
 
 
+def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ConfigError(field, f"must be one of {', '.join(allowed)} (got {value!r})")
+    return value
+
+
 def _secret(field: str, value: str) -> str:
     if not value or any(c in value for c in "@/:'\"\\ "):
         raise ConfigError(field, "must be non-empty without @ / : quotes, backslash or spaces")
@@ -253,12 +271,19 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         did_cache_negative_ttl=_int("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
         did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
         db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
+        unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
+        unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
+        pike_window=_int("PIKE_WINDOW", get("PIKE_WINDOW"), 1, 60),
+        pike_max_requests=_int("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
+        ban_seconds=_int("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),
         sip_workers=_int("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
         drop_privileges=bool(_int("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),
         log_level=_int("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
     )
     if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:
         raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
+    if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
+        raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.rtp_port_min >= settings.rtp_port_max:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
     if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:

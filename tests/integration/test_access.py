@@ -5,29 +5,36 @@ import subprocess
 import pytest
 
 from .conftest import db
-from .harness import run_uac, send_request, start_peers
+from .harness import run_uac, send_request, start_peers, stop_peers
 
 
 @pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])
 def test_options_to_either_interface_gets_200_from_sipsak(quiet_sbc, interface):
-    done = subprocess.run(["sipsak", "-s", f"sip:{interface}:5060"], capture_output=True, text=True, timeout=20)
+    # From the monitoring address (ACL group 3): health checkers are known sources.
+    done = subprocess.run(["sipsak", "--local-ip", "127.0.0.1", "-s", f"sip:{interface}:5060"],
+                          capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-@pytest.mark.parametrize("src,dst", [
-    ("127.0.9.9", ("127.0.1.1", 5060)),   # stranger on the private side
-    ("127.0.9.9", ("127.0.2.1", 5060)),   # stranger on the public side
-    ("127.0.4.2", ("127.0.2.1", 5060)),   # a carrier, but on the public socket
-    ("127.0.3.1", ("127.0.1.1", 5060)),   # a gateway, but on the private socket
+@pytest.mark.parametrize("interface,answer", [("127.0.1.1", 403), ("127.0.2.1", None)])
+def test_options_from_a_stranger_get_403_privately_and_silence_publicly(quiet_sbc, interface, answer):
+    assert send_request("127.0.9.7", (interface, 5060), method="OPTIONS", timeout=1.5) == answer
+
+
+@pytest.mark.parametrize("src,dst,answer", [
+    ("127.0.9.9", ("127.0.1.1", 5060), 403),   # stranger on the private side
+    ("127.0.9.9", ("127.0.2.1", 5060), None),  # stranger on the public side: silence
+    ("127.0.4.2", ("127.0.2.1", 5060), None),  # a carrier, but on the public socket
+    ("127.0.3.1", ("127.0.1.1", 5060), 403),   # a gateway, but on the private socket
+    ("127.0.0.1", ("127.0.1.1", 5060), 403),   # a health checker may not place calls
 ])
-def test_requests_from_outside_the_acl_get_403_and_reach_no_one(quiet_sbc, work, src, dst):
+def test_requests_from_outside_the_acl_are_refused_and_reach_no_one(quiet_sbc, work, src, dst, answer):
     peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1"])
     try:
-        assert send_request(src, dst, ruser="4155550101") == 403
-        assert send_request(src, dst, ruser="+12125550100") == 403
+        assert send_request(src, dst, ruser="4155550101", timeout=1.5) == answer
+        assert send_request(src, dst, ruser="+12125550100", timeout=1.5) == answer
     finally:
-        for peer in peers.values():
-            peer.stop()
+        stop_peers(peers)
     assert {ip: p.received() for ip, p in peers.items() if p.received()} == {}
 
 

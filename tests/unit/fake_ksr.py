@@ -80,7 +80,8 @@ class FakeKSR(types.ModuleType):
         passive = re.compile(
             r"^(kx\.|pv\.get|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
             r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
-            r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport)"
+            r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport|htable\.sht_get"
+            r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|ndb_redis\.)"
         )
         return [(f, a) for f, a in self.calls if not passive.match(f)]
 

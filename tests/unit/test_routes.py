@@ -2,7 +2,7 @@
 
 import pytest
 
-from kemi import media, settings
+from kemi import media, policy, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.routes import GIVE_UP_REASON, GROUPS_AVP, NUMBER_AVP, SbcRoutes
 
@@ -30,7 +30,8 @@ def make_routes(dids=DIDS, **overrides):
 
 
 def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,
-            sdp=True, ua="Carrier SBC", rhost=None, ruri_myself=True, acl=(1,), ds_gateway=False):
+            sdp=True, ua="Carrier SBC", rhost=None, ruri_myself=True, acl=(1,), ds_gateway=False,
+            duri="sip:127.0.3.1:5060"):
     """Set up the fake message: what the kx getters and checks answer."""
     rcv_ip = {"private": PRIVATE, "public": PUBLIC}.get(side, "127.0.9.9")
     ksr.returns.update({
@@ -40,7 +41,9 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
         "siputils.has_totag": 1 if totag else -1,
         "textops.has_body_type": 1 if sdp else -1,
         "is_myself_ruri": ruri_myself,
-        "tmx.t_precheck_trans": -1, "tmx.t_is_failure_route": -1,
+        "tmx.t_precheck_trans": -1, "tmx.t_is_failure_route": -1, "tm.t_check_trans": -1,
+        "htable.sht_get": None, "pike.pike_check_req": 1, "dialog.is_known_dlg": 1, "hdr.is_present": -1,
+        "ndb_redis.redis_cmd": 0, "kx.get_duri": duri,
         "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
         "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway else -1,
     })
@@ -50,12 +53,42 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
 
 # ---- reqinit ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("side", ["private", "public"])
-def test_options_to_the_sbc_is_answered_200_on_either_interface(ksr, side):
-    request(ksr, method="OPTIONS", side=side, src="127.0.9.9", acl=())
+@pytest.mark.parametrize("side,src,acl", [("private", "127.0.0.1", (3,)), ("public", "127.0.0.1", (3,)),
+                                          ("private", CARRIER_IP, (1,)), ("public", GATEWAY_IP, (2,))])
+def test_options_to_the_sbc_from_a_known_source_is_answered_200_on_either_interface(ksr, side, src, acl):
+    request(ksr, method="OPTIONS", side=side, src=src, acl=acl)
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(200, "OK")]
     assert ksr.called("tm.t_relay") == []
+
+
+@pytest.mark.parametrize("side,reply", [("private", [(403, "Forbidden")]), ("public", [])])
+def test_options_from_a_stranger_gets_the_strangers_answer(ksr, side, reply):
+    request(ksr, method="OPTIONS", side=side, src="127.0.9.9", acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == reply
+
+
+def test_flooding_stranger_is_banned_silently(ksr):
+    request(ksr, src="127.0.9.9", acl=())
+    ksr.returns["pike.pike_check_req"] = -1
+    make_routes(ban_seconds=60).ksr_request_route(None)
+    assert ksr.actions() == [("htable.sht_seti", ("ipban", "127.0.9.9", 1)),
+                             ("htable.sht_setex", ("ipban", "127.0.9.9", 60))]
+
+
+def test_banned_source_gets_nothing(ksr):
+    request(ksr, src="127.0.9.9", acl=())
+    ksr.returns["htable.sht_get"] = 1
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [] and ksr.called("pike.pike_check_req") == []
+
+
+def test_known_peers_are_never_rate_banned(ksr):
+    request(ksr)
+    ksr.returns["pike.pike_check_req"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.called("pike.pike_check_req") == [] and ksr.called("tm.t_relay") == [()]
 
 
 @pytest.mark.parametrize("ua", ["friendly-scanner", "sipvicious 0.3", "VaxSIPUserAgent/3.1", "sipcli/v1.8", "pplsip"])
@@ -91,16 +124,29 @@ def test_retransmission_is_left_to_tm(ksr):
 
 # ---- ACL --------------------------------------------------------------------------------------
 
-def test_unknown_source_gets_403_and_is_relayed_nowhere(ksr):
+def test_unknown_source_on_the_private_side_gets_403_and_is_relayed_nowhere(ksr):
     request(ksr, src="127.0.9.9", acl=())
     make_routes().ksr_request_route(None)
-    assert ksr.replies() == [(403, "Forbidden")]
     assert ksr.actions() == [("sl.send_reply", (403, "Forbidden"))]
+
+
+def test_unknown_source_on_the_public_side_gets_silence(ksr):
+    request(ksr, side="public", src="127.0.9.9", acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == []
+    make_routes(unknown_public_action="reject").ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")]
+
+
+def test_a_monitor_may_not_place_calls(ksr):
+    request(ksr, src="127.0.0.1", acl=(3,))
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")] and ksr.called("tm.t_relay") == []
 
 
 def test_carrier_address_on_the_public_socket_is_refused(ksr):
     request(ksr, side="public", src=CARRIER_IP, acl=(1,))
-    make_routes().ksr_request_route(None)
+    make_routes(unknown_public_action="reject").ksr_request_route(None)
     assert ksr.replies() == [(403, "Forbidden")]
 
 
@@ -138,11 +184,12 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
     request(ksr, ruser="4155550101", rhost="127.0.3.1")
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
+        ("textopsx.keep_hf_re", (policy.REQUEST_HEADERS,)),
         ("dialog.dlg_manage", ()),
         ("pv.sets", (NUMBER_AVP, "+14155550101")),
-        ("dispatcher.ds_select_domain", (1, 9)),
-        ("setuser", ("+14155550101",)),
+        ("dispatcher.ds_select_dst", (1, 9)),
         ("pv.sets", (GROUPS_AVP, "3")),  # the backup group, for the failure route
+        ("seturi", ("sip:+14155550101@127.0.3.1:5060",)),
         ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.3.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
         ("rr.record_route", ()),
@@ -150,11 +197,34 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
     ]
 
 
+def test_preloaded_route_headers_are_removed(ksr):
+    request(ksr)
+    ksr.returns["hdr.is_present"] = lambda name: 1 if name == "Route" else -1
+    make_routes().ksr_request_route(None)
+    assert ksr.called("hdr.remove") == [("Route",)]
+    assert ksr.called("tm.t_relay") == [()]
+
+
+def test_request_uri_is_rebuilt_from_the_destination_not_the_received_uri(ksr):
+    request(ksr, duri="sip:127.0.3.2:5080;transport=tcp")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("seturi") == [("sip:+14155550101@127.0.3.2:5080;transport=tcp",)]
+
+
+@pytest.mark.parametrize("ruser,side,acl", [("4155550101", "private", (1,)), ("+12125550100", "public", (2,))])
+def test_new_calls_are_refused_while_the_topology_store_is_down(ksr, ruser, side, acl):
+    request(ksr, ruser=ruser, side=side, acl=acl)
+    ksr.returns["ndb_redis.redis_cmd"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "Service Unavailable")]
+    assert ksr.called("tm.t_relay") == [] and ksr.called("dialog.dlg_manage") == []
+
+
 def test_inbound_group_with_no_active_gateway_goes_straight_to_the_backup_group(ksr):
     request(ksr, ruser="4155550101")
-    ksr.returns["dispatcher.ds_select_domain"] = lambda group, alg: 1 if group == 3 else -1
+    ksr.returns["dispatcher.ds_select_dst"] = lambda group, alg: 1 if group == 3 else -1
     make_routes().ksr_request_route(None)
-    assert ksr.called("dispatcher.ds_select_domain") == [(1, 9), (3, 9)]
+    assert ksr.called("dispatcher.ds_select_dst") == [(1, 9), (3, 9)]
     assert ksr.pvs[GROUPS_AVP] == ""
     assert ksr.called("tm.t_relay") == [()]
 
@@ -176,14 +246,14 @@ def test_inbound_did_with_direct_uri_goes_to_that_uri_with_the_e164_user(ksr):
     request(ksr, ruser="+14155550103", rhost="127.0.3.5")
     make_routes().ksr_request_route(None)
     assert ksr.called("seturi") == [("sip:+14155550103@127.0.3.5:5080;transport=tcp",)]
-    assert ksr.called("dispatcher.ds_select_domain") == []
+    assert ksr.called("dispatcher.ds_select_dst") == []
     assert ksr.called("tm.t_relay") == [()]
 
 
 def test_inbound_tech_prefix_is_stripped_before_the_lookup(ksr):
     request(ksr, ruser="99914155550101")
     make_routes(tech_prefixes="999").ksr_request_route(None)
-    assert ksr.called("setuser") == [("+14155550101",)]
+    assert ksr.called("seturi") == [("sip:+14155550101@127.0.3.1:5060",)]
 
 
 def test_unknown_did_without_default_group_gets_404(ksr):
@@ -196,7 +266,7 @@ def test_unknown_did_without_default_group_gets_404(ksr):
 def test_unknown_did_goes_to_the_default_group_when_set(ksr):
     request(ksr, ruser="4155550999")
     make_routes(default_gateway_group=3).ksr_request_route(None)
-    assert ksr.called("dispatcher.ds_select_domain") == [(3, 9)]
+    assert ksr.called("dispatcher.ds_select_dst") == [(3, 9)]
     assert ksr.called("tm.t_relay") == [()]
 
 
@@ -216,9 +286,9 @@ def test_db_down_and_did_unknown_gets_503(ksr):
 
 def test_no_active_gateway_in_group_or_backup_gets_503(ksr):
     request(ksr)
-    ksr.returns["dispatcher.ds_select_domain"] = -1
+    ksr.returns["dispatcher.ds_select_dst"] = -1
     make_routes().ksr_request_route(None)
-    assert ksr.called("dispatcher.ds_select_domain") == [(1, 9), (3, 9)]
+    assert ksr.called("dispatcher.ds_select_dst") == [(1, 9), (3, 9)]
     assert ksr.replies() == [(503, "No Gateway Available")]
     assert ksr.called("tm.t_relay") == []
 
@@ -227,7 +297,7 @@ def test_relay_failure_answers_with_the_relay_error(ksr):
     request(ksr)
     ksr.returns["tm.t_relay"] = -1
     make_routes().ksr_request_route(None)
-    assert ksr.called("sl.sl_reply_error") == [()]
+    assert ksr.replies() == [(503, "Service Unavailable")]
 
 
 def test_exception_in_a_route_answers_500(ksr):
@@ -236,7 +306,7 @@ def test_exception_in_a_route_answers_500(ksr):
     def boom(*a):
         raise RuntimeError("bug")
 
-    ksr.returns["dispatcher.ds_select_domain"] = boom
+    ksr.returns["dispatcher.ds_select_dst"] = boom
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(500, "Server Internal Error")]
     assert "request route crashed" in "".join(a[0] for f, a in ksr.calls if f == "err")
@@ -247,14 +317,15 @@ def test_exception_in_a_route_answers_500(ksr):
 @pytest.mark.parametrize("acl,ds_gateway", [((2,), False), ((), True)])
 def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_socket(ksr, acl, ds_gateway):
     request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=acl, ds_gateway=ds_gateway,
-            rhost="127.0.4.1")
+            rhost="127.0.4.1", duri="sip:127.0.4.1:5060")
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
+        ("textopsx.keep_hf_re", (policy.REQUEST_HEADERS,)),
         ("dialog.dlg_manage", ()),
         ("pv.sets", (NUMBER_AVP, "+12125550100")),
-        ("dispatcher.ds_select_domain", (10, 8)),  # carriers by priority
-        ("setuser", ("+12125550100",)),
+        ("dispatcher.ds_select_dst", (10, 8)),  # carriers by priority
         ("pv.sets", (GROUPS_AVP, "")),
+        ("seturi", ("sip:+12125550100@127.0.4.1:5060",)),
         ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
         ("rr.record_route", ()),
@@ -264,7 +335,7 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
 
 def test_outbound_without_active_carrier_gets_503(ksr):
     request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=(2,))
-    ksr.returns["dispatcher.ds_select_domain"] = -1
+    ksr.returns["dispatcher.ds_select_dst"] = -1
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(503, "No Carrier Available")]
 
@@ -274,13 +345,15 @@ def test_outbound_without_active_carrier_gets_503(ksr):
 def test_bye_deletes_the_media_session_and_is_relayed(ksr):
     request(ksr, method="BYE", totag=True, sdp=False)
     make_routes().ksr_request_route(None)
-    assert ksr.actions() == [("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()), ("tm.t_relay", ())]
+    assert ksr.actions() == [
+        ("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()),
+        ("tm.t_on_reply", ("reply_media",)), ("tm.t_relay", ())]
 
 
-@pytest.mark.parametrize("side,flags", [("public", media.offer_flags("public", "private")),
-                                        ("private", media.offer_flags("private", "public"))])
-def test_reinvite_reoffers_media_in_its_direction(ksr, side, flags):
-    request(ksr, method="INVITE", side=side, totag=True, sdp=True)
+@pytest.mark.parametrize("side,acl,flags", [("public", (2,), media.offer_flags("public", "private")),
+                                            ("private", (1,), media.offer_flags("private", "public"))])
+def test_reinvite_reoffers_media_in_its_direction(ksr, side, acl, flags):
+    request(ksr, method="INVITE", side=side, acl=acl, totag=True, sdp=True)
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
         ("rr.loose_route", ()),
@@ -294,27 +367,47 @@ def test_ack_with_sdp_completes_a_late_offer(ksr):
     request(ksr, method="ACK", totag=True, sdp=True)
     make_routes().ksr_request_route(None)
     assert ("rtpengine.rtpengine_manage", (media.ANSWER_FLAGS,)) in ksr.actions()
+    assert ksr.called("tm.t_relay") == [()]
 
 
-def test_in_dialog_request_without_route_gets_404(ksr):
-    request(ksr, method="BYE", totag=True)
-    ksr.returns["rr.loose_route"] = -1
-    make_routes().ksr_request_route(None)
-    assert ksr.replies() == [(404, "Not Here")]
-    assert ksr.called("tm.t_relay") == []
-
-
-def test_cancel_is_relayed_within_its_transaction(ksr):
-    request(ksr, method="CANCEL")
+def test_ack_for_a_negative_reply_stays_in_its_transaction(ksr):
+    request(ksr, method="ACK", totag=True, sdp=False)
+    ksr.returns.update({"tm.t_check_trans": 1, "dialog.is_known_dlg": -1})
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [("tm.t_check_trans", ()), ("tm.t_relay", ())]
 
 
-def test_cancel_without_transaction_is_dropped(ksr):
-    request(ksr, method="CANCEL")
-    ksr.returns["tm.t_check_trans"] = -1
+@pytest.mark.parametrize("known_dialog,loose_route", [(-1, 1), (1, -1)])
+def test_in_dialog_request_of_no_known_dialog_gets_481_from_a_peer(ksr, known_dialog, loose_route):
+    request(ksr, method="BYE", totag=True)
+    ksr.returns.update({"dialog.is_known_dlg": known_dialog, "rr.loose_route": loose_route})
     make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
     assert ksr.called("tm.t_relay") == []
+
+
+def test_forged_in_dialog_request_from_a_stranger_on_the_public_side_gets_silence(ksr):
+    request(ksr, method="BYE", totag=True, side="public", src="127.0.9.9", acl=())
+    ksr.returns["dialog.is_known_dlg"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == []
+
+
+def test_cancel_is_relayed_within_its_transaction(ksr):
+    request(ksr, method="CANCEL")
+    ksr.returns["tm.t_check_trans"] = 1
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("tm.t_check_trans", ()), ("tm.t_relay", ())]
+
+
+def test_cancel_without_transaction_gets_481_from_a_peer_and_nothing_from_a_stranger(ksr):
+    request(ksr, method="CANCEL")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
+    request(ksr, method="CANCEL", side="public", src="127.0.9.9", acl=())
+    ksr.calls.clear()
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [] and ksr.called("tm.t_relay") == []
 
 
 # ---- branches, replies, failures ---------------------------------------------------------------
@@ -345,8 +438,8 @@ def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lamb
     request(ksr)
     ksr.pvs.update({NUMBER_AVP: "+14155550101", GROUPS_AVP: groups})
     ksr.returns.update({"tm.t_get_status_code": status, "tm.t_is_canceled": 1 if canceled else -1,
-                        "tmx.t_is_failure_route": 1, "dispatcher.ds_next_domain": next_domain,
-                        "dispatcher.ds_select_domain": select})
+                        "tmx.t_is_failure_route": 1, "dispatcher.ds_next_dst": next_domain,
+                        "dispatcher.ds_select_dst": select, "kx.get_duri": "sip:127.0.3.3:5060"})
 
 
 @pytest.mark.parametrize("status", [486, 603, 404, 488, 480])
@@ -369,7 +462,8 @@ def test_peer_failure_goes_to_the_next_gateway_of_the_group(ksr, status, marked)
     failure(ksr, status, next_domain=1)
     make_routes().failure_from_gateway(None)
     expected = [("dispatcher.ds_mark_dst_state", ("ip",))] if marked else []
-    expected += [("dispatcher.ds_next_domain", ()), ("setuser", ("+14155550101",)), *GATEWAY_ATTEMPT]
+    expected += [("dispatcher.ds_next_dst", ()), ("seturi", ("sip:+14155550101@127.0.3.3:5060",)),
+                 *GATEWAY_ATTEMPT]
     assert ksr.actions() == expected
     assert ksr.called("rtpengine.rtpengine_delete0") == []  # media stays for the next branch
 
@@ -379,10 +473,10 @@ def test_exhausted_group_goes_to_the_backup_group(ksr):
     make_routes().failure_from_gateway(None)
     assert ksr.actions() == [
         ("dispatcher.ds_mark_dst_state", ("ip",)),
-        ("dispatcher.ds_next_domain", ()),
-        ("dispatcher.ds_select_domain", (3, 9)),
-        ("setuser", ("+14155550101",)),
+        ("dispatcher.ds_next_dst", ()),
+        ("dispatcher.ds_select_dst", (3, 9)),
         ("pv.sets", (GROUPS_AVP, "")),
+        ("seturi", ("sip:+14155550101@127.0.3.3:5060",)),
         *GATEWAY_ATTEMPT,
     ]
 
@@ -408,10 +502,10 @@ def test_failed_relay_of_the_next_attempt_tries_the_one_after(ksr):
     failure(ksr, 503, groups="3", next_domain=1)
     relays = iter([-1, 1])
     ksr.returns["tm.t_relay"] = lambda: next(relays)
-    ksr.returns["dispatcher.ds_next_domain"] = iter([1, -1]).__next__
+    ksr.returns["dispatcher.ds_next_dst"] = iter([1, -1]).__next__
     make_routes().failure_from_gateway(None)
     assert ksr.called("tm.t_relay") == [(), ()]
-    assert ksr.called("dispatcher.ds_select_domain") == [(3, 9)]
+    assert ksr.called("dispatcher.ds_select_dst") == [(3, 9)]
     assert ksr.called("tm.t_reply") == [] and ksr.called("sl.send_reply") == []
 
 

@@ -22,6 +22,8 @@ def test_kamailio_env_is_derived_from_the_same_values():
     ("DB_PORT", "x"), ("DB_NAME", "kam;drop"), ("DB_PASSWORD", "a@b"), ("DEFAULT_REGION", "XX"),
     ("TECH_PREFIXES", "12a"), ("DEFAULT_GATEWAY_GROUP", "-1"), ("GATEWAY_GROUPS", ""),
     ("CARRIER_GROUP", "2"), ("RTP_PORT_MAX", "100"), ("DID_CACHE_TTL", "0"),
+    ("UNKNOWN_PUBLIC_ACTION", "ignore"), ("UNKNOWN_PRIVATE_ACTION", ""), ("BAN_SECONDS", "0"),
+    ("PIKE_MAX_REQUESTS", "1"), ("REDIS_IP", "localhost"), ("DROP_PRIVILEGES", "yes"),
 ])
 def test_bad_values_name_the_field(name, value):
     with pytest.raises(ConfigError) as err:
@@ -95,3 +97,9 @@ def test_groups_round_trip_through_an_avp_string():
 def test_bad_failover_settings_name_the_field(name, value):
     with pytest.raises(ConfigError, match=name):
         settings.load({name: value})
+
+
+def test_the_demo_db_password_is_refused_in_a_deployment():
+    with pytest.raises(ConfigError, match="DB_PASSWORD"):
+        settings.load({"DROP_PRIVILEGES": "1"})
+    assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"}).drop_privileges
