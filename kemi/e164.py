@@ -13,6 +13,16 @@ MAX_DIGITS = 15  # ITU-T E.164 limit
 
 
 def normalise(number: str, region: str, tech_prefixes: tuple[str, ...] = ()) -> str | None:
+    """E.164 form of a dialed number, or None; see _normalise_once. A result that would change again
+    when normalised (phonenumbers drops a national-prefix 0 after some country codes: "+310000000")
+    is ambiguous, not a number to route on."""
+    result = _normalise_once(number, region, tech_prefixes)
+    if result is not None and _normalise_once(result, region, ()) != result:
+        return None
+    return result
+
+
+def _normalise_once(number: str, region: str, tech_prefixes: tuple[str, ...] = ()) -> str | None:
     """E.164 form ("+14155550100") of a dialed number, or None when it is not a phone number.
 
     Accepts national ("4155550100"), national with trunk prefix ("14155550100", "020..."),

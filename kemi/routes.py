@@ -108,7 +108,7 @@ class SbcRoutes:
         elif peer == "gateway":
             self.from_public_gateway()
         else:
-            self.refuse(side, "not an allowed source")
+            self.refuse(side, "a health checker may not place calls")
 
     def identify(self, side: str | None) -> str | None:
         """Who sent this: a carrier (private socket), a gateway (public socket), a health checker
@@ -137,12 +137,16 @@ class SbcRoutes:
             if KSR.htable.sht_get(BAN_TABLE, src) is not None:
                 return False  # banned flooder: silence until the ban expires
             if KSR.pike.pike_check_req() < 0:
-                KSR.htable.sht_seti(BAN_TABLE, src, 1)
-                KSR.htable.sht_setex(BAN_TABLE, src, self.settings.ban_seconds)
+                KSR.htable.sht_seti(BAN_TABLE, src, 1)  # the table's autoexpire is BAN_SECONDS
                 _log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
                 return False
         if policy.is_scanner(KSR.kx.get_ua()):
             _log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {src}")
+            return False
+        if peer is None and KSR.siputils.has_totag() < 0:
+            # A stranger's new request gets the strangers' answer before any other check, so that
+            # no parser or policy detail (400, 420, 483, 200 to OPTIONS) tells it what is here.
+            self.refuse(side, f"{KSR.kx.get_method()} from a stranger")
             return False
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
             KSR.sl.send_reply(483, "Too Many Hops")
@@ -151,10 +155,7 @@ class SbcRoutes:
             _log(KSR.notice, f"malformed request from {src}")
             return False  # sanity has already answered
         if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.siputils.has_totag() < 0:
-            if peer is None:
-                self.refuse(side, "OPTIONS from a stranger")
-            else:
-                KSR.sl.send_reply(200, "OK")
+            KSR.sl.send_reply(200, "OK")
             return False
         if KSR.siputils.has_totag() < 0 and KSR.tmx.t_precheck_trans() > 0:
             KSR.tm.t_check_trans()  # retransmission of a request being handled: tm re-answers

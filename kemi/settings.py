@@ -140,6 +140,7 @@ class Settings:
             "DS_PING_REPLY_CODES": self.ds_ping_reply_codes,
             "SIP_WORKERS": str(self.sip_workers),
             "LOG_LEVEL": str(self.log_level),
+            "IPBAN_HTABLE": f"ipban=>size=10;autoexpire={self.ban_seconds};",
             "PIKE_WINDOW": str(self.pike_window),
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
         }

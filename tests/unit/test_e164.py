@@ -18,6 +18,7 @@ from kemi.e164 import normalise
     ("10104155550101", "US", ("1010",), "+14155550101"),    # tech prefix before national
     ("#31#4155550101", "US", ("#31#",), "+14155550101"),
     ("99124155550101", "US", ("9912", "99"), "+14155550101"),  # longest prefix wins (as loaded)
+    ("+31 (0)20 123 4567", "NL", (), "+31201234567"),  # the (0) people write after +31
 ])
 def test_normalises_to_e164(dialed, region, prefixes, expected):
     assert normalise(dialed, region, prefixes) == expected
@@ -26,7 +27,7 @@ def test_normalises_to_e164(dialed, region, prefixes, expected):
 @pytest.mark.parametrize("garbage", [
     "", "abc", "+", "++14155550101", "4155550101abc", "1234", "+1234567890123456",
     "00", "'; DROP TABLE did_routing;--", "4155550101\x00", "४१५५५५०१०१", "sip:4155550101",
-    "+1 415 555 0101 ext 2", "9" * 200, None,
+    "+1 415 555 0101 ext 2", "9" * 200, None, "+310000000",
 ])
 def test_garbage_is_not_a_number(garbage):
     assert normalise(garbage, "US") is None
