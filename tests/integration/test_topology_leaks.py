@@ -1,0 +1,70 @@
+"""Records everything the gateways and the carrier receive (health probes included) during inbound,
+outbound, re-INVITE and BYE flows, and fails on any address or internal detail of the other side."""
+
+import re
+
+import pytest
+
+from .harness import run_uac, start_peers, stop_peers
+
+PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")  # the SBC's private socket and the carriers
+PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
+INTERNALS = re.compile(r"carrier-internal|gateway-internal|P-Charging-Vector", re.I)
+
+
+def leaks(messages, forbidden):
+    """Lines naming the other side's addresses (any message, except the Call-ID: a known gap) or its
+    internals (requests; replies keep the answering side's software headers: a known gap)."""
+    found = []
+    for msg in messages:
+        for line in msg.text.splitlines():
+            if line.lower().startswith(("call-id:", "i:")):
+                continue
+            if forbidden.search(line) or (msg.status is None and INTERNALS.search(line)):
+                found.append(f"{msg.first_line} | {line}")
+    return found
+
+
+@pytest.fixture
+def flows(quiet_sbc, work):
+    """An inbound call re-INVITEd by the gateway and hung up by the carrier, and an outbound call."""
+    peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.4.1"], scenario="uas_answer_reinvite.xml", args=())
+    try:
+        inbound = run_uac(work, "inbound", "127.0.1.1:5060", "4155550101", "127.0.4.2",
+                          scenario="uac_call_reinvited.xml")
+        assert inbound.wait(30) == 0, inbound.log()
+        outbound = run_uac(work, "outbound", "127.0.2.1:5060", "+12125550100", "127.0.3.2",
+                           scenario="uac_call_reinvited.xml")
+        assert outbound.wait(30) == 0, outbound.log()
+    finally:
+        stop_peers(peers)
+    return {"gateway": peers["127.0.3.1"].received(probes=True), "carrier": peers["127.0.4.1"].received(probes=True),
+            "inbound caller": inbound.received(), "outbound caller": outbound.received()}
+
+
+def test_nothing_of_the_private_side_reaches_the_public_side(flows):
+    gateway = flows["gateway"] + flows["outbound caller"]
+    methods = [m.method for m in flows["gateway"] if m.method != "OPTIONS"]
+    assert methods[:2] == ["INVITE", "ACK"] and "BYE" in methods and len(gateway) > 6
+    assert leaks(gateway, PRIVATE_SIDE) == []
+
+
+def test_nothing_of_the_public_side_reaches_the_carrier(flows):
+    carrier = flows["carrier"] + flows["inbound caller"]
+    methods = [m.method for m in flows["inbound caller"] if not m.method.startswith("SIP/")]
+    assert methods == ["INVITE", "ACK"]  # the gateway's re-INVITE and its ACK arrived, hidden
+    assert leaks(carrier, PUBLIC_SIDE) == []
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: the Call-ID crosses unchanged; Kamailio 5.6.3's topos "
+                                       "does not mask it and topoh cannot be combined with topos (README)")
+def test_the_call_id_does_not_cross(flows):
+    call_ids = [m.call_id for m in flows["gateway"] if m.method == "INVITE"]
+    assert not any(PRIVATE_SIDE.search(c) for c in call_ids)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap: header removal in replies makes topos 5.6.3 skip the reply "
+                                       "(seen in tests), so replies keep User-Agent/Server of the far side (README)")
+def test_replies_carry_no_software_details_of_the_far_side(flows):
+    replies = [m for m in flows["inbound caller"] + flows["outbound caller"] if m.status]
+    assert not any(INTERNALS.search(m.text) for m in replies)
