@@ -10,7 +10,29 @@ INSERT IGNORE INTO dispatcher (id, setid, destination, flags, priority, attrs, d
  (3, 2, 'sip:127.0.3.3:5060', 0, 10, 'weight=50', 'LiveKit DigiPanda'),
  (4, 3, 'sip:127.0.3.9:5060', 0, 10, 'weight=100', 'Backup provider'),
  (5, 10, 'sip:127.0.4.1:5060', 0, 10, 'weight=100;sockname=private', 'Carrier interconnect A'),
- (6, 10, 'sip:127.0.4.3:5060', 0, 5, 'weight=100;sockname=private', 'Carrier interconnect B');
+ (6, 10, 'sip:127.0.4.3:5060', 0, 5, 'weight=100;sockname=private', 'Carrier interconnect B'),
+ -- Tenants' own sets (the original deployment's LiveKit projects, previously all in set 2):
+ (21, 21, 'sip:127.0.3.21:5060', 0, 10, 'weight=50', 'LiveKit primary A'),
+ (22, 21, 'sip:127.0.3.22:5060', 0, 5, 'weight=50', 'LiveKit primary B'),
+ (23, 22, 'sip:127.0.3.23:5060', 0, 10, 'weight=100', 'LiveKit DigiPanda'),
+ (24, 23, 'sip:127.0.3.24:5060', 0, 10, 'weight=100', 'LiveKit Voxket'),
+ (25, 24, 'sip:127.0.3.25:5060', 0, 10, 'weight=100', 'LiveKit Fabriq');
+
+-- Tenant gateways' source addresses, tagged with the tenant (permissions' peer_tag): outbound calls
+-- from them are attributed to that tenant.
+INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
+ (21, 2, '127.0.3.21', 32, 0, 'livekit-primary'),
+ (22, 2, '127.0.3.22', 32, 0, 'livekit-primary'),
+ (23, 2, '127.0.3.23', 32, 0, 'digipanda'),
+ (24, 2, '127.0.3.24', 32, 0, 'voxket'),
+ (25, 2, '127.0.3.25', 32, 0, 'fabriq');
+
+INSERT IGNORE INTO tenant (id, name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy,
+                           default_did) VALUES
+ (1, 'livekit-primary', 1, 21, 1, 50, 20, 'reject', '+14155550201'),
+ (2, 'digipanda', 1, 22, 0, 20, 10, 'replace', '+14155550301'),
+ (3, 'voxket', 1, 23, 0, 2, 5, 'reject', '+14155550401'),
+ (4, 'fabriq', 0, 24, 0, 10, 5, 'reject', '+14155550501');
 
 INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
  (1, 1, '127.0.4.0', 24, 0, 'carriers'),
@@ -20,4 +42,9 @@ INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
 INSERT IGNORE INTO did_routing (id, did, gateway_group, gateway_uri, tenant, description) VALUES
  (1, '+14155550101', 1, NULL, 'vapi-demo', 'VAPI assistant'),
  (2, '+14155550102', 2, NULL, 'livekit-demo', 'LiveKit agents, spread by weight'),
- (3, '+14155550103', NULL, 'sip:127.0.3.5:5060', 'direct-demo', 'One gateway, no group');
+ (3, '+14155550103', NULL, 'sip:127.0.3.5:5060', 'direct-demo', 'One gateway, no group'),
+ (21, '+14155550201', NULL, NULL, 'livekit-primary', 'primary tenant main line'),
+ (22, '+14155550202', NULL, NULL, 'livekit-primary', 'primary tenant sales'),
+ (31, '+14155550301', NULL, NULL, 'digipanda', 'DigiPanda main line'),
+ (41, '+14155550401', NULL, NULL, 'voxket', 'Voxket main line'),
+ (51, '+14155550501', NULL, NULL, 'fabriq', 'Fabriq (tenant disabled)');

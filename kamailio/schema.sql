@@ -43,6 +43,30 @@ CREATE TABLE IF NOT EXISTS `did_routing` (
     `enabled` TINYINT(1) DEFAULT 1 NOT NULL,
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
-    CONSTRAINT did_idx UNIQUE (`did`),
-    CONSTRAINT did_has_target CHECK (`gateway_group` IS NOT NULL OR `gateway_uri` IS NOT NULL)
+    CONSTRAINT did_idx UNIQUE (`did`)
+);
+-- A DID needs a target: a direct URI, a group, or a tenant (whose group it then uses). Replaced on
+-- every start so that databases created before tenants existed get the new rule too.
+ALTER TABLE did_routing DROP CONSTRAINT IF EXISTS did_has_target;
+ALTER TABLE did_routing ADD CONSTRAINT did_has_target
+    CHECK (`gateway_group` IS NOT NULL OR `gateway_uri` IS NOT NULL OR `tenant` <> '');
+
+-- Tenants: what Kamailio's tables cannot express. A tenant's gateways are its own dispatcher set
+-- (gateway_group), its sources are address rows (grp 2) whose tag is the tenant name, its DIDs are
+-- did_routing rows naming it; limits and caller-ID policy live here.
+CREATE TABLE IF NOT EXISTS `tenant` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `name` VARCHAR(64) NOT NULL,
+    `enabled` TINYINT(1) DEFAULT 1 NOT NULL,
+    `gateway_group` INT NOT NULL COMMENT 'dispatcher setid holding only this tenant''s gateways',
+    `allow_backup` TINYINT(1) DEFAULT 0 NOT NULL COMMENT 'may fail over to BACKUP_GATEWAY_GROUP',
+    `max_calls` INT DEFAULT 0 NOT NULL COMMENT 'concurrent calls, 0 = unlimited',
+    `max_cps` INT DEFAULT 0 NOT NULL COMMENT 'call attempts per second, 0 = unlimited',
+    `callerid_policy` VARCHAR(16) DEFAULT 'reject' NOT NULL COMMENT 'reject | replace',
+    `default_did` VARCHAR(20) NULL COMMENT 'caller ID presented when policy is replace',
+    `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
+    CONSTRAINT tenant_name_idx UNIQUE (`name`),
+    CONSTRAINT tenant_group_idx UNIQUE (`gateway_group`),
+    CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace'))
 );

@@ -11,15 +11,20 @@ import pymysql
 
 from .didcache import DidRoute, DidSourceError
 from .settings import Settings
+from .tenancy import Tenant
 
-_QUERY = (
+_DID_QUERY = (
     "SELECT did, gateway_group, gateway_uri, tenant FROM did_routing "
     "WHERE did = %s AND enabled = 1 LIMIT 1"
+)
+_TENANT_QUERY = (
+    "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did "
+    "FROM tenant WHERE name = %s LIMIT 1"
 )
 
 
 class DidDatabase:
-    """Loader for DidCache. Reconnects after failures, but not more often than every
+    """Loader for the DID and tenant caches. Reconnects after failures, but not more often than every
     `db_retry_after` seconds, so a dead DB costs a SIP worker one timeout, not one per call."""
 
     def __init__(
@@ -37,18 +42,30 @@ class DidDatabase:
         self.queries = 0
 
     def __call__(self, did: str) -> DidRoute | None:
-        conn = self._connection()
-        try:
-            with conn.cursor() as cur:
-                self.queries += 1
-                cur.execute(_QUERY, (did,))
-                row = cur.fetchone()
-        except pymysql.MySQLError as exc:
-            self._drop(exc)
+        row = self._fetchone(_DID_QUERY, did)
         if row is None:
             return None
         did_, group, uri, tenant = row
         return DidRoute(did_, int(group) if group is not None else None, uri or None, tenant or "")
+
+    def tenant(self, name: str) -> Tenant | None:
+        """Loader for the tenant cache."""
+        row = self._fetchone(_TENANT_QUERY, name)
+        if row is None:
+            return None
+        name_, enabled, group, backup, max_calls, max_cps, policy, default_did = row
+        return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
+                      policy, default_did or None)
+
+    def _fetchone(self, query: str, key: str):
+        conn = self._connection()
+        try:
+            with conn.cursor() as cur:
+                self.queries += 1
+                cur.execute(query, (key,))
+                return cur.fetchone()
+        except pymysql.MySQLError as exc:
+            self._drop(exc)
 
     def _connection(self) -> Any:
         # A connection inherited through fork is shared with the parent: never use it.

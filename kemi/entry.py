@@ -20,8 +20,10 @@ import kemi.media  # noqa: E402
 import kemi.policy  # noqa: E402
 import kemi.routes  # noqa: E402
 import kemi.settings  # noqa: E402
+import kemi.tenancy  # noqa: E402
 
-_MODULES = (kemi.settings, kemi.e164, kemi.didcache, kemi.diddb, kemi.policy, kemi.media, kemi.routes)
+_MODULES = (kemi.settings, kemi.e164, kemi.didcache, kemi.policy, kemi.tenancy, kemi.diddb, kemi.media,
+            kemi.routes)
 
 
 def mod_init():
@@ -35,4 +37,11 @@ def mod_init():
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=settings.did_cache_size,
     )
-    return kemi.routes.SbcRoutes(settings, dids)
+    # Tenants change rarely and are few: the same cache, keyed by tenant name.
+    tenants = kemi.didcache.DidCache(
+        loader.tenant,
+        ttl=settings.did_cache_ttl,
+        negative_ttl=settings.did_cache_negative_ttl,
+        maxsize=10_000,
+    )
+    return kemi.routes.SbcRoutes(settings, dids, tenants)

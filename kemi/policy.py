@@ -107,6 +107,12 @@ def with_user(uri: str, user: str) -> str:
     return f"{scheme}:{user}@{m['host']}{port}{m['params']}"
 
 
+def uri_user(header_value: str) -> str | None:
+    """The user part of the first SIP URI in a header value ('"Bob" <sip:+1415@host>;tag=x')."""
+    m = re.search(r"sips?:([^@;>\s]+)@", header_value or "")
+    return m.group(1) if m else None
+
+
 def is_scanner(user_agent: str) -> bool:
     ua = (user_agent or "").lower()
     return any(marker in ua for marker in SCANNER_UA_MARKERS)

@@ -7,12 +7,13 @@ only reads the message, asks them, and tells Kamailio what to do.
 
 from __future__ import annotations
 
+import time
 import traceback
 from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import e164, media, policy
+from . import e164, media, policy, tenancy
 from .didcache import DidCache, DidUnavailable
 from .settings import Settings
 
@@ -21,6 +22,9 @@ GATEWAYS = 2  # permissions address group of public AI gateways (public socket o
 MONITORS = 3  # permissions address group of health checkers: OPTIONS only, either socket
 MAX_FORWARDS = 10
 BAN_TABLE = "ipban"  # htable of flooding sources
+RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
+CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
+PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the gateway's tenant)
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
@@ -46,9 +50,10 @@ def _log(level, text: str) -> None:
 
 
 class SbcRoutes:
-    def __init__(self, settings: Settings, dids: DidCache):
+    def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache):
         self.settings = settings
         self.dids = dids
+        self.tenants = tenants
         self.to_gateway = Leg("gateway", "public", "branch_to_gateway", "failure_from_gateway",
                               settings.ds_algorithm, settings.gateway_no_reply_ms, settings.gateway_no_answer_ms)
         self.to_carrier = Leg("carrier", "private", "branch_to_telecom", "failure_from_telecom",
@@ -208,16 +213,24 @@ class SbcRoutes:
             return
         if how == "stale":
             _log(KSR.warn, f"inbound {did}: DB down, routing from stale cache")
-        target = policy.choose_target(route, self.settings.default_gateway_group)
-        if target is None:
-            _log(KSR.notice, f"inbound {did}: no route for DID")
-            KSR.sl.send_reply(404, "Not Found")
-            return
+        tenant = None
+        if route is not None and route.tenant:
+            tenant = self.admit_tenant(route.tenant, "inbound", busy=(486, "Busy Here"))
+            if tenant is None:
+                return
+            target = tenancy.inbound_target(route, tenant)
+            chain = tenancy.inbound_failover(target, tenant, self.settings.backup_gateway_group)
+        else:
+            target = policy.choose_target(route, self.settings.default_gateway_group)
+            if target is None:
+                _log(KSR.notice, f"inbound {did}: no route for DID")
+                KSR.sl.send_reply(404, "Not Found")
+                return
+            chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
         if not self.topology_store_up():
             KSR.sl.send_reply(503, "Service Unavailable")
             return
         KSR.dialog.dlg_manage()
-        chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
         KSR.pv.sets(NUMBER_AVP, did)
         if target.uri:
             KSR.seturi(policy.with_user(target.uri, did))
@@ -226,10 +239,42 @@ class SbcRoutes:
             _log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
             KSR.sl.send_reply(503, "No Gateway Available")
             return
-        self.rewrite_parties(did, "public")
-        _log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}")
+        if tenant is not None:
+            KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
+            for header in tenancy.context_headers(dialed, did, tenant.name, KSR.kx.get_callid()):
+                KSR.hdr.append(f"{header}\r\n")
+        self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
+        _log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}"
+                       + (f" tenant={tenant.name}" if tenant else ""))
         KSR.rr.record_route()
         self.attempt(self.to_gateway)
+
+    def admit_tenant(self, name: str, direction: str, busy: tuple[int, str]) -> tenancy.Tenant | None:
+        """The tenant if its call may proceed; otherwise answers (disabled, unknown, over a limit)."""
+        try:
+            tenant, _ = self.tenants.lookup(name)
+        except DidUnavailable:
+            tenant = None
+        if tenant is None:
+            _log(KSR.err, f"{direction}: tenant {name!r} not configured")
+            KSR.sl.send_reply(503, "Tenant Not Configured")
+            return None
+        if not tenant.enabled:
+            _log(KSR.notice, f"{direction}: tenant {name} is disabled")
+            KSR.sl.send_reply(403, "Tenant Disabled")
+            return None
+        attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
+        if tenancy.over_rate_limit(attempts, tenant):
+            _log(KSR.warn, f"limit: {direction} tenant {name} over {tenant.max_cps} calls/s")
+            KSR.hdr.append_to_reply("Retry-After: 1\r\n")
+            KSR.sl.send_reply(503, "Tenant Call Rate Exceeded")
+            return None
+        KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
+        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenant):
+            _log(KSR.warn, f"limit: {direction} tenant {name} at its {tenant.max_calls} concurrent calls")
+            KSR.sl.send_reply(*busy)
+            return None
+        return tenant
 
     def from_public_gateway(self) -> None:
         if not KSR.is_INVITE():
@@ -245,6 +290,20 @@ class SbcRoutes:
             _log(KSR.notice, f"outbound to unusable number {dialed!r}")
             KSR.sl.send_reply(484, "Address Incomplete")
             return
+        caller = self.calling_number()
+        tag = KSR.pv.get(PEER_TAG_AVP)
+        tenant = None
+        if tag:
+            tenant = self.admit_tenant(tag, "outbound", busy=(403, "Tenant Call Limit Reached"))
+            if tenant is None:
+                return
+            owner = self.did_owner(caller)
+            presented = tenancy.presented_caller(caller, owner, tenant)
+            if presented is None:
+                _log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
+                KSR.sl.send_reply(403, "Caller ID Not Allowed")
+                return
+            caller = presented
         if not self.topology_store_up():
             KSR.sl.send_reply(503, "Service Unavailable")
             return
@@ -254,10 +313,32 @@ class SbcRoutes:
             _log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
             KSR.sl.send_reply(503, "No Carrier Available")
             return
-        self.rewrite_parties(number, "private")
-        _log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()}")
+        if tenant is not None:
+            KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
+        presented = caller or KSR.kx.get_fuser() or "anonymous"
+        self.rewrite_parties(number, "private", presented)
+        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
+            KSR.hdr.remove("P-Asserted-Identity")
+        KSR.hdr.append(f"P-Asserted-Identity: <sip:{presented}@{self.settings.private_ip}>\r\n")
+        _log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented}"
+                       + (f" tenant={tenant.name}" if tenant else ""))
         KSR.rr.record_route()
         self.attempt(self.to_carrier)
+
+    def calling_number(self) -> str | None:
+        """The caller's number in E.164: the P-Asserted-Identity user if present, else the From user."""
+        pai = KSR.hdr.get("P-Asserted-Identity") if KSR.hdr.is_present("P-Asserted-Identity") > 0 else None
+        user = policy.uri_user(pai) if pai else None
+        return e164.normalise(user or KSR.kx.get_fuser() or "", self.settings.default_region, ())
+
+    def did_owner(self, number: str | None) -> str | None:
+        if number is None:
+            return None
+        try:
+            route, _ = self.dids.lookup(number)
+        except DidUnavailable:
+            return None
+        return route.tenant if route is not None else None
 
     # ---- helpers shared by both directions ----------------------------------------------------
 
@@ -275,12 +356,11 @@ class SbcRoutes:
             return True
         return any(KSR.dispatcher.ds_is_from_list_mode(g, 1) > 0 for g in self.settings.gateway_groups)
 
-    def rewrite_parties(self, number: str, side: str) -> None:
-        """To = the number at the next hop; From host = our own socket on the outgoing side, so
-        that neither header carries the other side's addresses (uac restores them in replies)."""
+    def rewrite_parties(self, number: str, side: str, caller: str) -> None:
+        """To = the number at the next hop; From = the caller at our own socket on the outgoing side,
+        so that neither header carries the other side's addresses (uac restores them in replies)."""
         KSR.uac.uac_replace_to_uri(f"sip:{number}@{KSR.kx.get_rhost()}")
         own_ip = self.settings.private_ip if side == "private" else self.settings.public_ip
-        caller = KSR.kx.get_fuser() or "anonymous"
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{own_ip}")
 
     def sanitize_initial(self) -> None:

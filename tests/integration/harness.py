@@ -171,7 +171,8 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
 
 
 def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruser: str = "4155550101",
-                 user_agent: str = "test", timeout: float = 2.0, sdp: bool = True) -> int | None:
+                 user_agent: str = "test", timeout: float = 2.0, sdp: bool = True,
+                 caller: str = "probe") -> int | None:
     """One request from `src_ip`; the final (or first non-100) status, or None on silence."""
     import os
     import socket
@@ -185,7 +186,7 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
                 f"m=audio 40000 RTP/AVP 0\r\n") if sdp and method == "INVITE" else ""
         msg = (f"{method} sip:{ruser}@{dst[0]}:{dst[1]} SIP/2.0\r\n"
                f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
-               f"From: <sip:probe@{src_ip}>;tag={tag}\r\nTo: <sip:{ruser}@{dst[0]}>\r\n"
+               f"From: <sip:{caller}@{src_ip}>;tag={tag}\r\nTo: <sip:{ruser}@{dst[0]}>\r\n"
                f"Call-ID: {tag}@{src_ip}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
                f"Contact: <sip:probe@{src_ip}:{port}>\r\nUser-Agent: {user_agent}\r\n"
                + ("Content-Type: application/sdp\r\n" if body else "")
@@ -203,7 +204,7 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
                     to = next(h for h in data.decode().split("\r\n") if h.lower().startswith("to:"))
                     ack = (f"ACK sip:{ruser}@{dst[0]}:{dst[1]} SIP/2.0\r\n"
                            f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
-                           f"From: <sip:probe@{src_ip}>;tag={tag}\r\n{to}\r\nCall-ID: {tag}@{src_ip}\r\n"
+                           f"From: <sip:{caller}@{src_ip}>;tag={tag}\r\n{to}\r\nCall-ID: {tag}@{src_ip}\r\n"
                            f"CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n")
                     sock.sendto(ack.encode(), dst)
                 return code

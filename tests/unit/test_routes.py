@@ -4,17 +4,29 @@ import pytest
 
 from kemi import media, policy, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
-from kemi.routes import GIVE_UP_REASON, GROUPS_AVP, NUMBER_AVP, SbcRoutes
+from kemi.routes import GIVE_UP_REASON, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
+from kemi.tenancy import Tenant
 
 S = settings.load({})
 PRIVATE, PUBLIC = S.private_ip, S.public_ip
 CARRIER_IP, GATEWAY_IP = "127.0.4.1", "127.0.3.1"
 
 DIDS = {
-    "+14155550101": DidRoute("+14155550101", 1, None, "vapi"),
-    "+14155550103": DidRoute("+14155550103", None, "sip:agent@127.0.3.5:5080;transport=tcp", "direct"),
-    "+14155550104": DidRoute("+14155550104", 2, "sip:127.0.3.6", "direct-with-group"),
-    "+14155550105": DidRoute("+14155550105", 3, None, "backup-only"),
+    "+14155550101": DidRoute("+14155550101", 1, None),
+    "+14155550103": DidRoute("+14155550103", None, "sip:agent@127.0.3.5:5080;transport=tcp"),
+    "+14155550104": DidRoute("+14155550104", 2, "sip:127.0.3.6"),
+    "+14155550105": DidRoute("+14155550105", 3, None),
+    "+14155550201": DidRoute("+14155550201", None, None, "acme"),
+    "+14155550202": DidRoute("+14155550202", None, "sip:127.0.3.29", "acme"),
+    "+14155550301": DidRoute("+14155550301", None, None, "beta"),
+    "+14155550501": DidRoute("+14155550501", None, None, "off"),
+    "+14155550601": DidRoute("+14155550601", None, None, "ghost"),
+}
+TENANTS = {
+    "acme": Tenant("acme", True, 21, allow_backup=True, max_calls=2, max_cps=5, callerid_policy="reject",
+                   default_did="+14155550201"),
+    "beta": Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301"),
+    "off": Tenant("off", False, 23),
 }
 
 
@@ -26,7 +38,8 @@ def make_routes(dids=DIDS, **overrides):
             raise DidSourceError("down")
         return dids.get(did)
 
-    return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100))
+    return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100),
+                     DidCache(TENANTS.get, ttl=60, negative_ttl=10, maxsize=100))
 
 
 def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,
@@ -43,7 +56,7 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
         "is_myself_ruri": ruri_myself,
         "tmx.t_precheck_trans": -1, "tmx.t_is_failure_route": -1, "tm.t_check_trans": -1,
         "htable.sht_get": None, "pike.pike_check_req": 1, "dialog.is_known_dlg": 1, "hdr.is_present": -1,
-        "ndb_redis.redis_cmd": 0, "kx.get_duri": duri,
+        "ndb_redis.redis_cmd": 0, "kx.get_duri": duri, "pv.geti": 0, "htable.sht_inc": 1,
         "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
         "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway else -1,
     })
@@ -327,6 +340,7 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
         ("seturi", ("sip:+12125550100@127.0.4.1:5060",)),
         ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
+        ("hdr.append", (f"P-Asserted-Identity: <sip:+12125550199@{PRIVATE}>\r\n",)),
         ("rr.record_route", ()),
         *CARRIER_ATTEMPT,
     ]
@@ -530,3 +544,104 @@ def test_handlers_exported_to_kamailio_exist():
                  "branch_to_gateway", "branch_to_telecom", "reply_media",
                  "failure_from_gateway", "failure_from_telecom", "ksr_dispatcher_event"):
         assert callable(getattr(routes, name))
+
+
+# ---- tenants ---------------------------------------------------------------------------------
+
+def test_tenant_did_goes_only_to_the_tenants_set_with_context_headers(ksr):
+    request(ksr, ruser="4155550201", duri="sip:127.0.3.21:5060")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_dst") == [(21, 9)]
+    assert ksr.pvs[GROUPS_AVP] == "3"  # acme allows the backup group
+    assert ksr.called("dialog.set_dlg_profile") == [("tenant_calls", "acme")]
+    assert ksr.called("hdr.append") == [("X-Original-Dialed: 4155550201\r\n",), ("X-DID: +14155550201\r\n",),
+                                        ("X-Tenant: acme\r\n",), ("X-Carrier-Call-ID: call-1\r\n",)]
+    assert ksr.called("tm.t_relay") == [()]
+
+
+def test_tenant_without_backup_fails_over_nowhere_else(ksr):
+    request(ksr, ruser="4155550301")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_dst") == [(22, 9)] and ksr.pvs[GROUPS_AVP] == ""
+
+
+def test_tenant_direct_uri_fails_over_to_the_tenants_set_then_backup(ksr):
+    request(ksr, ruser="4155550202")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("seturi") == [("sip:+14155550202@127.0.3.29",)] and ksr.pvs[GROUPS_AVP] == "21,3"
+
+
+@pytest.mark.parametrize("ruser,reply", [("4155550501", (403, "Tenant Disabled")),
+                                         ("4155550601", (503, "Tenant Not Configured"))])
+def test_did_of_a_disabled_or_missing_tenant_gets_a_clear_answer(ksr, ruser, reply):
+    request(ksr, ruser=ruser)
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [reply] and ksr.called("tm.t_relay") == []
+
+
+def test_inbound_over_the_concurrent_call_limit_gets_486(ksr):
+    request(ksr, ruser="4155550201")
+    ksr.returns["pv.geti"] = 2  # acme: max_calls 2
+    make_routes().ksr_request_route(None)
+    assert ksr.called("dialog.get_profile_size") == [("tenant_calls", "acme", "$var(tenant_calls)")]
+    assert ksr.replies() == [(486, "Busy Here")] and ksr.called("tm.t_relay") == []
+    assert "limit: inbound tenant acme at its 2 concurrent calls" in ksr.logged()
+
+
+def test_over_the_call_rate_gets_503_with_retry_after(ksr):
+    request(ksr, ruser="4155550201")
+    ksr.returns["htable.sht_inc"] = 6  # acme: max_cps 5
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "Tenant Call Rate Exceeded")]
+    assert ksr.called("hdr.append_to_reply") == [("Retry-After: 1\r\n",)]
+
+
+def outbound(ksr, tenant="acme", from_user="+14155550201", pai=None):
+    request(ksr, side="public", src="127.0.3.21", ruser="+12125550100", acl=(2,), duri="sip:127.0.4.1:5060")
+    ksr.pvs[PEER_TAG_AVP] = tenant
+    ksr.returns["kx.get_fuser"] = from_user
+    if pai:
+        ksr.returns["hdr.is_present"] = lambda name: 1 if name == "P-Asserted-Identity" else -1
+        ksr.returns["hdr.get"] = pai
+
+
+def test_outbound_with_an_own_did_is_sent_with_that_caller_id(ksr):
+    outbound(ksr, from_user="4155550201")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("uac.uac_replace_from_uri") == [(f"sip:+14155550201@{PRIVATE}",)]
+    assert ksr.called("hdr.append") == [(f"P-Asserted-Identity: <sip:+14155550201@{PRIVATE}>\r\n",)]
+    assert ksr.called("dialog.set_dlg_profile") == [("tenant_calls", "acme")]
+    assert ksr.called("tm.t_relay") == [()]
+
+
+@pytest.mark.parametrize("caller", ["+14155550301", "+19995550100", "anonymous"])
+def test_outbound_with_another_tenants_or_unknown_caller_id_is_refused(ksr, caller):
+    outbound(ksr, from_user=caller)
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Caller ID Not Allowed")] and ksr.called("tm.t_relay") == []
+
+
+def test_outbound_caller_id_is_replaced_by_the_tenants_default_under_replace_policy(ksr):
+    outbound(ksr, tenant="beta", from_user="+19995550100")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("uac.uac_replace_from_uri") == [(f"sip:+14155550301@{PRIVATE}",)]
+
+
+def test_outbound_p_asserted_identity_is_the_caller_id_checked_and_replaced(ksr):
+    outbound(ksr, from_user="+19995550100", pai='"Agent" <sip:4155550202@gw.example;user=phone>')
+    make_routes().ksr_request_route(None)
+    assert ksr.called("hdr.remove") == [("P-Asserted-Identity",)]
+    assert ksr.called("hdr.append") == [(f"P-Asserted-Identity: <sip:+14155550202@{PRIVATE}>\r\n",)]
+
+
+def test_outbound_over_the_tenants_call_limit_gets_403(ksr):
+    outbound(ksr)
+    ksr.returns["pv.geti"] = 2
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Tenant Call Limit Reached")]
+
+
+def test_outbound_from_a_disabled_tenant_is_refused(ksr):
+    outbound(ksr, tenant="off")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Tenant Disabled")]

@@ -1,0 +1,66 @@
+"""Tenants: who owns a DID or a gateway, where its calls may go, what caller ID it may present, and
+its limits. Plain Python decisions; the data comes from the `tenant` table through a cache."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .didcache import DidRoute
+from .policy import Target
+
+
+@dataclass(frozen=True)
+class Tenant:
+    name: str
+    enabled: bool
+    gateway_group: int
+    allow_backup: bool = False
+    max_calls: int = 0  # 0 = unlimited
+    max_cps: int = 0
+    callerid_policy: str = "reject"  # or "replace"
+    default_did: str | None = None
+
+
+def inbound_target(route: DidRoute, tenant: Tenant) -> Target:
+    """A tenant's DID goes to its direct URI or to the tenant's own gateway set, never elsewhere."""
+    if route.gateway_uri:
+        return Target(uri=route.gateway_uri)
+    return Target(group=tenant.gateway_group)
+
+
+def inbound_failover(target: Target, tenant: Tenant, backup: int | None) -> list[int]:
+    """Failover stays inside the tenant's gateways, then the backup group only if the tenant allows it."""
+    chain = [tenant.gateway_group] if target.uri else []
+    if tenant.allow_backup and backup is not None and backup != tenant.gateway_group:
+        chain.append(backup)
+    return chain
+
+
+def presented_caller(caller: str | None, owner: str | None, tenant: Tenant) -> str | None:
+    """The caller ID a tenant's outbound call shows the carrier, or None to refuse the call.
+
+    `caller` is the normalised From/P-Asserted-Identity number, `owner` the tenant owning that
+    number as a DID. Own DIDs pass; anything else is refused or replaced per the tenant's policy."""
+    if caller is not None and owner == tenant.name:
+        return caller
+    if tenant.callerid_policy == "replace" and tenant.default_did:
+        return tenant.default_did
+    return None
+
+
+def over_call_limit(active_calls: int, tenant: Tenant) -> bool:
+    return tenant.max_calls > 0 and active_calls >= tenant.max_calls
+
+
+def over_rate_limit(attempts_this_second: int, tenant: Tenant) -> bool:
+    return tenant.max_cps > 0 and attempts_this_second > tenant.max_cps
+
+
+_UNSAFE = re.compile(r"[^\x21-\x7e]")  # header values: printable ASCII, no spaces/CR/LF
+
+
+def context_headers(dialed: str, did: str, tenant: str, carrier_call_id: str) -> list[str]:
+    """X- headers Voice AI platforms map to call variables (VAPI x-*, LiveKit participant attributes)."""
+    values = {"X-Original-Dialed": dialed, "X-DID": did, "X-Tenant": tenant, "X-Carrier-Call-ID": carrier_call_id}
+    return [f"{name}: {_UNSAFE.sub('', value)[:128]}" for name, value in values.items()]

@@ -1,0 +1,45 @@
+import pytest
+
+from kemi import tenancy
+from kemi.didcache import DidRoute
+from kemi.policy import Target
+from kemi.tenancy import Tenant
+
+ACME = Tenant("acme", True, 21, allow_backup=True, max_calls=3, max_cps=10, default_did="+14155550201")
+BETA = Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301")
+
+
+def test_tenant_dids_go_to_the_tenants_set_or_their_uri():
+    assert tenancy.inbound_target(DidRoute("+1", 2, None, "acme"), ACME) == Target(group=21)  # never group 2
+    assert tenancy.inbound_target(DidRoute("+1", None, "sip:127.0.3.9", "acme"), ACME) == Target(uri="sip:127.0.3.9")
+
+
+@pytest.mark.parametrize("tenant,target,backup,chain", [
+    (ACME, Target(group=21), 3, [3]), (ACME, Target(uri="sip:x"), 3, [21, 3]), (BETA, Target(group=22), 3, []),
+    (BETA, Target(uri="sip:x"), 3, [22]), (ACME, Target(group=21), None, []),
+])
+def test_failover_stays_in_the_tenant_then_backup_only_if_allowed(tenant, target, backup, chain):
+    assert tenancy.inbound_failover(target, tenant, backup) == chain
+
+
+@pytest.mark.parametrize("tenant,caller,owner,shown", [
+    (ACME, "+14155550201", "acme", "+14155550201"), (ACME, "+14155550301", "beta", None),
+    (ACME, "+19995550100", None, None), (ACME, None, None, None),
+    (BETA, "+14155550201", "acme", "+14155550301"), (BETA, None, None, "+14155550301"),
+])
+def test_caller_id_policy(tenant, caller, owner, shown):
+    assert tenancy.presented_caller(caller, owner, tenant) == shown
+
+
+def test_limits_zero_means_unlimited():
+    assert not tenancy.over_call_limit(10_000, Tenant("x", True, 1))
+    assert not tenancy.over_rate_limit(10_000, Tenant("x", True, 1))
+    assert tenancy.over_call_limit(3, ACME) and not tenancy.over_call_limit(2, ACME)
+    assert tenancy.over_rate_limit(11, ACME) and not tenancy.over_rate_limit(10, ACME)
+
+
+def test_context_headers_carry_only_safe_header_text():
+    headers = tenancy.context_headers("41555\r\nRoute: <sip:x>", "+14155550201", "acme", "abc 123@host")
+    assert headers[0] == "X-Original-Dialed: 41555Route:<sip:x>"
+    assert headers[3] == "X-Carrier-Call-ID: abc123@host"
+    assert all("\r" not in h and "\n" not in h for h in headers)
