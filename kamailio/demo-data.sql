@@ -36,13 +36,15 @@ INSERT IGNORE INTO tenant (id, name, enabled, gateway_group, allow_backup, max_c
 
 INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
  (1, 1, '127.0.4.0', 24, 0, 'carriers'),
- (2, 2, '127.0.3.0', 24, 0, 'AI gateways'),
+ (2, 2, '127.0.3.0', 24, 0, NULL),  -- untenanted gateways: a grp 2 tag names the owning tenant
  (3, 3, '127.0.0.1', 32, 0, 'local health checks (OPTIONS only)');
 
 INSERT IGNORE INTO did_routing (id, did, gateway_group, gateway_uri, tenant, description) VALUES
- (1, '+14155550101', 1, NULL, 'vapi-demo', 'VAPI assistant'),
- (2, '+14155550102', 2, NULL, 'livekit-demo', 'LiveKit agents, spread by weight'),
- (3, '+14155550103', NULL, 'sip:127.0.3.5:5060', 'direct-demo', 'One gateway, no group'),
+ -- Untenanted DIDs route by provider group (the original deployment's model), tenant '':
+ (1, '+14155550101', 1, NULL, '', 'VAPI assistant'),
+ (2, '+14155550102', 2, NULL, '', 'LiveKit agents, spread by weight'),
+ (3, '+14155550103', NULL, 'sip:127.0.3.5:5060', '', 'One gateway, no group'),
+ -- Tenant DIDs route only to their tenant's set:
  (21, '+14155550201', NULL, NULL, 'livekit-primary', 'primary tenant main line'),
  (22, '+14155550202', NULL, NULL, 'livekit-primary', 'primary tenant sales'),
  (31, '+14155550301', NULL, NULL, 'digipanda', 'DigiPanda main line'),

@@ -58,14 +58,33 @@ class DidDatabase:
                       policy, default_did or None)
 
     def _fetchone(self, query: str, key: str):
-        conn = self._connection()
+        reused = self._conn is not None and self._pid == os.getpid()
         try:
-            with conn.cursor() as cur:
-                self.queries += 1
-                cur.execute(query, (key,))
-                return cur.fetchone()
+            return self._execute(self._connection(), query, key)
+        except pymysql.MySQLError as exc:
+            if not reused:
+                self._drop(exc)
+            # A connection that served before may just be stale (DB restarted, idle timeout):
+            # reconnect and retry once before calling the source down.
+            self._close()
+        try:
+            return self._execute(self._connection(), query, key)
         except pymysql.MySQLError as exc:
             self._drop(exc)
+
+    def _execute(self, conn, query: str, key: str):
+        with conn.cursor() as cur:
+            self.queries += 1
+            cur.execute(query, (key,))
+            return cur.fetchone()
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - the connection is dead either way
+                pass
+        self._conn = None
 
     def _connection(self) -> Any:
         # A connection inherited through fork is shared with the parent: never use it.
@@ -93,11 +112,6 @@ class DidDatabase:
         return self._conn
 
     def _drop(self, exc: Exception) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except Exception:  # noqa: BLE001 - the connection is dead either way
-                pass
-        self._conn = None
+        self._close()
         self._down_until = self._clock() + self._settings.db_retry_after
         raise DidSourceError(f"{type(exc).__name__}: {exc}") from exc

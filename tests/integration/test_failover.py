@@ -28,7 +28,7 @@ def did(sbc, number, group=None, uri=None):
     group_sql = "NULL" if group is None else str(group)
     uri_sql = "NULL" if uri is None else f"'{uri}'"
     db(sbc, f"INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant) "
-            f"VALUES ('{number}', {group_sql}, {uri_sql}, 'failover-test')")
+            f"VALUES ('{number}', {group_sql}, {uri_sql}, '')")
     sbc.kamailio.rpc("app_python.reload")
     try:
         yield number
@@ -51,8 +51,8 @@ def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc,
     peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
     failing = start_peers(work, quiet_sbc, ["127.0.3.6"], scenario="uas_503.xml", args=())["127.0.3.6"]
     try:
-        with did(quiet_sbc, "+14155550201", group=1, uri="sip:127.0.3.6:5060"):
-            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550201", "127.0.4.2", duration_ms=3000)
+        with did(quiet_sbc, "+14155550901", group=1, uri="sip:127.0.3.6:5060"):
+            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550901", "127.0.4.2", duration_ms=3000)
             calls = wait_for(lambda: rtpengine_calls(quiet_sbc.settings), 10)
             time.sleep(2)
             stats = rtpengine_query(quiet_sbc.settings, calls[0])
@@ -61,7 +61,7 @@ def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc,
         failing.stop()
         stop_peers(peers)
     assert len(failing.received("INVITE")) == 1
-    assert [i.request_uri for i in peers["127.0.3.1"].received("INVITE")] == ["sip:+14155550201@127.0.3.1:5060"]
+    assert [i.request_uri for i in peers["127.0.3.1"].received("INVITE")] == ["sip:+14155550901@127.0.3.1:5060"]
     packets = {tag: sum(s["stats"]["packets"] for m in t["medias"] for s in m["streams"])
                for tag, t in stats["tags"].items()}
     assert len(packets) == 2 and all(p > 20 for p in packets.values()), packets
@@ -85,8 +85,8 @@ def test_silent_first_gateway_fails_over_after_the_no_reply_timer(quiet_sbc, wor
     peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
     silent = start_peers(work, quiet_sbc, ["127.0.3.7"], scenario="uas_silent.xml", args=())["127.0.3.7"]
     try:
-        with did(quiet_sbc, "+14155550202", group=1, uri="sip:127.0.3.7:5060"):
-            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550202", "127.0.4.2")
+        with did(quiet_sbc, "+14155550902", group=1, uri="sip:127.0.3.7:5060"):
+            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550902", "127.0.4.2")
             assert uac.wait(30) == 0, uac.log()
     finally:
         silent.stop()
@@ -115,9 +115,9 @@ def test_every_gateway_down_answers_503_promptly_and_holds_nothing(quiet_sbc, wo
     assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="4155550101") == 503
     marked_down = time.monotonic() - started
     # Not yet known to be down: a dead direct URI costs one no-reply timer, then the (down) backup group.
-    with did(quiet_sbc, "+14155550203", uri="sip:127.0.3.8:5060"):
+    with did(quiet_sbc, "+14155550903", uri="sip:127.0.3.8:5060"):
         started = time.monotonic()
-        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550203", timeout=5) == 503
+        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550903", timeout=5) == 503
         unknown_dead = time.monotonic() - started
     print(f"\n503 when all gateways are marked down: {marked_down * 1000:.0f} ms; "
           f"when the first is dead but not yet marked: {unknown_dead * 1000:.0f} ms")
@@ -171,8 +171,8 @@ def test_cancel_during_a_failover_attempt_leaves_no_branch_and_no_media(quiet_sb
     ringing = start_peers(work, quiet_sbc, ["127.0.3.1"], scenario="uas_ring_until_cancel.xml", args=())
     silent = start_peers(work, quiet_sbc, ["127.0.3.7"], scenario="uas_silent.xml", args=())
     try:
-        with did(quiet_sbc, "+14155550204", group=1, uri="sip:127.0.3.7:5060"):
-            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550204", "127.0.4.2", scenario="uac_cancel.xml")
+        with did(quiet_sbc, "+14155550904", group=1, uri="sip:127.0.3.7:5060"):
+            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550904", "127.0.4.2", scenario="uac_cancel.xml")
             assert uac.wait(30) == 0, uac.log()  # 180 from the second attempt, CANCEL, 200, 487, ACK
             assert wait_for(lambda: not active_dialogs(quiet_sbc), 5)
             assert wait_for(lambda: rtpengine_calls(quiet_sbc.settings) == [], 5)

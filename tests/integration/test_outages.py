@@ -24,7 +24,7 @@ def call_succeeds_within(work, name, number, seconds):
 
 def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(quiet_sbc, work):
     peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3"], args=())
-    db(quiet_sbc, "INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('+14155550777', 2, 'outage-test')")
+    db(quiet_sbc, "INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('+14155550777', 2, '')")
     try:
         assert calls(work, "warm-up", "4155550101", n=16, rate=20)[0] == 0  # every worker caches the DID
         quiet_sbc.db.stop()

@@ -50,8 +50,8 @@ def test_context_headers_reach_the_gateway_and_never_the_carrier(quiet_sbc, work
         assert uac.wait(30) == 0, uac.log()
     finally:
         stop_peers(peers)
-    invite = [i for ip in PRIMARY for i in peers[ip].received("INVITE")][0]
-    carrier_call_id = [m.call_id for m in uac.sent() if m.method == "INVITE"][0]
+    [invite] = [i for ip in PRIMARY for i in peers[ip].received("INVITE")]
+    carrier_call_id = next(m.call_id for m in uac.sent() if m.method == "INVITE")
     assert invite.headers("X-Original-Dialed") == ["4155550201"]
     assert invite.headers("X-DID") == ["+14155550201"]
     assert invite.headers("X-Tenant") == ["livekit-primary"]
@@ -74,7 +74,7 @@ def test_outbound_caller_id_policy(quiet_sbc, work):
         stop_peers(carrier)
     froms = [m.headers("From")[0] for m in carrier["127.0.4.1"].received("INVITE")]
     pais = [m.headers("P-Asserted-Identity")[0] for m in carrier["127.0.4.1"].received("INVITE")]
-    assert froms[0].startswith("<sip:+14155550202@127.0.1.1>") or "sip:+14155550202@127.0.1.1" in froms[0]
+    assert "sip:+14155550202@127.0.1.1" in froms[0]
     assert "sip:+14155550301@127.0.1.1" in froms[1]  # digipanda's policy: replace with its default DID
     assert pais == ["<sip:+14155550202@127.0.1.1>", "<sip:+14155550301@127.0.1.1>"]
     assert len(froms) == 2  # the refused calls reached no carrier

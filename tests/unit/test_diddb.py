@@ -77,14 +77,25 @@ def test_connection_uses_the_settings_and_short_timeouts():
     assert kw["connect_timeout"] <= 2 and kw["read_timeout"] <= 2
 
 
-def test_lost_connection_raises_source_error_then_reconnects_after_backoff():
+def test_stale_connection_is_replaced_at_once_and_the_query_retried():
+    connect = Connector()
+    db = DidDatabase(S, connect=connect)
+    db("+1")
+    connect.made[0][1].fail = True  # e.g. the DB restarted since
+    assert db("+1") is not None
+    assert connect.made[0][1].closed and len(connect.made) == 2
+
+
+def test_db_down_raises_source_error_then_reconnects_after_backoff():
     connect, clock = Connector(), Clock()
     db = DidDatabase(S, connect=connect, clock=clock)
     db("+1")
     connect.made[0][1].fail = True
+    connect.refuse = True
     with pytest.raises(DidSourceError):
         db("+1")
     assert connect.made[0][1].closed
+    connect.refuse = False
     with pytest.raises(DidSourceError):  # within the back-off: no new connection attempt
         db("+1")
     assert len(connect.made) == 1
