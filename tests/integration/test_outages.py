@@ -44,41 +44,37 @@ def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(q
     assert leaks(peers["127.0.3.1"].received(), PRIVATE_SIDE) == []  # topos state is not in the DB
 
 
-def test_rtpengine_outage_refuses_calls_and_sends_no_unanchored_sdp(quiet_sbc, work):
-    peers = start_peers(work, quiet_sbc, ["127.0.3.1"], args=())
+def outage(sbc, work, service):
+    """Stop `service`, place a call (must be refused with 503 and send nothing to the gateway), start
+    it again; returns (ms to the 503, s until calls succeed again, what the gateway received)."""
+    peers = start_peers(work, sbc, ["127.0.3.1"], args=())
     try:
-        quiet_sbc.rtpengine.stop()
+        service.stop()
         started = time.monotonic()
-        answer = send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="4155550101", timeout=5)
-        refused_in = time.monotonic() - started
-        assert answer == 503
+        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="4155550101", timeout=5) == 503
+        refused_ms = (time.monotonic() - started) * 1000
         assert peers["127.0.3.1"].received("INVITE") == []
-        quiet_sbc.rtpengine.start()
+        service.start()
         recovered = call_succeeds_within(work, "recovered", "4155550101", 30)
     finally:
-        if not quiet_sbc.rtpengine.alive():
-            quiet_sbc.rtpengine.start()
+        if not service.alive():
+            service.start()
         stop_peers(peers)
-    print(f"\nrtpengine down: 503 in {refused_in * 1000:.0f} ms, nothing sent to the gateway; "
-          f"calls again {recovered:.1f} s after restart (rtpengine_disable_tout 10 s)")
     assert recovered is not None
-    assert all("127.0.2.1" in line for m in peers["127.0.3.1"].received("INVITE")
+    assert wait_for(lambda: sbc.dead() == [], 5)
+    return refused_ms, recovered, peers["127.0.3.1"].received()
+
+
+def test_rtpengine_outage_refuses_calls_and_sends_no_unanchored_sdp(quiet_sbc, work):
+    refused_ms, recovered, received = outage(quiet_sbc, work, quiet_sbc.rtpengine)
+    print(f"\nrtpengine down: 503 in {refused_ms:.0f} ms, nothing sent to the gateway; "
+          f"calls again {recovered:.1f} s after restart (rtpengine_disable_tout 10 s)")
+    assert all("127.0.2.1" in line for m in received if m.method == "INVITE"
                for line in m.body.splitlines() if line.startswith("c="))
 
 
 def test_redis_outage_refuses_new_calls_rather_than_unhidden_ones_and_recovers(quiet_sbc, work):
-    peers = start_peers(work, quiet_sbc, ["127.0.3.1"], args=())
-    try:
-        quiet_sbc.redis.stop()
-        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="4155550101") == 503
-        assert peers["127.0.3.1"].received("INVITE") == []
-        quiet_sbc.redis.start()
-        recovered = call_succeeds_within(work, "recovered", "4155550101", 15)
-    finally:
-        if not quiet_sbc.redis.alive():
-            quiet_sbc.redis.start()
-        stop_peers(peers)
-    print(f"\nRedis down: new calls 503, nothing sent; calls again {recovered:.1f} s after restart")
-    assert recovered is not None
-    assert leaks(peers["127.0.3.1"].received(), PRIVATE_SIDE) == []
-    assert wait_for(lambda: quiet_sbc.dead() == [], 5)
+    refused_ms, recovered, received = outage(quiet_sbc, work, quiet_sbc.redis)
+    print(f"\nRedis down: new calls 503 in {refused_ms:.0f} ms, nothing sent; "
+          f"calls again {recovered:.1f} s after restart")
+    assert leaks(received, PRIVATE_SIDE) == []
