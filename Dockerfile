@@ -9,6 +9,7 @@ RUN ./scripts/install-deps.sh --runtime && rm -rf /var/lib/apt/lists/*
 COPY kemi/ kemi/
 COPY kamailio/ kamailio/
 COPY stack/ stack/
+COPY sbcctl/ sbcctl/
 
 # Kamailio binds its sockets as root, then runs as the 'kamailio' user; MariaDB runs as 'mysql'.
 # rtpengine stays root (it may load the kernel forwarding table when the host provides it).

@@ -1,0 +1,1 @@
+"""sbcctl: the operator's CLI for the SBC's gateways, carriers, DIDs, ACL and reloads."""

@@ -1,0 +1,217 @@
+"""sbcctl: manage gateways, carriers, DIDs and the ACL; every change takes effect at once via RPC.
+
+Exit codes: 0 done, 1 the DB or Kamailio did not answer, 2 bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from kemi import settings as settings_mod
+from stack import dotenv
+
+from . import rpc, validate
+from .store import DISABLED, Store
+
+REPO = Path(__file__).resolve().parent.parent
+app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
+gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
+did_app = typer.Typer(help="DID routing", no_args_is_help=True)
+acl_app = typer.Typer(help="who may talk to the SBC (address table)", no_args_is_help=True)
+app.add_typer(gateway_app, name="gateway")
+app.add_typer(did_app, name="did")
+app.add_typer(acl_app, name="acl")
+console = Console()
+state: dict = {}
+
+
+@app.callback()
+def main(env_file: Path = typer.Option(REPO / ".env", help="configuration file"),
+         run_dir: Path = typer.Option(REPO / "run", help="the SBC's run directory (control sockets)"),
+         as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+    try:
+        state["settings"] = settings_mod.load(dotenv.environment(env_file))
+    except settings_mod.ConfigError as exc:
+        fail(2, f"configuration error: {exc}")
+    state["rpc"] = run_dir / "kamailio_rpc.sock"
+    state["json"] = as_json
+
+
+def fail(code: int, message: str):
+    typer.echo(f"sbcctl: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def store() -> Store:
+    try:
+        return Store(state["settings"])
+    except Exception as exc:  # noqa: BLE001 - any DB failure is an operator-facing error
+        fail(1, f"database: {exc}")
+
+
+def checked(*checks):
+    """Run validators; on the first bad value exit 2 naming the field, before any write."""
+    try:
+        return [check() for check in checks]
+    except validate.InputError as exc:
+        fail(2, str(exc))
+
+
+def reload(*methods: str):
+    for method in methods:
+        for attempt in range(10):
+            try:
+                rpc.call(state["rpc"], method)
+                break
+            except rpc.RpcError as exc:
+                if "ongoing reload" in str(exc).lower() and attempt < 9:  # modules' reload_delta
+                    time.sleep(0.5)
+                    continue
+                fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+            except ValueError as exc:
+                fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+
+
+def show(rows: list[dict], title: str):
+    if state["json"]:
+        typer.echo(json.dumps(rows, default=str))
+        return
+    table = Table(title=title)
+    for column in (rows[0].keys() if rows else ["(none)"]):
+        table.add_column(str(column))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+# ---- gateways and carriers ---------------------------------------------------------------------
+
+@gateway_app.command("list")
+def gateway_list(group: int = typer.Option(None, help="only this dispatcher set")):
+    show(store().gateways(group), "gateways and carriers")
+
+
+@gateway_app.command("add")
+def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=...]"),
+                group: int = typer.Option(..., help="dispatcher set (1 VAPI, 2 LiveKit, 3 backup, tenant sets)"),
+                priority: int = typer.Option(10), weight: int = typer.Option(50),
+                description: str = typer.Option(""),
+                carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side")):
+    s = state["settings"]
+    uri, group, priority, weight, description = checked(
+        lambda: validate.sip_uri(uri), lambda: validate.group(group), lambda: validate.priority(priority),
+        lambda: validate.weight(weight), lambda: validate.text(description, "description"))
+    if carrier and group != s.carrier_group:
+        fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
+    attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
+    store().write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
+                  "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
+    reload("dispatcher.reload")
+    typer.echo(f"added {uri} to group {group}")
+
+
+def _set_gateway(gateway_id: int, sql: str, done: str, *args):
+    db = store()
+    if not db.rows("SELECT id FROM dispatcher WHERE id = %s", gateway_id):
+        fail(2, f"id: no gateway with id {gateway_id}")
+    db.write(sql, *args, gateway_id)
+    reload("dispatcher.reload")
+    typer.echo(f"gateway {gateway_id} {done}")
+
+
+@gateway_app.command("remove")
+def gateway_remove(gateway_id: int = typer.Argument(..., metavar="ID")):
+    _set_gateway(gateway_id, "DELETE FROM dispatcher WHERE id = %s", "removed")
+
+
+@gateway_app.command("disable")
+def gateway_disable(gateway_id: int = typer.Argument(..., metavar="ID")):
+    _set_gateway(gateway_id, "UPDATE dispatcher SET flags = flags | %s WHERE id = %s", "disabled", DISABLED)
+
+
+@gateway_app.command("enable")
+def gateway_enable(gateway_id: int = typer.Argument(..., metavar="ID")):
+    _set_gateway(gateway_id, "UPDATE dispatcher SET flags = flags & ~%s WHERE id = %s", "enabled", DISABLED)
+
+
+# ---- DIDs --------------------------------------------------------------------------------------
+
+@did_app.command("list")
+def did_list():
+    show(store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description FROM did_routing "
+                      "ORDER BY did"), "DIDs")
+
+
+@did_app.command("add")
+def did_add(did: str = typer.Argument(..., help="E.164 with +"), group: int = typer.Option(None),
+            uri: str = typer.Option(None), tenant: str = typer.Option(""), description: str = typer.Option("")):
+    s = state["settings"]
+    checks = [lambda: validate.did(did, s.default_region), lambda: validate.text(tenant, "tenant"),
+              lambda: validate.text(description, "description", 255)]
+    if group is not None:
+        checks.append(lambda: validate.group(group))
+    if uri is not None:
+        checks.append(lambda: validate.sip_uri(uri))
+    checked(*checks)
+    if group is None and uri is None and not tenant:
+        fail(2, "group: give --group, --uri or --tenant")
+    db = store()
+    if db.rows("SELECT did FROM did_routing WHERE did = %s", did):
+        fail(2, f"did: {did} exists already")
+    db.write("INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) "
+             "VALUES (%s, %s, %s, %s, %s)", did, group, uri, tenant, description)
+    reload("app_python.reload")  # drops every process's DID cache: the next call sees the row
+    typer.echo(f"added {did}")
+
+
+@did_app.command("remove")
+def did_remove(did: str = typer.Argument(...)):
+    if not store().write("DELETE FROM did_routing WHERE did = %s", did):
+        fail(2, f"did: {did} is not routed")
+    reload("app_python.reload")
+    typer.echo(f"removed {did}")
+
+
+# ---- ACL ---------------------------------------------------------------------------------------
+
+@acl_app.command("list")
+def acl_list():
+    show(store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag FROM address ORDER BY grp, id"), "ACL")
+
+
+@acl_app.command("add")
+def acl_add(ip: str = typer.Argument(..., help="address or network, e.g. 10.20.0.0/24"),
+            group: int = typer.Option(..., help="1 carriers, 2 gateways, 3 health checkers"),
+            tag: str = typer.Option("", help="for gateways: the owning tenant")):
+    (address, mask), group, tag = checked(lambda: validate.network(ip), lambda: validate.acl_group(group),
+                                          lambda: validate.text(tag, "tag"))
+    store().write("INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (%s, %s, %s, 0, %s)",
+                  group, address, mask, tag or None)
+    reload("permissions.addressReload")
+    typer.echo(f"added {address}/{mask} to group {group}")
+
+
+@acl_app.command("remove")
+def acl_remove(acl_id: int = typer.Argument(..., metavar="ID")):
+    if not store().write("DELETE FROM address WHERE id = %s", acl_id):
+        fail(2, f"id: no ACL entry with id {acl_id}")
+    reload("permissions.addressReload")
+    typer.echo(f"removed ACL entry {acl_id}")
+
+
+@app.command("reload")
+def reload_all():
+    """Dispatcher, ACL, and Python routing (with a fresh DID and tenant cache) from the DB."""
+    reload("dispatcher.reload", "permissions.addressReload", "app_python.reload")
+    typer.echo("reloaded")
+
+
+if __name__ == "__main__":
+    sys.exit(app())

@@ -1,0 +1,33 @@
+"""Kamailio's JSON-RPC over its local datagram socket (jsonrpcs `dgram_socket`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import tempfile
+from pathlib import Path
+
+
+class RpcError(RuntimeError):
+    pass
+
+
+def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
+    request = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
+    reply_path = Path(tempfile.gettempdir()) / f"sbcctl-{os.getpid()}.sock"
+    reply_path.unlink(missing_ok=True)
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.bind(str(reply_path))
+        sock.settimeout(timeout)
+        try:
+            sock.sendto(request, str(sock_path))
+            data = sock.recv(1 << 20)
+        except OSError as exc:
+            raise RpcError(f"Kamailio control socket {sock_path}: {exc}") from None
+        finally:
+            reply_path.unlink(missing_ok=True)
+    answer = json.loads(data)
+    if "error" in answer:
+        raise RpcError(f"{method}: {answer['error'].get('message', answer['error'])}")
+    return answer.get("result")
