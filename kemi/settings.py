@@ -9,7 +9,7 @@ import ipaddress
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import phonenumbers
 
@@ -292,7 +292,3 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.carrier_group in settings.gateway_groups:
         raise ConfigError("CARRIER_GROUP", "must not be one of GATEWAY_GROUPS")
     return settings
-
-
-def field_names() -> list[str]:
-    return [f.name.upper() for f in fields(Settings)]

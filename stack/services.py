@@ -211,7 +211,6 @@ class Kamailio(Service):
             **self.base_env,
             **self.settings.kamailio_env(),
             "KEMI_ENTRY": str(REPO / "kemi" / "entry.py"),
-            "RUN_DIR": str(self.run_dir),
             "CTL_SOCKET": f"unix:{self.ctl_socket}",
             "JSONRPC_SOCKET": str(self.rpc_socket),
         }
