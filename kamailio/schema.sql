@@ -70,3 +70,27 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     CONSTRAINT tenant_group_idx UNIQUE (`gateway_group`),
     CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace'))
 );
+
+-- Call records: one row per routed call, written by Kamailio's acc module from the dialog when the
+-- call ends (answered) or fails (not answered). acc fills answer_time, end_time and duration (talk
+-- seconds; for a call never answered answer_time = end_time = when it failed and duration = 0); the
+-- routes fill the rest as dialog variables. Calls refused before routing (ACL, unknown DID, tenant
+-- limits) have no row: they are counted in the metrics and logged.
+CREATE TABLE IF NOT EXISTS `sbc_cdr` (
+    `id` BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `setup_time` DATETIME(3) NULL COMMENT 'INVITE received',
+    `answer_time` DATETIME NULL,
+    `end_time` DATETIME NULL,
+    `duration` DOUBLE DEFAULT 0 NOT NULL COMMENT 'seconds from answer to end',
+    `direction` VARCHAR(8) NULL COMMENT 'inbound (carrier to AI) | outbound',
+    `did` VARCHAR(32) NULL COMMENT 'inbound: the DID dialed; outbound: the number called',
+    `tenant` VARCHAR(64) NULL,
+    `gw_group` VARCHAR(16) NULL COMMENT 'dispatcher set of the last attempt',
+    `gateway` VARCHAR(255) NULL COMMENT 'inbound: gateway of the last attempt; outbound: source',
+    `carrier` VARCHAR(255) NULL COMMENT 'inbound: source; outbound: carrier of the last attempt',
+    `code` SMALLINT NULL COMMENT 'final SIP answer to the caller',
+    `call_id` VARCHAR(255) NULL,
+    `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    KEY `sbc_cdr_setup_idx` (`setup_time`),
+    KEY `sbc_cdr_callid_idx` (`call_id`)
+);

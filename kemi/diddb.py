@@ -32,10 +32,12 @@ class DidDatabase:
         settings: Settings,
         connect: Callable[..., Any] = pymysql.connect,
         clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[str], None] = lambda source: None,
     ):
         self._settings = settings
         self._connect = connect
         self._clock = clock
+        self._on_error = on_error  # told "connect" or "query" on each failure (metrics)
         self._conn: Any = None
         self._pid: int | None = None
         self._down_until = 0.0
@@ -63,14 +65,14 @@ class DidDatabase:
             return self._execute(self._connection(), query, key)
         except pymysql.MySQLError as exc:
             if not reused:
-                self._drop(exc)
+                self._drop(exc, "query")
             # A connection that served before may just be stale (DB restarted, idle timeout):
             # reconnect and retry once before calling the source down.
             self._close()
         try:
             return self._execute(self._connection(), query, key)
         except pymysql.MySQLError as exc:
-            self._drop(exc)
+            self._drop(exc, "query")
 
     def _execute(self, conn, query: str, key: str):
         with conn.cursor() as cur:
@@ -107,11 +109,12 @@ class DidDatabase:
                 charset="utf8mb4",
             )
         except pymysql.MySQLError as exc:
-            self._drop(exc)
+            self._drop(exc, "connect")
         self._pid = os.getpid()
         return self._conn
 
-    def _drop(self, exc: Exception) -> None:
+    def _drop(self, exc: Exception, source: str) -> None:
+        self._on_error(source)
         self._close()
         self._down_until = self._clock() + self._settings.db_retry_after
         raise DidSourceError(f"{type(exc).__name__}: {exc}") from exc

@@ -17,20 +17,22 @@ import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
 import kemi.e164  # noqa: E402
 import kemi.media  # noqa: E402
+import kemi.metrics  # noqa: E402
 import kemi.policy  # noqa: E402
+import kemi.records  # noqa: E402
 import kemi.routes  # noqa: E402
 import kemi.settings  # noqa: E402
 import kemi.tenancy  # noqa: E402
 
 _MODULES = (kemi.settings, kemi.e164, kemi.didcache, kemi.policy, kemi.tenancy, kemi.diddb, kemi.media,
-            kemi.routes)
+            kemi.metrics, kemi.records, kemi.routes)
 
 
 def mod_init():
     for module in _MODULES:
         importlib.reload(module)
     settings = kemi.settings.load()
-    loader = kemi.diddb.DidDatabase(settings)
+    loader = kemi.diddb.DidDatabase(settings, on_error=kemi.metrics.db_error)
     dids = kemi.didcache.DidCache(
         loader,
         ttl=settings.did_cache_ttl,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import e164, media, policy, tenancy
+from . import e164, media, metrics, policy, records, tenancy
 from .didcache import DidCache, DidUnavailable
 from .settings import Settings
 
@@ -24,11 +24,13 @@ MAX_FORWARDS = 10
 BAN_TABLE = "ipban"  # htable of flooding sources
 RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
 CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
+STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the gateway's tenant)
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
 GROUPS_AVP = "$avp(sbc_groups)"
+GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
 
@@ -37,6 +39,7 @@ class Leg:
     """One direction of travel: where the call leaves, how peers are picked and how long they get."""
 
     peer: str  # "gateway" or "carrier", for logs
+    direction: str  # "inbound" (to a gateway) or "outbound" (to a carrier): metrics and records
     side: str  # socket the call leaves from
     branch: str  # branch route: per-attempt media offer
     failure: str  # failure route: failover
@@ -54,9 +57,10 @@ class SbcRoutes:
         self.settings = settings
         self.dids = dids
         self.tenants = tenants
-        self.to_gateway = Leg("gateway", "public", "branch_to_gateway", "failure_from_gateway",
+        self.generation = None  # last routing generation seen in STATE_TABLE
+        self.to_gateway = Leg("gateway", "inbound", "public", "branch_to_gateway", "failure_from_gateway",
                               settings.ds_algorithm, settings.gateway_no_reply_ms, settings.gateway_no_answer_ms)
-        self.to_carrier = Leg("carrier", "private", "branch_to_telecom", "failure_from_telecom",
+        self.to_carrier = Leg("carrier", "outbound", "private", "branch_to_telecom", "failure_from_telecom",
                               settings.carrier_ds_algorithm, settings.carrier_no_reply_ms,
                               settings.carrier_no_answer_ms)
 
@@ -86,6 +90,22 @@ class SbcRoutes:
             KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
         except Exception:  # noqa: BLE001
             KSR.err(f"sbc: dispatcher event handler crashed: {traceback.format_exc()}\n")
+        return 1
+
+    def ksr_xhttp_event(self, msg, event: str = "") -> int:
+        """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
+        try:
+            if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (self.settings.metrics_ip,
+                                                                    str(self.settings.metrics_port)):
+                _log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
+                return 1
+            if KSR.xhttp_prom.check_uri() > 0:
+                metrics.refresh_gauges()
+                KSR.xhttp_prom.dispatch()
+            else:
+                KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: metrics handler crashed: {traceback.format_exc()}\n")
         return 1
 
     # ---- request routing ----------------------------------------------------------------------
@@ -196,6 +216,7 @@ class SbcRoutes:
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
         self.sanitize_initial()
+        self.sync_caches()
         self.to_public_gateway()
 
     def to_public_gateway(self) -> None:
@@ -203,13 +224,13 @@ class SbcRoutes:
         did = e164.normalise(dialed, self.settings.default_region, self.settings.tech_prefixes)
         if did is None:
             _log(KSR.notice, f"inbound to unusable number {dialed!r}")
-            KSR.sl.send_reply(484, "Address Incomplete")
+            self.reject("inbound", 484, "Address Incomplete")
             return
         try:
-            route, how = self.dids.lookup(did)
+            route, how = self.lookup("did", self.dids, did)
         except DidUnavailable:
             _log(KSR.err, f"inbound {did}: DID source down and DID not cached")
-            KSR.sl.send_reply(503, "DID Routing Unavailable")
+            self.reject("inbound", 503, "DID Routing Unavailable")
             return
         if how == "stale":
             _log(KSR.warn, f"inbound {did}: DB down, routing from stale cache")
@@ -224,21 +245,24 @@ class SbcRoutes:
             target = policy.choose_target(route, self.settings.default_gateway_group)
             if target is None:
                 _log(KSR.notice, f"inbound {did}: no route for DID")
-                KSR.sl.send_reply(404, "Not Found")
+                self.reject("inbound", 404, "Not Found")
                 return
             chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
+        tenant_name = tenant.name if tenant else ""
         if not self.topology_store_up():
-            KSR.sl.send_reply(503, "Service Unavailable")
+            self.reject("inbound", 503, "Service Unavailable", tenant_name)
             return
         KSR.dialog.dlg_manage()
         KSR.pv.sets(NUMBER_AVP, did)
         if target.uri:
             KSR.seturi(policy.with_user(target.uri, did))
             KSR.pv.sets(GROUPS_AVP, policy.encode_groups(chain))
+            KSR.pv.sets(GROUP_AVP, "uri")
         elif not self.pick_peer([target.group, *chain], self.to_gateway):
             _log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
-            KSR.sl.send_reply(503, "No Gateway Available")
+            self.reject("inbound", 503, "No Gateway Available", tenant_name)
             return
+        records.call_routed("inbound", did, tenant_name)
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
             for header in tenancy.context_headers(dialed, did, tenant.name, KSR.kx.get_callid()):
@@ -252,27 +276,27 @@ class SbcRoutes:
     def admit_tenant(self, name: str, direction: str, busy: tuple[int, str]) -> tenancy.Tenant | None:
         """The tenant if its call may proceed; otherwise answers (disabled, unknown, over a limit)."""
         try:
-            tenant, _ = self.tenants.lookup(name)
+            tenant, _ = self.lookup("tenant", self.tenants, name)
         except DidUnavailable:
             tenant = None
         if tenant is None:
             _log(KSR.err, f"{direction}: tenant {name!r} not configured")
-            KSR.sl.send_reply(503, "Tenant Not Configured")
+            self.reject(direction, 503, "Tenant Not Configured", name)
             return None
         if not tenant.enabled:
             _log(KSR.notice, f"{direction}: tenant {name} is disabled")
-            KSR.sl.send_reply(403, "Tenant Disabled")
+            self.reject(direction, 403, "Tenant Disabled", name)
             return None
         attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
         if tenancy.over_rate_limit(attempts, tenant):
             _log(KSR.warn, f"limit: {direction} tenant {name} over {tenant.max_cps} calls/s")
             KSR.hdr.append_to_reply("Retry-After: 1\r\n")
-            KSR.sl.send_reply(503, "Tenant Call Rate Exceeded")
+            self.reject(direction, 503, "Tenant Call Rate Exceeded", name)
             return None
         KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
         if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenant):
             _log(KSR.warn, f"limit: {direction} tenant {name} at its {tenant.max_calls} concurrent calls")
-            KSR.sl.send_reply(*busy)
+            self.reject(direction, *busy, name)
             return None
         return tenant
 
@@ -281,17 +305,18 @@ class SbcRoutes:
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
         self.sanitize_initial()
+        self.sync_caches()
         self.to_telecom()
 
     def to_telecom(self) -> None:
         dialed = KSR.kx.get_ruser()
+        tag = KSR.pv.get(PEER_TAG_AVP)
         number = e164.normalise(dialed, self.settings.default_region, ())
         if number is None:
             _log(KSR.notice, f"outbound to unusable number {dialed!r}")
-            KSR.sl.send_reply(484, "Address Incomplete")
+            self.reject("outbound", 484, "Address Incomplete", tag or "")
             return
         caller = self.calling_number()
-        tag = KSR.pv.get(PEER_TAG_AVP)
         tenant = None
         if tag:
             tenant = self.admit_tenant(tag, "outbound", busy=(403, "Tenant Call Limit Reached"))
@@ -301,18 +326,20 @@ class SbcRoutes:
             presented = tenancy.presented_caller(caller, owner, tenant)
             if presented is None:
                 _log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
-                KSR.sl.send_reply(403, "Caller ID Not Allowed")
+                self.reject("outbound", 403, "Caller ID Not Allowed", tenant.name)
                 return
             caller = presented
+        tenant_name = tenant.name if tenant else ""
         if not self.topology_store_up():
-            KSR.sl.send_reply(503, "Service Unavailable")
+            self.reject("outbound", 503, "Service Unavailable", tenant_name)
             return
         KSR.dialog.dlg_manage()
         KSR.pv.sets(NUMBER_AVP, number)
         if not self.pick_peer([self.settings.carrier_group], self.to_carrier):
             _log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
-            KSR.sl.send_reply(503, "No Carrier Available")
+            self.reject("outbound", 503, "No Carrier Available", tenant_name)
             return
+        records.call_routed("outbound", number, tenant_name)
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
         presented = caller or KSR.kx.get_fuser() or "anonymous"
@@ -335,10 +362,37 @@ class SbcRoutes:
         if number is None:
             return None
         try:
-            route, _ = self.dids.lookup(number)
+            route, _ = self.lookup("did", self.dids, number)
         except DidUnavailable:
             return None
         return route.tenant if route is not None else None
+
+    # ---- caches, refusals and records shared by both directions --------------------------------
+
+    def sync_caches(self) -> None:
+        """A DID or tenant change (sbcctl bumps the generation) empties this process's caches, so the
+        very next call reads the new rows: one shared-memory read per call, no DB query."""
+        generation = KSR.htable.sht_get(STATE_TABLE, "generation")
+        if generation != self.generation:
+            if self.generation is not None or generation is not None:
+                self.dids.invalidate()
+                self.tenants.invalidate()
+            self.generation = generation
+
+    def lookup(self, name: str, cache: DidCache, key: str):
+        """cache.lookup, counted in the metrics by how it was answered."""
+        try:
+            found = cache.lookup(key)
+        except DidUnavailable:
+            metrics.cache_lookup(name, "unavailable")
+            raise
+        metrics.cache_lookup(name, found[1])
+        return found
+
+    def reject(self, direction: str, code: int, reason: str, tenant: str = "") -> None:
+        """A call refused before it reached any peer: answered statelessly, counted, no call record."""
+        KSR.sl.send_reply(code, reason)
+        metrics.call_finished(direction, tenant, "", code)
 
     # ---- helpers shared by both directions ----------------------------------------------------
 
@@ -388,6 +442,7 @@ class SbcRoutes:
             group, groups = groups[0], groups[1:]
             if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
                 KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
+                KSR.pv.sets(GROUP_AVP, str(group))
                 self.point_ruri_at_peer()
                 return True
             _log(KSR.warn, f"no active {leg.peer} in group {group}")
@@ -401,6 +456,7 @@ class SbcRoutes:
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
         KSR.pv.sets("$fs", self.settings.socket(leg.side))
+        records.attempt(KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")
@@ -439,6 +495,8 @@ class SbcRoutes:
     def reply_media(self, msg) -> int:
         try:
             status = KSR.kx.get_status()
+            if 200 <= status < 300 and KSR.pv.get("$rm") == "INVITE":
+                records.answered(status)
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
                     _log(KSR.err, f"rtpengine answer failed on {status}")
@@ -458,6 +516,7 @@ class SbcRoutes:
             status = KSR.tm.t_get_status_code()
             if KSR.tm.t_is_canceled() > 0:
                 _log(KSR.info, f"call canceled while a {leg.peer} was trying")
+                status = 487
             elif not policy.fails_over(status):
                 _log(KSR.notice, f"{leg.peer} answered {status}: final")
             else:
@@ -465,13 +524,16 @@ class SbcRoutes:
                     KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
                 while self.next_peer(leg):
                     _log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
+                    metrics.failover(leg.direction, status)
                     if self.attempt(leg):
                         return 1
                 _log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
                 KSR.rtpengine.rtpengine_delete0()
+                records.failed(503)
                 KSR.hdr.append_to_reply(GIVE_UP_REASON)
                 KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
                 return 1
+            records.failed(status)
             KSR.rtpengine.rtpengine_delete0()
         except Exception:  # noqa: BLE001
             KSR.err(f"sbc: failure route crashed: {traceback.format_exc()}\n")

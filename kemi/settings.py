@@ -33,6 +33,8 @@ DEFAULTS: dict[str, str] = {
     "DB_NAME": "kamailio",
     "DB_USER": "kamailio",
     "DB_PASSWORD": "demo-only-change-me",
+    "METRICS_IP": "127.0.0.1",
+    "METRICS_PORT": "9494",
     "REDIS_IP": "127.0.0.1",
     "REDIS_PORT": "6379",
     "RTPENGINE_NG_IP": "127.0.0.1",
@@ -81,6 +83,8 @@ class Settings:
     db_name: str
     db_user: str
     db_password: str
+    metrics_ip: str
+    metrics_port: int
     redis_ip: str
     redis_port: int
     rtpengine_ng_ip: str
@@ -129,6 +133,8 @@ class Settings:
             "PRIVATE_PORT": str(self.private_port),
             "PUBLIC_IP": self.public_ip,
             "PUBLIC_PORT": str(self.public_port),
+            "METRICS_IP": self.metrics_ip,
+            "METRICS_PORT": str(self.metrics_port),
             "DB_URL": (
                 f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
             ),
@@ -246,6 +252,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_name=_name("DB_NAME", get("DB_NAME")),
         db_user=_name("DB_USER", get("DB_USER")),
         db_password=_secret("DB_PASSWORD", get("DB_PASSWORD")),
+        metrics_ip=_ip("METRICS_IP", get("METRICS_IP")),
+        metrics_port=_port("METRICS_PORT", get("METRICS_PORT")),
         redis_ip=_ip("REDIS_IP", get("REDIS_IP")),
         redis_port=_port("REDIS_PORT", get("REDIS_PORT")),
         rtpengine_ng_ip=_ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
@@ -283,6 +291,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:
         raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
+    if (settings.metrics_ip, settings.metrics_port) in {
+        (settings.private_ip, settings.private_port), (settings.public_ip, settings.public_port)
+    }:
+        raise ConfigError("METRICS_PORT", "the metrics socket must not be a SIP socket")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.rtp_port_min >= settings.rtp_port_max:

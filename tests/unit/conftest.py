@@ -14,4 +14,5 @@ def ksr():
     _KSR.calls.clear()
     _KSR.returns.clear()
     _KSR.pvs.clear()
+    _KSR.dlg_vars.clear()
     return _KSR

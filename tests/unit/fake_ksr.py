@@ -44,6 +44,7 @@ class FakeKSR(types.ModuleType):
         self.calls: list[tuple[str, tuple]] = []
         self.returns: dict[str, object] = {}
         self.pvs: dict[str, object] = {}  # what pv.sets/seti stored, for pv.get (AVPs, $fs, ...)
+        self.dlg_vars: dict[str, str] = {}  # what dialog.var_sets stored, for var_get / var_is_null
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -65,6 +66,12 @@ class FakeKSR(types.ModuleType):
                 self.pvs[args[0]] = args[1]
             if full == "pv.get" and full not in self.returns:
                 return self.pvs.get(args[0])
+            if full == "dialog.var_sets":
+                self.dlg_vars[args[0]] = args[1]
+            if full == "dialog.var_get" and full not in self.returns:
+                return self.dlg_vars.get(args[0])
+            if full == "dialog.var_is_null" and full not in self.returns:
+                return -1 if args[0] in self.dlg_vars else 1
             value = self.returns.get(full, 1)
             return value(*args) if callable(value) else value
 
@@ -76,14 +83,19 @@ class FakeKSR(types.ModuleType):
         return [args for full, args in self.calls if full == name]
 
     def actions(self) -> list[tuple[str, tuple]]:
-        """Calls that change the message or its fate (no getters, checks or logs)."""
+        """Calls that change the message or its fate (no getters, checks, logs, metrics or call-record
+        variables: see counted() and dlg_vars for those)."""
         passive = re.compile(
-            r"^(kx\.|pv\.get|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
+            r"^(kx\.|pv\.get|xhttp_prom\.|dialog\.var_|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
             r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
             r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport|htable\.sht_get"
             r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|ndb_redis\.)"
         )
         return [(f, a) for f, a in self.calls if not passive.match(f)]
+
+    def counted(self, metric: str) -> list[tuple]:
+        """Labels of each increment of an xhttp_prom counter."""
+        return [a[2:] for f, a in self.calls if f.startswith("xhttp_prom.counter_inc") and a[0] == metric]
 
     def replies(self) -> list[tuple]:
         return self.called("sl.send_reply")

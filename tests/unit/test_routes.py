@@ -4,7 +4,7 @@ import pytest
 
 from kemi import media, policy, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
-from kemi.routes import GIVE_UP_REASON, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
+from kemi.routes import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
 
 S = settings.load({})
@@ -201,7 +201,9 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
         ("pv.sets", (NUMBER_AVP, "+14155550101")),
         ("dispatcher.ds_select_dst", (1, 9)),
         ("pv.sets", (GROUPS_AVP, "3")),  # the backup group, for the failure route
+        ("pv.sets", (GROUP_AVP, "1")),  # the group tried now, for metrics and the call record
         ("seturi", ("sip:+14155550101@127.0.3.1:5060",)),
+        ("dialog.set_dlg_profile", ("direction_calls", "inbound")),
         ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.3.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
         ("rr.record_route", ()),
@@ -337,7 +339,9 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
         ("pv.sets", (NUMBER_AVP, "+12125550100")),
         ("dispatcher.ds_select_dst", (10, 8)),  # carriers by priority
         ("pv.sets", (GROUPS_AVP, "")),
+        ("pv.sets", (GROUP_AVP, "10")),
         ("seturi", ("sip:+12125550100@127.0.4.1:5060",)),
+        ("dialog.set_dlg_profile", ("direction_calls", "outbound")),
         ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
         ("hdr.append", (f"P-Asserted-Identity: <sip:+12125550199@{PRIVATE}>\r\n",)),
@@ -489,6 +493,7 @@ def test_exhausted_group_goes_to_the_backup_group(ksr):
         ("dispatcher.ds_next_dst", ()),
         ("dispatcher.ds_select_dst", (3, 9)),
         ("pv.sets", (GROUPS_AVP, "")),
+        ("pv.sets", (GROUP_AVP, "3")),
         ("seturi", ("sip:+14155550101@127.0.3.3:5060",)),
         *GATEWAY_ATTEMPT,
     ]
@@ -553,7 +558,7 @@ def test_tenant_did_goes_only_to_the_tenants_set_with_context_headers(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.called("dispatcher.ds_select_dst") == [(21, 9)]
     assert ksr.pvs[GROUPS_AVP] == "3"  # acme allows the backup group
-    assert ksr.called("dialog.set_dlg_profile") == [("tenant_calls", "acme")]
+    assert ksr.called("dialog.set_dlg_profile")[-1] == ("tenant_calls", "acme")
     assert ksr.called("hdr.append") == [("X-Original-Dialed: 4155550201\r\n",), ("X-DID: +14155550201\r\n",),
                                         ("X-Tenant: acme\r\n",), ("X-Carrier-Call-ID: call-1\r\n",)]
     assert ksr.called("tm.t_relay") == [()]
@@ -610,7 +615,7 @@ def test_outbound_with_an_own_did_is_sent_with_that_caller_id(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.called("uac.uac_replace_from_uri") == [(f"sip:+14155550201@{PRIVATE}",)]
     assert ksr.called("hdr.append") == [(f"P-Asserted-Identity: <sip:+14155550201@{PRIVATE}>\r\n",)]
-    assert ksr.called("dialog.set_dlg_profile") == [("tenant_calls", "acme")]
+    assert ksr.called("dialog.set_dlg_profile")[-1] == ("tenant_calls", "acme")
     assert ksr.called("tm.t_relay") == [()]
 
 

@@ -24,6 +24,7 @@ def test_kamailio_env_is_derived_from_the_same_values():
     ("CARRIER_GROUP", "2"), ("RTP_PORT_MAX", "100"), ("DID_CACHE_TTL", "0"),
     ("UNKNOWN_PUBLIC_ACTION", "ignore"), ("UNKNOWN_PRIVATE_ACTION", ""), ("BAN_SECONDS", "0"),
     ("PIKE_MAX_REQUESTS", "1"), ("REDIS_IP", "localhost"), ("DROP_PRIVILEGES", "yes"),
+    ("METRICS_IP", "::1"), ("METRICS_PORT", "0"),
 ])
 def test_bad_values_name_the_field(name, value):
     with pytest.raises(ConfigError) as err:
@@ -35,6 +36,11 @@ def test_bad_values_name_the_field(name, value):
 def test_same_socket_for_both_sides_is_refused():
     with pytest.raises(ConfigError, match="PUBLIC_PORT"):
         settings.load({"PUBLIC_IP": "127.0.1.1"})
+
+
+def test_metrics_on_a_sip_socket_is_refused():
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        settings.load({"METRICS_IP": "127.0.2.1", "METRICS_PORT": "5060"})
 
 
 def test_choose_target_prefers_uri_then_group_then_default():

@@ -1,0 +1,49 @@
+"""Prometheus metrics, counted in Kamailio's shared memory by xhttp_prom (declared in kamailio.cfg).
+
+Scraped at http://METRICS_IP:METRICS_PORT/metrics; every name below gets xhttp_prom's "kamailio_"
+prefix, which is how they appear in grafana/sbc-dashboard.json.
+"""
+
+from __future__ import annotations
+
+import KSR
+
+CALLS = "sbc_calls_total"  # {direction, tenant, class}: each call once, by its final answer
+GROUP_CALLS = "sbc_group_calls_total"  # {direction, group, class}: the same calls by dispatcher set
+FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after this answer
+CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
+DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
+ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
+CALLS_PROFILE = "direction_calls"  # dialog profile with value = direction
+DIRECTIONS = ("inbound", "outbound")
+NONE = "none"  # label value when a call has no tenant or never reached a group
+
+
+def reply_class(code: int) -> str:
+    """"2xx" ... "6xx" for a SIP final answer."""
+    return f"{code // 100}xx" if 200 <= code < 700 else "other"
+
+
+def call_finished(direction: str, tenant: str, group: str, code: int) -> None:
+    cls = reply_class(code)
+    KSR.xhttp_prom.counter_inc_l3(CALLS, 1, direction, tenant or NONE, cls)
+    KSR.xhttp_prom.counter_inc_l3(GROUP_CALLS, 1, direction, group or NONE, cls)
+
+
+def failover(direction: str, code: int) -> None:
+    KSR.xhttp_prom.counter_inc_l2(FAILOVERS, 1, direction, str(code))
+
+
+def cache_lookup(cache: str, result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(CACHE_LOOKUPS, 1, cache, result)
+
+
+def db_error(source: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(DB_ERRORS, 1, source)
+
+
+def refresh_gauges() -> None:
+    """Gauges are read from the dialog profiles at scrape time, so they can never drift."""
+    for direction in DIRECTIONS:
+        KSR.dialog.get_profile_size(CALLS_PROFILE, direction, "$var(sbc_active)")
+        KSR.xhttp_prom.gauge_set_l1(ACTIVE_CALLS, str(KSR.pv.geti("$var(sbc_active)")), direction)
