@@ -7,6 +7,7 @@ import pytest
 
 from kemi import metrics
 from kemi.didcache import DidRoute
+
 from .test_routes import CARRIER_IP, GATEWAY_IP, failure, make_routes, request
 
 CALLS, GROUPS = metrics.CALLS, metrics.GROUP_CALLS
