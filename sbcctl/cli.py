@@ -1,4 +1,5 @@
-"""sbcctl: manage gateways, carriers, DIDs and the ACL; every change takes effect at once via RPC.
+"""sbcctl: manage gateways, carriers, DIDs and the ACL (every change takes effect at once via RPC);
+see the SBC's state, its active calls and its call records.
 
 Exit codes: 0 done, 1 the DB or Kamailio did not answer, 2 bad input (nothing written).
 """
@@ -17,7 +18,7 @@ from rich.table import Table
 from kemi import settings as settings_mod
 from stack import dotenv
 
-from . import rpc, validate
+from . import rpc, status, validate
 from .store import DISABLED, Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -77,6 +78,23 @@ def reload(*methods: str):
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
             except ValueError as exc:
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+
+
+ROUTING_GENERATION = ("sbcstate", "generation")  # kamailio.cfg htable; kemi/routes.py sync_caches()
+
+
+def new_routing_generation():
+    """Every worker empties its DID and tenant caches before its next call (no TTL wait, no restart)."""
+    try:
+        current = rpc.call(state["rpc"], "htable.get", *ROUTING_GENERATION)["item"]["value"]
+    except rpc.RpcError:
+        current = 0  # never set since Kamailio started
+    except ValueError as exc:
+        fail(1, f"written to the DB, but Kamailio did not answer: {exc}")
+    try:
+        rpc.call(state["rpc"], "htable.seti", *ROUTING_GENERATION, int(current) + 1)
+    except (rpc.RpcError, ValueError) as exc:
+        fail(1, f"written to the DB, but Kamailio's caches were not refreshed: {exc}")
 
 
 def show(rows: list[dict], title: str):
@@ -167,7 +185,7 @@ def did_add(did: str = typer.Argument(..., help="E.164 with +"), group: int = ty
         fail(2, f"did: {did} exists already")
     db.write("INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) "
              "VALUES (%s, %s, %s, %s, %s)", did, group, uri, tenant, description)
-    reload("app_python.reload")  # drops every process's DID cache: the next call sees the row
+    new_routing_generation()  # the next call sees the row
     typer.echo(f"added {did}")
 
 
@@ -175,7 +193,7 @@ def did_add(did: str = typer.Argument(..., help="E.164 with +"), group: int = ty
 def did_remove(did: str = typer.Argument(...)):
     if not store().write("DELETE FROM did_routing WHERE did = %s", did):
         fail(2, f"did: {did} is not routed")
-    reload("app_python.reload")
+    new_routing_generation()
     typer.echo(f"removed {did}")
 
 
@@ -208,9 +226,89 @@ def acl_remove(acl_id: int = typer.Argument(..., metavar="ID")):
 
 @app.command("reload")
 def reload_all():
-    """Dispatcher, ACL, and Python routing (with a fresh DID and tenant cache) from the DB."""
+    """Dispatcher, ACL, Python routing code and the DID and tenant caches, from the DB and disk."""
     reload("dispatcher.reload", "permissions.addressReload", "app_python.reload")
+    new_routing_generation()
     typer.echo("reloaded")
+
+
+# ---- state, calls, records ---------------------------------------------------------------------
+
+def _rpc(method: str, *params):
+    try:
+        return rpc.call(state["rpc"], method, *params)
+    except (rpc.RpcError, ValueError) as exc:
+        fail(1, f"Kamailio: {exc}")
+
+
+@app.command("status")
+def status_cmd():
+    """Gateways' and carriers' probing state, rtpengine, database, Redis, active calls, cache figures.
+    Exit 1 when rtpengine, the database or Redis does not answer."""
+    s = state["settings"]
+    report = {"peers": status.peers(_rpc("dispatcher.list"), s.carrier_group),
+              "rtpengine": status.rtpengine(s), "redis": status.redis(s)}
+    try:
+        db = Store(s)
+        report["database"] = {"reachable": True,
+                              "dids": db.rows("SELECT COUNT(*) AS n FROM did_routing")[0]["n"]}
+    except Exception as exc:  # noqa: BLE001 - reported, not fatal: status is for bad days
+        report["database"] = {"reachable": False, "error": str(exc)}
+    try:
+        text = status.scrape(s)
+        report["caches"] = status.cache_figures(text)
+        report["active_calls"] = {labels["direction"]: int(value) for labels, value
+                                  in status.metric_values(text, "kamailio_sbc_active_calls")}
+    except OSError as exc:
+        report["caches"], report["active_calls"] = [], {"error": str(exc)}
+    healthy = all(report[part]["reachable"] for part in ("rtpengine", "database", "redis"))
+    if state["json"]:
+        typer.echo(json.dumps(report, default=str))
+    else:
+        show(report["peers"], "gateways and carriers")
+        show([_part(name, report[key]) for name, key in (("rtpengine", "rtpengine"), ("database", "database"),
+                                                        ("redis (topology hiding)", "redis"))]
+             + [{"part": "active calls", "state": "", "detail": _detail(report["active_calls"])}], "SBC")
+        show(report["caches"], "DID and tenant caches (lookups since start, per result)")
+    raise typer.Exit(0 if healthy else 1)
+
+
+def _part(name: str, facts: dict) -> dict:
+    facts = dict(facts)
+    up = facts.pop("reachable")
+    return {"part": name, "state": "up" if up else "DOWN", "detail": _detail(facts)}
+
+
+def _detail(facts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in facts.items())
+
+
+@app.command("calls")
+def calls_cmd():
+    """Active calls: direction, DID, tenant, gateway, carrier, talk time."""
+    show(status.calls(_rpc("dlg.list") or []), "active calls")
+
+
+@app.command("cdr")
+def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
+            did: str = typer.Option(None, help="only this DID / called number")):
+    """Call records, newest first (one per routed call; duration = talk seconds)."""
+    if not 1 <= limit <= 100_000:
+        fail(2, "limit: must be 1..100000")
+    sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
+           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id FROM sbc_cdr")
+    args: list = []
+    if did is not None:
+        (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
+        sql += " WHERE did = %s"
+        args.append(did)
+    rows = store().rows(sql + " ORDER BY id DESC LIMIT %s", *args, limit)
+    if not state["json"]:  # the columns that fit a terminal; --json has them all
+        rows = [{"setup": f"{r['setup_time']:%m-%d %H:%M:%S}" if r["setup_time"] else "",
+                 "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],
+                 "gateway": r["gateway"], "carrier": r["carrier"], "code": r["code"],
+                 "talk s": round(r["duration"], 1)} for r in rows]
+    show(rows, "call records")
 
 
 if __name__ == "__main__":

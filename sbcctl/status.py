@@ -1,0 +1,104 @@
+"""What `sbcctl status` and `sbcctl calls` show, built from Kamailio's RPC answers, rtpengine's ng
+statistics and the metrics endpoint. Parsing is plain functions, testable on recorded answers."""
+
+from __future__ import annotations
+
+import socket
+import time
+import urllib.request
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from kemi.settings import Settings
+from stack import ng
+
+# dispatcher.list FLAGS: first letter = state, second = probing.
+DS_STATE = {"A": "up", "I": "down", "D": "disabled", "T": "trying"}
+DLG_STATE = {1: "unconfirmed", 2: "early", 3: "answered", 4: "confirmed", 5: "ended"}
+
+
+def peers(dispatcher_list: dict, carrier_group: int) -> list[dict]:
+    """One row per gateway/carrier: group, URI, kind, probing state, weight, priority."""
+    rows = []
+    for record in dispatcher_list.get("RECORDS", []):
+        group = record["SET"]["ID"]
+        for target in record["SET"].get("TARGETS", []):
+            dest = target["DEST"]
+            flags = dest.get("FLAGS", "")
+            rows.append({
+                "group": group,
+                "uri": dest["URI"],
+                "kind": "carrier" if group == carrier_group else "gateway",
+                "state": DS_STATE.get(flags[:1], flags),
+                "probed": "P" in flags[1:],
+                "priority": dest.get("PRIORITY"),
+                "weight": (dest.get("ATTRS") or {}).get("WEIGHT"),
+            })
+    return sorted(rows, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
+
+
+def calls(dialogs: list[dict], now: float | None = None) -> list[dict]:
+    """Active dialogs with what the routes stored in their variables."""
+    now = time.time() if now is None else now
+    rows = []
+    for dlg in dialogs:
+        state = dlg.get("state")
+        if state == 5:
+            continue  # ended, kept only until tm frees it
+        variables = {}
+        for item in dlg.get("variables") or []:
+            variables.update(item)
+        answered = dlg.get("start_ts") or 0
+        rows.append({
+            "call_id": dlg.get("call-id", ""),
+            "state": DLG_STATE.get(state, str(state)),
+            "direction": variables.get("direction", ""),
+            "did": variables.get("did", ""),
+            "tenant": variables.get("tenant", ""),
+            "gateway": variables.get("gateway", ""),
+            "carrier": variables.get("carrier", ""),
+            "talk_seconds": int(now - answered) if answered else 0,
+            "age_seconds": int(now - (dlg.get("init_ts") or now)),
+        })
+    return rows
+
+
+def metric_values(text: str, name: str) -> list[tuple[dict, float]]:
+    """(labels, value) of every sample of one metric in Prometheus text."""
+    return [(s.labels, s.value) for family in text_string_to_metric_families(text)
+            for s in family.samples if s.name == name]
+
+
+def scrape(settings: Settings, timeout: float = 3.0) -> str:
+    url = f"http://{settings.metrics_ip}:{settings.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=timeout) as answer:
+        return answer.read().decode()
+
+
+def cache_figures(metrics_text: str) -> list[dict]:
+    rows: dict[str, dict] = {}
+    for labels, value in metric_values(metrics_text, "kamailio_sbc_cache_lookups_total"):
+        rows.setdefault(labels["cache"], {"cache": labels["cache"]})[labels["result"]] = int(value)
+    for labels, value in metric_values(metrics_text, "kamailio_sbc_db_errors_total"):
+        rows.setdefault("db errors", {"cache": "db errors"})[labels["source"]] = int(value)
+    return list(rows.values())
+
+
+def rtpengine(settings: Settings) -> dict:
+    """Reachability and session count straight from rtpengine's control socket."""
+    try:
+        stats = ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, {"command": "statistics"})
+    except OSError as exc:
+        return {"reachable": False, "error": str(exc) or type(exc).__name__}
+    current = stats.get("statistics", {}).get("currentstatistics", {})
+    return {"reachable": True, "sessions": current.get("sessionstotal", 0)}
+
+
+def redis(settings: Settings) -> dict:
+    """The topology-hiding store: new calls are refused while it does not answer."""
+    try:
+        with socket.create_connection((settings.redis_ip, settings.redis_port), timeout=1) as conn:
+            conn.sendall(b"PING\r\n")
+            return {"reachable": conn.recv(16).startswith(b"+PONG")}
+    except OSError as exc:
+        return {"reachable": False, "error": str(exc) or type(exc).__name__}
