@@ -41,8 +41,9 @@ def attempt(group: str, peer: str) -> None:
 
 
 def answered(code: int) -> None:
-    """First 2xx of the call's INVITE (re-INVITE answers find the code already set)."""
-    if KSR.dialog.var_is_null(CODE) > 0 and _var(DIRECTION):
+    """The dialog was confirmed (dialog:start). Guarded by the code: a call records one final answer.
+    (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.)"""
+    if not _var(CODE) and _var(DIRECTION):
         _finish(code)
 
 

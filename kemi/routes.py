@@ -92,6 +92,17 @@ class SbcRoutes:
             KSR.err(f"sbc: dispatcher event handler crashed: {traceback.format_exc()}\n")
         return 1
 
+    def ksr_dialog_event(self, msg, event: str = "") -> int:
+        """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
+        its To-tag is learnt after it). Failures are recorded by the failure route, which knows why."""
+        try:
+            if event == "dialog:start":
+                status = KSR.kx.get_status()
+                records.answered(status if 200 <= status < 300 else 200)
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: dialog event handler crashed: {traceback.format_exc()}\n")
+        return 1
+
     def ksr_xhttp_event(self, msg, event: str = "") -> int:
         """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
         try:
@@ -495,8 +506,6 @@ class SbcRoutes:
     def reply_media(self, msg) -> int:
         try:
             status = KSR.kx.get_status()
-            if 200 <= status < 300 and KSR.pv.get("$rm") == "INVITE":
-                records.answered(status)
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
                     _log(KSR.err, f"rtpengine answer failed on {status}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
 
 import pytest
 
@@ -82,3 +83,15 @@ def active_dialogs(sbc) -> list[str]:
 
 def db(sbc, sql: str) -> None:
     sbc.db.sql(sql, sbc.settings.db_name)
+
+
+@pytest.fixture
+def sbcctl(quiet_sbc, tmp_path):
+    """Runs sbcctl as an operator would (Debian's Python), against this session's SBC."""
+    env_file = tmp_path / "sbc.env"
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_SETTINGS.items()))
+
+    def run(*args):
+        return subprocess.run(["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
+                               str(quiet_sbc.run_dir), *args], capture_output=True, text=True, timeout=60)
+    return run

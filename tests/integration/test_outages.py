@@ -4,6 +4,7 @@ import time
 
 from .conftest import db
 from .harness import run_uac, send_request, start_peers, stop_peers, wait_for
+from .test_operations import delta_sum, scrape
 from .test_topology_leaks import PRIVATE_SIDE, leaks
 
 
@@ -27,10 +28,12 @@ def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(q
     db(quiet_sbc, "INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('+14155550777', 2, '')")
     try:
         assert calls(work, "warm-up", "4155550101", n=16, rate=20)[0] == 0  # every worker caches the DID
+        before = scrape(quiet_sbc)
         quiet_sbc.db.stop()
         rc, during = calls(work, "during", "4155550101", n=30, rate=10)
         assert rc == 0, during.log()
         assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550777") == 503
+        errors = delta_sum(scrape(quiet_sbc), before, "kamailio_sbc_db_errors_total")
         quiet_sbc.db.start()
         recovered = call_succeeds_within(work, "recovered", "+14155550777", 15)
     finally:
@@ -41,6 +44,7 @@ def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(q
     print(f"\nMariaDB down: 30/30 calls to a cached DID answered, unknown DID 503, "
           f"recovered {recovered:.1f} s after the DB returned")
     assert recovered is not None
+    assert errors >= 1  # the DID lookup's failed connection shows in the metrics
     assert leaks(peers["127.0.3.1"].received(), PRIVATE_SIDE) == []  # topos state is not in the DB
 
 

@@ -6,19 +6,7 @@ import subprocess
 
 import pytest
 
-from .conftest import TEST_SETTINGS
 from .harness import run_uac, start_peers, stop_peers
-
-
-@pytest.fixture
-def sbcctl(quiet_sbc, tmp_path):
-    env_file = tmp_path / "sbc.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_SETTINGS.items()))
-
-    def run(*args):
-        return subprocess.run(["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
-                               str(quiet_sbc.run_dir), *args], capture_output=True, text=True, timeout=60)
-    return run
 
 
 def counts(sbc) -> str:

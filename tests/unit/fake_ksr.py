@@ -70,8 +70,6 @@ class FakeKSR(types.ModuleType):
                 self.dlg_vars[args[0]] = args[1]
             if full == "dialog.var_get" and full not in self.returns:
                 return self.dlg_vars.get(args[0])
-            if full == "dialog.var_is_null" and full not in self.returns:
-                return -1 if args[0] in self.dlg_vars else 1
             value = self.returns.get(full, 1)
             return value(*args) if callable(value) else value
 

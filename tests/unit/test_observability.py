@@ -56,26 +56,32 @@ def test_tenant_refusals_are_counted_under_the_tenant(ksr):
     assert ksr.counted(CALLS) == [("inbound", "off", "4xx")]
 
 
-def answered_call(ksr, status=200, method="INVITE"):
+def answered_call(ksr, status=200):
     request(ksr)
     ksr.dlg_vars.update({"direction": "inbound", "tenant": "acme", "group": "21"})
     ksr.returns["kx.get_status"] = status
-    ksr.pvs["$rm"] = method
 
 
-def test_the_first_2xx_of_the_invite_ends_the_setup_with_its_code(ksr):
-    answered_call(ksr)
+@pytest.mark.parametrize("status,code", [(200, "200"), (202, "202"), (0, "200")])  # 0: no reply (faked)
+def test_an_answered_dialog_ends_the_setup_with_its_code(ksr, status, code):
+    answered_call(ksr, status)
     routes = make_routes()
-    routes.reply_media(None)
-    routes.reply_media(None)  # a retransmitted 200 is not a second call
-    assert ksr.dlg_vars["code"] == "200"
+    routes.ksr_dialog_event(None, "dialog:start")
+    routes.ksr_dialog_event(None, "dialog:start")  # a call is counted once, whatever repeats
+    assert ksr.dlg_vars["code"] == code
     assert ksr.counted(CALLS) == [("inbound", "acme", "2xx")]
     assert ksr.counted(GROUPS) == [("inbound", "21", "2xx")]
 
 
-@pytest.mark.parametrize("status,method", [(200, "BYE"), (180, "INVITE"), (183, "INVITE")])
-def test_other_replies_do_not_end_the_setup(ksr, status, method):
-    answered_call(ksr, status, method)
+@pytest.mark.parametrize("event", ["dialog:end", "dialog:failed"])
+def test_other_dialog_events_record_nothing(ksr, event):
+    answered_call(ksr)
+    make_routes().ksr_dialog_event(None, event)
+    assert "code" not in ksr.dlg_vars and ksr.counted(CALLS) == []
+
+
+def test_replies_record_nothing(ksr):
+    answered_call(ksr)
     make_routes().reply_media(None)
     assert "code" not in ksr.dlg_vars and ksr.counted(CALLS) == []
 
