@@ -45,7 +45,8 @@ def serve(stack: Stack, services: list[Service], bootstrap_db: bool) -> int:
     print(f"{', '.join(svc.name for svc in services)} up; Ctrl-C stops", flush=True)
     if stack.kamailio in services:
         print(f"SIP: private {s.socket('private')} (carriers), public {s.socket('public')} (AI gateways); "
-              f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list", flush=True)
+              f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list; "
+              f"metrics: http://{s.metrics_ip}:{s.metrics_port}/metrics", flush=True)
     code = 0
     while not stopping:
         dead = [s.name for s in services if not s.alive()]

@@ -16,7 +16,7 @@ from .harness import run_uac, start_peers, stop_peers, wait_for
 REPO = Path(__file__).resolve().parents[2]
 ENV = {
     "PRIVATE_IP": "127.0.1.21", "PUBLIC_IP": "127.0.2.21", "DB_PORT": "3307", "RTPENGINE_NG_PORT": "2224",
-    "REDIS_PORT": "6380",
+    "REDIS_PORT": "6380", "METRICS_PORT": "9495",
     "RTP_PORT_MIN": "35000", "RTP_PORT_MAX": "35999", "DROP_PRIVILEGES": "1", "DB_PASSWORD": "container-test",
     "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
 }

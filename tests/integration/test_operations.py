@@ -12,6 +12,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from ..deploy.test_dashboard import dashboard_metrics
 from .harness import run_uac, send_request, start_peers, stop_peers, wait_for
 
 SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
@@ -219,3 +220,10 @@ def test_reload_under_load_loses_no_call_and_a_did_change_reaches_the_next_call(
     assert errors == [] and len(reloads) >= 5, (errors, len(reloads))
     assert got == 300
     assert [m.request_uri for m in peers["127.0.3.9"].received("INVITE")] == ["sip:+14155550808@127.0.3.9:5060"] * 8
+
+
+def test_kamailio_metrics_on_the_dashboard_are_exported(quiet_sbc):
+    """The sbc_* names are checked against kamailio.cfg (tests/deploy); Kamailio's own against a scrape."""
+    exported = {name for name, _ in scrape(quiet_sbc)}
+    wanted = {name for name in dashboard_metrics() if not name.startswith("kamailio_sbc_")}
+    assert wanted and wanted <= exported, wanted - exported

@@ -4,7 +4,7 @@ import time
 
 from .conftest import db
 from .harness import run_uac, send_request, start_peers, stop_peers, wait_for
-from .test_operations import delta_sum, scrape
+from .test_operations import cdr_rows, delta_sum, scrape
 from .test_topology_leaks import PRIVATE_SIDE, leaks
 
 
@@ -41,10 +41,15 @@ def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(q
             quiet_sbc.db.start()
         db(quiet_sbc, "DELETE FROM did_routing WHERE did='+14155550777'")
         stop_peers(peers)
+    during_ids = {m.call_id for m in during.sent() if m.method == "INVITE"}
+    recorded = [r for r in cdr_rows(quiet_sbc, 0) if r["call_id"] in during_ids]
+    logged = {line.rsplit("call_id=", 1)[1].strip() for line in
+              quiet_sbc.kamailio.log_path.read_text(errors="replace").splitlines() if "log_write_cdr()" in line}
     print(f"\nMariaDB down: 30/30 calls to a cached DID answered, unknown DID 503, "
-          f"recovered {recovered:.1f} s after the DB returned")
+          f"recovered {recovered:.1f} s after the DB returned; call records of those 30: {len(recorded)}")
     assert recovered is not None
     assert errors >= 1  # the DID lookup's failed connection shows in the metrics
+    assert during_ids and during_ids <= logged  # records the DB could not take are in the log, whole
     assert leaks(peers["127.0.3.1"].received(), PRIVATE_SIDE) == []  # topos state is not in the DB
 
 
