@@ -100,10 +100,8 @@ def main() -> int:
                     kind: round(len(re.findall(pattern, text, re.I)) / q_calls, 2)
                     for kind, pattern in (
                         ("did_routing_select", r"Query\s+SELECT .* FROM did_routing"),
-                        ("topos_insert", r"Query\s+insert into `topos_"),
-                        ("topos_select", r"Query\s+select .* from `topos_"),
-                        ("topos_update", r"Query\s+update `topos_"),
-                        ("topos_delete", r"Query\s+delete from `topos_"),
+                        ("sbc_cdr_insert", r"Query\s+insert into `sbc_cdr`"),
+                        ("all", r"\bQuery\t"),
                     )
                 }
                 for rtt in work.glob("*_rtt.csv"):

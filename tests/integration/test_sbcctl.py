@@ -64,6 +64,8 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["acl", "add", "127.0.9.0/33", "--group", "1"], "ip"),
     (["acl", "add", "127.0.9.1", "--group", "5"], "group"),
     (["acl", "remove", "99999"], "id"),
+    (["cdr", "--limit", "0"], "limit"),
+    (["cdr", "--did", "4155550101"], "did"),
 ])
 def test_bad_input_names_the_field_exits_2_and_writes_nothing(quiet_sbc, sbcctl, args, field):
     before = counts(quiet_sbc)

@@ -1,0 +1,57 @@
+"""sbcctl status/calls: parsing Kamailio's RPC answers and the metrics text (answers as recorded from
+Kamailio 5.6.3 and xhttp_prom)."""
+
+from sbcctl import status
+
+DISPATCHER_LIST = {"NRSETS": 2, "RECORDS": [
+    {"SET": {"ID": 10, "TARGETS": [
+        {"DEST": {"URI": "sip:127.0.4.3:5060", "FLAGS": "IP", "PRIORITY": 5, "ATTRS": {"WEIGHT": 100}}},
+        {"DEST": {"URI": "sip:127.0.4.1:5060", "FLAGS": "AP", "PRIORITY": 10, "ATTRS": {"WEIGHT": 100}}}]}},
+    {"SET": {"ID": 1, "TARGETS": [
+        {"DEST": {"URI": "sip:127.0.3.1:5060", "FLAGS": "DX", "PRIORITY": 10, "ATTRS": {"WEIGHT": 50}}}]}},
+]}
+
+
+def test_peers_are_listed_by_group_then_priority_with_their_probing_state():
+    rows = status.peers(DISPATCHER_LIST, carrier_group=10)
+    assert [(r["group"], r["uri"], r["kind"], r["state"], r["probed"]) for r in rows] == [
+        (1, "sip:127.0.3.1:5060", "gateway", "disabled", False),
+        (10, "sip:127.0.4.1:5060", "carrier", "up", True),
+        (10, "sip:127.0.4.3:5060", "carrier", "down", True),
+    ]
+
+
+DLG_LIST = [
+    {"h_entry": 1, "call-id": "a@127.0.4.2", "state": 4, "start_ts": 1000, "init_ts": 995,
+     "variables": [{"direction": "inbound"}, {"did": "+14155550101"}, {"tenant": "acme"},
+                   {"gateway": "sip:127.0.3.1:5060"}, {"carrier": "127.0.4.2"}]},
+    {"h_entry": 2, "call-id": "b@127.0.3.50", "state": 2, "start_ts": 0, "init_ts": 1008, "variables": []},
+    {"h_entry": 3, "call-id": "c@127.0.4.2", "state": 5, "start_ts": 990, "init_ts": 980, "variables": []},
+]
+
+
+def test_calls_show_the_routes_variables_and_skip_ended_dialogs():
+    rows = status.calls(DLG_LIST, now=1010)
+    assert rows == [
+        {"call_id": "a@127.0.4.2", "state": "confirmed", "direction": "inbound", "did": "+14155550101",
+         "tenant": "acme", "gateway": "sip:127.0.3.1:5060", "carrier": "127.0.4.2", "talk_seconds": 10,
+         "age_seconds": 15},
+        {"call_id": "b@127.0.3.50", "state": "early", "direction": "", "did": "", "tenant": "",
+         "gateway": "", "carrier": "", "talk_seconds": 0, "age_seconds": 2},
+    ]
+
+
+METRICS = """# User defined metrics
+kamailio_sbc_cache_lookups_total{cache="did", result="miss"} 9 1795675698431
+kamailio_sbc_cache_lookups_total{cache="did", result="hit"} 6 1795675698431
+kamailio_sbc_cache_lookups_total{cache="tenant", result="stale"} 1 1795675698431
+kamailio_sbc_db_errors_total{source="connect"} 2 1795675698431
+kamailio_sbc_active_calls{direction="inbound"} 3.000000 1795675698431
+"""
+
+
+def test_cache_figures_come_from_the_metrics_text():
+    assert status.cache_figures(METRICS) == [
+        {"cache": "did", "miss": 9, "hit": 6}, {"cache": "tenant", "stale": 1},
+        {"cache": "db errors", "connect": 2}]
+    assert status.metric_values(METRICS, "kamailio_sbc_active_calls") == [({"direction": "inbound"}, 3.0)]
