@@ -210,6 +210,13 @@ class SbcRoutes:
             else:
                 KSR.sl.send_reply(481, "Call/Transaction Does Not Exist")
             return
+        if not self.topology_store_up():
+            # Without its store topos would send this unhidden: keep it here; the sender retries (ndb_redis
+            # keeps a failed server off in each process until the next second, hence Retry-After: 1).
+            if not KSR.is_ACK():
+                KSR.hdr.append_to_reply("Retry-After: 1\r\n")
+                KSR.sl.send_reply(503, "Service Unavailable")
+            return
         if KSR.is_BYE():
             KSR.rtpengine.rtpengine_delete0()
         elif KSR.textops.has_body_type("application/sdp") > 0:
@@ -439,11 +446,12 @@ class SbcRoutes:
 
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
-        # redis_cmd answers 0 on success, -1 when the server cannot be reached.
+        # redis_cmd answers 0 on success, -1 when the server cannot be reached (or is still switched
+        # off in this process after a failure: until the next second, see kamailio.cfg).
         if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
             KSR.ndb_redis.redis_free("sbc_ping")
             return True
-        _log(KSR.err, "topology-hiding store (Redis) not answering: new calls refused")
+        _log(KSR.err, f"topology-hiding store (Redis) not answering: {KSR.kx.get_method()} refused")
         return False
 
     def pick_peer(self, groups: list[int], leg: Leg) -> bool:

@@ -403,6 +403,17 @@ def test_in_dialog_request_of_no_known_dialog_gets_481_from_a_peer(ksr, known_di
     assert ksr.called("tm.t_relay") == []
 
 
+@pytest.mark.parametrize("method,reply", [("BYE", [(503, "Service Unavailable")]),
+                                          ("INVITE", [(503, "Service Unavailable")]), ("ACK", [])])
+def test_in_dialog_requests_wait_while_the_topology_store_is_down(ksr, method, reply):
+    request(ksr, method=method, totag=True)
+    ksr.returns["ndb_redis.redis_cmd"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == reply
+    assert ksr.called("hdr.append_to_reply") == ([("Retry-After: 1\r\n",)] if reply else [])
+    assert ksr.called("tm.t_relay") == [] and ksr.called("rtpengine.rtpengine_delete0") == []
+
+
 def test_forged_in_dialog_request_from_a_stranger_on_the_public_side_gets_silence(ksr):
     request(ksr, method="BYE", totag=True, side="public", src="127.0.9.9", acl=())
     ksr.returns["dialog.is_known_dlg"] = -1
