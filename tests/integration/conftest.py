@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from sbcctl import rpc
 from stack.stack import Stack
 
 from .harness import rtpengine_calls, wait_for
@@ -83,6 +84,16 @@ def active_dialogs(sbc) -> list[str]:
 
 def db(sbc, sql: str) -> None:
     sbc.db.sql(sql, sbc.settings.db_name)
+
+
+def new_routing_generation(sbc) -> None:
+    """What sbcctl does after a DID change: every process empties its DID/tenant caches."""
+    sock = sbc.run_dir / "kamailio_rpc.sock"
+    try:
+        current = rpc.call(sock, "htable.get", "sbcstate", "generation")["item"]["value"]
+    except rpc.RpcError:
+        current = 0
+    rpc.call(sock, "htable.seti", "sbcstate", "generation", current + 1)
 
 
 @pytest.fixture

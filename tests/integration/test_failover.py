@@ -6,7 +6,7 @@ The test stack probes every second (2 misses = down) and gives an INVITE attempt
 import contextlib
 import time
 
-from .conftest import active_dialogs, db
+from .conftest import active_dialogs, db, new_routing_generation
 from .harness import (
     Sipp,
     rtpengine_calls,
@@ -18,23 +18,24 @@ from .harness import (
     wait_for,
     wait_state,
 )
+from .test_operations import delta, delta_sum, scrape
 
 SBC_PRIVATE = "127.0.1.1:5060"
 
 
 @contextlib.contextmanager
 def did(sbc, number, group=None, uri=None):
-    """A DID row for one test, visible at once (reload drops the cached routes)."""
+    """A DID row for one test, visible to the next call (a new routing generation empties the caches)."""
     group_sql = "NULL" if group is None else str(group)
     uri_sql = "NULL" if uri is None else f"'{uri}'"
     db(sbc, f"INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant) "
             f"VALUES ('{number}', {group_sql}, {uri_sql}, '')")
-    sbc.kamailio.rpc("app_python.reload")
+    new_routing_generation(sbc)
     try:
         yield number
     finally:
         db(sbc, f"DELETE FROM did_routing WHERE did='{number}'")
-        sbc.kamailio.rpc("app_python.reload")
+        new_routing_generation(sbc)
 
 
 def setup_times(uac: Sipp) -> dict[str, float]:
@@ -48,6 +49,7 @@ def setup_times(uac: Sipp) -> dict[str, float]:
 
 
 def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc, work):
+    before = scrape(quiet_sbc)
     peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
     failing = start_peers(work, quiet_sbc, ["127.0.3.6"], scenario="uas_503.xml", args=())["127.0.3.6"]
     try:
@@ -65,6 +67,12 @@ def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc,
     packets = {tag: sum(s["stats"]["packets"] for m in t["medias"] for s in m["streams"])
                for tag, t in stats["tags"].items()}
     assert len(packets) == 2 and all(p > 20 for p in packets.values()), packets
+    # Counted: one failover after a 503, then one call answered in group 1 (the call, not the attempts).
+    after = scrape(quiet_sbc)
+    assert delta(after, before, "kamailio_sbc_failovers_total", direction="inbound", code="503") == 1
+    assert delta(after, before, "kamailio_sbc_group_calls_total", direction="inbound", group="1",
+                 **{"class": "2xx"}) == 1
+    assert delta_sum(after, before, "kamailio_sbc_calls_total") == 1
 
 
 def test_503_inside_a_group_goes_to_the_other_gateway_and_probing_brings_it_back(quiet_sbc, work):
