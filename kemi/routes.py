@@ -217,6 +217,7 @@ class SbcRoutes:
                 KSR.hdr.append_to_reply("Retry-After: 1\r\n")
                 KSR.sl.send_reply(503, "Service Unavailable")
             return
+        KSR.textops.remove_hf_re(policy.SIDE_HEADERS)
         if KSR.is_BYE():
             KSR.rtpengine.rtpengine_delete0()
         elif KSR.textops.has_body_type("application/sdp") > 0:
@@ -514,6 +515,7 @@ class SbcRoutes:
     def reply_media(self, msg) -> int:
         try:
             status = KSR.kx.get_status()
+            KSR.textops.remove_hf_re(policy.SIDE_HEADERS)  # the answering side's software and internals
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
                     _log(KSR.err, f"rtpengine answer failed on {status}")

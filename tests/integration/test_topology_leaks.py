@@ -14,7 +14,7 @@ INTERNALS = re.compile(r"carrier-internal|gateway-internal|P-Charging-Vector", r
 
 def leaks(messages, forbidden):
     """Lines naming the other side's addresses (any message, except the Call-ID: a known gap) or its
-    internals (requests; replies keep the answering side's software headers: a known gap)."""
+    internals (requests; replies are checked by test_replies_carry_no_software_details_of_the_far_side)."""
     found = []
     for msg in messages:
         for line in msg.text.splitlines():
@@ -63,8 +63,6 @@ def test_the_call_id_does_not_cross(flows):
     assert not any(PRIVATE_SIDE.search(c) for c in call_ids)
 
 
-@pytest.mark.xfail(strict=True, reason="known gap: header removal in replies makes topos 5.6.3 skip the reply "
-                                       "(seen in tests), so replies keep User-Agent/Server of the far side (README)")
 def test_replies_carry_no_software_details_of_the_far_side(flows):
     replies = [m for m in flows["inbound caller"] + flows["outbound caller"] if m.status]
     assert not any(INTERNALS.search(m.text) for m in replies)

@@ -363,8 +363,8 @@ def test_bye_deletes_the_media_session_and_is_relayed(ksr):
     request(ksr, method="BYE", totag=True, sdp=False)
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
-        ("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()),
-        ("tm.t_on_reply", ("reply_media",)), ("tm.t_relay", ())]
+        ("rr.loose_route", ()), ("textops.remove_hf_re", (policy.SIDE_HEADERS,)),
+        ("rtpengine.rtpengine_delete0", ()), ("tm.t_on_reply", ("reply_media",)), ("tm.t_relay", ())]
 
 
 @pytest.mark.parametrize("side,acl,flags", [("public", (2,), media.offer_flags("public", "private")),
@@ -374,6 +374,7 @@ def test_reinvite_reoffers_media_in_its_direction(ksr, side, acl, flags):
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
         ("rr.loose_route", ()),
+        ("textops.remove_hf_re", (policy.SIDE_HEADERS,)),  # the sender's software and internals
         ("rtpengine.rtpengine_manage", (flags,)),
         ("tm.t_on_reply", ("reply_media",)),
         ("tm.t_relay", ()),
@@ -460,6 +461,7 @@ def test_reply_media_answers_sdp_of_18x_and_2xx(ksr, status, sdp, answered):
     ksr.returns["kx.get_status"] = status
     make_routes().reply_media(None)
     assert ksr.called("rtpengine.rtpengine_manage") == ([(media.ANSWER_FLAGS,)] if answered else [])
+    assert ksr.called("textops.remove_hf_re") == [(policy.SIDE_HEADERS,)]
 
 
 def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lambda g, a: 1):

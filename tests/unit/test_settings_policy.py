@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from kemi import policy, settings
@@ -109,3 +111,16 @@ def test_the_demo_db_password_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="DB_PASSWORD"):
         settings.load({"DROP_PRIVILEGES": "1"})
     assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"}).drop_privileges
+
+
+@pytest.mark.parametrize("name", ["User-Agent", "Server", "X-Tenant", "X-Gateway-Trace", "P-Charging-Vector",
+                                  "Organization", "Warning", "P-Access-Network-Info"])
+def test_side_headers_cover_software_and_internals(name):
+    assert re.match(policy.SIDE_HEADERS, name, re.I)
+
+
+@pytest.mark.parametrize("name", ["Via", "Route", "Record-Route", "Contact", "From", "To", "Call-ID", "CSeq",
+                                  "Content-Type", "Content-Length", "Refer-To", "Reason", "P-Asserted-Identity",
+                                  "Allow", "Supported", "RSeq", "RAck"])
+def test_side_headers_never_touch_what_routing_or_the_call_needs(name):
+    assert not re.match(policy.SIDE_HEADERS, name, re.I)
