@@ -34,10 +34,10 @@ def call_routed(direction: str, did: str, tenant: str) -> None:
     KSR.dialog.set_dlg_profile(metrics.CALLS_PROFILE, direction)
 
 
-def attempt(group: str, peer: str) -> None:
+def attempt(direction: str, group: str, peer: str) -> None:
     """Each attempt overwrites the last: the record names the peer that answered or failed last."""
     KSR.dialog.var_sets(GROUP, group)
-    KSR.dialog.var_sets(PEER_OF[_var(DIRECTION) or "inbound"], peer)
+    KSR.dialog.var_sets(PEER_OF[direction], peer)
 
 
 def answered(code: int) -> None:

@@ -476,7 +476,7 @@ class SbcRoutes:
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
         KSR.pv.sets("$fs", self.settings.socket(leg.side))
-        records.attempt(KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
+        records.attempt(leg.direction, KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")
