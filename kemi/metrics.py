@@ -14,7 +14,7 @@ FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after 
 CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
 DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
-CALLS_PROFILE = "direction_calls"  # dialog profile with value = direction
+DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
 NONE = "none"  # label value when a call has no tenant or never reached a group
 
@@ -45,5 +45,5 @@ def db_error(source: str) -> None:
 def refresh_gauges() -> None:
     """Gauges are read from the dialog profiles at scrape time, so they can never drift."""
     for direction in DIRECTIONS:
-        KSR.dialog.get_profile_size(CALLS_PROFILE, direction, "$var(sbc_active)")
+        KSR.dialog.get_profile_size(DIRECTION_PROFILE, direction, "$var(sbc_active)")
         KSR.xhttp_prom.gauge_set_l1(ACTIVE_CALLS, str(KSR.pv.geti("$var(sbc_active)")), direction)

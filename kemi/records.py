@@ -31,7 +31,7 @@ def call_routed(direction: str, did: str, tenant: str) -> None:
         ("call_id", KSR.kx.get_callid()),
     ):
         KSR.dialog.var_sets(name, value)
-    KSR.dialog.set_dlg_profile(metrics.CALLS_PROFILE, direction)
+    KSR.dialog.set_dlg_profile(metrics.DIRECTION_PROFILE, direction)
 
 
 def attempt(direction: str, group: str, peer: str) -> None:

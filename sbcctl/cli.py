@@ -80,19 +80,10 @@ def reload(*methods: str):
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
 
 
-ROUTING_GENERATION = ("sbcstate", "generation")  # kamailio.cfg htable; kemi/routes.py sync_caches()
-
-
 def new_routing_generation():
     """Every worker empties its DID and tenant caches before its next call (no TTL wait, no restart)."""
     try:
-        current = rpc.call(state["rpc"], "htable.get", *ROUTING_GENERATION)["item"]["value"]
-    except rpc.RpcError:
-        current = 0  # never set since Kamailio started
-    except ValueError as exc:
-        fail(1, f"written to the DB, but Kamailio did not answer: {exc}")
-    try:
-        rpc.call(state["rpc"], "htable.seti", *ROUTING_GENERATION, int(current) + 1)
+        rpc.new_routing_generation(state["rpc"])
     except (rpc.RpcError, ValueError) as exc:
         fail(1, f"written to the DB, but Kamailio's caches were not refreshed: {exc}")
 

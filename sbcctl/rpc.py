@@ -31,3 +31,15 @@ def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
     if "error" in answer:
         raise RpcError(f"{method}: {answer['error'].get('message', answer['error'])}")
     return answer.get("result")
+
+
+ROUTING_GENERATION = ("sbcstate", "generation")  # kamailio.cfg htable; kemi/routes.py sync_caches()
+
+
+def new_routing_generation(sock_path: Path) -> None:
+    """Every Kamailio process empties its DID and tenant caches before its next call."""
+    try:
+        current = call(sock_path, "htable.get", *ROUTING_GENERATION)["item"]["value"]
+    except RpcError:
+        current = 0  # never set since Kamailio started
+    call(sock_path, "htable.seti", *ROUTING_GENERATION, int(current) + 1)

@@ -3,7 +3,6 @@ statistics and the metrics endpoint. Parsing is plain functions, testable on rec
 
 from __future__ import annotations
 
-import socket
 import time
 import urllib.request
 
@@ -11,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from kemi.settings import Settings
 from stack import ng
+from stack.services import redis_ping
 
 # dispatcher.list FLAGS: first letter = state, second = probing.
 DS_STATE = {"A": "up", "I": "down", "D": "disabled", "T": "trying"}
@@ -97,8 +97,6 @@ def rtpengine(settings: Settings) -> dict:
 def redis(settings: Settings) -> dict:
     """The topology-hiding store: new calls are refused while it does not answer."""
     try:
-        with socket.create_connection((settings.redis_ip, settings.redis_port), timeout=1) as conn:
-            conn.sendall(b"PING\r\n")
-            return {"reachable": conn.recv(16).startswith(b"+PONG")}
+        return {"reachable": redis_ping(settings.redis_ip, settings.redis_port, timeout=1)}
     except OSError as exc:
         return {"reachable": False, "error": str(exc) or type(exc).__name__}

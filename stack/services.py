@@ -164,11 +164,16 @@ class Redis(Service):
 
     def ping(self) -> bool:
         try:
-            with socket.create_connection((self.settings.redis_ip, self.settings.redis_port), timeout=0.5) as c:
-                c.sendall(b"PING\r\n")
-                return c.recv(16).startswith(b"+PONG")
+            return redis_ping(self.settings.redis_ip, self.settings.redis_port)
         except OSError:
             return False
+
+
+def redis_ping(ip: str, port: int, timeout: float = 0.5) -> bool:
+    """True when Redis answers PING; OSError when it cannot be reached."""
+    with socket.create_connection((ip, port), timeout=timeout) as conn:
+        conn.sendall(b"PING\r\n")
+        return conn.recv(16).startswith(b"+PONG")
 
 
 class RtpEngine(Service):

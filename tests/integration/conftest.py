@@ -88,12 +88,7 @@ def db(sbc, sql: str) -> None:
 
 def new_routing_generation(sbc) -> None:
     """What sbcctl does after a DID change: every process empties its DID/tenant caches."""
-    sock = sbc.run_dir / "kamailio_rpc.sock"
-    try:
-        current = rpc.call(sock, "htable.get", "sbcstate", "generation")["item"]["value"]
-    except rpc.RpcError:
-        current = 0
-    rpc.call(sock, "htable.seti", "sbcstate", "generation", current + 1)
+    rpc.new_routing_generation(sbc.run_dir / "kamailio_rpc.sock")
 
 
 @pytest.fixture

@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
 
 from stack import ng
 
@@ -247,3 +250,45 @@ def start_peers(work, sbc, ips, scenario="uas_answer.xml", args=("-rtp_echo",)) 
 def stop_peers(peers: dict[str, Sipp]) -> None:
     for peer in peers.values():
         peer.stop()
+
+
+# ---- metrics and call records, as an operator reads them ----------------------------------------
+
+def scrape(sbc) -> dict[tuple, float]:
+    """(metric name, sorted label items) -> value, parsed with prometheus_client's text parser."""
+    s = sbc.settings
+    with urllib.request.urlopen(f"http://{s.metrics_ip}:{s.metrics_port}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
+def delta(after, before, name, **labels):
+    key = (name, tuple(sorted(labels.items())))
+    return after.get(key, 0) - before.get(key, 0)
+
+
+def delta_sum(after, before, name, **labels):
+    """Sum over every label set that includes `labels`."""
+    def total(m):
+        return sum(v for (n, ls), v in m.items() if n == name and set(labels.items()) <= set(ls))
+    return total(after) - total(before)
+
+
+def cdr_rows(sbc, after_id: int) -> list[dict]:
+    out = subprocess.run(
+        ["mariadb", "--no-defaults", f"--socket={sbc.db.socket}", "-uroot", "-B", sbc.settings.db_name, "-e",
+         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
+         f"carrier, code, call_id FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id"],
+        capture_output=True, text=True, check=True).stdout.splitlines()
+    if not out:
+        return []
+    header = out[0].split("\t")
+    return [dict(zip(header, line.split("\t"), strict=True)) for line in out[1:]]
+
+
+def last_cdr_id(sbc) -> int:
+    out = subprocess.run(["mariadb", "--no-defaults", f"--socket={sbc.db.socket}", "-uroot", "-N",
+                          sbc.settings.db_name, "-e", "SELECT COALESCE(MAX(id), 0) FROM sbc_cdr"],
+                         capture_output=True, text=True, check=True)
+    return int(out.stdout.strip())

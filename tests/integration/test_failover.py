@@ -9,16 +9,18 @@ import time
 from .conftest import active_dialogs, db, new_routing_generation
 from .harness import (
     Sipp,
+    delta,
+    delta_sum,
     rtpengine_calls,
     rtpengine_query,
     run_uac,
+    scrape,
     send_request,
     start_peers,
     stop_peers,
     wait_for,
     wait_state,
 )
-from .test_operations import delta, delta_sum, scrape
 
 SBC_PRIVATE = "127.0.1.1:5060"
 

@@ -6,8 +6,17 @@ from sbcctl import rpc
 from stack import ng
 
 from .conftest import db
-from .harness import rtpengine_calls, run_uac, send_request, start_peers, stop_peers, wait_for
-from .test_operations import cdr_rows, delta_sum, scrape
+from .harness import (
+    cdr_rows,
+    delta_sum,
+    rtpengine_calls,
+    run_uac,
+    scrape,
+    send_request,
+    start_peers,
+    stop_peers,
+    wait_for,
+)
 from .test_topology_leaks import PRIVATE_SIDE, leaks
 
 
