@@ -1,19 +1,23 @@
-# The SBC image: one image, three roles (db, rtpengine, kamailio), chosen by the command.
-# Packages come from the same script and list as `make deps` and CI: scripts/install-deps.sh.
-FROM debian:bookworm-slim
+# The SBC image (Debian 13, Kamailio 6.0): one image, four roles (db, redis, rtpengine, kamailio),
+# chosen by the command. Packages: the runtime part of scripts/deps-debian.txt, installed by the same
+# script as `make deps` and CI; no test tool is in it.
+# No registry? `make image` builds debian:trixie-slim locally with debootstrap (scripts/base-image.sh).
+FROM debian:trixie-slim
 
 WORKDIR /opt/sbc
-COPY scripts/ scripts/
-RUN ./scripts/install-deps.sh --runtime && rm -rf /var/lib/apt/lists/*
+COPY scripts/install-deps.sh scripts/deps-debian.txt scripts/
+# The packaged MariaDB's own datadir (/var/lib/mysql) is unused: the db role keeps its data in /var/lib/sbc.
+RUN ./scripts/install-deps.sh --runtime \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/lib/mysql /var/log/apt /var/log/*.log
 
 COPY kemi/ kemi/
 COPY kamailio/ kamailio/
 COPY stack/ stack/
 COPY sbcctl/ sbcctl/
 
-# Kamailio binds its sockets as root, then runs as the 'kamailio' user; MariaDB runs as 'mysql'.
+# Kamailio binds its sockets as root, then runs as 'kamailio'; MariaDB as 'mysql', Redis as 'redis'.
 # rtpengine stays root (it may load the kernel forwarding table when the host provides it).
-ENV DROP_PRIVILEGES=1 PYTHONUNBUFFERED=1
-VOLUME ["/var/lib/sbc"]
+# State lives under /var/lib/sbc; compose mounts named volumes there (no anonymous VOLUME here).
+ENV DROP_PRIVILEGES=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 ENTRYPOINT ["python3", "-m", "stack", "--run-dir", "/var/lib/sbc"]
 CMD ["kamailio"]

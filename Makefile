@@ -1,10 +1,14 @@
 # Voice AI SBC. `make run` starts it on this host (loopback demo settings from .env / defaults);
-# `make test` proves it: unit tests plus the real stack driven by SIPp in a private network namespace.
+# `make test` proves it: unit tests, the real stack on this host's packages, then the shipped image
+# under docker compose, each driven by SIPp in a private network namespace.
 PY := .venv/bin/python
-# The integration stack sees only its own loopback: nothing it sends can leave this machine.
-ISOLATED := unshare -n sh -c 'ip link set lo up && exec "$$0" "$$@"'
+# The integration stack sees only its own loopback: nothing it sends can leave this machine. Its own
+# mount namespace lets the compose tests run a Docker engine there (tests/integration/engine.py).
+ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
+# A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
+BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run test unit integration lint bench clean
+.PHONY: deps run call test unit integration integration-image image lint bench clean
 
 deps:
 	./scripts/install-deps.sh
@@ -12,14 +16,30 @@ deps:
 run: deps
 	$(PY) -m stack run
 
-test: deps lint
+# From a second shell while `make run` is up: one demo call, carrier -> SBC -> AI gateway, and its path.
+call:
+	$(PY) -m stack call
+
+test: deps lint image
 	$(ISOLATED) $(PY) -m pytest tests
+	$(ISOLATED) env SBC_BACKEND=compose $(PY) -m pytest tests/integration
 
 unit: deps
 	$(PY) -m pytest tests/unit
 
 integration: deps
 	$(ISOLATED) $(PY) -m pytest tests/integration
+
+integration-image: deps image
+	$(ISOLATED) env SBC_BACKEND=compose $(PY) -m pytest tests/integration
+
+# The runtime image (Debian 13, Kamailio 6.0) with the host's engine: base image by debootstrap
+# when no registry has it, then `docker compose build`, exactly as an operator builds it.
+image:
+	./scripts/docker-engine.sh
+	./scripts/base-image.sh
+	$(BUILD_ENV) docker compose build
+	@docker image inspect -f 'image voice-ai-sbc:latest: {{.Size}} bytes' voice-ai-sbc:latest
 
 lint: deps
 	.venv/bin/ruff check .

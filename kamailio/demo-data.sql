@@ -36,8 +36,9 @@ INSERT IGNORE INTO tenant (id, name, enabled, gateway_group, allow_backup, max_c
 
 INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
  (1, 1, '127.0.4.0', 24, 0, 'carriers'),
- (2, 2, '127.0.3.0', 24, 0, NULL),  -- untenanted gateways: a grp 2 tag names the owning tenant
- (3, 3, '127.0.0.1', 32, 0, 'local health checks (OPTIONS only)');
+ (2, 2, '127.0.3.0', 24, 0, NULL);  -- untenanted gateways: a grp 2 tag names the owning tenant
+-- Group 3 (health checkers, OPTIONS only) is for monitoring hosts; the SBC host's own checks from
+-- 127.0.0.1 need no row (kemi/policy.py LOCAL_MONITOR).
 
 INSERT IGNORE INTO did_routing (id, did, gateway_group, gateway_uri, tenant, description) VALUES
  -- Untenanted DIDs route by provider group (the original deployment's model), tenant '':

@@ -13,6 +13,11 @@ _SIP_URI = re.compile(
     r"(?P<params>(?:;[A-Za-z0-9_.!~*'()%-]+(?:=[A-Za-z0-9_.!~*'()%-]+)?)*)$"
 )
 
+# The SBC host's own health check (container healthcheck, launcher readiness) sends OPTIONS from here.
+# Only this host can send from a loopback source (the kernel drops it from any other interface), so
+# it counts as a health checker without an ACL row: an empty database still starts healthy.
+LOCAL_MONITOR = "127.0.0.1"
+
 SCANNER_UA_MARKERS = (
     "friendly-scanner",
     "sipvicious",

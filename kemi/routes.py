@@ -153,7 +153,8 @@ class SbcRoutes:
             return "carrier"
         if side == "public" and self.is_public_gateway():
             return "gateway"
-        if side is not None and KSR.permissions.allow_source_address(MONITORS) > 0:
+        if side is not None and (KSR.permissions.allow_source_address(MONITORS) > 0
+                                 or KSR.kx.get_srcip() == policy.LOCAL_MONITOR):
             return "monitor"
         return None
 

@@ -6,6 +6,7 @@ Exit codes: 0 done, 1 the DB or Kamailio did not answer, 2 bad input (nothing wr
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import time
@@ -50,7 +51,7 @@ def fail(code: int, message: str):
     raise typer.Exit(code)
 
 
-def store() -> Store:
+def read_store() -> Store:
     try:
         return Store(state["settings"])
     except Exception as exc:  # noqa: BLE001 - any DB failure is an operator-facing error
@@ -63,6 +64,20 @@ def checked(*checks):
         return [check() for check in checks]
     except validate.InputError as exc:
         fail(2, str(exc))
+
+
+def kamailio_answers():
+    """Before any write: a change Kamailio cannot be told about is not made at all."""
+    try:
+        rpc.call(state["rpc"], "core.version", timeout=2)
+    except (rpc.RpcError, ValueError) as exc:
+        fail(1, f"Kamailio does not answer, nothing written: {exc}")
+
+
+def store() -> Store:
+    """The DB for a change: only once Kamailio answers, so that the change also takes effect."""
+    kamailio_answers()
+    return read_store()
 
 
 def reload(*methods: str):
@@ -83,7 +98,7 @@ def reload(*methods: str):
 def new_routing_generation():
     """Every worker empties its DID and tenant caches before its next call (no TTL wait, no restart)."""
     try:
-        rpc.new_routing_generation(state["rpc"])
+        rpc.new_routing_generation(functools.partial(rpc.call, state["rpc"]))
     except (rpc.RpcError, ValueError) as exc:
         fail(1, f"written to the DB, but Kamailio's caches were not refreshed: {exc}")
 
@@ -104,7 +119,7 @@ def show(rows: list[dict], title: str):
 
 @gateway_app.command("list")
 def gateway_list(group: int = typer.Option(None, help="only this dispatcher set")):
-    show(store().gateways(group), "gateways and carriers")
+    show(read_store().gateways(group), "gateways and carriers")
 
 
 @gateway_app.command("add")
@@ -154,7 +169,7 @@ def gateway_enable(gateway_id: int = typer.Argument(..., metavar="ID")):
 
 @did_app.command("list")
 def did_list():
-    show(store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description FROM did_routing "
+    show(read_store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description FROM did_routing "
                       "ORDER BY did"), "DIDs")
 
 
@@ -192,7 +207,7 @@ def did_remove(did: str = typer.Argument(...)):
 
 @acl_app.command("list")
 def acl_list():
-    show(store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag FROM address ORDER BY grp, id"), "ACL")
+    show(read_store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag FROM address ORDER BY grp, id"), "ACL")
 
 
 @acl_app.command("add")
@@ -293,7 +308,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
         sql += " WHERE did = %s"
         args.append(did)
-    rows = store().rows(sql + " ORDER BY id DESC LIMIT %s", *args, limit)
+    rows = read_store().rows(sql + " ORDER BY id DESC LIMIT %s", *args, limit)
     if not state["json"]:  # the columns that fit a terminal; --json has them all
         rows = [{"setup": f"{r['setup_time']:%m-%d %H:%M:%S}" if r["setup_time"] else "",
                  "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],

@@ -19,6 +19,7 @@ def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
     reply_path.unlink(missing_ok=True)
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(reply_path))
+        _let_kamailio_answer(reply_path, sock_path)
         sock.settimeout(timeout)
         try:
             sock.sendto(request, str(sock_path))
@@ -33,13 +34,24 @@ def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
     return answer.get("result")
 
 
+def _let_kamailio_answer(reply_path: Path, sock_path: Path) -> None:
+    """Kamailio may run as another user (privileges dropped): it can answer only into a socket its
+    group may write, the group owning its own control socket."""
+    os.chmod(reply_path, 0o660)
+    try:
+        os.chown(reply_path, -1, os.stat(sock_path).st_gid)
+    except OSError:
+        pass  # not ours to give (or no control socket): the send below says what is wrong
+
+
 ROUTING_GENERATION = ("sbcstate", "generation")  # kamailio.cfg htable; kemi/routes.py sync_caches()
 
 
-def new_routing_generation(sock_path: Path) -> None:
-    """Every Kamailio process empties its DID and tenant caches before its next call."""
+def new_routing_generation(jsonrpc) -> None:
+    """Every Kamailio process empties its DID and tenant caches before its next call.
+    `jsonrpc(method, *params)` is a JSON-RPC call to the SBC (`call` bound to its socket)."""
     try:
-        current = call(sock_path, "htable.get", *ROUTING_GENERATION)["item"]["value"]
+        current = jsonrpc("htable.get", *ROUTING_GENERATION)["item"]["value"]
     except RpcError:
         current = 0  # never set since Kamailio started
-    call(sock_path, "htable.seti", *ROUTING_GENERATION, int(current) + 1)
+    jsonrpc("htable.seti", *ROUTING_GENERATION, int(current) + 1)

@@ -1,12 +1,16 @@
 #!/bin/sh
 # Installs everything the SBC and its tests need, idempotently. Used by `make deps`, .ci/run and
 # the Dockerfile, so the tested stack is the shipped one.
-#   install-deps.sh           Debian packages + the dev/test venv (.venv)
-#   install-deps.sh --runtime Debian packages only (container images)
+#   install-deps.sh           all of deps-debian.txt + the dev/test venv (.venv)
+#   install-deps.sh --runtime the runtime part of deps-debian.txt only (the image)
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
-packages=$(grep -v '^#' "$here/deps-debian.txt" | tr '\n' ' ')
+if [ "${1:-}" = "--runtime" ]; then
+    packages=$(sed '/^## test/q' "$here/deps-debian.txt" | grep -v '^#' | tr '\n' ' ')
+else
+    packages=$(grep -v '^#' "$here/deps-debian.txt" | tr '\n' ' ')
+fi
 
 missing=""
 for p in $packages; do
@@ -33,6 +37,3 @@ if [ ! -x "$repo/.venv/bin/python" ]; then
 fi
 pip="$repo/.venv/bin/pip"
 "$pip" install -q --disable-pip-version-check -r "$here/requirements-dev.txt"
-# Only for its copy of the Compose specification's JSON schema (compose/config/compose_spec.json),
-# which the deployment tests validate docker-compose.yml against; none of its code is used.
-"$pip" install -q --disable-pip-version-check --no-deps docker-compose==1.29.2

@@ -1,6 +1,8 @@
 """The SBC's launcher.
 
-    python -m stack run          MariaDB + rtpengine + Kamailio in the foreground (make run)
+    python -m stack run          MariaDB + Redis + rtpengine + Kamailio in the foreground (make run), with
+                                 SIPp peers standing in for the demo gateways and carriers
+    python -m stack call [NUMBER]  one demo call from a demo carrier, printed hop by hop (make call)
     python -m stack db|redis|rtpengine|kamailio   one of them in the foreground (one container each)
     python -m stack health db|redis|rtpengine|sip  exit 0 when that part answers (container healthchecks)
 
@@ -17,7 +19,7 @@ from pathlib import Path
 
 from kemi.settings import ConfigError
 
-from . import dotenv, ng, sipprobe
+from . import demo, dotenv, ng, sipprobe
 from .services import REPO, Service, StartError
 from .stack import Stack
 
@@ -47,6 +49,9 @@ def serve(stack: Stack, services: list[Service], bootstrap_db: bool) -> int:
         print(f"SIP: private {s.socket('private')} (carriers), public {s.socket('public')} (AI gateways); "
               f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list; "
               f"metrics: http://{s.metrics_ip}:{s.metrics_port}/metrics", flush=True)
+    if stack.peers in services:
+        print(f"demo peers (SIPp) answer as gateways/carriers: {len(stack.peers.procs)}; "
+              f"place a call from another shell: make call", flush=True)
     code = 0
     while not stopping:
         dead = [s.name for s in services if not s.alive()]
@@ -75,6 +80,10 @@ def health(stack: Stack, part: str) -> int:
     return 0 if ok else 1
 
 
+def demo_data_loaded(args) -> bool:
+    return args.command == "run" and not args.no_demo_data
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -82,7 +91,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run-dir", type=Path, default=REPO / "run")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="MariaDB, rtpengine and Kamailio in the foreground")
-    run.add_argument("--no-demo-data", action="store_true", help="do not load kamailio/demo-data.sql")
+    run.add_argument("--no-demo-data", action="store_true",
+                     help="do not load kamailio/demo-data.sql (and start no demo peers)")
+    place = sub.add_parser("call", help="one demo call through the running SBC (`make run`), hop by hop")
+    place.add_argument("number", nargs="?", default=demo.DEMO_NUMBER)
     db = sub.add_parser("db", help="MariaDB with the schema applied")
     db.add_argument("--demo-data", action="store_true", help="also load kamailio/demo-data.sql")
     sub.add_parser("redis", help="Redis (topology-hiding state) alone")
@@ -92,15 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("part", choices=["db", "redis", "rtpengine", "sip"])
     args = parser.parse_args(argv)
 
-    demo = (args.command == "run" and not args.no_demo_data) or (args.command == "db" and args.demo_data)
+    with_demo = demo_data_loaded(args) or (args.command == "db" and args.demo_data)
     try:
-        stack = Stack(dotenv.environment(args.env_file), args.run_dir.resolve(), demo_data=demo, log_to_files=False)
+        stack = Stack(dotenv.environment(args.env_file), args.run_dir.resolve(), demo_data=with_demo,
+                      log_to_files=False)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
     if args.command == "health":
         return health(stack, args.part)
-    services = {"run": list(stack.services), "db": [stack.db], "redis": [stack.redis],
+    if args.command == "call":
+        return demo.call(stack.settings, stack.run_dir, args.number)
+    with_peers = [*stack.services, stack.peers] if demo_data_loaded(args) else list(stack.services)
+    services = {"run": with_peers, "db": [stack.db], "redis": [stack.redis],
                 "rtpengine": [stack.rtpengine],
                 "kamailio": [stack.kamailio]}[args.command]
     code = serve(stack, services, bootstrap_db=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kemi.settings import Settings
+from sbcctl import rpc
 
 from . import ng, sipprobe
 
@@ -104,7 +106,7 @@ class MariaDB(Service):
         if not (self.datadir / "mysql").exists():
             subprocess.run(
                 ["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
-                 "--auth-root-authentication-method=normal", "--skip-test-db", f"--user={user}"],
+                 "--auth-root-authentication-method=socket", "--skip-test-db", f"--user={user}"],
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )
         self._spawn([
@@ -125,9 +127,28 @@ class MariaDB(Service):
             raise StartError(f"SQL failed: {done.stderr.decode().strip()}")
         return done.returncode
 
+    def query(self, statement: str, database: str, header: bool = True) -> str:
+        """Tab-separated result of one statement (first line the column names unless header=False)."""
+        argv = ["mariadb", "--no-defaults", f"--socket={self.socket}", "-uroot", "--batch",
+                *([] if header else ["--skip-column-names"]), database, "-e", statement]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise StartError(f"SQL failed: {done.stderr.strip()}")
+        return done.stdout
+
+    def lock_root(self) -> None:
+        """MariaDB's root only through the local socket, as the OS user root: no password to guess and
+        nothing over TCP, where (host networking) any local process could try. Also mends data
+        directories made by earlier versions, whose root@127.0.0.1 had an empty password."""
+        others = self.query("SELECT CONCAT(QUOTE(User), '@', QUOTE(Host)) FROM mysql.user "
+                            "WHERE (User = 'root' AND Host <> 'localhost') OR User = ''", "mysql", header=False)
+        statements = [f"DROP USER {account};" for account in others.split()]
+        self.sql("\n".join([*statements, "ALTER USER 'root'@'localhost' IDENTIFIED VIA unix_socket;"]))
+
     def bootstrap(self, demo_data: bool) -> None:
         """Database, application user and schema (idempotent), then optional example rows."""
         s = self.settings
+        self.lock_root()
         self.sql(
             f"CREATE DATABASE IF NOT EXISTS `{s.db_name}`;\n"
             f"CREATE USER IF NOT EXISTS '{s.db_user}'@'%' IDENTIFIED BY '{s.db_password}';\n"
@@ -218,7 +239,17 @@ class Kamailio(Service):
             "KEMI_ENTRY": str(REPO / "kemi" / "entry.py"),
             "CTL_SOCKET": f"unix:{self.ctl_socket}",
             "JSONRPC_SOCKET": str(self.rpc_socket),
+            "RPC_SOCKET_USER": self.user,
+            "RPC_SOCKET_GROUP": self.group,
         }
+
+    @property
+    def user(self) -> str:
+        return "kamailio" if self.settings.drop_privileges else pwd.getpwuid(os.getuid()).pw_name
+
+    @property
+    def group(self) -> str:
+        return "kamailio" if self.settings.drop_privileges else grp.getgrgid(os.getgid()).gr_name
 
     def argv(self) -> list[str]:
         argv = [
@@ -226,7 +257,7 @@ class Kamailio(Service):
             "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16",
         ]
         if self.settings.drop_privileges:
-            argv += ["-u", "kamailio", "-g", "kamailio"]  # binds its sockets as root, then drops
+            argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops
         return argv
 
     def start(self) -> None:
@@ -235,6 +266,9 @@ class Kamailio(Service):
         self._spawn(self.argv(), self.env())
         s = self.settings
         self._wait(lambda: sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200, 30)
+
+    def jsonrpc(self, method: str, *params):
+        return rpc.call(self.rpc_socket, method, *params)
 
     def rpc(self, *args: str) -> str:
         done = subprocess.run(

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import socket
 
+from kemi.policy import LOCAL_MONITOR
 
-def options(host: str, port: int, source_ip: str = "127.0.0.1", timeout: float = 1.0) -> int | None:
+
+def options(host: str, port: int, source_ip: str = LOCAL_MONITOR, timeout: float = 1.0) -> int | None:
     """Status code of the answer to one OPTIONS, or None when nothing answered."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind((source_ip, 0))

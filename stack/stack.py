@@ -6,6 +6,7 @@ from pathlib import Path
 
 from kemi import settings as settings_mod
 
+from .demo import DemoPeers
 from .services import Kamailio, MariaDB, Redis, RtpEngine
 
 
@@ -20,6 +21,7 @@ class Stack:
         self.redis = Redis(self.settings, run_dir, log_to_files)
         self.rtpengine = RtpEngine(self.settings, run_dir, log_to_files)
         self.kamailio = Kamailio(self.settings, env, run_dir, log_to_files)
+        self.peers = DemoPeers(self.settings, self.db, run_dir, log_to_files)  # `make run` only
 
     @property
     def services(self):

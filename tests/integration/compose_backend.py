@@ -1,76 +1,159 @@
-"""The integration suite's SBC as the docker compose stack (SBC_BACKEND=compose), through testcontainers.
+"""The integration suite's SBC as the shipped docker compose stack (SBC_BACKEND=compose), via testcontainers.
 
-Offers the part of stack.Stack the tests use: settings, kamailio.rpc, db.sql, dead(). Needs a Docker
-engine; without one the fixture skips with that reason (tests/deploy/test_compose_backend.py).
+The image is the one `make image` built (Debian 13, Kamailio 6.0); docker-compose.yml is used as shipped,
+with a test .env. It runs on the suite's own Docker engine (engine.py), so its host networking is this
+namespace's loopback. Offers what the tests use of stack.Stack: settings, kamailio.rpc/jsonrpc/proc/
+log_path, db.sql/query, stop/start/alive of each service, dead().
 """
 
 from __future__ import annotations
 
-import shlex
+import json
+import os
+import subprocess
+import time
 from pathlib import Path
-from types import SimpleNamespace
+
+from testcontainers.compose import DockerCompose
 
 from kemi import settings as settings_mod
 
+from .engine import IsolatedEngine
+
 REPO = Path(__file__).resolve().parents[2]
+IMAGE = "voice-ai-sbc:latest"
+PROJECT = "sbc-test"
 RUN_DIR = "/var/lib/sbc"
+DB_SOCKET = f"{RUN_DIR}/mariadb/mysqld.sock"
+JSONRPC = ("import json, sys; from pathlib import Path; from sbcctl import rpc; "
+           f"print(json.dumps(rpc.call(Path('{RUN_DIR}/kamailio_rpc.sock'), *json.loads(sys.argv[1]))))")
 
 
 class ComposeStack:
     def __init__(self, env: dict[str, str], workdir: Path):
-        from testcontainers.compose import DockerCompose
-
         self.settings = settings_mod.load(env)
-        self.env_file = workdir / "compose.env"
+        self.env_file = workdir / "sbc.env"
         self.env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items() if k != "PATH"))
-        self.compose = DockerCompose(str(REPO), compose_file_name="docker-compose.yml",
-                                     env_file=str(self.env_file), build=True, wait=True)
-        self.kamailio = SimpleNamespace(rpc=self._rpc, proc=SimpleNamespace(pid=None))
-        self.db = SimpleNamespace(sql=self._sql)
+        self.engine = IsolatedEngine()
+        self.compose = DockerCompose(str(REPO), compose_file_name="docker-compose.yml", wait=True)
+        self.db = _Db(self, "db")
+        self.redis = _Service(self, "redis")
+        self.rtpengine = _Service(self, "rtpengine")
+        self.kamailio = _Kamailio(self, "kamailio")
+        self.sbcctl_argv = [*self.compose_cmd, "exec", "-T", "kamailio", "python3", "-m", "sbcctl",
+                            "--run-dir", RUN_DIR]
+        self.timings: dict[str, float] = {}
+        self.left_volumes: list[str] | None = None
+
+    @property
+    def compose_cmd(self) -> list[str]:
+        return self.compose.compose_command_property
 
     def start(self) -> ComposeStack:
-        self.compose.start()
-        self._sql((REPO / "kamailio" / "demo-data.sql").read_text(), self.settings.db_name)
-        self._rpc("dispatcher.reload")
-        self._rpc("permissions.addressReload")
-        self.kamailio.proc.pid = self._container_pid("kamailio")
+        self.engine.start()
+        # Every compose call of this process (testcontainers' included) goes to the test engine.
+        os.environ.update(DOCKER_HOST=self.engine.host, COMPOSE_PROJECT_NAME=PROJECT,
+                          SBC_ENV_FILE=str(self.env_file))
+        self.timings["image copy s"] = self.engine.copy_image(IMAGE)
+        started = time.monotonic()
+        try:
+            self.compose.start()  # `up --wait`: every healthcheck green, on an empty database
+        except subprocess.CalledProcessError as exc:
+            raise RuntimeError(f"compose up failed: {exc.stderr.decode()[-2000:]}\n{self.logs()[-6000:]}") from None
+        self.timings["up to healthy s"] = time.monotonic() - started
+        self.db.sql((REPO / "kamailio" / "demo-data.sql").read_text(), self.settings.db_name)
+        self.kamailio.rpc("dispatcher.reload")
+        self.kamailio.rpc("permissions.addressReload")
         return self
 
     def stop(self) -> None:
-        self.compose.stop()
+        """`down --volumes`; what it left behind is in `left_volumes`."""
+        try:
+            self.compose.stop()
+            self.left_volumes = self.volumes()
+        finally:
+            self.engine.stop()
 
-    @property
-    def services(self):
-        return ()
+    def run(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        done = subprocess.run([*self.compose_cmd, *args], input=stdin, capture_output=True, text=True,
+                              cwd=REPO, timeout=120)
+        if check and done.returncode != 0:
+            raise RuntimeError(f"docker compose {' '.join(args)}: {done.stderr.strip()[-1000:]}")
+        return done
+
+    def exec(self, service: str, *command: str, stdin: str | None = None, check: bool = True) -> str:
+        return self.run("exec", "-T", service, *command, stdin=stdin, check=check).stdout
+
+    def states(self) -> dict[str, dict]:
+        out = self.run("ps", "--all", "--format", "json").stdout
+        rows = []
+        for line in out.splitlines():
+            data = json.loads(line) if line.strip() else []
+            rows += data if isinstance(data, list) else [data]
+        return {row["Service"]: row for row in rows}
 
     def dead(self) -> list[str]:
-        return [c.Service for c in self.compose.get_containers() if c.State != "running"]
+        return [name for name, row in self.states().items() if row["State"] != "running"]
 
-    def _exec(self, service: str, command: list[str]) -> str:
-        stdout, stderr, code = self.compose.exec_in_container(command, service_name=service)
-        if code != 0:
-            raise RuntimeError(f"{service}: {' '.join(command)}: {stderr}")
-        return stdout
+    def logs(self, service: str = "") -> str:
+        return self.run("logs", "--no-log-prefix", *([service] if service else []), check=False).stdout
 
-    def _rpc(self, *args: str) -> str:
-        return self._exec("kamailio", ["kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *args])
+    def volumes(self) -> list[str]:
+        return self.engine_docker("volume", "ls", "--quiet").split()
 
-    def _sql(self, statements: str, database: str | None = None, check: bool = True) -> int:
-        client = f"mariadb --socket={RUN_DIR}/mariadb/mysqld.sock -uroot {database or ''}"
-        self._exec("db", ["sh", "-c", f"{client} <<'SQL'\n{statements}\nSQL"])
-        return 0
-
-    def _container_pid(self, service: str) -> str:
-        return self._exec(service, ["sh", "-c", "cat /proc/1/stat | cut -d' ' -f22"]).strip()
+    def engine_docker(self, *args: str) -> str:
+        return subprocess.run(["docker", *args], capture_output=True, text=True, check=True).stdout
 
 
-def docker_engine_available() -> tuple[bool, str]:
-    import shutil
-    import subprocess
+class _Service:
+    def __init__(self, stack: ComposeStack, name: str):
+        self.stack = stack
+        self.name = name
 
-    if not shutil.which("docker"):
-        return False, "no docker CLI on this machine"
-    done = subprocess.run(["docker", "info", "--format", "{{.ServerVersion}}"], capture_output=True, text=True)
-    if done.returncode != 0:
-        return False, f"no Docker engine answers: {shlex.quote(done.stderr.strip()[:200])}"
-    return True, done.stdout.strip()
+    def stop(self) -> None:
+        self.stack.run("stop", self.name)
+
+    def start(self) -> None:
+        self.stack.run("start", self.name)
+        deadline = time.monotonic() + 90
+        while self.stack.states()[self.name].get("Health") != "healthy":
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.name} not healthy 90 s after start:\n{self.stack.logs(self.name)[-3000:]}")
+            time.sleep(0.5)
+
+    def alive(self) -> bool:
+        return self.stack.states()[self.name]["State"] == "running"
+
+
+class _Db(_Service):
+    def sql(self, statements: str, database: str | None = None, check: bool = True) -> int:
+        done = self.stack.run("exec", "-T", "db", "mariadb", f"--socket={DB_SOCKET}", "-uroot",
+                              *([database] if database else []), stdin=statements, check=check)
+        return done.returncode
+
+    def query(self, statement: str, database: str, header: bool = True) -> str:
+        return self.stack.exec("db", "mariadb", f"--socket={DB_SOCKET}", "-uroot", "--batch",
+                               *([] if header else ["--skip-column-names"]), database, "-e", statement)
+
+
+class _Kamailio(_Service):
+    @property
+    def proc(self):
+        """The container's main process (changes only when the container restarts)."""
+        pid = self.stack.engine_docker("inspect", "-f", "{{.State.Pid}}", f"{PROJECT}-kamailio-1").strip()
+        return type("Proc", (), {"pid": int(pid)})()
+
+    @property
+    def log_path(self):
+        stack = self
+
+        class _Log:
+            def read_text(self, errors: str = "strict") -> str:
+                return stack.stack.logs("kamailio")
+        return _Log()
+
+    def rpc(self, *args: str) -> str:
+        return self.stack.exec("kamailio", "kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *args)
+
+    def jsonrpc(self, method: str, *params):
+        return json.loads(self.stack.exec("kamailio", "python3", "-c", JSONRPC, json.dumps([method, *params])))

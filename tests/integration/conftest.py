@@ -1,5 +1,9 @@
-"""The real SBC (MariaDB + rtpengine + Kamailio with the shipped cfg, schema and demo data),
-started once per test session in a temporary directory, inside a private network namespace."""
+"""The real SBC (MariaDB + Redis + rtpengine + Kamailio with the shipped cfg, schema and demo data),
+started once per test session inside a private network namespace, by one of two backends:
+
+- host (default): the launcher's processes on this host's packages (`make run`'s path);
+- SBC_BACKEND=compose: the shipped image under docker compose (compose_backend.py), the production path.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ from .harness import rtpengine_calls, wait_for
 TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
                  "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000", "BAN_SECONDS": "5",
                  "DB_RETRY_AFTER": "1"}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Each backend runs the tests that apply to it; the others are deselected (not skipped, not passed)."""
+    other = "host_only" if os.environ.get("SBC_BACKEND") == "compose" else "compose_only"
+    kept = [item for item in items if other not in item.keywords]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[item for item in items if other in item.keywords])
+        items[:] = kept
 
 
 def _isolated_network() -> bool:
@@ -42,17 +55,22 @@ def sbc(tmp_path_factory):
     assert not leftovers, f"still running after stop: {leftovers}"
 
 
-def _compose_sbc(tmp_path_factory):
-    """The same suite against `docker compose up` (host network, loopback test addresses)."""
-    from .compose_backend import ComposeStack, docker_engine_available
+# The demo DB password is refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
+COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0"}
 
-    available, why = docker_engine_available()
-    if not available:
-        pytest.skip(f"SBC_BACKEND=compose: {why}")
-    stack = ComposeStack({**TEST_SETTINGS, "DROP_PRIVILEGES": "1"}, tmp_path_factory.mktemp("compose"))
-    stack.start()
-    yield stack
-    stack.stop()
+
+def _compose_sbc(tmp_path_factory):
+    """The same suite against the shipped image under `docker compose up`, on an empty database."""
+    from .compose_backend import ComposeStack
+
+    stack = ComposeStack(COMPOSE_SETTINGS, tmp_path_factory.mktemp("compose"))
+    try:
+        stack.start()  # raises (test error, never a skip) when the stack does not come up healthy
+        print(f"\ncompose stack: {stack.timings}")
+        yield stack
+    finally:
+        stack.stop()
+    assert stack.left_volumes == [], f"volumes left after `down --volumes`: {stack.left_volumes}"
 
 
 @pytest.fixture
@@ -88,16 +106,20 @@ def db(sbc, sql: str) -> None:
 
 def new_routing_generation(sbc) -> None:
     """What sbcctl does after a DID change: every process empties its DID/tenant caches."""
-    rpc.new_routing_generation(sbc.run_dir / "kamailio_rpc.sock")
+    rpc.new_routing_generation(sbc.kamailio.jsonrpc)
 
 
 @pytest.fixture
 def sbcctl(quiet_sbc, tmp_path):
     """Runs sbcctl as an operator would (Debian's Python), against this session's SBC."""
-    env_file = tmp_path / "sbc.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_SETTINGS.items()))
+    if hasattr(quiet_sbc, "sbcctl_argv"):  # compose: inside the kamailio container, as operators do
+        argv = quiet_sbc.sbcctl_argv
+    else:
+        env_file = tmp_path / "sbc.env"
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_SETTINGS.items()))
+        argv = ["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
+                str(quiet_sbc.run_dir)]
 
     def run(*args):
-        return subprocess.run(["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
-                               str(quiet_sbc.run_dir), *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
     return run

@@ -2,85 +2,17 @@
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from stack import ng
+from stack.sipplog import SipMessage, parse_messages
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
-_BLOCK = re.compile(
-    r"^-{10,} [^\n]*?(?P<epoch>\d{9,}\.\d+)?\n(?P<proto>\w+) message (?P<dir>received|sent) [^\n]*\n\n"
-    r"(?P<msg>.*?)(?=^-{10,} |\Z)",
-    re.S | re.M,
-)
-_WHEN = re.compile(r"^-{10,} (\d{4}-\d\d-\d\d) (\d\d:\d\d:\d\d\.\d+)", re.M)
-
-
-@dataclass
-class SipMessage:
-    direction: str  # "received" or "sent"
-    text: str
-    at: float = 0.0  # seconds since the epoch, from SIPp's log
-
-    @property
-    def call_id(self) -> str:
-        return (self.headers("Call-ID") or [""])[0]
-
-    @property
-    def status(self) -> int | None:
-        parts = self.first_line.split(" ")
-        return int(parts[1]) if self.first_line.startswith("SIP/2.0") and parts[1].isdigit() else None
-
-    @property
-    def cseq_method(self) -> str:
-        return (self.headers("CSeq") or [" "])[0].split(" ")[-1]
-
-    @property
-    def first_line(self) -> str:
-        return self.text.split("\n", 1)[0].strip()
-
-    @property
-    def method(self) -> str:
-        return self.first_line.split(" ", 1)[0]
-
-    @property
-    def request_uri(self) -> str:
-        return self.first_line.split(" ")[1]
-
-    def headers(self, name: str) -> list[str]:
-        head = self.text.split("\n\n", 1)[0]
-        out = []
-        for line in head.splitlines()[1:]:
-            key, _, value = line.partition(":")
-            if key.strip().lower() == name.lower():
-                out.append(value.strip())
-        return out
-
-    @property
-    def body(self) -> str:
-        parts = self.text.split("\n\n", 1)
-        return parts[1] if len(parts) > 1 else ""
-
-
-def parse_messages(path: Path) -> list[SipMessage]:
-    if not path.exists():
-        return []
-    text = path.read_text(errors="replace").replace("\r\n", "\n")
-    out = []
-    for m in _BLOCK.finditer(text):
-        when = _WHEN.match(text, m.start())
-        at = time.mktime(time.strptime(f"{when[1]} {when[2].split('.')[0]}", "%Y-%m-%d %H:%M:%S")) + float(
-            "0." + when[2].split(".")[1]) if when else 0.0
-        out.append(SipMessage(m["dir"], m["msg"].strip("\n") + "\n", at))
-    return out
-
-
 class Sipp:
     """One SIPp process; `received()` parses what it got so far."""
 
@@ -276,11 +208,10 @@ def delta_sum(after, before, name, **labels):
 
 
 def cdr_rows(sbc, after_id: int) -> list[dict]:
-    out = subprocess.run(
-        ["mariadb", "--no-defaults", f"--socket={sbc.db.socket}", "-uroot", "-B", sbc.settings.db_name, "-e",
-         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
-         f"carrier, code, call_id FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id"],
-        capture_output=True, text=True, check=True).stdout.splitlines()
+    out = sbc.db.query(
+        "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
+        f"carrier, code, call_id FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id", sbc.settings.db_name,
+    ).splitlines()
     if not out:
         return []
     header = out[0].split("\t")
@@ -288,7 +219,4 @@ def cdr_rows(sbc, after_id: int) -> list[dict]:
 
 
 def last_cdr_id(sbc) -> int:
-    out = subprocess.run(["mariadb", "--no-defaults", f"--socket={sbc.db.socket}", "-uroot", "-N",
-                          sbc.settings.db_name, "-e", "SELECT COALESCE(MAX(id), 0) FROM sbc_cdr"],
-                         capture_output=True, text=True, check=True)
-    return int(out.stdout.strip())
+    return int(sbc.db.query("SELECT COALESCE(MAX(id), 0) FROM sbc_cdr", sbc.settings.db_name, header=False))

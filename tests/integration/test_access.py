@@ -2,6 +2,7 @@
 
 import subprocess
 
+import pymysql
 import pytest
 
 from .conftest import db
@@ -10,7 +11,7 @@ from .harness import run_uac, send_request, start_peers, stop_peers
 
 @pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])
 def test_options_to_either_interface_gets_200_from_sipsak(quiet_sbc, interface):
-    # From the monitoring address (ACL group 3): health checkers are known sources.
+    # From 127.0.0.1: the SBC host's own health checks are known sources, with or without an ACL row.
     done = subprocess.run(["sipsak", "--local-ip", "127.0.0.1", "-s", f"sip:{interface}:5060"],
                           capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -66,3 +67,13 @@ def test_did_routing_change_and_reload_take_effect_without_restart(quiet_sbc, wo
     # new row, whichever worker takes it.
     assert reloaded["127.0.3.9"] - cached["127.0.3.9"] == 8, reloaded
     assert quiet_sbc.kamailio.proc.pid == pid_before and quiet_sbc.dead() == []
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_mariadb_root_has_no_network_login(quiet_sbc, host):
+    """Root logs in only through the local socket as the OS root user (unix_socket): with host networking
+    any local process can reach TCP 3306, and root@127.0.0.1 once had an empty password there."""
+    s = quiet_sbc.settings
+    with pytest.raises(pymysql.err.OperationalError) as refused:
+        pymysql.connect(host=host, port=s.db_port, user="root", password="", connect_timeout=3)
+    assert refused.value.args[0] in (1045, 1698), refused.value.args  # access denied

@@ -2,7 +2,6 @@
 
 import time
 
-from sbcctl import rpc
 from stack import ng
 
 from .conftest import db
@@ -122,7 +121,7 @@ def test_redis_outage_during_a_call_holds_its_in_dialog_requests_rather_than_lea
         during = gateway.received()
         quiet_sbc.redis.start()
         # The call is still held at the SBC: end it from there (BYE both ways, through topos again).
-        dialog = next(d for d in rpc.call(quiet_sbc.run_dir / "kamailio_rpc.sock", "dlg.list")
+        dialog = next(d for d in quiet_sbc.kamailio.jsonrpc("dlg.list")
                       if d["call-id"] in {m.call_id for m in uac.sent()})
         quiet_sbc.kamailio.rpc("dlg.end_dlg", str(dialog["h_entry"]), str(dialog["h_id"]))
         assert wait_for(lambda: gateway.received("BYE"), 5), "no BYE after Redis returned"

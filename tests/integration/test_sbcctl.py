@@ -2,7 +2,6 @@
 refused with the field named, exit code 2 and nothing written."""
 
 import json
-import subprocess
 
 import pytest
 
@@ -10,10 +9,8 @@ from .harness import run_uac, start_peers, stop_peers
 
 
 def counts(sbc) -> str:
-    out = subprocess.run(["mariadb", "--no-defaults", f"--socket={sbc.db.socket}", "-uroot", "-N", "kamailio",
-                          "-e", "SELECT (SELECT COUNT(*) FROM dispatcher), (SELECT COUNT(*) FROM did_routing), "
-                          "(SELECT COUNT(*) FROM address)"], capture_output=True, text=True)
-    return out.stdout.strip()
+    return sbc.db.query("SELECT (SELECT COUNT(*) FROM dispatcher), (SELECT COUNT(*) FROM did_routing), "
+                        "(SELECT COUNT(*) FROM address)", sbc.settings.db_name, header=False).strip()
 
 
 def gateway_id(sbcctl, uri: str) -> int:
@@ -84,3 +81,18 @@ def test_acl_round_trip_and_json_listing(quiet_sbc, sbcctl):
     assert sbcctl("acl", "remove", str(added["id"])).returncode == 0
     assert "127.0.8.0" not in quiet_sbc.kamailio.rpc("permissions.subnetDump")
     assert sbcctl("reload").returncode == 0
+
+
+@pytest.mark.parametrize("args", [
+    ["did", "add", "+14155550709", "--group", "1"],
+    ["gateway", "add", "--uri", "sip:127.0.3.42:5060", "--group", "7"],
+    ["acl", "add", "127.0.8.0/24", "--group", "1"],
+])
+def test_a_change_kamailio_cannot_take_is_not_written(quiet_sbc, sbcctl, args):
+    """A control socket that does not answer (wrong run directory, Kamailio down, no permission): exit 1
+    before the DB is touched, rather than a row that no running SBC knows about."""
+    before = counts(quiet_sbc)
+    done = sbcctl("--run-dir", "/nonexistent", *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "nothing written" in done.stderr
+    assert counts(quiet_sbc) == before

@@ -156,6 +156,21 @@ def test_a_monitor_may_not_place_calls(ksr):
     assert ksr.replies() == [(403, "Forbidden")] and ksr.called("tm.t_relay") == []
 
 
+@pytest.mark.parametrize("side", ["private", "public"])
+def test_the_hosts_own_health_check_is_answered_without_an_acl_row(ksr, side):
+    """An empty database (no ACL at all) must still let the container healthcheck see 200."""
+    request(ksr, side=side, method="OPTIONS", src="127.0.0.1", acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(200, "OK")]
+
+
+@pytest.mark.parametrize("src", ["127.0.0.2", "127.0.9.9"])
+def test_other_loopback_sources_without_an_acl_row_stay_strangers(ksr, src):
+    request(ksr, method="OPTIONS", src=src, acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Forbidden")]
+
+
 def test_carrier_address_on_the_public_socket_is_refused(ksr):
     request(ksr, side="public", src=CARRIER_IP, acl=(1,))
     make_routes(unknown_public_action="reject").ksr_request_route(None)
