@@ -21,8 +21,9 @@ DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 def compose_config(path: Path) -> subprocess.CompletedProcess:
     """`docker compose config`: Compose v2 (make image installs it) validating the file."""
+    env = {**os.environ, "SBC_ENV_FILE": str(REPO / ".env.example")}
     return subprocess.run(["docker", "compose", "-f", str(path), "config", "--quiet"], cwd=REPO,
-                          capture_output=True, text=True, env={**os.environ, "SBC_ENV_FILE": str(REPO / ".env.example")})
+                          capture_output=True, text=True, env=env)
 
 
 def test_compose_accepts_the_compose_file():
