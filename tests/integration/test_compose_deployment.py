@@ -47,14 +47,23 @@ def test_the_stack_came_up_healthy_on_an_empty_database_without_a_restart(sbc):
     assert set(restarts.values()) == {0}
 
 
+PROCESS_OWNERS = """
+import os, pwd
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().replace(b"\\0", b" ").split()
+        owner = pwd.getpwuid(os.stat(f"/proc/{pid}").st_uid).pw_name
+    except OSError:
+        continue  # ended meanwhile
+    if argv:
+        print(owner, os.path.basename(argv[0].decode()))
+"""
+
+
 def process_owners(sbc, service: str) -> dict[str, set[str]]:
-    listing = sbc.exec(service, "python3", "-c", (
-        "import os, pwd\n"
-        "for p in filter(str.isdigit, os.listdir('/proc')):\n"
-        "    args = open(f'/proc/{p}/cmdline', 'rb').read().split(b'\\0')[0].decode()\n"
-        "    print(pwd.getpwuid(os.stat(f'/proc/{p}').st_uid).pw_name, os.path.basename(args))\n"))
+    """Program name -> users running it, read from /proc inside the service's container."""
     owners: dict[str, set[str]] = {}
-    for line in listing.splitlines():
+    for line in sbc.exec(service, "python3", "-c", PROCESS_OWNERS).splitlines():
         user, _, program = line.partition(" ")
         owners.setdefault(program, set()).add(user)
     return owners
