@@ -39,10 +39,10 @@ fi
 docker info >/dev/null 2>&1 && exit 0
 echo "starting dockerd (log: /var/log/sbc-dockerd.log)"
 nohup dockerd --bridge=none --iptables=false --ip-masq=false >/var/log/sbc-dockerd.log 2>&1 &
-for _ in $(seq 60); do
+for _ in $(seq 120); do
     docker info >/dev/null 2>&1 && exit 0
     sleep 0.5
 done
-echo "dockerd did not answer within 30 s; last lines of /var/log/sbc-dockerd.log:" >&2
+echo "dockerd did not answer within 60 s; last lines of /var/log/sbc-dockerd.log:" >&2
 tail -n 20 /var/log/sbc-dockerd.log >&2
 exit 1
