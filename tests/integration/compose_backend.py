@@ -55,6 +55,9 @@ class ComposeStack:
         os.environ.update(DOCKER_HOST=self.engine.host, COMPOSE_PROJECT_NAME=PROJECT,
                           SBC_ENV_FILE=str(self.env_file))
         self.timings["image copy s"] = self.engine.copy_image(IMAGE)
+        # A run that was killed leaves its containers (restart: unless-stopped) and volumes in the engine's
+        # data root: start from nothing, so the database really is empty.
+        self.run("down", "--volumes", "--remove-orphans")
         started = time.monotonic()
         try:
             self.compose.start()  # `up --wait`: every healthcheck green, on an empty database
