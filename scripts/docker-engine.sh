@@ -12,6 +12,8 @@ apt_install() {
 }
 
 command -v dockerd >/dev/null 2>&1 || apt_install docker.io
+# Debian 13 packages the client apart (docker-cli, only recommended by docker.io); Debian 12's has it.
+command -v docker >/dev/null 2>&1 || apt_install docker-cli
 if ! docker compose version >/dev/null 2>&1; then
     [ -n "$apt_updated" ] || { apt-get update -qq; apt_updated=1; }
     if apt-cache show --no-all-versions docker-compose 2>/dev/null | grep -q '^Version: 2\.'; then
