@@ -12,7 +12,7 @@ from .harness import run_uac, send_request, start_peers, stop_peers
 @pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])
 def test_options_to_either_interface_gets_200_from_sipsak(quiet_sbc, interface):
     # From 127.0.0.1: the SBC host's own health checks are known sources, with or without an ACL row.
-    done = subprocess.run(["sipsak", "--local-ip", "127.0.0.1", "-s", f"sip:{interface}:5060"],
+    done = subprocess.run(["sipsak", "-H", "127.0.0.1", "--local-ip", "127.0.0.1", "-s", f"sip:{interface}:5060"],
                           capture_output=True, text=True, timeout=20)
     assert done.returncode == 0, done.stdout + done.stderr
 
