@@ -169,8 +169,8 @@ def gateway_enable(gateway_id: int = typer.Argument(..., metavar="ID")):
 
 @did_app.command("list")
 def did_list():
-    show(read_store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description FROM did_routing "
-                      "ORDER BY did"), "DIDs")
+    show(read_store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description "
+                           "FROM did_routing ORDER BY did"), "DIDs")
 
 
 @did_app.command("add")
