@@ -80,10 +80,6 @@ def health(stack: Stack, part: str) -> int:
     return 0 if ok else 1
 
 
-def demo_data_loaded(args) -> bool:
-    return args.command == "run" and not args.no_demo_data
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stack", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -104,7 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("part", choices=["db", "redis", "rtpengine", "sip"])
     args = parser.parse_args(argv)
 
-    with_demo = demo_data_loaded(args) or (args.command == "db" and args.demo_data)
+    demo_run = args.command == "run" and not args.no_demo_data  # demo rows, and peers answering as them
+    with_demo = demo_run or (args.command == "db" and args.demo_data)
     try:
         stack = Stack(dotenv.environment(args.env_file), args.run_dir.resolve(), demo_data=with_demo,
                       log_to_files=False)
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         return health(stack, args.part)
     if args.command == "call":
         return demo.call(stack.settings, stack.run_dir, args.number)
-    with_peers = [*stack.services, stack.peers] if demo_data_loaded(args) else list(stack.services)
+    with_peers = [*stack.services, stack.peers] if demo_run else list(stack.services)
     services = {"run": with_peers, "db": [stack.db], "redis": [stack.redis],
                 "rtpengine": [stack.rtpengine],
                 "kamailio": [stack.kamailio]}[args.command]

@@ -65,7 +65,6 @@ class DemoPeers(Service):
         time.sleep(0.3)
         if not self.alive():
             raise StartError("a demo peer exited at start (is port 5060 of a 127.0.3.x/127.0.4.x address taken?)")
-        self.proc = self.procs[0] if self.procs else None
 
     def alive(self) -> bool:
         return all(p.poll() is None for p in self.procs)
@@ -107,19 +106,16 @@ def call(settings: Settings, run_dir: Path, number: str = DEMO_NUMBER, hold_s: f
 
 
 def _media_while_up(settings: Settings, uac: subprocess.Popen, hold_s: float) -> dict[str, int]:
+    ng_at = (settings.rtpengine_ng_ip, settings.rtpengine_ng_port)
     deadline = time.monotonic() + 5
-    calls: list = []
+    calls: list[str] = []
     while not calls and time.monotonic() < deadline and uac.poll() is None:
-        calls = ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, {"command": "list"}).get("calls", [])
+        calls = ng.calls(*ng_at)
         time.sleep(0.1)
     if not calls:
         return {}
     time.sleep(hold_s * 0.75)
-    stats = ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port,
-                       {"command": "query", "call-id": calls[0].decode()})
-    return {tag.decode() if isinstance(tag, bytes) else tag:
-            sum(s["stats"]["packets"] for m in info["medias"] for s in m["streams"])
-            for tag, info in stats.get("tags", {}).items()}
+    return ng.packets_per_leg(ng.query(*ng_at, calls[0]))
 
 
 def _gateway_view(demo_dir: Path, call_id: str, since: float) -> tuple[list[SipMessage], str]:
@@ -138,6 +134,5 @@ def _gateway_view(demo_dir: Path, call_id: str, since: float) -> tuple[list[SipM
 
 def _hop(who: str, message: SipMessage, sbc: str) -> str:
     arrow = "->" if message.direction == "sent" else "<-"
-    what = message.first_line if message.method == "SIP/2.0" or message.first_line.startswith("SIP/2.0") \
-        else f"{message.method} {message.request_uri}"
+    what = message.first_line if message.status else f"{message.method} {message.request_uri}"
     return f"{who:<22} {arrow} SBC   {what}"

@@ -56,6 +56,22 @@ def command(host: str, port: int, payload: dict, timeout: float = 1.0) -> dict:
     return decode(body)
 
 
+def calls(host: str, port: int) -> list[str]:
+    """Call-IDs of the sessions rtpengine holds now."""
+    return [c.decode() for c in command(host, port, {"command": "list", "limit": 1000}).get("calls", [])]
+
+
+def query(host: str, port: int, call_id: str) -> dict:
+    return command(host, port, {"command": "query", "call-id": call_id})
+
+
+def packets_per_leg(answer: dict) -> dict[str, int]:
+    """Packets rtpengine received on each leg (by tag) of a `query` answer."""
+    return {(tag.decode() if isinstance(tag, bytes) else tag):
+            sum(stream["stats"]["packets"] for media in leg["medias"] for stream in media["streams"])
+            for tag, leg in answer.get("tags", {}).items()}
+
+
 def ping(host: str, port: int, timeout: float = 1.0) -> bool:
     try:
         return command(host, port, {"command": "ping"}, timeout).get("result") == b"pong"

@@ -17,6 +17,7 @@ from kemi import settings
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 DOCKERFILE = (REPO / "Dockerfile").read_text()
+TEST_TOOLS = ("sip-tester", "sipsak", "make", "python3-venv", "debootstrap")  # deps-debian.txt's test part
 
 
 def compose_config(path: Path) -> subprocess.CompletedProcess:
@@ -93,7 +94,7 @@ def test_the_runtime_part_has_what_the_sbc_runs_and_no_test_tool():
                    "redis-server", "rtpengine-daemon", "mariadb-server", "mariadb-client", "python3-pymysql",
                    "python3-cachetools", "python3-phonenumbers", "python3-typer", "python3-rich"):
         assert needed in packages
-    for tool in ("sip-tester", "sipsak", "make", "python3-venv", "debootstrap"):
+    for tool in TEST_TOOLS:
         assert tool not in packages
 
 

@@ -86,13 +86,11 @@ def run_uac(workdir: Path, name: str, sbc: str, number: str, ip: str, scenario: 
 
 
 def rtpengine_calls(settings) -> list[str]:
-    answer = ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, {"command": "list", "limit": 1000})
-    return [c.decode() for c in answer.get("calls", [])]
+    return ng.calls(settings.rtpengine_ng_ip, settings.rtpengine_ng_port)
 
 
 def rtpengine_query(settings, call_id: str) -> dict:
-    return ng.command(settings.rtpengine_ng_ip, settings.rtpengine_ng_port,
-                      {"command": "query", "call-id": call_id})
+    return ng.query(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, call_id)
 
 
 def wait_for(predicate, timeout: float = 10, interval: float = 0.1):

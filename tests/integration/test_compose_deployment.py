@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.deploy.test_deployment_files import TEST_TOOLS
+
 from .compose_backend import IMAGE, PROJECT
 
 pytestmark = pytest.mark.compose_only
 REPO = Path(__file__).resolve().parents[2]
-
-
-TEST_TOOLS = ("sip-tester", "sipsak", "make", "debootstrap", "python3-venv")  # from deps-debian.txt's test part
 
 
 def test_the_image_is_debian_13_with_kamailio_6_and_no_test_tool(sbc):

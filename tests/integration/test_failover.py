@@ -6,6 +6,8 @@ The test stack probes every second (2 misses = down) and gives an INVITE attempt
 import contextlib
 import time
 
+from stack import ng
+
 from .conftest import active_dialogs, db, new_routing_generation
 from .harness import (
     Sipp,
@@ -66,8 +68,7 @@ def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc,
         stop_peers(peers)
     assert len(failing.received("INVITE")) == 1
     assert [i.request_uri for i in peers["127.0.3.1"].received("INVITE")] == ["sip:+14155550901@127.0.3.1:5060"]
-    packets = {tag: sum(s["stats"]["packets"] for m in t["medias"] for s in m["streams"])
-               for tag, t in stats["tags"].items()}
+    packets = ng.packets_per_leg(stats)
     assert len(packets) == 2 and all(p > 20 for p in packets.values()), packets
     # Counted: one failover after a 503, then one call answered in group 1 (the call, not the attempts).
     after = scrape(quiet_sbc)

@@ -5,6 +5,8 @@ import time
 
 import pytest
 
+from stack import ng
+
 from .conftest import active_dialogs, db
 from .harness import (
     rtpengine_calls,
@@ -92,10 +94,7 @@ def test_media_flows_both_ways_and_caller_bye_ends_dialog_and_media(quiet_sbc, w
         assert uac.wait(30) == 0, uac.log()
     finally:
         stop_peers(gws)
-    legs = {}
-    for tag, info in stats["tags"].items():
-        packets = sum(s["stats"]["packets"] for m in info["medias"] for s in m["streams"])
-        legs[tag] = packets
+    legs = ng.packets_per_leg(stats)
     assert len(legs) == 2, stats["tags"].keys()
     assert all(p > 20 for p in legs.values()), f"packets received per leg: {legs}"
     # The caller's BYE ended both the dialog and the media session.
