@@ -13,6 +13,7 @@ GROUP_CALLS = "sbc_group_calls_total"  # {direction, group, class}: the same cal
 FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after this answer
 CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
 DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
+GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -40,6 +41,12 @@ def cache_lookup(cache: str, result: str) -> None:
 
 def db_error(source: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(DB_ERRORS, 1, source)
+
+
+def topology_guard(stage: str, side: str, reason: str) -> None:
+    """stage: ingress (refused on arrival) | withheld (no reply to a masked request) | egress (dropped
+    at send) | local (dialog-generated request dropped); reason: a fixed phrase from kemi.wire/hiding."""
+    KSR.xhttp_prom.counter_inc_l3(GUARD, 1, stage, side, reason)
 
 
 def refresh_gauges() -> None:

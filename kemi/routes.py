@@ -15,6 +15,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import e164, media, metrics, policy, records, tenancy
 from .didcache import DidCache, DidUnavailable
+from .hiding import Guard, log
 from .settings import Settings
 
 CARRIERS = 1  # permissions address group of telecom carriers (private socket only)
@@ -34,6 +35,12 @@ GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" fo
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
 
+def _drop() -> int:
+    """Drop the message being sent or relayed: 6.0 reads the drop flag, 5.6 needs the route to return 0 too."""
+    KSR.set_drop()
+    return 0
+
+
 @dataclass(frozen=True)
 class Leg:
     """One direction of travel: where the call leaves, how peers are picked and how long they get."""
@@ -48,16 +55,13 @@ class Leg:
     no_answer_ms: int  # provisional but no final answer: next peer
 
 
-def _log(level, text: str) -> None:
-    level(f"sbc: {text} [ci={KSR.kx.get_callid()}]\n")
-
-
 class SbcRoutes:
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache):
         self.settings = settings
         self.dids = dids
         self.tenants = tenants
         self.generation = None  # last routing generation seen in STATE_TABLE
+        self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip})
         self.to_gateway = Leg("gateway", "inbound", "public", "branch_to_gateway", "failure_from_gateway",
                               settings.ds_algorithm, settings.gateway_no_reply_ms, settings.gateway_no_answer_ms)
         self.to_carrier = Leg("carrier", "outbound", "private", "branch_to_telecom", "failure_from_telecom",
@@ -75,13 +79,60 @@ class SbcRoutes:
         except Exception:  # noqa: BLE001 - nothing may escape into Kamailio unanswered
             KSR.err(f"sbc: request route crashed: {traceback.format_exc()}\n")
             if not KSR.is_ACK():
-                KSR.sl.send_reply(500, "Server Internal Error")
+                self.guard.reply(500, "Server Internal Error", self.arrived_on())
         return 1
 
     def ksr_reply_route(self, msg) -> int:
+        """Every reply, before tm: one topos cannot carry hidden is dropped (the transaction then
+        times out and fails over, as if the peer had not answered)."""
+        try:
+            reason = self.guard.problem(is_request=False)
+            if reason is not None:
+                self.guard.refused("ingress", self.arrived_on(), reason)
+                return _drop()
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: reply check crashed: {traceback.format_exc()}\n")
+            return _drop()
         return 1
 
     def ksr_onsend_route(self, msg) -> int:
+        """The last look at every relayed request and reply: nothing naming a third address leaves."""
+        try:
+            leaks = self.guard.egress_leaks()
+            if leaks:
+                side = self.guard.egress_side()
+                log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
+                metrics.topology_guard("egress", side, "foreign address")
+                return _drop()
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: egress check crashed: {traceback.format_exc()}\n")
+            return _drop()
+        return 1
+
+    def ksr_topos_event(self, msg, event: str = "") -> int:
+        """topos:msg-receiving (Kamailio 6.0, Call-ID masking on): remember whether the Call-ID arrived
+        masked, before topos decodes it for the routes."""
+        try:
+            self.guard.note_arrival()
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: topos event handler crashed: {traceback.format_exc()}\n")
+        return 1
+
+    def ksr_tm_event(self, msg, event: str = "") -> int:
+        """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg or a timeout, probes).
+        Toward a call's callee it would carry the caller's Call-ID/From/To, which topos leaves alone
+        in local requests: dropped, counted; the caller's side still gets its BYE."""
+        try:
+            if KSR.siputils.has_totag() > 0 and not (KSR.is_ACK() or KSR.is_CANCEL()):
+                if self.guard.local_request_toward_callee():
+                    side = self.guard.local_side()
+                    log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
+                                  "it would carry the caller's identifiers")
+                    metrics.topology_guard("local", side, "toward callee")
+                    return _drop()
+        except Exception:  # noqa: BLE001
+            KSR.err(f"sbc: tm event handler crashed: {traceback.format_exc()}\n")
+            return _drop()
         return 1
 
     def ksr_dispatcher_event(self, msg, event: str = "") -> int:
@@ -108,7 +159,7 @@ class SbcRoutes:
         try:
             if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (self.settings.metrics_ip,
                                                                     str(self.settings.metrics_port)):
-                _log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
+                log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
                 return 1
             if KSR.xhttp_prom.check_uri() > 0:
                 metrics.refresh_gauges()
@@ -161,7 +212,7 @@ class SbcRoutes:
     def refuse(self, side: str | None, why: str) -> None:
         """The one answer strangers get, whatever they probe: 403 on the private side, silence on
         the public side (configurable), so scanners learn nothing and nothing is amplified."""
-        _log(KSR.notice, f"refused {KSR.kx.get_method()} from {KSR.kx.get_srcip()} on {side}: {why}")
+        log(KSR.notice, f"refused {KSR.kx.get_method()} from {KSR.kx.get_srcip()} on {side}: {why}")
         action = self.settings.unknown_private_action if side == "private" else self.settings.unknown_public_action
         if action == "reject":
             KSR.sl.send_reply(403, "Forbidden")
@@ -175,10 +226,18 @@ class SbcRoutes:
                 return False  # banned flooder: silence until the ban expires
             if KSR.pike.pike_check_req() < 0:
                 KSR.htable.sht_seti(BAN_TABLE, src, 1)  # the table's autoexpire is BAN_SECONDS
-                _log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
+                log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
                 return False
+        reason = self.guard.problem(is_request=True)
+        if reason is not None:
+            # Before any state, and before any KSR getter meets bytes Python cannot take: a peer gets
+            # 400, a stranger silence.
+            self.guard.refused("ingress", side, reason)
+            if peer is not None and not KSR.is_ACK():
+                self.guard.reply(400, "Bad Request", side)
+            return False
         if policy.is_scanner(KSR.kx.get_ua()):
-            _log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {src}")
+            log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {src}")
             return False
         if peer is None and KSR.siputils.has_totag() < 0:
             # A stranger's new request gets the strangers' answer before any other check, so that
@@ -186,11 +245,13 @@ class SbcRoutes:
             self.refuse(side, f"{KSR.kx.get_method()} from a stranger")
             return False
         if KSR.maxfwd.process_maxfwd(MAX_FORWARDS) < 0:
-            KSR.sl.send_reply(483, "Too Many Hops")
+            self.guard.reply(483, "Too Many Hops", side)
             return False
         if KSR.sanity.sanity_check(17895, 7) < 0:
-            _log(KSR.notice, f"malformed request from {src}")
-            return False  # sanity has already answered
+            log(KSR.notice, f"malformed request from {src}")
+            if not KSR.is_ACK():
+                self.guard.reply(400, "Bad Request", side)  # sanity answers nothing itself (noreply)
+            return False
         if KSR.is_OPTIONS() and KSR.is_myself_ruri() and KSR.siputils.has_totag() < 0:
             KSR.sl.send_reply(200, "OK")
             return False
@@ -203,21 +264,27 @@ class SbcRoutes:
         # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
         if KSR.dialog.is_known_dlg() < 0 or KSR.rr.loose_route() < 0:
             if KSR.is_ACK():
-                if KSR.tm.t_check_trans() > 0:
-                    KSR.tm.t_relay()  # ACK to a negative reply, hop by hop within its transaction
+                # tm absorbs the ACK to a negative reply; an ACK to a 2xx of a dialog that is gone (a
+                # BYE overtook it) is dropped: without its dialog uac cannot restore From/To (fuzzing).
+                KSR.tm.t_check_trans()
                 return
             if peer is None:
                 self.refuse(side, "in-dialog request for no known dialog")
             else:
-                KSR.sl.send_reply(481, "Call/Transaction Does Not Exist")
+                self.guard.reply(481, "Call/Transaction Does Not Exist", side)
             return
         if not self.topology_store_up():
             # Without its store topos would send this unhidden: keep it here; the sender retries (ndb_redis
             # keeps a failed server off in each process until the next second, hence Retry-After: 1).
             if not KSR.is_ACK():
                 KSR.hdr.append_to_reply("Retry-After: 1\r\n")
-                KSR.sl.send_reply(503, "Service Unavailable")
+                self.guard.reply(503, "Service Unavailable", side)
             return
+        if self.guard.arrived_masked():
+            # From the side that only knows the masked Call-ID: tm's own 100 Trying and its 408/503
+            # would carry the decoded one (topos leaves them alone). The answer comes from the far end.
+            KSR.tm.t_set_auto_inv_100(0)
+            KSR.tm.t_set_disable_internal_reply(1)
         KSR.textops.remove_hf_re(policy.SIDE_HEADERS)
         if KSR.is_BYE():
             KSR.rtpengine.rtpengine_delete0()
@@ -243,17 +310,17 @@ class SbcRoutes:
         dialed = KSR.kx.get_ruser()
         did = e164.normalise(dialed, self.settings.default_region, self.settings.tech_prefixes)
         if did is None:
-            _log(KSR.notice, f"inbound to unusable number {dialed!r}")
+            log(KSR.notice, f"inbound to unusable number {dialed!r}")
             self.reject("inbound", 484, "Address Incomplete")
             return
         try:
             route, how = self.lookup("did", self.dids, did)
         except DidUnavailable:
-            _log(KSR.err, f"inbound {did}: DID source down and DID not cached")
+            log(KSR.err, f"inbound {did}: DID source down and DID not cached")
             self.reject("inbound", 503, "DID Routing Unavailable")
             return
         if how == "stale":
-            _log(KSR.warn, f"inbound {did}: DB down, routing from stale cache")
+            log(KSR.warn, f"inbound {did}: DB down, routing from stale cache")
         tenant = None
         if route is not None and route.tenant:
             tenant = self.admit_tenant(route.tenant, "inbound", busy=(486, "Busy Here"))
@@ -264,7 +331,7 @@ class SbcRoutes:
         else:
             target = policy.choose_target(route, self.settings.default_gateway_group)
             if target is None:
-                _log(KSR.notice, f"inbound {did}: no route for DID")
+                log(KSR.notice, f"inbound {did}: no route for DID")
                 self.reject("inbound", 404, "Not Found")
                 return
             chain = policy.failover_groups(target, route, self.settings.backup_gateway_group)
@@ -279,16 +346,19 @@ class SbcRoutes:
             KSR.pv.sets(GROUPS_AVP, policy.encode_groups(chain))
             KSR.pv.sets(GROUP_AVP, "uri")
         elif not self.pick_peer([target.group, *chain], self.to_gateway):
-            _log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
+            log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
             self.reject("inbound", 503, "No Gateway Available", tenant_name)
             return
         records.call_routed("inbound", did, tenant_name)
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
-            for header in tenancy.context_headers(dialed, did, tenant.name, KSR.kx.get_callid()):
+            for header in tenancy.context_headers(dialed, did, tenant.name):
                 KSR.hdr.append(f"{header}\r\n")
         self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
-        _log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}"
+        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
+            # The carrier's asserted caller, at our public address: its host is the carrier's network.
+            self.assert_identity(policy.uri_user(KSR.hdr.get("P-Asserted-Identity")) or "anonymous", "public")
+        log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}"
                        + (f" tenant={tenant.name}" if tenant else ""))
         KSR.rr.record_route()
         self.attempt(self.to_gateway)
@@ -300,22 +370,22 @@ class SbcRoutes:
         except DidUnavailable:
             tenant = None
         if tenant is None:
-            _log(KSR.err, f"{direction}: tenant {name!r} not configured")
+            log(KSR.err, f"{direction}: tenant {name!r} not configured")
             self.reject(direction, 503, "Tenant Not Configured", name)
             return None
         if not tenant.enabled:
-            _log(KSR.notice, f"{direction}: tenant {name} is disabled")
+            log(KSR.notice, f"{direction}: tenant {name} is disabled")
             self.reject(direction, 403, "Tenant Disabled", name)
             return None
         attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
         if tenancy.over_rate_limit(attempts, tenant):
-            _log(KSR.warn, f"limit: {direction} tenant {name} over {tenant.max_cps} calls/s")
+            log(KSR.warn, f"limit: {direction} tenant {name} over {tenant.max_cps} calls/s")
             KSR.hdr.append_to_reply("Retry-After: 1\r\n")
             self.reject(direction, 503, "Tenant Call Rate Exceeded", name)
             return None
         KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
         if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenant):
-            _log(KSR.warn, f"limit: {direction} tenant {name} at its {tenant.max_calls} concurrent calls")
+            log(KSR.warn, f"limit: {direction} tenant {name} at its {tenant.max_calls} concurrent calls")
             self.reject(direction, *busy, name)
             return None
         return tenant
@@ -333,7 +403,7 @@ class SbcRoutes:
         tag = KSR.pv.get(PEER_TAG_AVP)
         number = e164.normalise(dialed, self.settings.default_region, ())
         if number is None:
-            _log(KSR.notice, f"outbound to unusable number {dialed!r}")
+            log(KSR.notice, f"outbound to unusable number {dialed!r}")
             self.reject("outbound", 484, "Address Incomplete", tag or "")
             return
         caller = self.calling_number()
@@ -345,7 +415,7 @@ class SbcRoutes:
             owner = self.did_owner(caller)
             presented = tenancy.presented_caller(caller, owner, tenant)
             if presented is None:
-                _log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
+                log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
                 self.reject("outbound", 403, "Caller ID Not Allowed", tenant.name)
                 return
             caller = presented
@@ -356,7 +426,7 @@ class SbcRoutes:
         KSR.dialog.dlg_manage()
         KSR.pv.sets(NUMBER_AVP, number)
         if not self.pick_peer([self.settings.carrier_group], self.to_carrier):
-            _log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
+            log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
             self.reject("outbound", 503, "No Carrier Available", tenant_name)
             return
         records.call_routed("outbound", number, tenant_name)
@@ -364,10 +434,8 @@ class SbcRoutes:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
         presented = caller or KSR.kx.get_fuser() or "anonymous"
         self.rewrite_parties(number, "private", presented)
-        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
-            KSR.hdr.remove("P-Asserted-Identity")
-        KSR.hdr.append(f"P-Asserted-Identity: <sip:{presented}@{self.settings.private_ip}>\r\n")
-        _log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented}"
+        self.assert_identity(presented, "private")
+        log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented}"
                        + (f" tenant={tenant.name}" if tenant else ""))
         KSR.rr.record_route()
         self.attempt(self.to_carrier)
@@ -434,15 +502,20 @@ class SbcRoutes:
         """To = the number at the next hop; From = the caller at our own socket on the outgoing side,
         so that neither header carries the other side's addresses (uac restores them in replies)."""
         KSR.uac.uac_replace_to_uri(f"sip:{number}@{KSR.kx.get_rhost()}")
-        own_ip = self.settings.private_ip if side == "private" else self.settings.public_ip
-        KSR.uac.uac_replace_from_uri(f"sip:{caller}@{own_ip}")
+        KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
+
+    def assert_identity(self, user: str, side: str) -> None:
+        """P-Asserted-Identity = the user at our own socket on the outgoing side (one, ours)."""
+        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
+            KSR.hdr.remove("P-Asserted-Identity")
+        KSR.hdr.append(f"P-Asserted-Identity: <sip:{user}@{self.settings.socket_ip(side)}>\r\n")
 
     def sanitize_initial(self) -> None:
         """Nothing the sender wrote decides where the call goes or what the far side learns:
         preloaded Route headers go (the next hop is chosen here), and so does every header outside
         the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...)."""
         if KSR.hdr.is_present("Route") > 0:
-            _log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
+            log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
             KSR.hdr.remove("Route")
         KSR.textopsx.keep_hf_re(policy.REQUEST_HEADERS)
 
@@ -453,7 +526,7 @@ class SbcRoutes:
         if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
             KSR.ndb_redis.redis_free("sbc_ping")
             return True
-        _log(KSR.err, f"topology-hiding store (Redis) not answering: {KSR.kx.get_method()} refused")
+        log(KSR.err, f"topology-hiding store (Redis) not answering: {KSR.kx.get_method()} refused")
         return False
 
     def pick_peer(self, groups: list[int], leg: Leg) -> bool:
@@ -466,7 +539,7 @@ class SbcRoutes:
                 KSR.pv.sets(GROUP_AVP, str(group))
                 self.point_ruri_at_peer()
                 return True
-            _log(KSR.warn, f"no active {leg.peer} in group {group}")
+            log(KSR.warn, f"no active {leg.peer} in group {group}")
         return False
 
     def point_ruri_at_peer(self) -> None:
@@ -486,9 +559,11 @@ class SbcRoutes:
 
     def relay(self) -> bool:
         if KSR.tm.t_relay() < 0:
-            _log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
+            log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
             if KSR.tmx.t_is_failure_route() < 0 and not KSR.is_ACK():
-                KSR.sl.send_reply(503, "Service Unavailable")
+                # Statefully: the transaction exists (the egress check may have dropped every branch),
+                # and the dialog ends only when it sees the transaction's final answer.
+                self.guard.reply(503, "Service Unavailable", self.arrived_on(), stateful=True)
             return False
         return True
 
@@ -504,7 +579,7 @@ class SbcRoutes:
         try:
             if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst)) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.
-                _log(KSR.err, "rtpengine offer failed, branch dropped")
+                log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()
         except Exception:  # noqa: BLE001
             KSR.err(f"sbc: branch route crashed: {traceback.format_exc()}\n")
@@ -519,7 +594,7 @@ class SbcRoutes:
             KSR.textops.remove_hf_re(policy.SIDE_HEADERS)  # the answering side's software and internals
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
-                    _log(KSR.err, f"rtpengine answer failed on {status}")
+                    log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
             KSR.err(f"sbc: reply route crashed: {traceback.format_exc()}\n")
         return 1
@@ -535,19 +610,19 @@ class SbcRoutes:
         try:
             status = KSR.tm.t_get_status_code()
             if KSR.tm.t_is_canceled() > 0:
-                _log(KSR.info, f"call canceled while a {leg.peer} was trying")
+                log(KSR.info, f"call canceled while a {leg.peer} was trying")
                 status = 487
             elif not policy.fails_over(status):
-                _log(KSR.notice, f"{leg.peer} answered {status}: final")
+                log(KSR.notice, f"{leg.peer} answered {status}: final")
             else:
                 if policy.marks_down(status):
                     KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
                 while self.next_peer(leg):
-                    _log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
+                    log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
                     metrics.failover(leg.direction, status)
                     if self.attempt(leg):
                         return 1
-                _log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
+                log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
                 KSR.rtpengine.rtpengine_delete0()
                 records.failed(503)
                 KSR.hdr.append_to_reply(GIVE_UP_REASON)

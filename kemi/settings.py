@@ -33,6 +33,7 @@ DEFAULTS: dict[str, str] = {
     "DB_NAME": "kamailio",
     "DB_USER": "kamailio",
     "DB_PASSWORD": "demo-only-change-me",
+    "CALLID_MASK_KEY": "demo-only-change-me-callid-mask-key",
     "METRICS_IP": "127.0.0.1",
     "METRICS_PORT": "9494",
     "REDIS_IP": "127.0.0.1",
@@ -83,6 +84,7 @@ class Settings:
     db_name: str
     db_user: str
     db_password: str
+    callid_mask_key: str
     metrics_ip: str
     metrics_port: int
     redis_ip: str
@@ -120,6 +122,9 @@ class Settings:
     drop_privileges: bool
     log_level: int
 
+    def socket_ip(self, side: str) -> str:
+        return self.private_ip if side == "private" else self.public_ip
+
     def socket(self, side: str, proto: str = "udp") -> str:
         """Kamailio socket string of one side ("private" or "public")."""
         if side == "private":
@@ -149,6 +154,7 @@ class Settings:
             "IPBAN_HTABLE": f"ipban=>size=10;autoexpire={self.ban_seconds};",
             "PIKE_WINDOW": str(self.pike_window),
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
+            "CALLID_MASK_KEY": self.callid_mask_key,
         }
 
 
@@ -235,6 +241,13 @@ def _secret(field: str, value: str) -> str:
     return value
 
 
+def _mask_key(field: str, value: str) -> str:
+    # Goes into kamailio.cfg as a string: printable ASCII without quotes or backslash.
+    if len(value) < 16 or not re.fullmatch(r"[!#-\[\]-~]+", value):
+        raise ConfigError(field, "needs 16 or more printable characters, no spaces, quotes or backslash")
+    return value
+
+
 def load(environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from `environ` (default: os.environ), falling back to DEFAULTS per variable."""
     env = os.environ if environ is None else environ
@@ -252,6 +265,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_name=_name("DB_NAME", get("DB_NAME")),
         db_user=_name("DB_USER", get("DB_USER")),
         db_password=_secret("DB_PASSWORD", get("DB_PASSWORD")),
+        callid_mask_key=_mask_key("CALLID_MASK_KEY", get("CALLID_MASK_KEY")),
         metrics_ip=_ip("METRICS_IP", get("METRICS_IP")),
         metrics_port=_port("METRICS_PORT", get("METRICS_PORT")),
         redis_ip=_ip("REDIS_IP", get("REDIS_IP")),
@@ -297,6 +311,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("METRICS_PORT", "the metrics socket must not be a SIP socket")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
+    if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:
+        raise ConfigError("CALLID_MASK_KEY", "the demo key is public: set a secret one in a deployment "
+                                             "(DROP_PRIVILEGES=1)")
     if settings.rtp_port_min >= settings.rtp_port_max:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
     if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:

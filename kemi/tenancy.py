@@ -60,7 +60,8 @@ def over_rate_limit(attempts_this_second: int, tenant: Tenant) -> bool:
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # header values: printable ASCII, no spaces/CR/LF
 
 
-def context_headers(dialed: str, did: str, tenant: str, carrier_call_id: str) -> list[str]:
-    """X- headers Voice AI platforms map to call variables (VAPI x-*, LiveKit participant attributes)."""
-    values = {"X-Original-Dialed": dialed, "X-DID": did, "X-Tenant": tenant, "X-Carrier-Call-ID": carrier_call_id}
+def context_headers(dialed: str, did: str, tenant: str) -> list[str]:
+    """X- headers Voice AI platforms map to call variables (VAPI x-*, LiveKit participant attributes).
+    Never the carrier's Call-ID: the gateway sees a masked one, the CDR keeps the original."""
+    values = {"X-Original-Dialed": dialed, "X-DID": did, "X-Tenant": tenant}
     return [f"{name}: {_UNSAFE.sub('', value)[:128]}" for name, value in values.items()]

@@ -119,13 +119,13 @@ def _media_while_up(settings: Settings, uac: subprocess.Popen, hold_s: float) ->
 
 
 def _gateway_view(demo_dir: Path, call_id: str, since: float) -> tuple[list[SipMessage], str]:
-    """The answering demo gateway's messages of this call: the INVITE with the carrier's Call-ID (or, once
-    the Call-ID is masked, naming it in X-Carrier-Call-ID), else the only INVITE any peer got meanwhile."""
+    """The answering demo gateway's messages of this call: the INVITE with the carrier's Call-ID (Kamailio
+    5.6), else the only INVITE any peer got meanwhile (6.0 masks the Call-ID)."""
     found = []
     for log in sorted(demo_dir.glob("*.messages.log")):
         messages = [m for m in parse_messages(log) if m.at >= since - 1 and m.cseq_method != "OPTIONS"]
         for invite in (m for m in messages if m.method == "INVITE"):
-            ours = invite.call_id == call_id or call_id in invite.headers("X-Carrier-Call-ID")
+            ours = invite.call_id == call_id
             found.append((ours, [m for m in messages if m.call_id == invite.call_id],
                           f"gateway {log.name.removesuffix('.messages.log')}"))
     mine = [f for f in found if f[0]] or (found if len(found) == 1 else [])

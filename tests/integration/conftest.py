@@ -8,6 +8,7 @@ started once per test session inside a private network namespace, by one of two 
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 
@@ -56,7 +57,8 @@ def sbc(tmp_path_factory):
 
 
 # The demo DB password is refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
-COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0"}
+COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(),
+                    "CALLID_MASK_KEY": "test-key-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0"}
 
 
 def _compose_sbc(tmp_path_factory):
@@ -98,6 +100,11 @@ def active_dialogs(sbc) -> list[str]:
         elif key == "state" and value.isdigit() and int(value) < 5:
             active.append(call_id)
     return active
+
+
+def kamailio_major(sbc) -> int:
+    """5 on Debian 12 hosts, 6 in the image: Call-ID masking exists only on 6."""
+    return int(re.search(r"kamailio (\d+)\.", sbc.kamailio.rpc("core.version")).group(1))
 
 
 def db(sbc, sql: str) -> None:

@@ -26,6 +26,18 @@ def _load_api() -> dict[str, int]:
 
 
 API = _load_api()
+# What kx.get_msgbuf answers unless a test says otherwise: a well-formed INVITE from a carrier.
+WELL_FORMED = (
+    "INVITE sip:4155550101@127.0.1.1:5060 SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.4.2:5060;branch=z9hG4bK-1;rport\r\n"
+    "From: \"Caller\" <sip:+12125550199@127.0.4.2>;tag=from-1\r\n"
+    "To: <sip:4155550101@127.0.1.1>\r\n"
+    "Call-ID: call-1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Max-Forwards: 70\r\n"
+    "Contact: <sip:carrier@127.0.4.2:5060>\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
 SUBMODULES = {name.split(".")[0] for name in API if "." in name}
 
 
@@ -70,6 +82,8 @@ class FakeKSR(types.ModuleType):
                 self.dlg_vars[args[0]] = args[1]
             if full == "dialog.var_get" and full not in self.returns:
                 return self.dlg_vars.get(args[0])
+            if full == "kx.get_msgbuf" and full not in self.returns:
+                return WELL_FORMED
             value = self.returns.get(full, 1)
             return value(*args) if callable(value) else value
 

@@ -110,7 +110,25 @@ def test_bad_failover_settings_name_the_field(name, value):
 def test_the_demo_db_password_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="DB_PASSWORD"):
         settings.load({"DROP_PRIVILEGES": "1"})
-    assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"}).drop_privileges
+    assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env",
+                          "CALLID_MASK_KEY": "a-secret-key-of-32-characters-xx"}).drop_privileges
+
+
+def test_the_demo_callid_mask_key_is_refused_in_a_deployment():
+    with pytest.raises(ConfigError, match="CALLID_MASK_KEY"):
+        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"})
+
+
+@pytest.mark.parametrize("key", ["", "short-key", "with space in the key",
+                                 'quote"in-the-key-here', "back\\slash-in-the-key"])
+def test_a_mask_key_kamailio_cannot_take_is_refused(key):
+    with pytest.raises(ConfigError, match="CALLID_MASK_KEY"):
+        settings.load({"CALLID_MASK_KEY": key})
+
+
+def test_the_mask_key_reaches_kamailio():
+    env = settings.load({"CALLID_MASK_KEY": "k" * 20}).kamailio_env()
+    assert env["CALLID_MASK_KEY"] == "k" * 20
 
 
 @pytest.mark.parametrize("name", ["User-Agent", "Server", "X-Tenant", "X-Gateway-Trace", "P-Charging-Vector",

@@ -1,0 +1,116 @@
+"""Topology hiding that fails closed: what the routes ask before a message is handled, and the last
+look at what leaves. topos does the hiding; this module makes sure nothing reaches topos that it would
+pass on unhidden, and that nothing it cannot hide leaves at all.
+
+- ingress: every request and reply is checked on its bytes (kemi.wire) before a route reads it;
+- masked arrivals: on Kamailio 6.0 topos decodes a masked Call-ID before the routes run; a reply the
+  SBC generates to such a request would carry the decoded (the other side's) Call-ID, so it is withheld;
+- egress (onsend): an outgoing message naming an address of neither our socket nor the next hop is
+  dropped;
+- local requests (tm:local-request): BYEs the dialog module generates (dlg.end_dlg, timeouts) toward a
+  call's callee carry the caller's Call-ID, From and To; they are dropped.
+"""
+
+from __future__ import annotations
+
+import KSR
+
+from . import metrics, wire
+
+MASK_PREFIX = "!!:"  # topoh's Call-ID prefix (its callid_prefix default), as the masked side sends it
+DOWNSTREAM = 1  # $dlg_ctx(dir) after dlg_get: the request travels caller -> callee
+
+
+def raw_message() -> bytes:
+    """The message as received (or, in a local-request route, as built), bytes KSR cannot decode
+    included: app_python3 raises UnicodeDecodeError for them, which carries the bytes."""
+    try:
+        return KSR.kx.get_msgbuf().encode("utf-8", "surrogateescape")
+    except UnicodeDecodeError as undecodable:
+        return bytes(undecodable.object)
+
+
+def safe(getter) -> str:
+    """A KSR string getter for log lines: never raises on bytes Python cannot take."""
+    try:
+        value = getter()
+    except (UnicodeDecodeError, ValueError):
+        return "<undecodable>"
+    return value if isinstance(value, str) else ""
+
+
+def log(level, text: str) -> None:
+    level(f"sbc: {text} [ci={safe(KSR.kx.get_callid)}]\n")
+
+
+class Guard:
+    def __init__(self, own_ips: dict[str, str]):
+        self.own_ips = own_ips  # socket name -> IP ("private", "public")
+        self.masked_via = None  # first Via of the last message that arrived with a masked Call-ID
+
+    # ---- ingress ------------------------------------------------------------------------------
+
+    def problem(self, is_request: bool) -> str | None:
+        return wire.problem(raw_message(), is_request=is_request)
+
+    def refused(self, stage: str, side: str | None, reason: str) -> None:
+        log(KSR.notice, f"{stage}: {reason} ({safe(KSR.kx.get_method)} from {safe(KSR.kx.get_srcip)} on {side})")
+        metrics.topology_guard(stage, side or "none", reason)
+
+    # ---- masked arrivals (topos:msg-receiving runs just before the routes, in the same process) ----
+
+    def note_arrival(self) -> None:
+        try:
+            masked = KSR.kx.get_callid().startswith(MASK_PREFIX)
+        except (UnicodeDecodeError, ValueError):
+            masked = True  # unreadable: treat as the other side's, reply nothing
+        self.masked_via = KSR.pv.get("$hdr(Via)") if masked else None
+
+    def arrived_masked(self) -> bool:
+        """Did the message being routed carry a masked Call-ID (so that topos decoded it)?"""
+        return self.masked_via is not None and KSR.pv.get("$hdr(Via)") == self.masked_via
+
+    def reply(self, code: int, reason: str, side: str | None, stateful: bool = False) -> None:
+        """A reply generated here, unless it would carry a decoded Call-ID back to the masked side."""
+        if self.arrived_masked():
+            self.refused("withheld", side, f"{code} to a masked request")
+            return
+        if stateful:
+            KSR.tm.t_send_reply(code, reason)
+        else:
+            KSR.sl.send_reply(code, reason)
+
+    # ---- egress -------------------------------------------------------------------------------
+
+    def egress_leaks(self) -> list[str]:
+        """Addresses the message about to be sent names that belong to neither our sending socket nor
+        the next hop (onsend route: $snd is the outgoing buffer and its destination)."""
+        try:
+            buf = KSR.pv.get("$snd(buf)")
+            raw = buf.encode("utf-8", "surrogateescape") if isinstance(buf, str) else b""
+        except UnicodeDecodeError as undecodable:
+            raw = bytes(undecodable.object)
+        allowed = {KSR.pv.get("$sndfrom(ip)"), KSR.pv.get("$snd(ip)")}
+        is_request = not raw.startswith(b"SIP/2.0 ")
+        initial = is_request and KSR.siputils.has_totag() < 0
+        return wire.foreign_addresses(raw, allowed, initial=initial)
+
+    def egress_side(self) -> str:
+        return self.side_of(KSR.pv.get("$sndfrom(ip)"))
+
+    def side_of(self, ip: str | None) -> str:
+        return next((name for name, own in self.own_ips.items() if own == ip), "none")
+
+    def local_side(self) -> str:
+        """The socket a locally built request leaves from: the host of its own (first) Via."""
+        return self.side_of(wire.sent_by_host(KSR.pv.get("$hdr(Via)") or ""))
+
+    # ---- requests generated by the dialog module ----------------------------------------------
+
+    def local_request_toward_callee(self) -> bool:
+        """True when this locally built in-dialog request goes to the call's callee (or its dialog
+        cannot be found): it would carry the caller's Call-ID, From and To."""
+        callid, ftag, ttag = KSR.kx.get_callid(), KSR.pv.get("$ft"), KSR.pv.get("$tt")
+        if not (callid and ftag and ttag) or KSR.dialog.dlg_get(callid, ftag, ttag) < 0:
+            return True
+        return KSR.pv.geti("$dlg_ctx(dir)") == DOWNSTREAM

@@ -1,0 +1,185 @@
+"""What may enter and leave the SBC, checked on the message's own bytes. Pure functions, no Kamailio.
+
+Inbound: `problem()` says why a message's start line or headers cannot be carried safely: bytes KSR
+cannot hand to Python (NUL, non-UTF-8), control characters, and headers topos must rewrite (Via,
+Record-Route, Route, Contact) in a shape or size its parsers refuse. topos sends such a message on
+unhidden, so it must never reach topos: the routes answer 400 or drop it before any state exists.
+
+Outbound: `foreign_addresses()` is the last look at what is about to be sent: no IPv4 address other
+than our own socket's and the next hop's, outside the headers topos rewrites after this check.
+"""
+
+from __future__ import annotations
+
+import re
+
+# topos packs Vias and Record-Routes into one 8 KB buffer per message (TPS_DATA_SIZE): these limits keep
+# a message (plus the Via and Record-Route the SBC adds) well inside it. Real carriers send 2-5 Vias.
+MAX_VIAS = 16
+MAX_VIA_BYTES = 2048
+MAX_ROUTES = 16  # Record-Route + Route entries
+MAX_ROUTE_BYTES = 2048
+MAX_URI_BYTES = 512
+MAX_CALL_ID_BYTES = 256
+
+COMPACT = {"v": "via", "m": "contact", "f": "from", "t": "to", "i": "call-id", "l": "content-length"}
+# Headers topos removes or rebuilds on every crossing (and the Call-ID it masks on Kamailio 6.0; on 5.6
+# it crosses, the documented gap): their content is not what leaves, so the egress check skips them.
+TOPOS_HEADERS = frozenset({"via", "record-route", "route", "contact", "call-id", "p-sr-xuid", "p-sr-xbranch"})
+# In replies and in-dialog requests these carry the recipient's own view (uac restores From/To per side).
+PARTY_HEADERS = frozenset({"from", "to", "cseq"})
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)")
+_URI_CHARS = rf"[^\s<>\"]{{1,{MAX_URI_BYTES}}}"
+_REQUEST_LINE = re.compile(rf"^[A-Za-z]{{1,32}} (?:sips?|tel):{_URI_CHARS} SIP/2\.0$")
+_STATUS_LINE = re.compile(r"^SIP/2\.0 [1-6][0-9]{2}(?: [^\r\n]*)?$")
+_HEADER = re.compile(r"^([!%'*+\-.0-9A-Z^_`a-z|~]+)[ \t]*:[ \t]*(.*)$", re.S)
+
+_TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
+_QUOTED = r'"(?:[^"\\]|\\.)*"'
+_VALUE = r"[A-Za-z0-9!#$%&'*+\-./:=?@\[\]^_`{|}~]+"  # token/host/word: printable ASCII (Kamailio's parsers)
+_PARAMS = rf"(?:[ \t]*;[ \t]*{_TOKEN}(?:[ \t]*=[ \t]*(?:{_VALUE}|{_QUOTED}|\[[0-9A-Fa-f:.]+\]))?)*"
+_URI = rf"(?:sips?|tel):{_URI_CHARS}"
+_BARE_URI = rf"(?:sips?|tel):[^\s<>\";,]{{1,{MAX_URI_BYTES}}}"
+_DISPLAY = rf"(?:{_QUOTED}|{_TOKEN}(?:[ \t]+{_TOKEN})*)?"
+_NAME_ADDR = re.compile(rf"^(?:{_DISPLAY}[ \t]*<{_URI}>|{_BARE_URI}){_PARAMS}$")
+_ROUTE = re.compile(rf"^{_DISPLAY}[ \t]*<sips?:{_URI_CHARS}>{_PARAMS}$")
+_VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(?:UDP|TCP|TLS|SCTP|WSS?)[ \t]+"
+                  rf"(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?{_PARAMS}$", re.I)
+_WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
+_CALL_ID = re.compile(rf"^{_WORD}(?:@{_WORD})?$")
+_CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+[A-Za-z]{1,32}$")
+_NUMBER = re.compile(r"^[0-9]{1,7}$")
+_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
+_ANY_ADDRESS = "0.0.0.0"  # SDP hold: not an address of anyone
+
+
+def split(raw: bytes) -> tuple[bytes, bytes]:
+    """(start line + headers, body)."""
+    for sep in (b"\r\n\r\n", b"\n\n"):
+        at = raw.find(sep)
+        if at >= 0:
+            return raw[:at], raw[at + len(sep):]
+    return raw, b""
+
+
+def header_fields(head: str) -> list[tuple[str, str]]:
+    """(lowercase full name, value) per header field line; the start line is not a field. A line that
+    is no header, or a header folded over several lines, is returned with name "" (a problem)."""
+    lines: list[str] = []
+    folded: list[int] = []
+    for line in re.split(r"\r?\n", head)[1:]:
+        if line[:1] in (" ", "\t") and lines:
+            lines[-1] += " " + line.strip()
+            folded.append(len(lines) - 1)
+        else:
+            lines.append(line)
+    fields = []
+    for at, line in enumerate(lines):
+        m = _HEADER.match(line)
+        if not m or at in folded:  # folded lines: Kamailio relays them as they came, topos chokes on some
+            fields.append(("", line))
+            continue
+        name = m.group(1).lower()
+        fields.append((COMPACT.get(name, name), m.group(2).strip()))
+    return fields
+
+
+def entries(value: str) -> list[str]:
+    """A header value's comma-separated entries; commas inside quotes or <...> do not split."""
+    out, current, quoted, angle, escaped = [], [], False, 0, False
+    for ch in value:
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quoted:
+            escaped = True
+        elif ch == '"':
+            quoted = not quoted
+        elif not quoted and ch == "<":
+            angle += 1
+        elif not quoted and ch == ">":
+            angle -= 1
+        elif ch == "," and not quoted and angle == 0:
+            out.append("".join(current).strip())
+            current = []
+            continue
+        current.append(ch)
+    out.append("".join(current).strip())
+    return out
+
+
+def problem(raw: bytes, *, is_request: bool) -> str | None:
+    """None if the message can be carried; otherwise a short reason (for the log, the metric label
+    and the 400's reason phrase)."""
+    head_bytes, _ = split(raw)
+    try:
+        head = head_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    if _CONTROL.search(head):
+        return "control character"
+    first = head.split("\n", 1)[0].rstrip("\r")
+    if not (_REQUEST_LINE if is_request else _STATUS_LINE).match(first):
+        return "bad start line"
+    status = 0 if is_request else int(first[8:11])
+    seen: dict[str, list[str]] = {}
+    for name, value in header_fields(head):
+        if not name:
+            return "bad header line"
+        seen.setdefault(name, []).append(value)
+    return _headers_problem(seen, status)
+
+
+def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
+    for name in ("from", "to", "call-id", "cseq"):
+        if len(seen.get(name, ())) != 1:
+            return f"{name} count"
+    for name in ("from", "to"):
+        if not _NAME_ADDR.match(seen[name][0]):
+            return f"bad {name}"
+    if len(seen["call-id"][0]) > MAX_CALL_ID_BYTES or not _CALL_ID.match(seen["call-id"][0]):
+        return "bad call-id"
+    cseq = _CSEQ.match(seen["cseq"][0])
+    if not cseq or int(cseq.group(1)) >= 2**31:
+        return "bad cseq"
+    for name in ("max-forwards", "content-length"):
+        values = seen.get(name, [])
+        if len(values) > 1 or (values and not _NUMBER.match(values[0])):
+            return f"bad {name}"
+    vias = [v for value in seen.get("via", []) for v in entries(value)]
+    if not vias or len(vias) > MAX_VIAS or sum(map(len, vias)) > MAX_VIA_BYTES:
+        return "via count or size"
+    if not all(_VIA.match(v) for v in vias):
+        return "bad via"
+    routes = [r for name in ("record-route", "route") for value in seen.get(name, []) for r in entries(value)]
+    if len(routes) > MAX_ROUTES or sum(map(len, routes)) > MAX_ROUTE_BYTES:
+        return "route count or size"
+    if not all(_ROUTE.match(r) for r in routes):
+        return "bad route"
+    contacts = [c for value in seen.get("contact", []) for c in entries(value)]
+    if len(contacts) > 1 and not 300 <= status < 400:  # topos carries one Contact (redirects never cross)
+        return "contact count"
+    if not all(_NAME_ADDR.match(c) for c in contacts):
+        return "bad contact"
+    return None
+
+
+def sent_by_host(via: str) -> str | None:
+    m = re.match(r"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*\w+[ \t]+([^:;,\s]+)", via, re.I)
+    return m.group(1) if m else None
+
+
+def foreign_addresses(raw: bytes, allowed: set[str], *, initial: bool) -> list[str]:
+    """Where the outgoing message names an IPv4 address outside `allowed` (our socket, the next hop):
+    "where address" items, [] if none. Skips what topos rewrites after this check; the Request-URI,
+    From and To only count in an initial request (the SBC wrote them; later they are the recipient's)."""
+    text = raw.decode("utf-8", "surrogateescape")
+    head, _, body = text.partition("\r\n\r\n")
+    start = head.split("\r\n", 1)[0]
+    found = [f"request-uri {a}" for a in _IPV4.findall(start) if initial and a not in allowed]
+    skip = TOPOS_HEADERS if initial else TOPOS_HEADERS | PARTY_HEADERS
+    for name, value in header_fields(head):
+        if name not in skip:
+            found += [f"{name or 'line'} {a}" for a in _IPV4.findall(value) if a not in allowed]
+    found += [f"body {a}" for a in _IPV4.findall(body) if a not in allowed and a != _ANY_ADDRESS]
+    return found
