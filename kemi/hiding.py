@@ -39,6 +39,15 @@ def safe(getter) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _first_via() -> str:
+    """The message's first Via (topos leaves it alone on arrival): what ties a topos event to the route
+    run that follows it for the same message."""
+    try:
+        return str(KSR.pv.get("$hdr(Via)"))
+    except (UnicodeDecodeError, ValueError):
+        return "<unreadable>"
+
+
 def log(level, text: str) -> None:
     level(f"sbc: {text} [ci={safe(KSR.kx.get_callid)}]\n")
 
@@ -62,13 +71,13 @@ class Guard:
     def note_arrival(self) -> None:
         try:
             masked = KSR.kx.get_callid().startswith(MASK_PREFIX)
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, AttributeError):
             masked = True  # unreadable: treat as the other side's, reply nothing
-        self.masked_via = KSR.pv.get("$hdr(Via)") if masked else None
+        self.masked_via = _first_via() if masked else None
 
     def arrived_masked(self) -> bool:
         """Did the message being routed carry a masked Call-ID (so that topos decoded it)?"""
-        return self.masked_via is not None and KSR.pv.get("$hdr(Via)") == self.masked_via
+        return self.masked_via is not None and _first_via() == self.masked_via
 
     def reply(self, code: int, reason: str, side: str | None, stateful: bool = False) -> None:
         """A reply generated here, unless it would carry a decoded Call-ID back to the masked side."""

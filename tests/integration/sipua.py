@@ -224,11 +224,15 @@ class AnsweringPeer(Endpoint):
             self.dialogs.pop(msg.header("call-id"), None)
 
 
+CLEAN_CALLER = "+12125550177"  # the caller number of calls a test wants answered (the Call-ID may be masked)
+
+
 def invite(frm: tuple[str, int], to_user: str, sbc: tuple[str, int], call_id: str) -> Msg:
     ip, port = frm
+    caller = CLEAN_CALLER if call_id.startswith("clean-") else "+12125550199"
     return Msg(f"INVITE sip:{to_user}@{sbc[0]}:{sbc[1]} SIP/2.0", [
         ["Via", f"SIP/2.0/UDP {ip}:{port};branch=z9hG4bK{tag()};rport"], ["Max-Forwards", "70"],
-        ["From", f'"Caller" <sip:+12125550199@{ip}>;tag={tag()}'], ["To", f"<sip:{to_user}@{sbc[0]}>"],
+        ["From", f'"Caller" <sip:{caller}@{ip}>;tag={tag()}'], ["To", f"<sip:{to_user}@{sbc[0]}>"],
         ["Call-ID", call_id], ["CSeq", "1 INVITE"], ["Contact", f"<sip:caller@{ip}:{port}>"],
         ["Content-Type", "application/sdp"]], sdp(ip))
 

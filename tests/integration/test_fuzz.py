@@ -22,7 +22,7 @@ from stack import ng, sipprobe
 from .conftest import active_dialogs, kamailio_major
 from .fuzz import Mutator
 from .harness import rtpengine_calls, wait_for, wait_state
-from .sipua import AnsweringPeer, Caller, Dialog, Endpoint, Msg, invite, reply, sdp, tag, wait_until
+from .sipua import CLEAN_CALLER, AnsweringPeer, Caller, Dialog, Endpoint, Msg, invite, reply, sdp, tag, wait_until
 
 SBC_PRIVATE, SBC_PUBLIC = ("127.0.1.1", 5060), ("127.0.2.1", 5060)
 GATEWAY_UA = ("127.0.3.1", 5060)  # dispatcher set 1 (DID +14155550101)
@@ -40,7 +40,7 @@ def _peer_answer(rng: random.Random, own: list[str]):
     mutator = Mutator(rng, own)
 
     def answer(invite: Msg):
-        if (invite.header("call-id") or "").startswith("clean-") or "clean" in (invite.header("from") or ""):
+        if CLEAN_CALLER in (invite.header("from") or ""):
             return 200
         pick = rng.random()
         if pick < 0.5:

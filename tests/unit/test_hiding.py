@@ -1,0 +1,126 @@
+"""Fail-closed topology hiding against the fake KSR: bytes checked before any state, replies checked,
+the egress check, dialog BYEs toward a callee, and no reply with a decoded Call-ID."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kemi import wire
+from tests.unit.fake_ksr import WELL_FORMED
+from tests.unit.test_routes import CARRIER_IP, make_routes, request
+
+GOOD = WELL_FORMED.encode()
+
+
+@pytest.mark.parametrize("change,reason", [
+    (("call-1", "call\x00-1"), "control character"),
+    (('"Caller"', '"Ca\x1b[31mller"'), "control character"),
+    (("<sip:carrier@", "<<<<sip:carrier@"), "bad contact"),
+    (("Contact: <sip:carrier@127.0.4.2:5060>", "Contact: <sip:a@127.0.4.2>, <sip:b@127.0.4.2>"), "contact count"),
+    (("CSeq: 1 INVITE", "CSeq: 99999999999 INVITE"), "bad cseq"),
+    (("Max-Forwards: 70", "Max-Forwards: seventy"), "bad max-forwards"),
+    (("Content-Length: 0", "Content-Length: -5"), "bad content-length"),
+    (("Call-ID: call-1", "Call-ID: a b"), "bad call-id"),
+    (("Max-Forwards: 70", "Max-Forwards:\r\n 70"), "bad header line"),
+])
+def test_what_topos_or_ksr_cannot_carry_is_named(change, reason):
+    assert wire.problem(GOOD.replace(*(c.encode() for c in change)), is_request=True) == reason
+
+
+def test_non_utf8_and_too_many_vias_are_refused():
+    assert wire.problem(GOOD.replace(b"call-1", b"call\xff-1"), is_request=True) == "not UTF-8"
+    vias = b"".join(b"Via: SIP/2.0/UDP 127.0.4.9:%d;branch=z9hG4bK%d\r\n" % (5060 + i, i) for i in range(17))
+    assert wire.problem(GOOD.replace(b"Max-Forwards", vias + b"Max-Forwards"), is_request=True) == "via count or size"
+    assert wire.problem(GOOD, is_request=True) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_any_bytes_get_an_answer_never_an_exception(junk):
+    assert wire.problem(GOOD[:40] + junk, is_request=True) is not None or b"\r\n" in junk
+
+
+def test_egress_names_only_our_socket_and_the_next_hop():
+    out = GOOD.replace(b'"Caller"', b'"127.0.4.9"')
+    assert wire.foreign_addresses(GOOD, {"127.0.4.2", "127.0.1.1"}, initial=True) == []
+    assert wire.foreign_addresses(out, {"127.0.4.2", "127.0.1.1"}, initial=True) == ["from 127.0.4.9"]
+    assert wire.foreign_addresses(GOOD, {"127.0.2.1"}, initial=False) == []  # Via/Contact/Call-ID: topos's
+
+
+def test_a_carrier_request_ksr_cannot_decode_gets_400_before_any_state(ksr):
+    request(ksr, src=CARRIER_IP)
+
+    def undecodable():
+        raise UnicodeDecodeError("utf-8", GOOD.replace(b"call-1", b"c\xffll"), 0, 1, "invalid")
+    ksr.returns["kx.get_msgbuf"] = undecodable
+    ksr.returns["kx.get_callid"] = undecodable
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("sl.send_reply", (400, "Bad Request"))]
+    assert ksr.counted("sbc_topology_guard_total") == [("ingress", "private", "not UTF-8")]
+
+
+def test_a_strangers_malformed_request_gets_silence(ksr):
+    request(ksr, src="127.0.9.9", acl=())
+    ksr.returns["kx.get_msgbuf"] = WELL_FORMED.replace("call-1", "call\x00-1")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == []
+    assert ksr.called("dialog.dlg_manage") == []
+
+
+def test_a_reply_topos_cannot_carry_is_dropped(ksr):
+    request(ksr, side="public", src="127.0.3.1")
+    ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\n" + WELL_FORMED.split("\r\n", 1)[1].replace(
+        "<sip:carrier@", "<<sip:carrier@")
+    assert make_routes().ksr_reply_route(None) == 0
+    assert ksr.called("set_drop") == [()]
+
+
+def test_egress_drops_a_message_naming_a_third_address(ksr):
+    request(ksr)
+    ksr.returns["pv.get"] = {"$snd(buf)": WELL_FORMED.replace('"Caller"', '"127.0.4.9"'),
+                             "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
+    assert make_routes().ksr_onsend_route(None) == 0
+    assert ksr.called("set_drop") == [()]
+    assert ksr.counted("sbc_topology_guard_total") == [("egress", "public", "foreign address")]
+
+
+def test_egress_lets_a_clean_message_go(ksr):
+    request(ksr)
+    clean = WELL_FORMED.replace("127.0.4.2", "127.0.2.1").replace("127.0.1.1", "127.0.3.1")
+    ksr.returns["pv.get"] = {"$snd(buf)": clean, "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
+    assert make_routes().ksr_onsend_route(None) == 1
+    assert ksr.called("set_drop") == []
+
+
+@pytest.mark.parametrize("direction,dropped", [(1, True), (2, False)])
+def test_a_dialog_bye_toward_the_callee_is_dropped(ksr, direction, dropped):
+    request(ksr, method="BYE", totag=True)
+    ksr.returns["pv.get"] = {"$ft": "a", "$tt": "b", "$hdr(Via)": "SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx"}.get
+    ksr.returns["pv.geti"] = direction
+    make_routes().ksr_tm_event(None, "tm:local-request")
+    assert ksr.called("dialog.dlg_get") == [("call-1", "a", "b")]
+    assert ksr.called("set_drop") == ([()] if dropped else [])
+
+
+def test_a_masked_in_dialog_request_gets_no_reply_and_no_100(ksr):
+    routes = make_routes()
+    request(ksr, method="BYE", totag=True, side="public", src="127.0.3.1", acl=(2,))
+    ksr.returns["kx.get_callid"] = "!!:masked"
+    ksr.returns["pv.get"] = {"$hdr(Via)": "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKx"}.get
+    routes.ksr_topos_event(None, "topos:msg-receiving")
+    ksr.returns["dialog.is_known_dlg"] = -1  # a forged BYE: 481 would carry the decoded Call-ID
+    routes.ksr_request_route(None)
+    assert ksr.replies() == []
+    assert ksr.counted("sbc_topology_guard_total") == [("withheld", "public", "481 to a masked request")]
+
+
+def test_a_masked_reinvite_relays_without_tms_own_replies(ksr):
+    routes = make_routes()
+    request(ksr, method="INVITE", totag=True, side="public", src="127.0.3.1", acl=(2,))
+    ksr.returns["kx.get_callid"] = "!!:masked"
+    ksr.returns["pv.get"] = {"$hdr(Via)": "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKy"}.get
+    routes.ksr_topos_event(None, "topos:msg-receiving")
+    routes.ksr_request_route(None)
+    assert ksr.called("tm.t_set_auto_inv_100") == [(0,)]
+    assert ksr.called("tm.t_set_disable_internal_reply") == [(1,)]
+    assert ksr.called("tm.t_relay") == [()]
