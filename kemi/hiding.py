@@ -13,6 +13,8 @@ pass on unhidden, and that nothing it cannot hide leaves at all.
 
 from __future__ import annotations
 
+import re
+
 import KSR
 
 from . import metrics, wire
@@ -30,13 +32,21 @@ def raw_message() -> bytes:
         return bytes(undecodable.object)
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def printable(text: str) -> str:
+    """Text KSR can take back (a NUL makes it raise) and a log reader can trust (no escape sequences)."""
+    return _UNPRINTABLE.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def safe(getter) -> str:
     """A KSR string getter for log lines: never raises on bytes Python cannot take."""
     try:
         value = getter()
     except (UnicodeDecodeError, ValueError):
         return "<undecodable>"
-    return value if isinstance(value, str) else ""
+    return printable(value) if isinstance(value, str) else ""
 
 
 def _first_via() -> str:
@@ -49,7 +59,11 @@ def _first_via() -> str:
 
 
 def log(level, text: str) -> None:
-    level(f"sbc: {text} [ci={safe(KSR.kx.get_callid)}]\n")
+    level(printable(f"sbc: {text} [ci={safe(KSR.kx.get_callid)}]") + "\n")
+
+
+def crashed(where: str, trace: str) -> None:
+    KSR.err(printable(f"sbc: {where} crashed: {trace}") + "\n")
 
 
 class Guard:

@@ -15,7 +15,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import e164, media, metrics, policy, records, tenancy
 from .didcache import DidCache, DidUnavailable
-from .hiding import Guard, log
+from .hiding import Guard, crashed, log
 from .settings import Settings
 
 CARRIERS = 1  # permissions address group of telecom carriers (private socket only)
@@ -77,7 +77,7 @@ class SbcRoutes:
         try:
             self.request_route()
         except Exception:  # noqa: BLE001 - nothing may escape into Kamailio unanswered
-            KSR.err(f"sbc: request route crashed: {traceback.format_exc()}\n")
+            crashed("request route", traceback.format_exc())
             if not KSR.is_ACK():
                 self.guard.reply(500, "Server Internal Error", self.arrived_on())
         return 1
@@ -91,7 +91,7 @@ class SbcRoutes:
                 self.guard.refused("ingress", self.arrived_on(), reason)
                 return _drop()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: reply check crashed: {traceback.format_exc()}\n")
+            crashed("reply check", traceback.format_exc())
             return _drop()
         return 1
 
@@ -105,7 +105,7 @@ class SbcRoutes:
                 metrics.topology_guard("egress", side, "foreign address")
                 return _drop()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: egress check crashed: {traceback.format_exc()}\n")
+            crashed("egress check", traceback.format_exc())
             return _drop()
         return 1
 
@@ -115,7 +115,7 @@ class SbcRoutes:
         try:
             self.guard.note_arrival()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: topos event handler crashed: {traceback.format_exc()}\n")
+            crashed("topos event handler", traceback.format_exc())
         return 1
 
     def ksr_tm_event(self, msg, event: str = "") -> int:
@@ -131,7 +131,7 @@ class SbcRoutes:
                     metrics.topology_guard("local", side, "toward callee")
                     return _drop()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: tm event handler crashed: {traceback.format_exc()}\n")
+            crashed("tm event handler", traceback.format_exc())
             return _drop()
         return 1
 
@@ -140,7 +140,7 @@ class SbcRoutes:
         try:
             KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: dispatcher event handler crashed: {traceback.format_exc()}\n")
+            crashed("dispatcher event handler", traceback.format_exc())
         return 1
 
     def ksr_dialog_event(self, msg, event: str = "") -> int:
@@ -151,7 +151,7 @@ class SbcRoutes:
                 status = KSR.kx.get_status()
                 records.answered(status if 200 <= status < 300 else 200)
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: dialog event handler crashed: {traceback.format_exc()}\n")
+            crashed("dialog event handler", traceback.format_exc())
         return 1
 
     def ksr_xhttp_event(self, msg, event: str = "") -> int:
@@ -167,7 +167,7 @@ class SbcRoutes:
             else:
                 KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: metrics handler crashed: {traceback.format_exc()}\n")
+            crashed("metrics handler", traceback.format_exc())
         return 1
 
     # ---- request routing ----------------------------------------------------------------------
@@ -582,7 +582,7 @@ class SbcRoutes:
                 log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: branch route crashed: {traceback.format_exc()}\n")
+            crashed("branch route", traceback.format_exc())
             KSR.set_drop()
         return 1
 
@@ -596,7 +596,7 @@ class SbcRoutes:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
                     log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: reply route crashed: {traceback.format_exc()}\n")
+            crashed("reply route", traceback.format_exc())
         return 1
 
     def failure_from_gateway(self, msg) -> int:
@@ -631,7 +631,7 @@ class SbcRoutes:
             records.failed(status)
             KSR.rtpengine.rtpengine_delete0()
         except Exception:  # noqa: BLE001
-            KSR.err(f"sbc: failure route crashed: {traceback.format_exc()}\n")
+            crashed("failure route", traceback.format_exc())
         return 1
 
     def next_peer(self, leg: Leg) -> bool:

@@ -73,7 +73,7 @@ def _leaks(received: list[bytes], other_side: re.Pattern, other_call_ids: set[st
 
 
 def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_calls_after(quiet_sbc, work):
-    seed = int(os.environ.get("SBC_FUZZ_SEED", str(int(time.time()))))
+    seed = int(os.environ.get("SBC_FUZZ_SEED", "20261127"))  # fixed in CI; set another to explore
     rng = random.Random(seed)
     callid_masked = kamailio_major(quiet_sbc) >= 6
     carrier_own = ["127.0.4.2", "127.0.4.77", "127.0.1.1"]

@@ -73,6 +73,8 @@ class FakeKSR(types.ModuleType):
         def call(*args):
             if len(args) != arity:
                 raise TypeError(f"KSR.{full} takes {arity} arguments, got {len(args)}")
+            if any(isinstance(a, str) and "\x00" in a for a in args):
+                raise ValueError("embedded null character")  # as app_python3 does: C strings end at NUL
             self.calls.append((full, args))
             if full in ("pv.sets", "pv.seti") and full not in self.returns:
                 self.pvs[args[0]] = args[1]

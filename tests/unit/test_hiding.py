@@ -67,6 +67,15 @@ def test_a_strangers_malformed_request_gets_silence(ksr):
     assert ksr.called("dialog.dlg_manage") == []
 
 
+def test_a_nul_in_the_call_id_never_reaches_a_ksr_call(ksr):
+    request(ksr, src="127.0.9.9", acl=())
+    ksr.returns["kx.get_msgbuf"] = WELL_FORMED.replace("call-1", "call\x00-1")
+    ksr.returns["kx.get_callid"] = "call\x00-1"
+    make_routes().ksr_request_route(None)  # the fake raises on NUL like app_python3
+    assert "call\\x00-1" in ksr.logged()
+    assert ksr.replies() == []
+
+
 def test_a_reply_topos_cannot_carry_is_dropped(ksr):
     request(ksr, side="public", src="127.0.3.1")
     ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\n" + WELL_FORMED.split("\r\n", 1)[1].replace(
