@@ -96,7 +96,8 @@ class SbcRoutes:
         return 1
 
     def ksr_onsend_route(self, msg) -> int:
-        """The last look at every relayed request and reply: nothing naming a third address leaves."""
+        """The last look at every relayed request and reply: nothing naming a third address leaves
+        (Kamailio 6.0 honours the drop; 5.6's app_python3 ignores drops here, so there it is logged only)."""
         try:
             leaks = self.guard.egress_leaks()
             if leaks:

@@ -62,7 +62,7 @@ def _leaks(received: list[bytes], other_side: re.Pattern, other_call_ids: set[st
     for data in received:
         text = data.decode("utf-8", "surrogateescape")
         for line in text.split("\r\n"):
-            is_call_id = line.lower().startswith(("call-id:", "i:"))
+            is_call_id = re.match(r"(?i)^\s*(call-id|i)\s*:", line) is not None
             if is_call_id and not callid_masked:
                 continue  # Kamailio 5.6: the Call-ID crosses (README, documented gap)
             if other_side.search(line) or STRANGER_MARK.search(line):
