@@ -500,9 +500,10 @@ class SbcRoutes:
         return any(KSR.dispatcher.ds_is_from_list_mode(g, 1) > 0 for g in self.settings.gateway_groups)
 
     def rewrite_parties(self, number: str, side: str, caller: str) -> None:
-        """To = the number at the next hop; From = the caller at our own socket on the outgoing side,
-        so that neither header carries the other side's addresses (uac restores them in replies)."""
-        KSR.uac.uac_replace_to_uri(f"sip:{number}@{KSR.kx.get_rhost()}")
+        """To = the number, From = the caller, both at our own socket on the outgoing side: neither names
+        the other side, and both stay true when a failover sends the call to another peer (the egress
+        check would drop a To naming the previous one). uac restores them in replies."""
+        KSR.uac.uac_replace_to_uri(f"sip:{number}@{self.settings.socket_ip(side)}")
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
 
     def assert_identity(self, user: str, side: str) -> None:

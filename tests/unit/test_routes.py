@@ -219,7 +219,7 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
         ("pv.sets", (GROUP_AVP, "1")),  # the group tried now, for metrics and the call record
         ("seturi", ("sip:+14155550101@127.0.3.1:5060",)),
         ("dialog.set_dlg_profile", ("direction_calls", "inbound")),
-        ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.3.1",)),
+        ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.2.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
         ("rr.record_route", ()),
         *GATEWAY_ATTEMPT,
@@ -358,7 +358,7 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
         ("pv.sets", (GROUP_AVP, "10")),
         ("seturi", ("sip:+12125550100@127.0.4.1:5060",)),
         ("dialog.set_dlg_profile", ("direction_calls", "outbound")),
-        ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.4.1",)),
+        ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.1.1",)),
         ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
         ("hdr.append", (f"P-Asserted-Identity: <sip:+12125550199@{PRIVATE}>\r\n",)),
         ("rr.record_route", ()),
