@@ -23,13 +23,14 @@ MASK_PREFIX = "!!:"  # topoh's Call-ID prefix (its callid_prefix default), as th
 DOWNSTREAM = 1  # $dlg_ctx(dir) after dlg_get: the request travels caller -> callee
 
 
-def raw_message() -> bytes:
-    """The message as received (or, in a local-request route, as built), bytes KSR cannot decode
-    included: app_python3 raises UnicodeDecodeError for them, which carries the bytes."""
+def raw_bytes(getter) -> bytes:
+    """What a KSR buffer getter returns, as bytes, those KSR cannot decode included: app_python3 raises
+    UnicodeDecodeError for them, which carries the bytes."""
     try:
-        return KSR.kx.get_msgbuf().encode("utf-8", "surrogateescape")
+        value = getter()
     except UnicodeDecodeError as undecodable:
         return bytes(undecodable.object)
+    return value.encode("utf-8", "surrogateescape") if isinstance(value, str) else b""
 
 
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f]")
@@ -52,10 +53,7 @@ def safe(getter) -> str:
 def _first_via() -> str:
     """The message's first Via (topos leaves it alone on arrival): what ties a topos event to the route
     run that follows it for the same message."""
-    try:
-        return str(KSR.pv.get("$hdr(Via)"))
-    except (UnicodeDecodeError, ValueError):
-        return "<unreadable>"
+    return safe(lambda: KSR.pv.get("$hdr(Via)"))
 
 
 def log(level, text: str) -> None:
@@ -74,7 +72,7 @@ class Guard:
     # ---- ingress ------------------------------------------------------------------------------
 
     def problem(self, is_request: bool) -> str | None:
-        return wire.problem(raw_message(), is_request=is_request)
+        return wire.problem(raw_bytes(KSR.kx.get_msgbuf), is_request=is_request)
 
     def refused(self, stage: str, side: str | None, reason: str) -> None:
         log(KSR.notice, f"{stage}: {reason} ({safe(KSR.kx.get_method)} from {safe(KSR.kx.get_srcip)} on {side})")
@@ -108,11 +106,7 @@ class Guard:
     def egress_leaks(self) -> list[str]:
         """Addresses the message about to be sent names that belong to neither our sending socket nor
         the next hop (onsend route: $snd is the outgoing buffer and its destination)."""
-        try:
-            buf = KSR.pv.get("$snd(buf)")
-            raw = buf.encode("utf-8", "surrogateescape") if isinstance(buf, str) else b""
-        except UnicodeDecodeError as undecodable:
-            raw = bytes(undecodable.object)
+        raw = raw_bytes(lambda: KSR.pv.get("$snd(buf)"))
         allowed = {KSR.pv.get("$sndfrom(ip)"), KSR.pv.get("$snd(ip)")}
         is_request = not raw.startswith(b"SIP/2.0 ")
         initial = is_request and KSR.siputils.has_totag() < 0

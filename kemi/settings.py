@@ -127,9 +127,8 @@ class Settings:
 
     def socket(self, side: str, proto: str = "udp") -> str:
         """Kamailio socket string of one side ("private" or "public")."""
-        if side == "private":
-            return f"{proto}:{self.private_ip}:{self.private_port}"
-        return f"{proto}:{self.public_ip}:{self.public_port}"
+        port = self.private_port if side == "private" else self.public_port
+        return f"{proto}:{self.socket_ip(side)}:{port}"
 
     def kamailio_env(self) -> dict[str, str]:
         """The variables kamailio.cfg reads with #!defenv, all derived from these settings."""

@@ -173,8 +173,7 @@ def foreign_addresses(raw: bytes, allowed: set[str], *, initial: bool) -> list[s
     """Where the outgoing message names an IPv4 address outside `allowed` (our socket, the next hop):
     "where address" items, [] if none. Skips what topos rewrites after this check; the Request-URI,
     From and To only count in an initial request (the SBC wrote them; later they are the recipient's)."""
-    text = raw.decode("utf-8", "surrogateescape")
-    head, _, body = text.partition("\r\n\r\n")
+    head, body = (part.decode("utf-8", "surrogateescape") for part in split(raw))
     start = head.split("\r\n", 1)[0]
     found = [f"request-uri {a}" for a in _IPV4.findall(start) if initial and a not in allowed]
     skip = TOPOS_HEADERS if initial else TOPOS_HEADERS | PARTY_HEADERS

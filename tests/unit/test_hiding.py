@@ -111,12 +111,18 @@ def test_a_dialog_bye_toward_the_callee_is_dropped(ksr, direction, dropped):
     assert ksr.called("set_drop") == ([()] if dropped else [])
 
 
-def test_a_masked_in_dialog_request_gets_no_reply_and_no_100(ksr):
+def masked_arrival(ksr, method):
+    """A gateway's in-dialog request whose Call-ID topos saw masked (topos:msg-receiving ran first)."""
     routes = make_routes()
-    request(ksr, method="BYE", totag=True, side="public", src="127.0.3.1", acl=(2,))
+    request(ksr, method=method, totag=True, side="public", src="127.0.3.1", acl=(2,))
     ksr.returns["kx.get_callid"] = "!!:masked"
     ksr.returns["pv.get"] = {"$hdr(Via)": "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKx"}.get
     routes.ksr_topos_event(None, "topos:msg-receiving")
+    return routes
+
+
+def test_a_masked_in_dialog_request_gets_no_reply_and_no_100(ksr):
+    routes = masked_arrival(ksr, "BYE")
     ksr.returns["dialog.is_known_dlg"] = -1  # a forged BYE: 481 would carry the decoded Call-ID
     routes.ksr_request_route(None)
     assert ksr.replies() == []
@@ -124,11 +130,7 @@ def test_a_masked_in_dialog_request_gets_no_reply_and_no_100(ksr):
 
 
 def test_a_masked_reinvite_relays_without_tms_own_replies(ksr):
-    routes = make_routes()
-    request(ksr, method="INVITE", totag=True, side="public", src="127.0.3.1", acl=(2,))
-    ksr.returns["kx.get_callid"] = "!!:masked"
-    ksr.returns["pv.get"] = {"$hdr(Via)": "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKy"}.get
-    routes.ksr_topos_event(None, "topos:msg-receiving")
+    routes = masked_arrival(ksr, "INVITE")
     routes.ksr_request_route(None)
     assert ksr.called("tm.t_set_auto_inv_100") == [(0,)]
     assert ksr.called("tm.t_set_disable_internal_reply") == [(1,)]
