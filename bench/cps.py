@@ -1,130 +1,117 @@
-"""Calls per second through the real SBC (carrier -> SBC -> gateway, media via rtpengine).
+"""The SBC's cost per call next to a native kamailio.cfg of the same call flow, in one run.
 
-    make bench                      # default: 2000 calls at 50 cps
-    python -m bench.cps --calls 2000 --rate 100 --duration-ms 2000
+    make bench                                   # host Kamailio, default ladder
+    python -m bench.cps --ladder 100,200,300 --calls 2000 --off topos,cdr
 
+Carrier (SIPp) -> private socket -> Kamailio -> public socket -> two gateways (SIPp), through the same
+MariaDB, Redis and rtpengine. The two sides (bench/native.cfg, the reference; kamailio/kamailio.cfg, the
+SBC as shipped) run one after the other at each rate of the ladder, the order alternating, on the same
+sockets. For each run: Kamailio's CPU per call and the whole stack's (on-CPU time of the processes,
+/proc/PID/schedstat), INVITE->200 p50/p99 (SIPp -trace_rtt), failed calls, MariaDB statements and Redis
+commands per call. `--off` adds SBC runs with features switched off (bench only: see bench/features.py).
 Must run in its own network namespace (make bench does that): all traffic stays on loopback.
-Reports completed/failed calls, achieved rate, INVITE->180 latency percentiles (SIPp -trace_rtt),
-and database statements per call by kind, measured in a separate 200-call pass with the general log on.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
-import re
-import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from stack.services import KAMAILIO_DIR, Kamailio
 from stack.stack import Stack
-from tests.integration.harness import SCENARIOS, Sipp, run_uac
 
-GATEWAYS = ("127.0.3.2", "127.0.3.3")  # the demo DID +14155550102 spreads over these
+from . import features, probe, report
+from .load import Load
 
-
-def _percentiles(values: list[float]) -> dict[str, float]:
-    if not values:
-        return {}
-    qs = statistics.quantiles(values, n=100, method="inclusive")
-    return {"p50": qs[49], "p90": qs[89], "p99": qs[98], "max": max(values)}
+BENCH = Path(__file__).resolve().parent
+REFERENCE = BENCH / "native.cfg"
+SHIPPED = KAMAILIO_DIR / "kamailio.cfg"
 
 
-def _rtts(workdir: Path) -> list[float]:
-    """INVITE -> 180 per call in ms, from SIPp's -trace_rtt files (Date_ms;response_time_ms;rtd_no)."""
-    values = []
-    for path in workdir.glob("*_rtt.csv"):
-        with open(path) as f:
-            values += [float(row["response_time_ms"]) for row in csv.DictReader(f, delimiter=";")]
-    return values
+def run_side(stack: Stack, load: Load, name: str, off: tuple[str, ...], rate: float, calls: int,
+             work: Path) -> dict:
+    """Start this side's Kamailio, warm it up, measure `calls` at `rate`, stop it."""
+    cfg = REFERENCE if name == "native" else SHIPPED
+    env = {**stack.env, **features.switches(off)}
+    if name == "native":
+        env["NATIVE_SQLCON"] = "cb=>" + stack.settings.kamailio_env()["DB_URL"]
+    label = name if not off else f"sbc-no-{'-'.join(off)}"
+    run_dir = work / f"{label}-{rate:g}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kamailio = Kamailio(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
+                        defines=features.defines(off))
+    kamailio.start()
+    try:
+        load.calls(f"{label}-{rate:g}-warm", 40, 20)  # caches, connections, first dispatcher choice
+        before = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
+        result = load.calls(f"{label}-{rate:g}", calls, rate)
+        time.sleep(1.5)  # the last CDR inserts (async workers)
+        after = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
+    finally:
+        kamailio.stop()
+    return {"side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}
 
 
-def _signalling_only_scenario(workdir: Path) -> str:
-    """uac_call.xml without its pcap playback: the same call flow, no RTP."""
-    text = (SCENARIOS / "uac_call.xml").read_text()
-    path = workdir / "uac_call_no_media.xml"
-    path.write_text(re.sub(r"\s*<nop><action><exec play_pcap_audio=[^\n]*</nop>", "", text))
-    return str(path)
-
-
-def _calls(workdir: Path, name: str, calls: int, rate: float, duration_ms: int,
-           scenario: str = "uac_call.xml") -> tuple[int, float, Sipp]:
-    started = time.monotonic()
-    uac = run_uac(workdir, name, "127.0.1.1:5060", "+14155550102", "127.0.4.2", scenario=scenario,
-                  calls=calls, rate=rate,
-                  limit=int(rate * (duration_ms / 1000 + 2)) + 10, duration_ms=duration_ms,
-                  timeout=calls / rate + 120, extra=("-trace_rtt", "-rtt_freq", "1", "-trace_stat"))
-    rc = uac.wait(calls / rate + 180)
-    return rc, time.monotonic() - started, uac
-
-
-def _counts(out: str) -> tuple[int, int]:
-    ok = re.findall(r"Successful call\s*\|\s*\d+\s*\|\s*(\d+)", out)
-    bad = re.findall(r"Failed call\s*\|\s*\d+\s*\|\s*(\d+)", out)
-    return (int(ok[-1]) if ok else 0, int(bad[-1]) if bad else 0)
+def _ladder(work: Path, args, ladder: list[float], variants: list) -> list[dict]:
+    rows = []
+    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "0", "SIP_WORKERS": str(args.workers)}
+    stack = Stack(env, work / "sbc", demo_data=True)
+    try:
+        stack.db.start()
+        stack.db.bootstrap(demo_data=True)
+        stack.redis.start()
+        stack.rtpengine.start()
+        with Load(work, stack.settings, args.duration_ms) as load:
+            for i, rate in enumerate(ladder):
+                order = variants if i % 2 == 0 else variants[::-1]  # alternate who goes first
+                for name, off in order:
+                    row = run_side(stack, load, name, off, rate, args.calls, work)
+                    rows.append(row)
+                    print(report.line(row), flush=True)
+    finally:
+        stack.stop()
+    return rows
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=2000)
-    parser.add_argument("--rate", type=float, default=50)
-    parser.add_argument("--duration-ms", type=int, default=2000)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ladder", default="100,200,300,400", help="call rates (calls/s), comma-separated")
+    parser.add_argument("--calls", type=int, default=2000, help="calls per run")
+    parser.add_argument("--duration-ms", type=int, default=1000, help="answered call length")
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--no-media", action="store_true", help="signalling only: no RTP from the caller")
-    parser.add_argument("--out", type=Path, default=Path("bench/results"))
+    parser.add_argument("--off", default="", help=f"extra SBC runs without these: {','.join(features.FEATURES)}"
+                        " (one run per name, 'all' for all at once)")
+    parser.add_argument("--sides", default="native,sbc", help="which of native,sbc to run")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) in the output")
+    parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     if {n for _, n in __import__("socket").if_nameindex()} != {"lo"}:
         print("run in a private network namespace: make bench", file=sys.stderr)
         return 2
+    ladder = [float(r) for r in args.ladder.split(",") if r]
+    sides = [s for s in args.sides.split(",") if s]
+    if not sides or set(sides) - {"native", "sbc"}:
+        parser.error("--sides: native, sbc or both")
+    variants = [(s, ()) for s in sides] + features.variants(args.off)
 
-    with tempfile.TemporaryDirectory(prefix="sbc-bench-") as tmp:
-        work = Path(tmp)
-        env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "0", "SIP_WORKERS": str(args.workers)}
-        with Stack(env, work / "sbc", demo_data=True) as sbc:
-            echo = () if args.no_media else ("-rtp_echo",)
-            scenario = _signalling_only_scenario(work) if args.no_media else "uac_call.xml"
-            gws = [Sipp(work, f"gw-{ip}", "uas_answer.xml", ip, args=echo).start() for ip in GATEWAYS]
-            try:
-                # Pass 1: which statements a call costs the database (general log on, 200 calls).
-                log = work / "general.log"
-                sbc.db.sql(f"SET GLOBAL general_log_file='{log}'; SET GLOBAL general_log=1;")
-                q_calls = 200
-                rc1, _, _ = _calls(work, "dbpass", q_calls, 50, 200)
-                sbc.db.sql("SET GLOBAL general_log=0;")
-                text = log.read_text(errors="replace") if log.exists() else ""
-                per_call = {
-                    kind: round(len(re.findall(pattern, text, re.I)) / q_calls, 2)
-                    for kind, pattern in (
-                        ("did_routing_select", r"Query\s+SELECT .* FROM did_routing"),
-                        ("sbc_cdr_insert", r"Query\s+insert into `sbc_cdr`"),
-                        ("all", r"\bQuery\t"),
-                    )
-                }
-                for rtt in work.glob("*_rtt.csv"):
-                    rtt.unlink()
-                # Pass 2: throughput at the requested rate, general log off.
-                rc, elapsed, uac = _calls(work, "load", args.calls, args.rate, args.duration_ms, scenario)
-                ok, failed = _counts(uac.output.read_text(errors="replace"))
-                latency = _percentiles(_rtts(work))
-            finally:
-                for gw in gws:
-                    gw.stop()
-        result = {
-            "calls": args.calls, "rate_requested_cps": args.rate, "call_duration_ms": args.duration_ms,
-            "sip_workers": args.workers, "media": not args.no_media,
-            "successful": ok, "failed": failed, "sipp_exit": rc,
-            "wall_s": round(elapsed, 1), "achieved_cps": round(ok / max(elapsed - args.duration_ms / 1000, 1e-9), 1),
-            "invite_to_180_ms": {k: round(v, 2) for k, v in latency.items()},
-            "db_statements_per_call": per_call, "db_pass_exit": rc1,
-        }
+    if args.keep:
+        work = Path(tempfile.mkdtemp(prefix="sbc-bench-"))
+        print(f"run directory (kept): {work}")
+        rows = _ladder(work, args, ladder, variants)
+    else:
+        with tempfile.TemporaryDirectory(prefix="sbc-bench-") as tmp:
+            rows = _ladder(Path(tmp), args, ladder, variants)
+    summary = report.summary(rows)
+    print(report.table(summary))
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"cps-{int(time.time())}.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
-    return 0 if rc == 0 and failed == 0 else 1
+    (args.out / f"bench-{int(time.time())}.json").write_text(
+        json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": rows, "summary": summary}, indent=2))
+    return 0
 
 
 if __name__ == "__main__":

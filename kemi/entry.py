@@ -13,6 +13,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+import kemi.benchswitch  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
 import kemi.e164  # noqa: E402
@@ -24,8 +25,8 @@ import kemi.routes  # noqa: E402
 import kemi.settings  # noqa: E402
 import kemi.tenancy  # noqa: E402
 
-_MODULES = (kemi.settings, kemi.e164, kemi.didcache, kemi.policy, kemi.tenancy, kemi.diddb, kemi.media,
-            kemi.metrics, kemi.records, kemi.routes)
+_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.didcache, kemi.policy, kemi.tenancy, kemi.diddb,
+            kemi.media, kemi.metrics, kemi.records, kemi.routes)
 
 
 def mod_init():

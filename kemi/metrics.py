@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import KSR
 
+from . import benchswitch
+
+_COUNTING = "metrics" not in benchswitch.OFF  # per-call counters (the bench measures their cost)
+
 CALLS = "sbc_calls_total"  # {direction, tenant, class}: each call once, by its final answer
 GROUP_CALLS = "sbc_group_calls_total"  # {direction, group, class}: the same calls by dispatcher set
 FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after this answer
@@ -26,6 +30,8 @@ def reply_class(code: int) -> str:
 
 
 def call_finished(direction: str, tenant: str, group: str, code: int) -> None:
+    if not _COUNTING:
+        return
     cls = reply_class(code)
     KSR.xhttp_prom.counter_inc_l3(CALLS, 1, direction, tenant or NONE, cls)
     KSR.xhttp_prom.counter_inc_l3(GROUP_CALLS, 1, direction, group or NONE, cls)
@@ -36,6 +42,8 @@ def failover(direction: str, code: int) -> None:
 
 
 def cache_lookup(cache: str, result: str) -> None:
+    if not _COUNTING:
+        return
     KSR.xhttp_prom.counter_inc_l2(CACHE_LOOKUPS, 1, cache, result)
 
 

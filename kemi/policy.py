@@ -33,20 +33,34 @@ SCANNER_UA_MARKERS = (
 )
 
 
-# Headers of a new call that may cross from one side to the other (besides those Kamailio always
-# keeps: Via, From, To, Call-ID, CSeq, Contact, Max-Forwards, Route/Record-Route, Content-Type/-Length).
+# Headers of a new call that may cross from one side to the other, besides those always kept (_KEPT).
 # Everything else (User-Agent, X-*, P-Charging-Vector, carrier or platform internals) stays on its side.
-# Applied to initial requests only (see SIDE_HEADERS for the rest).
-_COMMON = ("Allow|Supported|k|Require|Session-Expires|x|Min-SE|Accept|P-Asserted-Identity|Privacy|Reason"
-           "|Content-Disposition|Content-Encoding|e|RSeq|RAck|Timestamp")
-REQUEST_HEADERS = f"^({_COMMON}|Proxy-Require|Event|o|Allow-Events|u|Refer-To|r|Referred-By|b|Replaces"
-REQUEST_HEADERS += "|Expires|Subscription-State|Authorization|Proxy-Authorization)$"
+# Applied to initial requests only (side_headers() for the rest). Names as wire.header_fields gives
+# them: lowercase, with the compact forms it does not expand.
+_KEPT = frozenset(("via", "from", "to", "call-id", "cseq", "contact", "content-length", "content-type", "c",
+                   "route", "record-route", "max-forwards"))
+_COMMON = ("allow|supported|k|require|session-expires|x|min-se|accept|p-asserted-identity|privacy|reason"
+           "|content-disposition|content-encoding|e|rseq|rack|timestamp")
+_REQUEST_HEADERS = re.compile(
+    f"^({_COMMON}|proxy-require|event|o|allow-events|u|refer-to|r|referred-by|b|replaces"
+    "|expires|subscription-state|authorization|proxy-authorization)$")
 
 # Headers that describe one side's equipment, network or platform: removed from replies and in-dialog
-# requests, which cannot be whitelisted (keep_hf_re strips headers topos needs there and the message goes
-# out unhidden, seen in tests; removing these by name keeps topos working, tested in test_topology_leaks).
-SIDE_HEADERS = ("^(User-Agent|Server|Organization|Warning|X-[^:]*|P-Charging-Vector|P-Charging-Function-Addresses"
-                "|P-Access-Network-Info|P-Visited-Network-ID|P-Preferred-Identity)$")
+# requests, which cannot be whitelisted (removing what topos needs there sends the message out unhidden,
+# seen in tests; removing these by name keeps topos working, tested in test_topology_leaks).
+_SIDE_HEADERS = re.compile("^(user-agent|server|organization|warning|x-.*|p-charging-vector"
+                           "|p-charging-function-addresses|p-access-network-info|p-visited-network-id"
+                           "|p-preferred-identity)$")
+
+
+def outside_whitelist(names: tuple[str, ...]) -> list[str]:
+    """The header names of a new call that stay on the side they came from."""
+    return [n for n in dict.fromkeys(names) if n not in _KEPT and not _REQUEST_HEADERS.match(n)]
+
+
+def side_headers(names: tuple[str, ...]) -> list[str]:
+    """The header names of a reply or in-dialog request that describe the sender's side."""
+    return [n for n in dict.fromkeys(names) if _SIDE_HEADERS.match(n)]
 
 
 @dataclass(frozen=True)

@@ -225,10 +225,13 @@ class RtpEngine(Service):
 class Kamailio(Service):
     name = "kamailio"
 
-    def __init__(self, settings: Settings, env: dict[str, str], run_dir: Path, log_to_files: bool):
+    def __init__(self, settings: Settings, env: dict[str, str], run_dir: Path, log_to_files: bool,
+                 cfg: Path = KAMAILIO_DIR / "kamailio.cfg", defines: tuple[str, ...] = ()):
         super().__init__(run_dir, log_to_files)
         self.settings = settings
         self.base_env = env
+        self.cfg = cfg  # the bench swaps in its native reference
+        self.defines = defines  # -A NAME for kamailio.cfg's #!ifdef (the bench's feature switches)
         self.ctl_socket = run_dir / "kamailio_ctl"
         self.rpc_socket = run_dir / "kamailio_rpc.sock"
 
@@ -253,8 +256,9 @@ class Kamailio(Service):
 
     def argv(self) -> list[str]:
         argv = [
-            "kamailio", "-DD", "-E", "-f", str(KAMAILIO_DIR / "kamailio.cfg"),
-            "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16",
+            "kamailio", "-DD", "-E", "-f", str(self.cfg),
+            "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16", "-x", "tlsf",
+            *(arg for name in self.defines for arg in ("-A", name)),
         ]
         if self.settings.drop_privileges:
             argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops

@@ -135,3 +135,13 @@ def test_a_masked_reinvite_relays_without_tms_own_replies(ksr):
     assert ksr.called("tm.t_set_auto_inv_100") == [(0,)]
     assert ksr.called("tm.t_set_disable_internal_reply") == [(1,)]
     assert ksr.called("tm.t_relay") == [()]
+
+
+def test_a_header_name_longer_than_the_filters_can_remove_is_refused():
+    # KSR.hdr.remove refuses names beyond 124 characters: such a header would cross unfiltered.
+    long_name = "X-" + "a" * 63
+    raw = WELL_FORMED.replace("Content-Length: 0", f"{long_name}: 1\r\nContent-Length: 0").encode()
+    assert wire.check(raw, is_request=True) == ("bad header line", ())
+    ok = WELL_FORMED.replace("Content-Length: 0", "X-" + "a" * 62 + ": 1\r\nContent-Length: 0").encode()
+    reason, names = wire.check(ok, is_request=True)
+    assert reason is None and names[-2:] == ("x-" + "a" * 62, "content-length")

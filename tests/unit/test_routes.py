@@ -2,10 +2,11 @@
 
 import pytest
 
-from kemi import media, policy, settings
+from kemi import media, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.routes import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
+from tests.unit.fake_ksr import WELL_FORMED
 
 S = settings.load({})
 PRIVATE, PUBLIC = S.private_ip, S.public_ip
@@ -211,7 +212,6 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
     request(ksr, ruser="4155550101", rhost="127.0.3.1")
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
-        ("textopsx.keep_hf_re", (policy.REQUEST_HEADERS,)),
         ("dialog.dlg_manage", ()),
         ("pv.sets", (NUMBER_AVP, "+14155550101")),
         ("dispatcher.ds_select_dst", (1, 9)),
@@ -350,7 +350,6 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
             rhost="127.0.4.1", duri="sip:127.0.4.1:5060")
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
-        ("textopsx.keep_hf_re", (policy.REQUEST_HEADERS,)),
         ("dialog.dlg_manage", ()),
         ("pv.sets", (NUMBER_AVP, "+12125550100")),
         ("dispatcher.ds_select_dst", (10, 8)),  # carriers by priority
@@ -379,7 +378,7 @@ def test_bye_deletes_the_media_session_and_is_relayed(ksr):
     request(ksr, method="BYE", totag=True, sdp=False)
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
-        ("rr.loose_route", ()), ("textops.remove_hf_re", (policy.SIDE_HEADERS,)),
+        ("rr.loose_route", ()),
         ("rtpengine.rtpengine_delete0", ()), ("tm.t_on_reply", ("reply_media",)), ("tm.t_relay", ())]
 
 
@@ -390,7 +389,6 @@ def test_reinvite_reoffers_media_in_its_direction(ksr, side, acl, flags):
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
         ("rr.loose_route", ()),
-        ("textops.remove_hf_re", (policy.SIDE_HEADERS,)),  # the sender's software and internals
         ("rtpengine.rtpengine_manage", (flags,)),
         ("tm.t_on_reply", ("reply_media",)),
         ("tm.t_relay", ()),
@@ -479,7 +477,6 @@ def test_reply_media_answers_sdp_of_18x_and_2xx(ksr, status, sdp, answered):
     ksr.returns["kx.get_status"] = status
     make_routes().reply_media(None)
     assert ksr.called("rtpengine.rtpengine_manage") == ([(media.ANSWER_FLAGS,)] if answered else [])
-    assert ksr.called("textops.remove_hf_re") == [(policy.SIDE_HEADERS,)]
 
 
 def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lambda g, a: 1):
@@ -681,3 +678,41 @@ def test_outbound_from_a_disabled_tenant_is_refused(ksr):
     outbound(ksr, tenant="off")
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(403, "Tenant Disabled")]
+
+
+# ---- header filters: by name, from the ingress check's parse -----------------------------------
+
+def _with_headers(extra: str, start: str = "INVITE sip:4155550101@127.0.1.1:5060 SIP/2.0") -> str:
+    return WELL_FORMED.replace(WELL_FORMED.split("\r\n", 1)[0], start, 1).replace(
+        "Content-Length: 0\r\n", extra + "Content-Length: 0\r\n")
+
+
+def test_a_new_call_keeps_only_whitelisted_headers_each_removed_once_by_name(ksr):
+    request(ksr, ruser="4155550101", rhost="127.0.3.1")
+    ksr.returns["kx.get_msgbuf"] = _with_headers(
+        "User-Agent: Carrier SBC 1.0\r\nX-Carrier-Trunk: 7\r\nAllow: INVITE, BYE\r\nk: timer\r\n"
+        "P-Charging-Vector: icid-value=1\r\nx-carrier-trunk: 8\r\n")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("hdr.remove") == [("user-agent",), ("x-carrier-trunk",), ("p-charging-vector",)]
+    assert ksr.called("textopsx.keep_hf_re") == ksr.called("textops.remove_hf_re") == []  # no per-message regex
+
+
+def test_an_in_dialog_request_loses_the_senders_software_headers_only(ksr):
+    request(ksr, method="BYE", totag=True, sdp=False)
+    ksr.returns["kx.get_msgbuf"] = _with_headers(
+        "User-Agent: Carrier SBC 1.0\r\nReason: Q.850;cause=16\r\nX-Trace: 1\r\n",
+        start="BYE sip:agent@127.0.1.1:5060 SIP/2.0").replace("1 INVITE", "2 BYE")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("hdr.remove") == [("user-agent",), ("x-trace",)]
+    assert ksr.called("tm.t_relay") == [()]
+
+
+def test_a_reply_loses_the_answering_sides_software_headers(ksr):
+    request(ksr)
+    ksr.returns["kx.get_status"] = 200
+    ksr.returns["kx.get_msgbuf"] = _with_headers("Server: LiveKit\r\nSupported: timer\r\n",
+                                                 start="SIP/2.0 200 OK")
+    routes = make_routes()
+    assert routes.ksr_reply_route(None) == 1
+    routes.reply_media(None)
+    assert ksr.called("hdr.remove") == [("server",)]
