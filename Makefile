@@ -44,7 +44,8 @@ image:
 lint: deps
 	.venv/bin/ruff check .
 
-bench: deps
+# The SBC next to bench/native.cfg, on this host's Kamailio and on the image's (python -m bench.cps --help).
+bench: deps image
 	$(ISOLATED) $(PY) -m bench.cps
 
 clean:

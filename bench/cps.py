@@ -22,10 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack.services import KAMAILIO_DIR, Kamailio
+from stack.services import KAMAILIO_DIR
 from stack.stack import Stack
 
-from . import features, probe, report
+from . import features, probe, report, runtime
 from .load import Load
 
 BENCH = Path(__file__).resolve().parent
@@ -33,7 +33,7 @@ REFERENCE = BENCH / "native.cfg"
 SHIPPED = KAMAILIO_DIR / "kamailio.cfg"
 
 
-def run_side(stack: Stack, load: Load, name: str, off: tuple[str, ...], rate: float, calls: int,
+def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ...], rate: float, calls: int,
              work: Path) -> dict:
     """Start this side's Kamailio, warm it up, measure `calls` at `rate`, stop it."""
     cfg = REFERENCE if name == "native" else SHIPPED
@@ -41,9 +41,9 @@ def run_side(stack: Stack, load: Load, name: str, off: tuple[str, ...], rate: fl
     if name == "native":
         env["NATIVE_SQLCON"] = "cb=>" + stack.settings.kamailio_env()["DB_URL"]
     label = name if not off else f"sbc-no-{'-'.join(off)}"
-    run_dir = work / f"{label}-{rate:g}"
+    run_dir = work / f"{where}-{label}-{rate:g}"
     run_dir.mkdir(parents=True, exist_ok=True)
-    kamailio = Kamailio(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
+    kamailio = runtime.kamailio_class(where)(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
                         defines=features.defines(off))
     kamailio.start()
     try:
@@ -54,28 +54,43 @@ def run_side(stack: Stack, load: Load, name: str, off: tuple[str, ...], rate: fl
         after = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
     finally:
         kamailio.stop()
-    return {"side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}
+    return {"runtime": where, "side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}
 
 
 def _ladder(work: Path, args, ladder: list[float], variants: list) -> list[dict]:
     rows = []
+    runtimes = [r for r in args.runtime.split(",") if r]
+    engine = runtime.start_engine() if "image" in runtimes else None
     env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "0", "SIP_WORKERS": str(args.workers)}
     stack = Stack(env, work / "sbc", demo_data=True)
     try:
         stack.db.start()
         stack.db.bootstrap(demo_data=True)
         stack.redis.start()
-        stack.rtpengine.start()
         with Load(work, stack.settings, args.duration_ms) as load:
-            for i, rate in enumerate(ladder):
-                order = variants if i % 2 == 0 else variants[::-1]  # alternate who goes first
-                for name, off in order:
-                    row = run_side(stack, load, name, off, rate, args.calls, work)
-                    rows.append(row)
-                    print(report.line(row), flush=True)
+            for where in runtimes:
+                print(f"{where}: {runtime.version(where)}", flush=True)
+                media = runtime.rtpengine(where, stack)
+                media.run_dir.mkdir(parents=True, exist_ok=True)
+                media.start()
+                try:
+                    _rates(stack, load, where, ladder, variants, args, work, rows)
+                finally:
+                    media.stop()
     finally:
         stack.stop()
+        if engine:
+            engine.stop()
     return rows
+
+
+def _rates(stack, load, where, ladder, variants, args, work, rows) -> None:
+    for i, rate in enumerate(ladder):
+        order = variants if i % 2 == 0 else variants[::-1]  # alternate who goes first
+        for name, off in order:
+            row = run_side(stack, load, where, name, off, rate, args.calls, work)
+            rows.append(row)
+            print(report.line(row), flush=True)
 
 
 def main() -> int:
@@ -86,6 +101,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--off", default="", help=f"extra SBC runs without these: {','.join(features.FEATURES)}"
                         " (one run per name, 'all' for all at once)")
+    parser.add_argument("--runtime", default="host,image", help="host (this host's Kamailio), image (the "
+                        "shipped image's) or both, comma-separated")
     parser.add_argument("--sides", default="native,sbc", help="which of native,sbc to run")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) in the output")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
@@ -93,6 +110,8 @@ def main() -> int:
     if {n for _, n in __import__("socket").if_nameindex()} != {"lo"}:
         print("run in a private network namespace: make bench", file=sys.stderr)
         return 2
+    if not args.runtime or set(args.runtime.split(",")) - {"host", "image"}:
+        parser.error("--runtime: host, image or host,image")
     ladder = [float(r) for r in args.ladder.split(",") if r]
     sides = [s for s in args.sides.split(",") if s]
     if not sides or set(sides) - {"native", "sbc"}:
@@ -106,8 +125,10 @@ def main() -> int:
     else:
         with tempfile.TemporaryDirectory(prefix="sbc-bench-") as tmp:
             rows = _ladder(Path(tmp), args, ladder, variants)
-    summary = report.summary(rows)
-    print(report.table(summary))
+    summary = {where: report.summary([r for r in rows if r["runtime"] == where])
+               for where in dict.fromkeys(r["runtime"] for r in rows)}
+    for where, sides in summary.items():
+        print(f"\n{where}\n{report.table(sides)}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"bench-{int(time.time())}.json").write_text(
         json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": rows, "summary": summary}, indent=2))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 def line(row: dict) -> str:
-    return (f"{row['side']:>22} {row['rate']:>5g}/s  {row['ok']:>5} ok {row['failed']:>4} failed  "
+    return (f"{row['runtime']:>5} {row['side']:>22} {row['rate']:>5g}/s  {row['ok']:>5} ok {row['failed']:>4} failed  "
             f"kamailio {row['kamailio_cpu_us']:>6} µs/call  stack {row['stack_cpu_us']:>6} µs/call  "
             f"INVITE->200 p50 {row['invite_200_p50_ms']:>7} ms p99 {row['invite_200_p99_ms']:>8} ms  "
             f"db {row['db_statements']:>5}/call  redis {row['redis_commands']:>5}/call  "
