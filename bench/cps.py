@@ -95,7 +95,7 @@ def _rates(stack, load, where, ladder, variants, args, work, rows) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--ladder", default="100,200,300,400", help="call rates (calls/s), comma-separated")
+    parser.add_argument("--ladder", default="100,200,400,600,800", help="call rates (calls/s), comma-separated")
     parser.add_argument("--calls", type=int, default=2000, help="calls per run")
     parser.add_argument("--duration-ms", type=int, default=1000, help="answered call length")
     parser.add_argument("--workers", type=int, default=4)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def line(row: dict) -> str:
-    return (f"{row['runtime']:>5} {row['side']:>22} {row['rate']:>5g}/s  {row['ok']:>5} ok {row['failed']:>4} failed  "
+    return (f"{row['runtime']:>5} {row['side']:>22} {row['rate']:>5g}/s ({row['achieved_cps']:>6g})  "
+            f"{row['ok']:>5} ok {row['failed']:>4} failed  "
             f"kamailio {row['kamailio_cpu_us']:>6} µs/call  stack {row['stack_cpu_us']:>6} µs/call  "
             f"INVITE->200 p50 {row['invite_200_p50_ms']:>7} ms p99 {row['invite_200_p99_ms']:>8} ms  "
             f"db {row['db_statements']:>5}/call  redis {row['redis_commands']:>5}/call  "
@@ -12,10 +13,11 @@ def line(row: dict) -> str:
 
 
 def _zero_failure_rate(rows: list[dict]) -> float:
-    """The highest rate of the ladder up to which no run of this side failed a call."""
+    """The highest rate of the ladder up to which every run of this side placed all its calls, failed
+    none and kept up (at least 90 % of the asked rate: SIPp queues what a saturated side cannot take)."""
     best = 0.0
     for row in sorted(rows, key=lambda r: r["rate"]):
-        if row["failed"] or row["ok"] == 0 or row["sipp_exit"] != 0:
+        if row["failed"] or row["ok"] == 0 or row["sipp_exit"] != 0 or row["achieved_cps"] < 0.9 * row["rate"]:
             break
         best = row["rate"]
     return best
