@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
@@ -39,6 +40,17 @@ def _drop() -> int:
     """Drop the message being sent or relayed: 6.0 reads the drop flag, 5.6 needs the route to return 0 too."""
     KSR.set_drop()
     return 0
+
+
+def _drop_when(where: str, found: Callable[[], bool]) -> int:
+    """Run a check on a message about to go on: what it finds, and any crash in it, drops the message."""
+    try:
+        if found():
+            return _drop()
+    except Exception:  # noqa: BLE001 - fail closed: an unchecked message does not leave
+        crashed(where, traceback.format_exc())
+        return _drop()
+    return 1
 
 
 @dataclass(frozen=True)
@@ -87,30 +99,12 @@ class SbcRoutes:
     def ksr_reply_route(self, msg) -> int:
         """Every reply, before tm: one topos cannot carry hidden is dropped (the transaction then
         times out and fails over, as if the peer had not answered)."""
-        try:
-            reason = self.guard.problem(is_request=False)
-            if reason is not None:
-                self.guard.refused("ingress", self.arrived_on(), reason)
-                return _drop()
-        except Exception:  # noqa: BLE001
-            crashed("reply check", traceback.format_exc())
-            return _drop()
-        return 1
+        return _drop_when("reply check", self.reply_refused)
 
     def ksr_onsend_route(self, msg) -> int:
         """The last look at every relayed request and reply: nothing naming a third address leaves
         (Kamailio 6.0 honours the drop; 5.6's app_python3 ignores drops here, so there it is logged only)."""
-        try:
-            leaks = self.guard.egress_leaks()
-            if leaks:
-                side = self.guard.egress_side()
-                log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
-                metrics.topology_guard("egress", side, "foreign address")
-                return _drop()
-        except Exception:  # noqa: BLE001
-            crashed("egress check", traceback.format_exc())
-            return _drop()
-        return 1
+        return _drop_when("egress check", self.egress_leaks)
 
     def ksr_topos_event(self, msg, event: str = "") -> int:
         """topos:msg-receiving (Kamailio 6.0, Call-ID masking on): remember whether the Call-ID arrived
@@ -125,18 +119,34 @@ class SbcRoutes:
         """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg or a timeout, probes).
         Toward a call's callee it would carry the caller's Call-ID/From/To, which topos leaves alone
         in local requests: dropped, counted; the caller's side still gets its BYE."""
-        try:
-            if KSR.siputils.has_totag() > 0 and not (KSR.is_ACK() or KSR.is_CANCEL()):
-                if self.guard.local_request_toward_callee():
-                    side = self.guard.local_side()
-                    log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
-                                  "it would carry the caller's identifiers")
-                    metrics.topology_guard("local", side, "toward callee")
-                    return _drop()
-        except Exception:  # noqa: BLE001
-            crashed("tm event handler", traceback.format_exc())
-            return _drop()
-        return 1
+        return _drop_when("tm event handler", self.local_request_leaks)
+
+    def reply_refused(self) -> bool:
+        reason = self.guard.problem(is_request=False)
+        if reason is None:
+            return False
+        self.guard.refused("ingress", self.arrived_on(), reason)
+        return True
+
+    def egress_leaks(self) -> bool:
+        leaks = self.guard.egress_leaks()
+        if not leaks:
+            return False
+        side = self.guard.egress_side()
+        log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
+        metrics.topology_guard("egress", side, "foreign address")
+        return True
+
+    def local_request_leaks(self) -> bool:
+        if KSR.siputils.has_totag() < 0 or KSR.is_ACK() or KSR.is_CANCEL():
+            return False
+        if not self.guard.local_request_toward_callee():
+            return False
+        side = self.guard.local_side()
+        log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
+                      "it would carry the caller's identifiers")
+        metrics.topology_guard("local", side, "toward callee")
+        return True
 
     def ksr_dispatcher_event(self, msg, event: str = "") -> int:
         """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
