@@ -104,7 +104,7 @@ def main() -> int:
     parser.add_argument("--runtime", default="host,image", help="host (this host's Kamailio), image (the "
                         "shipped image's) or both, comma-separated")
     parser.add_argument("--sides", default="native,sbc", help="which of native,sbc to run")
-    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) in the output")
+    parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) and print where")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
     if {n for _, n in __import__("socket").if_nameindex()} != {"lo"}:

@@ -32,14 +32,6 @@ def _scenarios(work: Path) -> tuple[str, str]:
     return str(work / "bench_uac.xml"), str(work / "bench_uas.xml")
 
 
-def _untraced(sipp: Sipp) -> Sipp:
-    argv = sipp.argv
-    i = argv.index("-message_file")
-    del argv[i:i + 2]
-    argv.remove("-trace_msg")
-    return sipp
-
-
 def _count(out: str, what: str) -> int:
     found = re.findall(rf"{what}\s*\|\s*\d+\s*\|\s*(\d+)", out)
     return int(found[-1]) if found else 0
@@ -54,7 +46,8 @@ class Load:
         self.gateways: list[Sipp] = []
 
     def __enter__(self) -> Load:
-        self.gateways = [_untraced(Sipp(self.work, f"gw-{ip}", self.uas, ip)).start() for ip in GATEWAYS]
+        self.gateways = [Sipp(self.work, f"gw-{ip}", self.uas, ip, trace_messages=False).start()
+                         for ip in GATEWAYS]
         return self
 
     def __exit__(self, *exc) -> None:
@@ -66,10 +59,10 @@ class Load:
         run = self.work / name
         run.mkdir(exist_ok=True)
         limit = int(rate * (self.duration_ms / 1000 + 2)) + 10
-        uac = _untraced(Sipp(run, "carrier", self.uac, CARRIER, 5060, remote=self.sbc, args=(
+        uac = Sipp(run, "carrier", self.uac, CARRIER, 5060, remote=self.sbc, trace_messages=False, args=(
             "-s", DID, "-m", str(calls), "-r", str(rate), "-l", str(limit), "-d", str(self.duration_ms),
             "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-recv_timeout", "10000",
-            "-trace_rtt", "-rtt_freq", "1")))
+            "-trace_rtt", "-rtt_freq", "1"))
         started = time.monotonic()
         uac.start()
         exit_code = uac.wait(calls / rate + 120)

@@ -1,10 +1,10 @@
 """What a bench run reads from the machine and the services: CPU per process, database statements,
-Redis commands, Kamailio memory. Counters are read before and after a run; the difference is the run's."""
+Redis commands and keys. Counters are read before and after a run; the difference is the run's."""
 
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 # Processes by name (comm), so that the image's containers are counted the same way as the host's
@@ -71,7 +71,6 @@ class Snapshot:
     cpu: dict[str, int]
     db: dict[str, int]
     redis: dict[str, int]
-    reads: int = field(default=1)
 
     @classmethod
     def take(cls, db, redis_addr: tuple[str, int]) -> Snapshot:

@@ -542,7 +542,7 @@ class SbcRoutes:
 
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
-        # Asked before every request (3 of a call's 40 Redis round trips): a PING cached for even a
+        # Asked before every request (3 of a call's ~30 Redis round trips): a PING cached for even a
         # second would let requests through to a store that just failed. redis_cmd answers 0 on success,
         # -1 when the server cannot be reached (or is still switched off in this process after a
         # failure: until the next second, see kamailio.cfg).

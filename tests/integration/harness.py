@@ -17,7 +17,8 @@ class Sipp:
     """One SIPp process; `received()` parses what it got so far."""
 
     def __init__(self, workdir: Path, name: str, scenario: str, ip: str, port: int = 5060,
-                 media_port: int = 16000, remote: str | None = None, args: tuple[str, ...] = ()):
+                 media_port: int = 16000, remote: str | None = None, args: tuple[str, ...] = (),
+                 trace_messages: bool = True):
         self.workdir = workdir
         self.name = name
         self.message_file = workdir / f"{name}.messages.log"
@@ -26,8 +27,9 @@ class Sipp:
         if remote:
             argv.append(remote)
         argv += ["-sf", str(SCENARIOS / scenario), "-i", ip, "-p", str(port), "-mi", ip,
-                 "-mp", str(media_port), "-bind_local", "-nostdin", "-aa", "-trace_msg",
-                 "-message_file", str(self.message_file), "-trace_err",
+                 "-mp", str(media_port), "-bind_local", "-nostdin", "-aa",
+                 *(("-trace_msg", "-message_file", str(self.message_file)) if trace_messages else ()),
+                 "-trace_err",
                  "-error_file", str(workdir / f"{name}.errors.log"), *args]
         self.argv = argv
         self.proc: subprocess.Popen | None = None
