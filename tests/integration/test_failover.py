@@ -106,7 +106,8 @@ def test_silent_first_gateway_fails_over_after_the_no_reply_timer(quiet_sbc, wor
     assert len(peers["127.0.3.1"].received("INVITE")) == 1
     [seconds] = setup_times(uac).values()
     print(f"\nINVITE -> 200 with a silent first gateway (GATEWAY_NO_REPLY_MS=1000): {seconds * 1000:.0f} ms")
-    assert 1.0 <= seconds < 2.0
+    # tm's timers run on 1/16 s ticks, so the 1,000 ms timer may fire up to one tick early
+    assert 1.0 - 1 / 16 - 0.02 <= seconds < 2.0
 
 
 def test_every_group_1_gateway_down_lands_on_the_backup_group(quiet_sbc, work):
