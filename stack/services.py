@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import secrets
 import shutil
 import signal
 import socket
@@ -222,6 +223,15 @@ class RtpEngine(Service):
         self._wait(lambda: ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port, 0.3), 30)
 
 
+def start_id() -> int:
+    """A fresh Kamailio server_id for each start. The rtpengine module's ng cookies are server_id, PID and a
+    per-process counter from 0, and rtpengine answers a cookie it has seen (its cache keeps them ~30 s) with
+    the cached reply. In a container the PIDs repeat from one start to the next, so with a fixed server_id
+    the first offers after a restart got another call's old SDP back, or a delete's reply (make bench saw
+    half the calls fail)."""
+    return secrets.randbelow(2**31 - 1) + 1  # server_id is a C int; 0 would mean 'unset' to sruid
+
+
 class Kamailio(Service):
     name = "kamailio"
 
@@ -239,6 +249,7 @@ class Kamailio(Service):
         return {
             **self.base_env,
             **self.settings.kamailio_env(),
+            "SERVER_ID": str(start_id()),
             "KEMI_ENTRY": str(REPO / "kemi" / "entry.py"),
             "CTL_SOCKET": f"unix:{self.ctl_socket}",
             "JSONRPC_SOCKET": str(self.rpc_socket),

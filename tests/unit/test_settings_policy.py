@@ -142,3 +142,13 @@ def test_side_headers_cover_software_and_internals(name):
 def test_side_headers_never_touch_what_routing_or_the_call_needs(name):
     assert policy.side_headers((name.lower(),)) == []
     assert policy.outside_whitelist((name.lower(),)) == []  # nor does the whitelist of a new call
+
+
+def test_each_kamailio_start_gets_a_fresh_nonzero_server_id(tmp_path):
+    """rtpengine answers a repeated ng cookie (server_id, PID, counter) with a cached reply: a container's
+    restart repeats the PIDs, so only a fresh server_id keeps the first offers after it from old replies."""
+    from stack.services import Kamailio
+
+    ids = {int(Kamailio(settings.load({}), {}, tmp_path, False).env()["SERVER_ID"]) for _ in range(50)}
+    assert len(ids) == 50
+    assert all(0 < i < 2**31 for i in ids)
