@@ -15,6 +15,7 @@ Must run in its own network namespace (make bench does that): all traffic stays 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -26,7 +27,7 @@ from stack.services import KAMAILIO_DIR
 from stack.stack import Stack
 
 from . import features, probe, report, runtime
-from .load import Load
+from .load import TENANT_SQL, Load
 
 BENCH = Path(__file__).resolve().parent
 REFERENCE = BENCH / "native.cfg"
@@ -41,11 +42,7 @@ def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ..
     if name == "native":
         env["NATIVE_SQLCON"] = "cb=>" + stack.settings.kamailio_env()["DB_URL"]
     label = name if not off else f"sbc-no-{'-'.join(off)}"
-    run_dir = work / f"{where}-{label}-{rate:g}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    kamailio = runtime.kamailio_class(where)(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
-                        defines=features.defines(off))
-    kamailio.start()
+    kamailio = start_kamailio(stack, where, env, work / f"{where}-{label}-{rate:g}", cfg, features.defines(off))
     try:
         load.calls(f"{label}-{rate:g}-warm", 40, 20)  # caches, connections, first dispatcher choice
         before = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
@@ -57,30 +54,54 @@ def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ..
     return {"runtime": where, "side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}
 
 
-def _ladder(work: Path, args, ladder: list[float], variants: list) -> list[dict]:
-    rows = []
-    runtimes = [r for r in args.runtime.split(",") if r]
+def start_kamailio(stack: Stack, where: str, env: dict[str, str], run_dir: Path, cfg: Path = SHIPPED,
+                   defines: tuple[str, ...] = ()):
+    run_dir.mkdir(parents=True, exist_ok=True)
+    kamailio = runtime.kamailio_class(where)(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
+                                             defines=defines)
+    kamailio.start()
+    return kamailio
+
+
+@contextlib.contextmanager
+def backing(work: Path, runtimes: list[str], workers: int, duration_ms: int):
+    """MariaDB, Redis and the SIPp gateways for every run (and the bench's Docker engine for the image)."""
     engine = runtime.start_engine() if "image" in runtimes else None
-    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "0", "SIP_WORKERS": str(args.workers)}
+    env = {"PATH": os.environ["PATH"], "LOG_LEVEL": "0", "SIP_WORKERS": str(workers)}
     stack = Stack(env, work / "sbc", demo_data=True)
     try:
         stack.db.start()
         stack.db.bootstrap(demo_data=True)
+        stack.db.sql(TENANT_SQL, stack.settings.db_name)
         stack.redis.start()
-        with Load(work, stack.settings, args.duration_ms) as load:
-            for where in runtimes:
-                print(f"{where}: {runtime.version(where)}", flush=True)
-                media = runtime.rtpengine(where, stack)
-                media.run_dir.mkdir(parents=True, exist_ok=True)
-                media.start()
-                try:
-                    _rates(stack, load, where, ladder, variants, args, work, rows)
-                finally:
-                    media.stop()
+        with Load(work, stack.settings, duration_ms) as load:
+            yield stack, load
     finally:
         stack.stop()
         if engine:
             engine.stop()
+
+
+@contextlib.contextmanager
+def media(stack: Stack, where: str):
+    """This runtime's rtpengine (the image's Kamailio needs the image's)."""
+    print(f"{where}: {runtime.version(where)}", flush=True)
+    rtpengine = runtime.rtpengine(where, stack)
+    rtpengine.run_dir.mkdir(parents=True, exist_ok=True)
+    rtpengine.start()
+    try:
+        yield rtpengine
+    finally:
+        rtpengine.stop()
+
+
+def _ladder(work: Path, args, ladder: list[float], variants: list) -> list[dict]:
+    rows = []
+    runtimes = [r for r in args.runtime.split(",") if r]
+    with backing(work, runtimes, args.workers, args.duration_ms) as (stack, load):
+        for where in runtimes:
+            with media(stack, where):
+                _rates(stack, load, where, ladder, variants, args, work, rows)
     return rows
 
 

@@ -12,8 +12,16 @@ from pathlib import Path
 from tests.integration.harness import SCENARIOS, Sipp
 
 CARRIER = "127.0.4.2"
-GATEWAYS = ("127.0.3.2", "127.0.3.3")  # the demo DID +14155550102 spreads over these (set 2)
-DID = "+14155550102"
+GATEWAYS = ("127.0.3.2", "127.0.3.3")  # set 2 of the demo data: the bench DID spreads over these
+DID = "+14155550199"
+# The bench's own tenant and DID (group 2 for the native reference's lookup, the tenant for the SBC's):
+# the SBC's calls pass the tenant checks (lookup, rate and call limits, profile, context headers), which
+# `--off tenant` measures; its limits are far above any ladder rate.
+TENANT_SQL = (
+    "INSERT INTO tenant (name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, "
+    "default_did) VALUES ('bench', 1, 2, 0, 1000000, 1000000, 'reject', NULL);"
+    f"INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) "
+    f"VALUES ('{DID}', 2, NULL, 'bench', 'make bench');")
 
 
 def _scenarios(work: Path) -> tuple[str, str]:

@@ -49,14 +49,16 @@ def _redis(conn: socket.socket, command: bytes) -> str:
 
 
 def redis_counters(ip: str, port: int) -> dict[str, int]:
-    """Commands served so far (INFO commandstats, summed) and keys held now."""
+    """Commands served so far (INFO commandstats, summed), keys held and memory used now."""
     with socket.create_connection((ip, port), timeout=2) as conn:
         stats = _redis(conn, b"INFO commandstats")
         keys = int(_redis(conn, b"DBSIZE"))
+        memory = _redis(conn, b"INFO memory")
     by_command = {line.split(":", 1)[0].removeprefix("cmdstat_"): int(part.split("=", 1)[1])
                   for line in stats.splitlines() if line.startswith("cmdstat_")
                   for part in line.split(":", 1)[1].split(",") if part.startswith("calls=")}
-    return {"commands": sum(by_command.values()), "keys": keys, "by_command": by_command}
+    used = next(int(line.split(":")[1]) for line in memory.splitlines() if line.startswith("used_memory:"))
+    return {"commands": sum(by_command.values()), "keys": keys, "used_memory": used, "by_command": by_command}
 
 
 def db_counters(db) -> dict[str, int]:
@@ -81,7 +83,7 @@ def per_call(before: Snapshot, after: Snapshot, calls: int) -> dict:
     """CPU in µs, statements and Redis commands per call between two snapshots."""
     cpu = {k: (after.cpu[k] - before.cpu[k]) / 1000 / calls for k in STACK}
     db = {k.removeprefix("Com_"): (after.db.get(k, 0) - before.db.get(k, 0)) / calls for k in DB_KINDS}
-    redis_cmds = after.redis["commands"] - before.redis["commands"] - 2  # this probe's own INFO + DBSIZE
+    redis_cmds = after.redis["commands"] - before.redis["commands"] - 3  # this probe's own 2 INFO + DBSIZE
     return {
         "kamailio_cpu_us": round(cpu["kamailio"]),
         "stack_cpu_us": round(sum(cpu.values())),
@@ -91,6 +93,6 @@ def per_call(before: Snapshot, after: Snapshot, calls: int) -> dict:
         "redis_commands": round(redis_cmds / calls, 2),
         "redis_by_command": {k: round((n - before.redis["by_command"].get(k, 0)) / calls, 2)
                              for k, n in after.redis["by_command"].items()
-                             if n - before.redis["by_command"].get(k, 0) > 2},
+                             if n - before.redis["by_command"].get(k, 0) > 3},
         "redis_keys_after": after.redis["keys"],
     }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-FEATURES = ("topos", "cdr", "metrics", "headers", "guard")
+FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "tenant")
 
 
 def load(environ: Mapping[str, str] | None = None) -> frozenset[str]:

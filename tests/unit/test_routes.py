@@ -2,7 +2,7 @@
 
 import pytest
 
-from kemi import media, settings
+from kemi import benchswitch, media, settings
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.routes import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
@@ -602,6 +602,19 @@ def test_tenant_direct_uri_fails_over_to_the_tenants_set_then_backup(ksr):
     request(ksr, ruser="4155550202")
     make_routes().ksr_request_route(None)
     assert ksr.called("seturi") == [("sip:+14155550202@127.0.3.29",)] and ksr.pvs[GROUPS_AVP] == "21,3"
+
+
+def test_the_bench_tenant_switch_routes_a_tenant_did_by_its_own_group_without_tenant_checks(ksr, monkeypatch):
+    """SBC_BENCH_OFF=tenant (make bench only): the bench's tenant DID also names group 2, as the native
+    reference routes it; with tenants off neither the tenant lookup, its limits nor its headers run."""
+    monkeypatch.setattr(benchswitch, "OFF", frozenset({"tenant"}))
+    dids = {**DIDS, "+14155550199": DidRoute("+14155550199", 2, None, "acme")}
+    request(ksr, ruser="4155550199", duri="sip:127.0.3.2:5060")
+    make_routes(dids).ksr_request_route(None)
+    assert ksr.called("dispatcher.ds_select_dst") == [(2, 9)]
+    assert ksr.called("htable.sht_inc") == [] and ksr.called("dialog.get_profile_size") == []
+    assert ksr.called("dialog.set_dlg_profile") == [("direction_calls", "inbound")]
+    assert ksr.called("hdr.append") == [] and ksr.called("tm.t_relay") == [()]
 
 
 @pytest.mark.parametrize("ruser,reply", [("4155550501", (403, "Tenant Disabled")),
