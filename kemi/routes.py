@@ -1,22 +1,26 @@
 """The SBC's SIP routes, top to bottom as a call flows through them.
 
-reqinit -> in_dialog | from_telecom -> to_public_gateway | from_public_gateway -> to_telecom,
-then per-branch media, replies, failure. Decisions live in policy/e164/didcache; this module
-only reads the message, asks them, and tells Kamailio what to do.
+reqinit -> in_dialog | from_telecom -> to_public_gateway | from_public_gateway -> to_telecom; then, per
+attempt, attempts.py (peer selection, relay, per-branch media, replies, failover). What leaves is checked
+in egress.py, module events are in events.py, what the far side sees of a request in rewriting.py.
+Decisions live in policy/e164/didcache/tenancy; these modules read the message, ask them, and tell
+Kamailio what to do.
 """
 
 from __future__ import annotations
 
 import time
 import traceback
-from collections.abc import Callable
-from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import benchswitch, e164, media, metrics, policy, records, tenancy
+from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
 from .didcache import DidCache, DidUnavailable
+from .egress import EgressChecks
+from .events import EventRoutes
 from .hiding import Guard, crashed, log
+from .rewriting import Rewriting
 from .settings import Settings
 
 CARRIERS = 1  # permissions address group of telecom carriers (private socket only)
@@ -29,45 +33,9 @@ CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting 
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the gateway's tenant)
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
-# Per-transaction state read back in the failure route (AVPs travel with the transaction).
-NUMBER_AVP = "$avp(sbc_number)"
-GROUPS_AVP = "$avp(sbc_groups)"
-GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
-GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
 
-def _drop() -> int:
-    """Drop the message being sent or relayed: 6.0 reads the drop flag, 5.6 needs the route to return 0 too."""
-    KSR.set_drop()
-    return 0
-
-
-def _drop_when(where: str, found: Callable[[], bool]) -> int:
-    """Run a check on a message about to go on: what it finds, and any crash in it, drops the message."""
-    try:
-        if found():
-            return _drop()
-    except Exception:  # noqa: BLE001 - fail closed: an unchecked message does not leave
-        crashed(where, traceback.format_exc())
-        return _drop()
-    return 1
-
-
-@dataclass(frozen=True)
-class Leg:
-    """One direction of travel: where the call leaves, how peers are picked and how long they get."""
-
-    peer: str  # "gateway" or "carrier", for logs
-    direction: str  # "inbound" (to a gateway) or "outbound" (to a carrier): metrics and records
-    side: str  # socket the call leaves from
-    branch: str  # branch route: per-attempt media offer
-    failure: str  # failure route: failover
-    algorithm: int  # dispatcher algorithm
-    no_reply_ms: int  # no provisional reply from this attempt: next peer
-    no_answer_ms: int  # provisional but no final answer: next peer
-
-
-class SbcRoutes:
+class SbcRoutes(EgressChecks, EventRoutes, Rewriting, Attempts):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache):
         self.settings = settings
         self.dids = dids
@@ -95,93 +63,6 @@ class SbcRoutes:
             crashed("request route", traceback.format_exc())
             if not KSR.is_ACK():
                 self.guard.reply(500, "Server Internal Error", self.arrived_on())
-        return 1
-
-    def ksr_reply_route(self, msg) -> int:
-        """Every reply, before tm: one topos cannot carry hidden is dropped (the transaction then
-        times out and fails over, as if the peer had not answered)."""
-        return _drop_when("reply check", self.reply_refused)
-
-    def ksr_onsend_route(self, msg) -> int:
-        """The last look at every relayed request and reply: nothing naming a third address leaves
-        (Kamailio 6.0 honours the drop; 5.6's app_python3 ignores drops here, so there it is logged only)."""
-        return _drop_when("egress check", self.egress_leaks)
-
-    def ksr_topos_event(self, msg, event: str = "") -> int:
-        """topos:msg-receiving (Kamailio 6.0, Call-ID masking on): remember whether the Call-ID arrived
-        masked, before topos decodes it for the routes."""
-        try:
-            self.guard.note_arrival()
-        except Exception:  # noqa: BLE001
-            crashed("topos event handler", traceback.format_exc())
-        return 1
-
-    def ksr_tm_event(self, msg, event: str = "") -> int:
-        """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg or a timeout, probes).
-        Toward a call's callee it would carry the caller's Call-ID/From/To, which topos leaves alone
-        in local requests: dropped, counted; the caller's side still gets its BYE."""
-        return _drop_when("tm event handler", self.local_request_leaks)
-
-    def reply_refused(self) -> bool:
-        reason = self.guard.problem(is_request=False)
-        if reason is None:
-            return False
-        self.guard.refused("ingress", self.arrived_on(), reason)
-        return True
-
-    def egress_leaks(self) -> bool:
-        leaks = self.guard.egress_leaks()
-        if not leaks:
-            return False
-        side = self.guard.egress_side()
-        log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
-        metrics.topology_guard("egress", side, "foreign address")
-        return True
-
-    def local_request_leaks(self) -> bool:
-        if KSR.siputils.has_totag() < 0 or KSR.is_ACK() or KSR.is_CANCEL():
-            return False
-        if not self.guard.local_request_toward_callee():
-            return False
-        side = self.guard.local_side()
-        log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
-                      "it would carry the caller's identifiers")
-        metrics.topology_guard("local", side, "toward callee")
-        return True
-
-    def ksr_dispatcher_event(self, msg, event: str = "") -> int:
-        """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
-        try:
-            KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
-        except Exception:  # noqa: BLE001
-            crashed("dispatcher event handler", traceback.format_exc())
-        return 1
-
-    def ksr_dialog_event(self, msg, event: str = "") -> int:
-        """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
-        its To-tag is learnt after it). Failures are recorded by the failure route, which knows why."""
-        try:
-            if event == "dialog:start":
-                status = KSR.kx.get_status()
-                records.answered(status if 200 <= status < 300 else 200)
-        except Exception:  # noqa: BLE001
-            crashed("dialog event handler", traceback.format_exc())
-        return 1
-
-    def ksr_xhttp_event(self, msg, event: str = "") -> int:
-        """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
-        try:
-            if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (self.settings.metrics_ip,
-                                                                    str(self.settings.metrics_port)):
-                log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
-                return 1
-            if KSR.xhttp_prom.check_uri() > 0:
-                metrics.refresh_gauges()
-                KSR.xhttp_prom.dispatch()
-            else:
-                KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
-        except Exception:  # noqa: BLE001
-            crashed("metrics handler", traceback.format_exc())
         return 1
 
     # ---- request routing ----------------------------------------------------------------------
@@ -496,7 +377,7 @@ class SbcRoutes:
         KSR.sl.send_reply(code, reason)
         metrics.call_finished(direction, tenant, "", code)
 
-    # ---- helpers shared by both directions ----------------------------------------------------
+    # ---- where a message came from, and whether new calls can be hidden ---------------------
 
     def arrived_on(self) -> str | None:
         ip, port = KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())
@@ -512,35 +393,6 @@ class SbcRoutes:
             return True
         return any(KSR.dispatcher.ds_is_from_list_mode(g, 1) > 0 for g in self.settings.gateway_groups)
 
-    def rewrite_parties(self, number: str, side: str, caller: str) -> None:
-        """To = the number, From = the caller, both at our own socket on the outgoing side: neither names
-        the other side, and both stay true when a failover sends the call to another peer (the egress
-        check would drop a To naming the previous one). uac restores them in replies."""
-        KSR.uac.uac_replace_to_uri(f"sip:{number}@{self.settings.socket_ip(side)}")
-        KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
-
-    def assert_identity(self, user: str, side: str) -> None:
-        """P-Asserted-Identity = the user at our own socket on the outgoing side (one, ours)."""
-        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
-            KSR.hdr.remove("P-Asserted-Identity")
-        KSR.hdr.append(f"P-Asserted-Identity: <sip:{user}@{self.settings.socket_ip(side)}>\r\n")
-
-    def sanitize_initial(self) -> None:
-        """Nothing the sender wrote decides where the call goes or what the far side learns:
-        preloaded Route headers go (the next hop is chosen here), and so does every header outside
-        the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...)."""
-        if KSR.hdr.is_present("Route") > 0:
-            log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
-            KSR.hdr.remove("Route")
-        self.remove_headers(policy.outside_whitelist(self.guard.names))
-
-    def remove_headers(self, names: list[str]) -> None:
-        """By name (names from the ingress check of this message): no regular expression compiled per
-        message, as textops' remove_hf_re/keep_hf_re do with a KEMI string."""
-        if self.filter_headers:
-            for name in names:
-                KSR.hdr.remove(name)
-
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
         # Asked before every request (3 of a call's ~30 Redis round trips): a PING cached for even a
@@ -554,114 +406,3 @@ class SbcRoutes:
             return True
         log(KSR.err, f"topology-hiding store (Redis) not answering: {KSR.kx.get_method()} refused")
         return False
-
-    def pick_peer(self, groups: list[int], leg: Leg) -> bool:
-        """Select a peer from the first group with an active member; the groups left over are kept
-        for the failure route."""
-        while groups:
-            group, groups = groups[0], groups[1:]
-            if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
-                KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
-                KSR.pv.sets(GROUP_AVP, str(group))
-                self.point_ruri_at_peer()
-                return True
-            log(KSR.warn, f"no active {leg.peer} in group {group}")
-        return False
-
-    def point_ruri_at_peer(self) -> None:
-        """Request-URI = our number at the selected destination: built whole here, so no host,
-        parameter or ?header of the received Request-URI survives."""
-        KSR.seturi(policy.with_user(KSR.kx.get_duri(), KSR.pv.get(NUMBER_AVP)))
-
-    def attempt(self, leg: Leg) -> bool:
-        """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
-        KSR.pv.sets("$fs", self.settings.socket(leg.side))
-        records.attempt(leg.direction, KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
-        KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
-        KSR.tm.t_on_branch(leg.branch)
-        KSR.tm.t_on_reply("reply_media")
-        KSR.tm.t_on_failure(leg.failure)
-        return self.relay()
-
-    def relay(self) -> bool:
-        if KSR.tm.t_relay() < 0:
-            log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
-            if KSR.tmx.t_is_failure_route() < 0 and not KSR.is_ACK():
-                # Statefully: the transaction exists (the egress check may have dropped every branch),
-                # and the dialog ends only when it sees the transaction's final answer.
-                self.guard.reply(503, "Service Unavailable", self.arrived_on(), stateful=True)
-            return False
-        return True
-
-    # ---- per-branch media (runs for each attempt, so a failover re-offers) ---------------------
-
-    def branch_to_gateway(self, msg) -> int:
-        return self._branch_media("private", "public")
-
-    def branch_to_telecom(self, msg) -> int:
-        return self._branch_media("public", "private")
-
-    def _branch_media(self, src: str, dst: str) -> int:
-        try:
-            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst)) < 0:
-                # Never let an SDP with the other side's addresses through: drop the branch.
-                log(KSR.err, "rtpengine offer failed, branch dropped")
-                KSR.set_drop()
-        except Exception:  # noqa: BLE001
-            crashed("branch route", traceback.format_exc())
-            KSR.set_drop()
-        return 1
-
-    # ---- replies and failures ------------------------------------------------------------------
-
-    def reply_media(self, msg) -> int:
-        try:
-            status = KSR.kx.get_status()
-            self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
-            if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
-                    log(KSR.err, f"rtpengine answer failed on {status}")
-        except Exception:  # noqa: BLE001
-            crashed("reply route", traceback.format_exc())
-        return 1
-
-    def failure_from_gateway(self, msg) -> int:
-        return self._failure(self.to_gateway)
-
-    def failure_from_telecom(self, msg) -> int:
-        return self._failure(self.to_carrier)
-
-    def _failure(self, leg: Leg) -> int:
-        """An attempt ended without a 2xx: fail over, or let the answer through, or give up with 503."""
-        try:
-            status = KSR.tm.t_get_status_code()
-            if KSR.tm.t_is_canceled() > 0:
-                log(KSR.info, f"call canceled while a {leg.peer} was trying")
-                status = 487
-            elif not policy.fails_over(status):
-                log(KSR.notice, f"{leg.peer} answered {status}: final")
-            else:
-                if policy.marks_down(status):
-                    KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
-                while self.next_peer(leg):
-                    log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
-                    metrics.failover(leg.direction, status)
-                    if self.attempt(leg):
-                        return 1
-                log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
-                KSR.rtpengine.rtpengine_delete0()
-                records.failed(503)
-                KSR.hdr.append_to_reply(GIVE_UP_REASON)
-                KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
-                return 1
-            records.failed(status)
-            KSR.rtpengine.rtpengine_delete0()
-        except Exception:  # noqa: BLE001
-            crashed("failure route", traceback.format_exc())
-        return 1
-
-    def next_peer(self, leg: Leg) -> bool:
-        if KSR.dispatcher.ds_next_dst() > 0:
-            self.point_ruri_at_peer()
-            return True
-        return self.pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

@@ -3,8 +3,9 @@
 import pytest
 
 from kemi import benchswitch, media, settings
+from kemi.attempts import GIVE_UP_REASON
 from kemi.didcache import DidCache, DidRoute, DidSourceError
-from kemi.routes import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
+from kemi.routes import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
 from tests.unit.fake_ksr import WELL_FORMED
 

@@ -1,0 +1,148 @@
+"""One call attempt toward a peer, once routing has chosen where: dispatcher selection, relay with this
+leg's timers, the per-branch media offer (each failover re-offers), media on replies, and the failure
+route's failover to the next peer or group."""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import media, metrics, policy, records
+from .hiding import crashed, log
+
+# Per-transaction state read back in the failure route (AVPs travel with the transaction).
+NUMBER_AVP = "$avp(sbc_number)"
+GROUPS_AVP = "$avp(sbc_groups)"
+GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
+GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
+
+
+@dataclass(frozen=True)
+class Leg:
+    """One direction of travel: where the call leaves, how peers are picked and how long they get."""
+
+    peer: str  # "gateway" or "carrier", for logs
+    direction: str  # "inbound" (to a gateway) or "outbound" (to a carrier): metrics and records
+    side: str  # socket the call leaves from
+    branch: str  # branch route: per-attempt media offer
+    failure: str  # failure route: failover
+    algorithm: int  # dispatcher algorithm
+    no_reply_ms: int  # no provisional reply from this attempt: next peer
+    no_answer_ms: int  # provisional but no final answer: next peer
+
+
+class Attempts:
+    """SbcRoutes' attempts: one per peer tried."""
+
+    def pick_peer(self, groups: list[int], leg: Leg) -> bool:
+        """Select a peer from the first group with an active member; the groups left over are kept
+        for the failure route."""
+        while groups:
+            group, groups = groups[0], groups[1:]
+            if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
+                KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
+                KSR.pv.sets(GROUP_AVP, str(group))
+                self.point_ruri_at_peer()
+                return True
+            log(KSR.warn, f"no active {leg.peer} in group {group}")
+        return False
+
+    def point_ruri_at_peer(self) -> None:
+        """Request-URI = our number at the selected destination: built whole here, so no host,
+        parameter or ?header of the received Request-URI survives."""
+        KSR.seturi(policy.with_user(KSR.kx.get_duri(), KSR.pv.get(NUMBER_AVP)))
+
+    def attempt(self, leg: Leg) -> bool:
+        """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
+        KSR.pv.sets("$fs", self.settings.socket(leg.side))
+        records.attempt(leg.direction, KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
+        KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
+        KSR.tm.t_on_branch(leg.branch)
+        KSR.tm.t_on_reply("reply_media")
+        KSR.tm.t_on_failure(leg.failure)
+        return self.relay()
+
+    def relay(self) -> bool:
+        if KSR.tm.t_relay() < 0:
+            log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
+            if KSR.tmx.t_is_failure_route() < 0 and not KSR.is_ACK():
+                # Statefully: the transaction exists (the egress check may have dropped every branch),
+                # and the dialog ends only when it sees the transaction's final answer.
+                self.guard.reply(503, "Service Unavailable", self.arrived_on(), stateful=True)
+            return False
+        return True
+
+    # ---- per-branch media (runs for each attempt, so a failover re-offers) ---------------------
+
+    def branch_to_gateway(self, msg) -> int:
+        return self._branch_media("private", "public")
+
+    def branch_to_telecom(self, msg) -> int:
+        return self._branch_media("public", "private")
+
+    def _branch_media(self, src: str, dst: str) -> int:
+        try:
+            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst)) < 0:
+                # Never let an SDP with the other side's addresses through: drop the branch.
+                log(KSR.err, "rtpengine offer failed, branch dropped")
+                KSR.set_drop()
+        except Exception:  # noqa: BLE001
+            crashed("branch route", traceback.format_exc())
+            KSR.set_drop()
+        return 1
+
+    # ---- replies and failures ------------------------------------------------------------------
+
+    def reply_media(self, msg) -> int:
+        try:
+            status = KSR.kx.get_status()
+            self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
+            if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
+                if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:
+                    log(KSR.err, f"rtpengine answer failed on {status}")
+        except Exception:  # noqa: BLE001
+            crashed("reply route", traceback.format_exc())
+        return 1
+
+    def failure_from_gateway(self, msg) -> int:
+        return self._failure(self.to_gateway)
+
+    def failure_from_telecom(self, msg) -> int:
+        return self._failure(self.to_carrier)
+
+    def _failure(self, leg: Leg) -> int:
+        """An attempt ended without a 2xx: fail over, or let the answer through, or give up with 503."""
+        try:
+            status = KSR.tm.t_get_status_code()
+            if KSR.tm.t_is_canceled() > 0:
+                log(KSR.info, f"call canceled while a {leg.peer} was trying")
+                status = 487
+            elif not policy.fails_over(status):
+                log(KSR.notice, f"{leg.peer} answered {status}: final")
+            else:
+                if policy.marks_down(status):
+                    KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
+                while self.next_peer(leg):
+                    log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
+                    metrics.failover(leg.direction, status)
+                    if self.attempt(leg):
+                        return 1
+                log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
+                KSR.rtpengine.rtpengine_delete0()
+                records.failed(503)
+                KSR.hdr.append_to_reply(GIVE_UP_REASON)
+                KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
+                return 1
+            records.failed(status)
+            KSR.rtpengine.rtpengine_delete0()
+        except Exception:  # noqa: BLE001
+            crashed("failure route", traceback.format_exc())
+        return 1
+
+    def next_peer(self, leg: Leg) -> bool:
+        if KSR.dispatcher.ds_next_dst() > 0:
+            self.point_ruri_at_peer()
+            return True
+        return self.pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

@@ -1,0 +1,86 @@
+"""The last checks before a message goes on: a reply topos could not carry hidden, a relayed message
+naming a third party's address, a locally built request toward a call's callee. Whatever they find,
+and any crash in them, drops the message (fail closed)."""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import metrics
+from .hiding import crashed, log
+
+
+def _drop() -> int:
+    """Drop the message being sent or relayed: 6.0 reads the drop flag, 5.6 needs the route to return 0 too."""
+    KSR.set_drop()
+    return 0
+
+
+def _drop_when(where: str, found: Callable[[], bool]) -> int:
+    """Run a check on a message about to go on: what it finds, and any crash in it, drops the message."""
+    try:
+        if found():
+            return _drop()
+    except Exception:  # noqa: BLE001 - fail closed: an unchecked message does not leave
+        crashed(where, traceback.format_exc())
+        return _drop()
+    return 1
+
+
+class EgressChecks:
+    """SbcRoutes' reply, onsend, topos and tm:local-request handlers."""
+
+    def ksr_reply_route(self, msg) -> int:
+        """Every reply, before tm: one topos cannot carry hidden is dropped (the transaction then
+        times out and fails over, as if the peer had not answered)."""
+        return _drop_when("reply check", self.reply_refused)
+
+    def ksr_onsend_route(self, msg) -> int:
+        """The last look at every relayed request and reply: nothing naming a third address leaves
+        (Kamailio 6.0 honours the drop; 5.6's app_python3 ignores drops here, so there it is logged only)."""
+        return _drop_when("egress check", self.egress_leaks)
+
+    def ksr_topos_event(self, msg, event: str = "") -> int:
+        """topos:msg-receiving (Kamailio 6.0, Call-ID masking on): remember whether the Call-ID arrived
+        masked, before topos decodes it for the routes."""
+        try:
+            self.guard.note_arrival()
+        except Exception:  # noqa: BLE001
+            crashed("topos event handler", traceback.format_exc())
+        return 1
+
+    def ksr_tm_event(self, msg, event: str = "") -> int:
+        """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg or a timeout, probes).
+        Toward a call's callee it would carry the caller's Call-ID/From/To, which topos leaves alone
+        in local requests: dropped, counted; the caller's side still gets its BYE."""
+        return _drop_when("tm event handler", self.local_request_leaks)
+
+    def reply_refused(self) -> bool:
+        reason = self.guard.problem(is_request=False)
+        if reason is None:
+            return False
+        self.guard.refused("ingress", self.arrived_on(), reason)
+        return True
+
+    def egress_leaks(self) -> bool:
+        leaks = self.guard.egress_leaks()
+        if not leaks:
+            return False
+        side = self.guard.egress_side()
+        log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
+        metrics.topology_guard("egress", side, "foreign address")
+        return True
+
+    def local_request_leaks(self) -> bool:
+        if KSR.siputils.has_totag() < 0 or KSR.is_ACK() or KSR.is_CANCEL():
+            return False
+        if not self.guard.local_request_toward_callee():
+            return False
+        side = self.guard.local_side()
+        log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
+                      "it would carry the caller's identifiers")
+        metrics.topology_guard("local", side, "toward callee")
+        return True

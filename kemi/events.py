@@ -1,0 +1,49 @@
+"""Module events: dispatcher probing, dialog start, HTTP on the metrics socket."""
+
+from __future__ import annotations
+
+import traceback
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import metrics, records
+from .hiding import crashed, log
+
+
+class EventRoutes:
+    """SbcRoutes' handlers for Kamailio's module events."""
+
+    def ksr_dispatcher_event(self, msg, event: str = "") -> int:
+        """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
+        try:
+            KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
+        except Exception:  # noqa: BLE001
+            crashed("dispatcher event handler", traceback.format_exc())
+        return 1
+
+    def ksr_dialog_event(self, msg, event: str = "") -> int:
+        """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
+        its To-tag is learnt after it). Failures are recorded by the failure route, which knows why."""
+        try:
+            if event == "dialog:start":
+                status = KSR.kx.get_status()
+                records.answered(status if 200 <= status < 300 else 200)
+        except Exception:  # noqa: BLE001
+            crashed("dialog event handler", traceback.format_exc())
+        return 1
+
+    def ksr_xhttp_event(self, msg, event: str = "") -> int:
+        """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
+        try:
+            if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (self.settings.metrics_ip,
+                                                                    str(self.settings.metrics_port)):
+                log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
+                return 1
+            if KSR.xhttp_prom.check_uri() > 0:
+                metrics.refresh_gauges()
+                KSR.xhttp_prom.dispatch()
+            else:
+                KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
+        except Exception:  # noqa: BLE001
+            crashed("metrics handler", traceback.format_exc())
+        return 1

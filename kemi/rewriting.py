@@ -1,0 +1,41 @@
+"""What the far side sees of an initial request: the parties, the asserted identity, the headers kept."""
+
+from __future__ import annotations
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import policy
+from .hiding import log
+
+
+class Rewriting:
+    """SbcRoutes' edits of the request it forwards."""
+
+    def rewrite_parties(self, number: str, side: str, caller: str) -> None:
+        """To = the number, From = the caller, both at our own socket on the outgoing side: neither names
+        the other side, and both stay true when a failover sends the call to another peer (the egress
+        check would drop a To naming the previous one). uac restores them in replies."""
+        KSR.uac.uac_replace_to_uri(f"sip:{number}@{self.settings.socket_ip(side)}")
+        KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
+
+    def assert_identity(self, user: str, side: str) -> None:
+        """P-Asserted-Identity = the user at our own socket on the outgoing side (one, ours)."""
+        if KSR.hdr.is_present("P-Asserted-Identity") > 0:
+            KSR.hdr.remove("P-Asserted-Identity")
+        KSR.hdr.append(f"P-Asserted-Identity: <sip:{user}@{self.settings.socket_ip(side)}>\r\n")
+
+    def sanitize_initial(self) -> None:
+        """Nothing the sender wrote decides where the call goes or what the far side learns:
+        preloaded Route headers go (the next hop is chosen here), and so does every header outside
+        the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...)."""
+        if KSR.hdr.is_present("Route") > 0:
+            log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
+            KSR.hdr.remove("Route")
+        self.remove_headers(policy.outside_whitelist(self.guard.names))
+
+    def remove_headers(self, names: list[str]) -> None:
+        """By name (names from the ingress check of this message): no regular expression compiled per
+        message, as textops' remove_hf_re/keep_hf_re do with a KEMI string."""
+        if self.filter_headers:
+            for name in names:
+                KSR.hdr.remove(name)
