@@ -89,6 +89,8 @@ def header_fields(head: str) -> list[tuple[str, str]]:
 
 def entries(value: str) -> list[str]:
     """A header value's comma-separated entries; commas inside quotes or <...> do not split."""
+    if "," not in value:  # nearly every value: the character walk below is most of a check's time
+        return [value.strip()]
     out, current, quoted, angle, escaped = [], [], False, 0, False
     for ch in value:
         if escaped:

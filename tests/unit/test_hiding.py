@@ -145,3 +145,13 @@ def test_a_header_name_longer_than_the_filters_can_remove_is_refused():
     ok = WELL_FORMED.replace("Content-Length: 0", "X-" + "a" * 62 + ": 1\r\nContent-Length: 0").encode()
     reason, names = wire.check(ok, is_request=True)
     assert reason is None and names[-2:] == ("x-" + "a" * 62, "content-length")
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("  <sip:a@127.0.3.1>;lr ", ["<sip:a@127.0.3.1>;lr"]),
+    ('"Smith, J" <sip:a@h>, <sip:b@h;x=1,2>', ['"Smith, J" <sip:a@h>', "<sip:b@h;x=1,2>"]),
+    ("SIP/2.0/UDP a;branch=z9hG4bK1 ,SIP/2.0/UDP b", ["SIP/2.0/UDP a;branch=z9hG4bK1", "SIP/2.0/UDP b"]),
+    ("", [""]),
+])
+def test_header_entries_split_on_commas_outside_quotes_and_angle_brackets(value, expected):
+    assert wire.entries(value) == expected
