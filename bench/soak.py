@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import socket
 import sys
 import tempfile
@@ -28,10 +29,11 @@ from . import probe
 from .cps import BENCH, backing, media, start_kamailio
 
 
-def _stat(kamailio, name: str) -> int:
-    reply = kamailio.jsonrpc("stats.get_statistics", name)
-    value = reply[0] if isinstance(reply, list) else reply
-    return int(str(value).rsplit("=", 1)[-1].strip())
+def _rpc_numbers(kamailio, *command: str) -> dict[str, int]:
+    """name -> number from kamcmd's text answer (binrpc over the ctl socket: the image's Kamailio cannot
+    answer a JSON-RPC datagram into the host's /tmp)."""
+    return {m.group(1).rsplit(":", 1)[-1]: int(m.group(2))
+            for m in re.finditer(r"([\w:]+)\s*[:=]\s*(\d+)", kamailio.rpc(*command))}
 
 
 def private_memory() -> dict[int, int]:
@@ -50,13 +52,13 @@ def private_memory() -> dict[int, int]:
 
 def sample(kamailio, settings, started: float) -> dict:
     private = private_memory()
-    shm = kamailio.jsonrpc("core.shmmem")
+    shm = _rpc_numbers(kamailio, "core.shmmem")
+    dialogs = _rpc_numbers(kamailio, "stats.get_statistics", "processed_dialogs", "active_dialogs")
     redis = probe.redis_counters(settings.redis_ip, settings.redis_port)
     return {"t_s": round(time.monotonic() - started, 1),
-            "dialogs_processed": _stat(kamailio, "processed_dialogs"),
-            "dialogs_active": _stat(kamailio, "active_dialogs"),
+            "dialogs_processed": dialogs["processed_dialogs"], "dialogs_active": dialogs["active_dialogs"],
             "private_by_pid": private, "private_max": max(private.values()), "private_sum": sum(private.values()),
-            "shm_used": int(shm["used"]), "shm_real_used": int(shm["real_used"]),
+            "shm_used": shm["used"], "shm_real_used": shm["real_used"],
             "redis_keys": redis["keys"], "redis_used_memory": redis["used_memory"]}
 
 
