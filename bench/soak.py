@@ -50,8 +50,8 @@ def private_memory() -> dict[int, int]:
     return found
 
 
-def sample(kamailio, settings, started: float) -> dict:
-    private = private_memory()
+def sample(kamailio, settings, started: float, ours: set[int]) -> dict:
+    private = {pid: used for pid, used in private_memory().items() if pid in ours}
     shm = _rpc_numbers(kamailio, "core.shmmem")
     dialogs = _rpc_numbers(kamailio, "stats.get_statistics", "processed_dialogs", "active_dialogs")
     redis = probe.redis_counters(settings.redis_ip, settings.redis_port)
@@ -84,7 +84,9 @@ def soak(work: Path, args) -> dict:
     samples: list[dict] = []
     with backing(work, [args.runtime], args.workers, args.duration_ms) as (stack, load), \
             media(stack, args.runtime):
+        others = set(private_memory())  # any other Kamailio on this machine is not counted
         kamailio = start_kamailio(stack, args.runtime, dict(stack.env), work / f"{args.runtime}-soak")
+        ours = set(private_memory()) - others  # its processes are all forked at start
         try:
             load.calls("soak-warm", 40, 20)
             result: dict = {}
@@ -92,14 +94,14 @@ def soak(work: Path, args) -> dict:
             started = time.monotonic()
             runner.start()
             while runner.is_alive():
-                samples.append(sample(kamailio, stack.settings, started))
+                samples.append(sample(kamailio, stack.settings, started, ours))
                 print(line(samples[-1]), flush=True)
                 runner.join(args.every)
             under_load = len(samples)
             drain_until = time.monotonic() + args.drain
             while time.monotonic() < drain_until:
                 time.sleep(min(args.every, max(drain_until - time.monotonic(), 0)))
-                samples.append(sample(kamailio, stack.settings, started))
+                samples.append(sample(kamailio, stack.settings, started, ours))
                 print(line(samples[-1]) + "  (drain)", flush=True)
         finally:
             kamailio.stop()
