@@ -4,6 +4,7 @@ Redis commands and keys. Counters are read before and after a run; the differenc
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,17 +15,25 @@ STACK = ("kamailio", "rtpengine", "mariadbd", "redis-server")
 DB_KINDS = ("Com_select", "Com_insert", "Com_update", "Com_delete", "Com_replace")
 
 
-def cpu_ns(names: tuple[str, ...]) -> dict[str, int]:
-    """On-CPU nanoseconds so far of every live process with one of these names, by name."""
-    total = dict.fromkeys(names, 0)
+def processes(names: tuple[str, ...]) -> Iterator[tuple[Path, str]]:
+    """Live processes with one of these names (comm): their /proc directory and name."""
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
             continue
         try:
             comm = (proc / "comm").read_text().strip()
-            if comm in total:  # every thread: rtpengine, MariaDB and Redis are threaded
-                total[comm] += sum(int((task / "schedstat").read_text().split()[0])
-                                   for task in (proc / "task").iterdir())
+        except OSError:
+            continue  # exited meanwhile
+        if comm in names:
+            yield proc, comm
+
+
+def cpu_ns(names: tuple[str, ...]) -> dict[str, int]:
+    """On-CPU nanoseconds so far of every live process with one of these names, by name."""
+    total = dict.fromkeys(names, 0)
+    for proc, comm in processes(names):
+        try:  # every thread: rtpengine, MariaDB and Redis are threaded
+            total[comm] += sum(int((task / "schedstat").read_text().split()[0]) for task in (proc / "task").iterdir())
         except (OSError, ValueError, IndexError):
             continue  # exited meanwhile
     return total

@@ -39,14 +39,13 @@ def _rpc_numbers(kamailio, *command: str) -> dict[str, int]:
 def private_memory() -> dict[int, int]:
     """Private_Dirty bytes of every Kamailio process, by PID (the image's processes are the host's too)."""
     found = {}
-    for proc in Path("/proc").iterdir():
+    for proc, _ in probe.processes(probe.KAMAILIO):
         try:
-            if proc.name.isdigit() and (proc / "comm").read_text().strip() == "kamailio":
-                rollup = (proc / "smaps_rollup").read_text()
-                found[int(proc.name)] = 1024 * sum(int(line.split()[1]) for line in rollup.splitlines()
-                                                   if line.startswith("Private_Dirty:"))
-        except (OSError, ValueError):
+            rollup = (proc / "smaps_rollup").read_text()
+        except OSError:
             continue  # exited meanwhile
+        found[int(proc.name)] = 1024 * sum(int(line.split()[1]) for line in rollup.splitlines()
+                                           if line.startswith("Private_Dirty:"))
     return found
 
 
