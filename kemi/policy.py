@@ -140,3 +140,23 @@ def uri_user(header_value: str) -> str | None:
 def is_scanner(user_agent: str) -> bool:
     ua = (user_agent or "").lower()
     return any(marker in ua for marker in SCANNER_UA_MARKERS)
+
+
+# $dlg(state) once loose_route has run the dialog module on an in-dialog request: 2 early, 3 answered and
+# not yet acknowledged, 4 confirmed, 5 ended. uac restores each side's From/To only on the transitions
+# below (dlg_onroute runs its callbacks nowhere else): elsewhere the request would carry the other side's.
+_RESTORED_IN = {"ACK": (4,), "BYE": (5,)}
+_RESTORED_OTHERWISE = (2, 4)
+
+
+def in_dialog_refusal(method: str, state: int, out_ip: str | None, other_ip: str, next_hop: str | None,
+                      own_ips: set[str]) -> tuple[int, str] | None:
+    """(code, reason) when an in-dialog request matched to its dialog must not be relayed, else None:
+    uac did not restore its From/To, or it would leave by any socket but the other side's, or loop
+    back to this SBC (a Route the sender added after ours)."""
+    if state not in _RESTORED_IN.get(method, _RESTORED_OTHERWISE):
+        return (491, "Request Pending") if state == 3 else (481, "Call/Transaction Does Not Exist")
+    if out_ip != other_ip or next_hop in own_ips:
+        return 403, "Forbidden"
+    return None
+

@@ -1,6 +1,6 @@
 """The SBC's SIP routes, top to bottom as a call flows through them.
 
-reqinit -> in_dialog | from_telecom -> to_public_gateway | from_public_gateway -> to_telecom; then, per
+reqinit -> in_dialog (indialog.py) | from_telecom -> to_public_gateway | from_public_gateway -> to_telecom; then, per
 attempt, attempts.py (peer selection, relay, per-branch media, replies, failover). What leaves is checked
 in egress.py, module events are in events.py, what the far side sees of a request in rewriting.py.
 Decisions live in policy/e164/didcache/tenancy; these modules read the message, ask them, and tell
@@ -14,12 +14,13 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, e164, media, metrics, policy, records, tenancy
+from . import benchswitch, e164, metrics, policy, records, tenancy
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
 from .didcache import DidCache, DidUnavailable
 from .egress import EgressChecks
 from .events import EventRoutes
 from .hiding import Guard, crashed, log
+from .indialog import InDialog
 from .rewriting import Rewriting
 from .settings import Settings
 
@@ -35,7 +36,7 @@ PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the g
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-class SbcRoutes(EgressChecks, EventRoutes, Rewriting, Attempts):
+class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache):
         self.settings = settings
         self.dids = dids
@@ -154,44 +155,6 @@ class SbcRoutes(EgressChecks, EventRoutes, Rewriting, Attempts):
             KSR.tm.t_check_trans()  # retransmission of a request being handled: tm re-answers
             return False
         return True
-
-    def in_dialog(self, side: str | None, peer: str | None) -> None:
-        # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
-        if KSR.dialog.is_known_dlg() < 0 or KSR.rr.loose_route() < 0:
-            if KSR.is_ACK():
-                # tm absorbs the ACK to a negative reply; an ACK to a 2xx of a dialog that is gone (a
-                # BYE overtook it) is dropped: without its dialog uac cannot restore From/To (fuzzing).
-                KSR.tm.t_check_trans()
-                return
-            if peer is None:
-                self.refuse(side, "in-dialog request for no known dialog")
-            else:
-                self.guard.reply(481, "Call/Transaction Does Not Exist", side)
-            return
-        if not self.topology_store_up():
-            # Without its store topos would send this unhidden: keep it here; the sender retries (ndb_redis
-            # keeps a failed server off in each process until the next second, hence Retry-After: 1).
-            if not KSR.is_ACK():
-                KSR.hdr.append_to_reply("Retry-After: 1\r\n")
-                self.guard.reply(503, "Service Unavailable", side)
-            return
-        if self.guard.arrived_masked():
-            # From the side that only knows the masked Call-ID: tm's own 100 Trying and its 408/503
-            # would carry the decoded one (topos leaves them alone). The answer comes from the far end.
-            KSR.tm.t_set_auto_inv_100(0)
-            KSR.tm.t_set_disable_internal_reply(1)
-        self.remove_headers(policy.side_headers(self.guard.names))
-        if KSR.is_BYE():
-            KSR.rtpengine.rtpengine_delete0()
-        elif KSR.textops.has_body_type("application/sdp") > 0:
-            if KSR.is_INVITE() or KSR.is_UPDATE():
-                dst = "public" if side == "private" else "private"
-                KSR.rtpengine.rtpengine_manage(media.offer_flags(side, dst))
-            elif KSR.is_ACK():
-                KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS)
-        if not KSR.is_ACK():
-            KSR.tm.t_on_reply("reply_media")
-        self.relay()
 
     def from_telecom(self) -> None:
         if not KSR.is_INVITE():

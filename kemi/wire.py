@@ -22,7 +22,8 @@ MAX_ROUTE_BYTES = 2048
 MAX_URI_BYTES = 512
 MAX_CALL_ID_BYTES = 256
 
-COMPACT = {"v": "via", "m": "contact", "f": "from", "t": "to", "i": "call-id", "l": "content-length"}
+COMPACT = {"v": "via", "m": "contact", "f": "from", "t": "to", "i": "call-id", "l": "content-length",
+           "c": "content-type"}
 # Headers topos removes or rebuilds on every crossing (and the Call-ID it masks on Kamailio 6.0; on 5.6
 # it crosses, the documented gap): their content is not what leaves, so the egress check skips them.
 TOPOS_HEADERS = frozenset({"via", "record-route", "route", "contact", "call-id", "p-sr-xuid", "p-sr-xbranch"})
@@ -45,7 +46,14 @@ _URI = rf"(?:sips?|tel):{_URI_CHARS}"
 _BARE_URI = rf"(?:sips?|tel):[^\s<>\";,]{{1,{MAX_URI_BYTES}}}"
 _DISPLAY = rf"(?:{_QUOTED}|{_TOKEN}(?:[ \t]+{_TOKEN})*)?"
 _NAME_ADDR = re.compile(rf"^(?:{_DISPLAY}[ \t]*<{_URI}>|{_BARE_URI}){_PARAMS}$")
-_ROUTE = re.compile(rf"^{_DISPLAY}[ \t]*<sips?:{_URI_CHARS}>{_PARAMS}$")
+# A SIP URI as Kamailio's parse_uri takes it (host, numeric port): Route, Record-Route and Contact, which
+# topos parses and rebuilds ("sip:sip:host" passes the loose form above and fails there).
+_HOST = r"(?:[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])"
+_SIP_URI = rf"sips?:(?:[^\s<>\"@]{{1,256}}@)?{_HOST}(?::[0-9]{{1,5}})?(?:[;?][^\s<>\"]{{0,{MAX_URI_BYTES}}})?"
+_CONTACT = re.compile(rf"^(?:{_DISPLAY}[ \t]*<{_SIP_URI}>|sips?:(?:[^\s<>\";,@]{{1,256}}@)?{_HOST}(?::[0-9]{{1,5}})?)"
+                      rf"{_PARAMS}$")
+_ROUTE = re.compile(rf"^{_DISPLAY}[ \t]*<{_SIP_URI}>{_PARAMS}$")
+_PARTY = re.compile(rf"^({_DISPLAY})[ \t]*<{_URI}>(.*)$|^{_BARE_URI}(.*)$")  # display, URI, params
 _VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(?:UDP|TCP|TLS|SCTP|WSS?)[ \t]+"
                   rf"(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?{_PARAMS}$", re.I)
 _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
@@ -54,6 +62,14 @@ _CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+[A-Za-z]{1,32}$")
 _NUMBER = re.compile(r"^[0-9]{1,7}$")
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
 _ANY_ADDRESS = "0.0.0.0"  # SDP hold: not an address of anyone
+# Methods whose dialogs topos keys on the Contact (tps_storage_link_msg refuses them without one and the
+# message then leaves unhidden): the request, and a 2xx/3xx answer, must carry exactly one.
+_CONTACT_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
+# Where an SDP passes through rtpengine (requests, and replies by their CSeq method), and the SDP lines
+# rtpengine rewrites or removes (replace-origin, replace-session-connection, ICE=remove). An address
+# anywhere else in a body would cross as the sender wrote it.
+_MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "ACK"})
+_REWRITTEN_SDP_LINES = ("c=", "o=", "a=rtcp:", "a=candidate:", "a=remote-candidates:")
 
 
 def split(raw: bytes) -> tuple[bytes, bytes]:
@@ -121,7 +137,7 @@ def problem(raw: bytes, *, is_request: bool) -> str | None:
 def check(raw: bytes, *, is_request: bool) -> tuple[str | None, tuple[str, ...]]:
     """problem() and, for a message without one, its header names in order (lowercase): the routes
     filter headers by these names, so no regular expression is compiled per message in Kamailio."""
-    head_bytes, _ = split(raw)
+    head_bytes, body = split(raw)
     try:
         head = head_bytes.decode("utf-8")
     except UnicodeDecodeError:
@@ -137,7 +153,7 @@ def check(raw: bytes, *, is_request: bool) -> tuple[str | None, tuple[str, ...]]
         if not name:
             return "bad header line", ()
         seen.setdefault(name, []).append(value)
-    reason = _headers_problem(seen, status)
+    reason = _headers_problem(seen, status) or _body_problem(body, seen, status)
     return reason, (() if reason else tuple(seen))
 
 
@@ -154,6 +170,8 @@ def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
     for name in ("from", "to"):
         if not _NAME_ADDR.match(seen[name][0]):
             return f"bad {name}"
+        if _IPV4.search("".join(_PARTY.match(seen[name][0]).groups(""))):  # uac rewrites the URI only
+            return f"address in {name} name or parameters"
     if len(seen["call-id"][0]) > MAX_CALL_ID_BYTES or not _CALL_ID.match(seen["call-id"][0]):
         return "bad call-id"
     cseq = _CSEQ.match(seen["cseq"][0])
@@ -173,11 +191,31 @@ def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
         return "route count or size"
     if not all(_ROUTE.match(r) for r in routes):
         return "bad route"
+    if status and "route" in seen:  # no reply carries Route; nothing would remove it on the way
+        return "route in reply"
     contacts = [c for value in seen.get("contact", []) for c in entries(value)]
     if len(contacts) > 1 and not 300 <= status < 400:  # topos carries one Contact (redirects never cross)
         return "contact count"
-    if not all(_NAME_ADDR.match(c) for c in contacts):
+    if not all(_CONTACT.match(c) for c in contacts):
         return "bad contact"
+    if not contacts and cseq.group(0).split()[-1].upper() in _CONTACT_METHODS and (not status or 200 <= status < 400):
+        return "missing contact"
+    return None
+
+
+def _body_problem(body: bytes, seen: dict[str, list[str]], status: int) -> str | None:
+    """An IPv4 address in the body that rtpengine will not rewrite: only an SDP of a method whose SDP
+    goes through rtpengine, and there only on the lines it rewrites, may name one."""
+    text = body.decode("ascii", "replace")
+    if not _IPV4.search(text):
+        return None
+    method = seen["cseq"][0].split()[-1].upper()
+    content_type = seen.get("content-type", [""])[0].split(";", 1)[0].strip().lower()
+    if status >= 300 or method not in _MEDIA_METHODS or content_type != "application/sdp":
+        return "address in body"
+    for line in text.splitlines():
+        if not line.startswith(_REWRITTEN_SDP_LINES) and any(a != _ANY_ADDRESS for a in _IPV4.findall(line)):
+            return "address in body"
     return None
 
 

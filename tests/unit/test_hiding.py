@@ -22,9 +22,53 @@ GOOD = WELL_FORMED.encode()
     (("Content-Length: 0", "Content-Length: -5"), "bad content-length"),
     (("Call-ID: call-1", "Call-ID: a b"), "bad call-id"),
     (("Max-Forwards: 70", "Max-Forwards:\r\n 70"), "bad header line"),
+    # Shapes topos's own parsers refuse, after which it would send the message on unhidden:
+    (("<sip:carrier@127.0.4.2:5060>", "<sip:sip:127.0.4.2>"), "bad contact"),
+    (("Contact: <sip:carrier@127.0.4.2:5060>\r\n", ""), "missing contact"),
+    (("Max-Forwards: 70", "Record-Route: <sip:sip:127.0.4.7;lr>\r\nMax-Forwards: 70"), "bad route"),
+    # Text uac leaves as the sender wrote it (it rewrites the URI only):
+    (('"Caller"', '"127.0.4.9"'), "address in from name or parameters"),
+    ((";tag=from-1", ";tag=from-1;received=127.0.4.9"), "address in from name or parameters"),
+    (("To: <sip:4155550101@127.0.1.1>", "To: <sip:4155550101@127.0.1.1>;x=127.0.4.9"),
+     "address in to name or parameters"),
 ])
 def test_what_topos_or_ksr_cannot_carry_is_named(change, reason):
     assert wire.problem(GOOD.replace(*(c.encode() for c in change)), is_request=True) == reason
+
+
+SDP = ("v=0\r\no=- 1 1 IN IP4 127.0.4.2\r\ns=-\r\nc=IN IP4 127.0.4.2\r\nt=0 0\r\n"
+       "m=audio 40000 RTP/AVP 0\r\na=rtcp:40001 IN IP4 127.0.4.2\r\n")
+
+
+def _with_body(message: bytes, body: str, content_type: str = "application/sdp") -> bytes:
+    head = message.replace(b"Content-Length: 0\r\n\r\n", b"")
+    return head + f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+
+
+@pytest.mark.parametrize("body,content_type,method,reason", [
+    (SDP, "application/sdp", "INVITE", None),  # c=, o=, a=rtcp: rtpengine rewrites them
+    (SDP.replace("c=IN IP4 127.0.4.2", "c=IN IP4 0.0.0.0"), "application/sdp", "UPDATE", None),
+    (SDP.replace("s=-", "i=reach me at 127.0.4.9"), "application/sdp", "INVITE", "address in body"),
+    (SDP, "application/sdp", "INFO", "address in body"),  # no rtpengine on INFO: it would cross as is
+    (SDP, "text/plain", "INVITE", "address in body"),
+    ("Signal=1\r\nDuration=160\r\n", "application/dtmf-relay", "INFO", None),
+])
+def test_a_body_may_name_an_address_only_where_rtpengine_rewrites_it(body, content_type, method, reason):
+    message = GOOD.replace(b"INVITE sip:", f"{method} sip:".encode()).replace(b"1 INVITE", f"1 {method}".encode())
+    assert wire.problem(_with_body(message, body, content_type), is_request=True) == reason
+
+
+def test_replies_topos_cannot_hide_are_named():
+    ok = GOOD.replace(b"INVITE sip:4155550101@127.0.1.1:5060 SIP/2.0", b"SIP/2.0 200 OK")
+    assert wire.problem(ok, is_request=False) is None
+    assert wire.problem(ok.replace(b"Contact: <sip:carrier@127.0.4.2:5060>\r\n", b""), is_request=False) \
+        == "missing contact"
+    assert wire.problem(ok.replace(b"Max-Forwards: 70", b"Route: <sip:127.0.4.1;lr>"), is_request=False) \
+        == "route in reply"
+    ringing = ok.replace(b"200 OK", b"180 Ringing").replace(b"Contact: <sip:carrier@127.0.4.2:5060>\r\n", b"")
+    assert wire.problem(ringing, is_request=False) is None  # a 180 may come without Contact
+    assert wire.problem(_with_body(ok.replace(b"200 OK", b"486 Busy Here"), SDP), is_request=False) \
+        == "address in body"
 
 
 def test_non_utf8_and_too_many_vias_are_refused():
@@ -116,7 +160,7 @@ def masked_arrival(ksr, method):
     routes = make_routes()
     request(ksr, method=method, totag=True, side="public", src="127.0.3.1", acl=(2,))
     ksr.returns["kx.get_callid"] = "!!:masked"
-    ksr.returns["pv.get"] = {"$hdr(Via)": "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKx"}.get
+    ksr.pvs["$hdr(Via)"] = "SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKx"
     routes.ksr_topos_event(None, "topos:msg-receiving")
     return routes
 

@@ -64,6 +64,10 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
     })
     for m in ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REGISTER"):
         ksr.returns[f"is_{m}"] = method == m
+    if totag:  # what loose_route leaves for a request of a confirmed dialog: the other side's socket, its peer
+        other_ip, peer = (PUBLIC, GATEWAY_IP) if side == "private" else (PRIVATE, CARRIER_IP)
+        ksr.pvs.update({"$fs": f"udp:{other_ip}:5060", "$nh(d)": peer})
+        ksr.returns["pv.geti"] = lambda name: {"$dlg(state)": 5 if method == "BYE" else 4}.get(name, 0)
 
 
 # ---- reqinit ----------------------------------------------------------------------------------
@@ -430,6 +434,45 @@ def test_in_dialog_requests_wait_while_the_topology_store_is_down(ksr, method, r
     assert ksr.replies() == reply
     assert ksr.called("hdr.append_to_reply") == ([("Retry-After: 1\r\n",)] if reply else [])
     assert ksr.called("tm.t_relay") == [] and ksr.called("rtpengine.rtpengine_delete0") == []
+
+
+@pytest.mark.parametrize("method,state,fs,next_hop,reply", [
+    ("INFO", 5, f"udp:{PUBLIC}:5060", GATEWAY_IP, (481, "Call/Transaction Does Not Exist")),  # after the BYE
+    ("INVITE", 3, f"udp:{PUBLIC}:5060", GATEWAY_IP, (491, "Request Pending")),  # before the ACK
+    ("INVITE", 4, None, CARRIER_IP, (403, "Forbidden")),  # a Route the carrier added: back to its own side
+    ("INVITE", 4, f"udp:{PRIVATE}:5060", GATEWAY_IP, (403, "Forbidden")),  # out by the arrival side's socket
+    ("MESSAGE", 4, f"udp:{PUBLIC}:5060", PRIVATE, (403, "Forbidden")),  # to this SBC itself: a loop
+])
+def test_in_dialog_requests_uac_did_not_restore_or_routed_anywhere_but_across_are_refused(
+        ksr, method, state, fs, next_hop, reply):
+    """Fuzzer findings: each of these went out with the other side's From/To, Route, Contact or SDP."""
+    request(ksr, method=method, totag=True, sdp=False)
+    ksr.pvs.update({"$fs": fs, "$nh(d)": next_hop})
+    ksr.returns["pv.geti"] = lambda name: state if name == "$dlg(state)" else 0
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [reply]
+    assert ksr.called("tm.t_relay") == [] and ksr.called("rtpengine.rtpengine_manage") == []
+    assert ksr.counted("sbc_topology_guard_total") == [("in-dialog", "private", f"{reply[0]} {reply[1]} "
+                                                        f"(next hop {fs and fs.split(':')[1]})")]
+
+
+def test_a_bye_routed_back_to_its_own_side_ends_the_media_and_is_answered_statefully(ksr):
+    """The dialog module ended the call on the BYE: the session goes, and the dialog with the transaction."""
+    request(ksr, method="BYE", totag=True, sdp=False)
+    ksr.pvs["$fs"] = None
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()),
+                             ("tm.t_send_reply", (403, "Forbidden"))]
+
+
+@pytest.mark.parametrize("method,reply", [("INVITE", [(488, "Not Acceptable Here")]), ("ACK", [])])
+def test_an_in_dialog_sdp_rtpengine_refuses_never_crosses(ksr, method, reply):
+    request(ksr, method=method, totag=True, sdp=True)
+    ksr.returns["rtpengine.rtpengine_manage"] = -1
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == reply
+    assert ksr.called("tm.t_relay") == []
+    assert ksr.counted("sbc_topology_guard_total") == [("media", "private", "sdp rtpengine refused")]
 
 
 def test_forged_in_dialog_request_from_a_stranger_on_the_public_side_gets_silence(ksr):

@@ -1,0 +1,81 @@
+"""Requests inside a call: only those of a dialog this SBC set up, whose From/To the dialog module has
+restored for the side they go to, leaving by the other side's socket; their SDP through rtpengine."""
+
+from __future__ import annotations
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import media, policy
+
+
+class InDialog:
+    """SbcRoutes' in-dialog route."""
+
+    def in_dialog(self, side: str | None, peer: str | None) -> None:
+        # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
+        if KSR.dialog.is_known_dlg() < 0 or KSR.rr.loose_route() < 0:
+            if KSR.is_ACK():
+                # tm absorbs the ACK to a negative reply; an ACK to a 2xx of a dialog that is gone (a
+                # BYE overtook it) is dropped: without its dialog uac cannot restore From/To (fuzzing).
+                KSR.tm.t_check_trans()
+                return
+            if peer is None:
+                self.refuse(side, "in-dialog request for no known dialog")
+            else:
+                self.guard.reply(481, "Call/Transaction Does Not Exist", side)
+            return
+        if not self.topology_store_up():
+            # Without its store topos would send this unhidden: keep it here; the sender retries (ndb_redis
+            # keeps a failed server off in each process until the next second, hence Retry-After: 1).
+            if not KSR.is_ACK():
+                KSR.hdr.append_to_reply("Retry-After: 1\r\n")
+                self.guard.reply(503, "Service Unavailable", side)
+            return
+        refusal = self.next_hop_refusal(side)
+        if refusal is not None:
+            if KSR.is_BYE():
+                # The dialog module has ended the call already: free its media, and answer statefully so
+                # that the dialog goes when the transaction does (its deletion waits for that).
+                KSR.rtpengine.rtpengine_delete0()
+                self.guard.reply(*refusal, side, stateful=True)
+            elif not KSR.is_ACK():
+                self.guard.reply(*refusal, side)
+            return
+        if self.guard.arrived_masked():
+            # From the side that only knows the masked Call-ID: tm's own 100 Trying and its 408/503
+            # would carry the decoded one (topos leaves them alone). The answer comes from the far end.
+            KSR.tm.t_set_auto_inv_100(0)
+            KSR.tm.t_set_disable_internal_reply(1)
+        self.remove_headers(policy.side_headers(self.guard.names))
+        if KSR.is_BYE():
+            KSR.rtpengine.rtpengine_delete0()
+        elif KSR.textops.has_body_type("application/sdp") > 0 and not self.in_dialog_media(side):
+            # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
+            self.guard.refused("media", side, "sdp rtpengine refused")
+            if not KSR.is_ACK():
+                self.guard.reply(488, "Not Acceptable Here", side)
+            return
+        if not KSR.is_ACK():
+            KSR.tm.t_on_reply("reply_media")
+        self.relay()
+
+    def next_hop_refusal(self, side: str | None) -> tuple[int, str] | None:
+        """After loose_route: was From/To restored, and does the request leave toward the other side?"""
+        s = self.settings
+        other = "public" if side == "private" else "private"
+        forced = KSR.pv.get("$fs") or ""  # proto:ip:port, set by loose_route from our second Route
+        out_ip = forced.split(":")[1] if forced.count(":") >= 2 else None
+        refusal = policy.in_dialog_refusal(KSR.kx.get_method(), KSR.pv.geti("$dlg(state)"), out_ip,
+                                           s.socket_ip(other), KSR.pv.get("$nh(d)"),
+                                           {s.private_ip, s.public_ip})
+        if refusal is not None:
+            self.guard.refused("in-dialog", side, f"{refusal[0]} {refusal[1]} (next hop {out_ip})")
+        return refusal
+
+    def in_dialog_media(self, side: str | None) -> bool:
+        if KSR.is_INVITE() or KSR.is_UPDATE():
+            dst = "public" if side == "private" else "private"
+            return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, dst)) > 0
+        if KSR.is_ACK():
+            return KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) > 0
+        return True  # other methods' bodies were checked on ingress: no address in them
