@@ -102,6 +102,8 @@ class Guard:
         """A reply generated here, unless it would carry a decoded Call-ID back to the masked side."""
         if self.arrived_masked():
             self.refused("withheld", side, f"{code} to a masked request")
+            if stateful:
+                KSR.tm.t_release()  # else tm answers a failed relay itself (477), decoded Call-ID and all
             return
         if stateful:
             KSR.tm.t_send_reply(code, reason)

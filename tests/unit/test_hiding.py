@@ -181,6 +181,16 @@ def test_a_masked_reinvite_relays_without_tms_own_replies(ksr):
     assert ksr.called("tm.t_relay") == [()]
 
 
+def test_a_masked_request_whose_relay_failed_is_released_without_any_reply(ksr):
+    """tm would answer the failed relay itself (477) with the decoded Call-ID (image fuzzer finding)."""
+    routes = masked_arrival(ksr, "INFO")
+    ksr.returns["tm.t_relay"] = -1
+    routes.ksr_request_route(None)
+    assert ksr.called("tm.t_send_reply") == [] and ksr.replies() == []
+    assert ksr.called("tm.t_release") == [()]
+    assert ksr.counted("sbc_topology_guard_total")[-1] == ("withheld", "public", "503 to a masked request")
+
+
 def test_a_header_name_longer_than_the_filters_can_remove_is_refused():
     # KSR.hdr.remove refuses names beyond 124 characters: such a header would cross unfiltered.
     long_name = "X-" + "a" * 63
