@@ -22,6 +22,7 @@ class ConfigError(ValueError):
         self.field = field
 
 
+LOOPBACK = "127.0.0.1"  # the loopback SIP socket (kamailio.cfg "local"), on METRICS_PORT
 # Demo defaults: loopback only, so nothing leaves this host unless an operator says so.
 DEFAULTS: dict[str, str] = {
     "PRIVATE_IP": "127.0.1.1",
@@ -304,9 +305,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:
         raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
-    if (settings.metrics_ip, settings.metrics_port) in {
-        (settings.private_ip, settings.private_port), (settings.public_ip, settings.public_port)
-    }:
+    sip_sockets = {(settings.private_ip, settings.private_port), (settings.public_ip, settings.public_port)}
+    if (settings.metrics_ip, settings.metrics_port) in sip_sockets or (LOOPBACK, settings.metrics_port) in sip_sockets:
+        # 127.0.0.1:METRICS_PORT/udp is the SIP socket of neither side that tm builds its Call-IDs from
         raise ConfigError("METRICS_PORT", "the metrics socket must not be a SIP socket")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")

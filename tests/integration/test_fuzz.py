@@ -15,8 +15,6 @@ import random
 import re
 import time
 
-import pytest
-
 from stack import ng, sipprobe
 
 from .conftest import active_dialogs, kamailio_major
@@ -60,7 +58,7 @@ def _peer_answer(rng: random.Random, own: list[str]):
 def _leaks(received: list[bytes], other_side: re.Pattern, other_call_ids: set[str], callid_masked: bool):
     found = []
     for data in received:
-        text = data.decode("utf-8", "surrogateescape")
+        text = re.sub(r"\r?\n[ \t]+", " ", data.decode("utf-8", "surrogateescape"))  # a folded header: one line
         for line in text.split("\r\n"):
             is_call_id = re.match(r"(?i)^\s*(call-id|i)\s*:", line) is not None
             if is_call_id and not callid_masked:
@@ -155,7 +153,9 @@ def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_cal
             "no clean call after the fuzzing"
         carrier.send(carrier.dialogs[after.header("call-id")].request("BYE", carrier.ip, carrier.port).render(),
                      SBC_PRIVATE)
-        wait_for(lambda: (carrier.pump(), gateway.pump()) and not active_dialogs(quiet_sbc), 90)
+        # A call whose 2xx was never acknowledged (a mutated answer the caller could not ACK) ends by the
+        # dialog module's no-ACK timeout: 32 s, seen by its cleaner every 90 s, then 10 s.
+        wait_for(lambda: (carrier.pump(), gateway.pump()) and not active_dialogs(quiet_sbc), 140)
         stuck = active_dialogs(quiet_sbc)
     finally:
         for dialog in quiet_sbc.kamailio.jsonrpc("dlg.list"):  # what a call's ends never ended: the operator's
@@ -190,6 +190,5 @@ def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_cal
     assert forwarded > ROUNDS // 10  # the fuzz reached the far side: the run tested something
     assert not any(STRANGER_MARK.search(d.decode("utf-8", "surrogateescape"))
                    for d in gateway_ua.received + carrier_ua.received), "a stranger's message was relayed"
-    if leaks or stuck:  # known open defects (issue 12 closing note): xfail with the evidence, never a pass
-        pytest.xfail(f"seed {seed}: {len(leaks)} leaking lines, {len(stuck)} dialogs never ended, e.g.\n"
-                     + "\n".join(leaks[:10]))
+    assert leaks == [], f"seed {seed}: {len(leaks)} leaking lines, e.g.\n" + "\n".join(leaks[:10])
+    assert stuck == [], f"seed {seed}: dialogs never ended: {stuck[:5]}"

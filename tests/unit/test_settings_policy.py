@@ -42,6 +42,8 @@ def test_same_socket_for_both_sides_is_refused():
 def test_metrics_on_a_sip_socket_is_refused():
     with pytest.raises(ConfigError, match="METRICS_PORT"):
         settings.load({"METRICS_IP": "127.0.2.1", "METRICS_PORT": "5060"})
+    with pytest.raises(ConfigError, match="METRICS_PORT"):  # the loopback SIP socket would take it
+        settings.load({"PUBLIC_IP": "127.0.0.1", "METRICS_PORT": "5060"})
 
 
 def test_choose_target_prefers_uri_then_group_then_default():
