@@ -213,8 +213,9 @@ def _body_problem(body: bytes, seen: dict[str, list[str]], status: int) -> str |
     content_type = seen.get("content-type", [""])[0].split(";", 1)[0].strip().lower()
     if status >= 300 or method not in _MEDIA_METHODS or content_type != "application/sdp":
         return "address in body"
-    for line in text.splitlines():
-        if not line.startswith(_REWRITTEN_SDP_LINES) and any(a != _ANY_ADDRESS for a in _IPV4.findall(line)):
+    for found in _IPV4.finditer(text):  # an SDP names two or three: the line each is on
+        line_start = text.rfind("\n", 0, found.start()) + 1
+        if not text.startswith(_REWRITTEN_SDP_LINES, line_start) and found.group() != _ANY_ADDRESS:
             return "address in body"
     return None
 
