@@ -63,8 +63,8 @@ class InDialog:
         """After loose_route: was From/To restored, and does the request leave toward the other side?"""
         s = self.settings
         other = "public" if side == "private" else "private"
-        forced = KSR.pv.get("$fs") or ""  # proto:ip:port, set by loose_route from our second Route
-        out_ip = forced.split(":")[1] if forced.count(":") >= 2 else None
+        forced = KSR.pv.get("$fs") or ""  # proto:ip:port ([ip] for IPv6), set by loose_route from our 2nd Route
+        out_ip = forced.split(":", 1)[1].rsplit(":", 1)[0].strip("[]") if forced.count(":") >= 2 else None
         refusal = policy.in_dialog_refusal(KSR.kx.get_method(), KSR.pv.geti("$dlg(state)"), out_ip,
                                            s.socket_ip(other), KSR.pv.get("$nh(d)"),
                                            {s.private_ip, s.public_ip})
