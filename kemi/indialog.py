@@ -8,6 +8,11 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 from . import media, policy
 
 
+def _across(side: str | None) -> str:
+    """The side a request arriving on `side` leaves by."""
+    return "public" if side == "private" else "private"
+
+
 class InDialog:
     """SbcRoutes' in-dialog route."""
 
@@ -62,11 +67,10 @@ class InDialog:
     def next_hop_refusal(self, side: str | None) -> tuple[int, str] | None:
         """After loose_route: was From/To restored, and does the request leave toward the other side?"""
         s = self.settings
-        other = "public" if side == "private" else "private"
         forced = KSR.pv.get("$fs") or ""  # proto:ip:port ([ip] for IPv6), set by loose_route from our 2nd Route
         out_ip = forced.split(":", 1)[1].rsplit(":", 1)[0].strip("[]") if forced.count(":") >= 2 else None
         refusal = policy.in_dialog_refusal(KSR.kx.get_method(), KSR.pv.geti("$dlg(state)"), out_ip,
-                                           s.socket_ip(other), KSR.pv.get("$nh(d)"),
+                                           s.socket_ip(_across(side)), KSR.pv.get("$nh(d)"),
                                            {s.private_ip, s.public_ip})
         if refusal is not None:
             self.guard.refused("in-dialog", side, f"{refusal[0]} {refusal[1]} (next hop {out_ip})")
@@ -74,8 +78,7 @@ class InDialog:
 
     def in_dialog_media(self, side: str | None) -> bool:
         if KSR.is_INVITE() or KSR.is_UPDATE():
-            dst = "public" if side == "private" else "private"
-            return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, dst)) > 0
+            return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side))) > 0
         if KSR.is_ACK():
             return KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) > 0
         return True  # other methods' bodies were checked on ingress: no address in them

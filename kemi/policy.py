@@ -37,7 +37,7 @@ SCANNER_UA_MARKERS = (
 # Everything else (User-Agent, X-*, P-Charging-Vector, carrier or platform internals) stays on its side.
 # Applied to initial requests only (side_headers() for the rest). Names as wire.header_fields gives
 # them: lowercase, with the compact forms it does not expand.
-_KEPT = frozenset(("via", "from", "to", "call-id", "cseq", "contact", "content-length", "content-type", "c",
+_KEPT = frozenset(("via", "from", "to", "call-id", "cseq", "contact", "content-length", "content-type",
                    "route", "record-route", "max-forwards"))
 _COMMON = ("allow|supported|k|require|session-expires|x|min-se|accept|p-asserted-identity|privacy|reason"
            "|content-disposition|content-encoding|e|rseq|rack|timestamp")

@@ -1,9 +1,10 @@
 """What may enter and leave the SBC, checked on the message's own bytes. Pure functions, no Kamailio.
 
-Inbound: `problem()` says why a message's start line or headers cannot be carried safely: bytes KSR
-cannot hand to Python (NUL, non-UTF-8), control characters, and headers topos must rewrite (Via,
-Record-Route, Route, Contact) in a shape or size its parsers refuse. topos sends such a message on
-unhidden, so it must never reach topos: the routes answer 400 or drop it before any state exists.
+Inbound: `problem()` says why a message cannot be carried safely: bytes KSR cannot hand to Python (NUL,
+non-UTF-8), control characters, headers topos must rewrite (Via, Record-Route, Route, Contact) in a shape
+or size its parsers refuse (topos sends such a message on unhidden), and addresses nothing on the way
+rewrites (From/To outside the URI, a body outside the SDP lines rtpengine rewrites). The routes answer
+400 or drop such a message before any state exists.
 
 Outbound: `foreign_addresses()` is the last look at what is about to be sent: no IPv4 address other
 than our own socket's and the next hop's, outside the headers topos rewrites after this check.
@@ -58,7 +59,7 @@ _VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(?:UDP|TCP|TLS|SCTP|WSS?)
                   rf"(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?{_PARAMS}$", re.I)
 _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID = re.compile(rf"^{_WORD}(?:@{_WORD})?$")
-_CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+[A-Za-z]{1,32}$")
+_CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+([A-Za-z]{1,32})$")
 _NUMBER = re.compile(r"^[0-9]{1,7}$")
 _IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
 _ANY_ADDRESS = "0.0.0.0"  # SDP hold: not an address of anyone
@@ -198,7 +199,7 @@ def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
         return "contact count"
     if not all(_CONTACT.match(c) for c in contacts):
         return "bad contact"
-    if not contacts and cseq.group(0).split()[-1].upper() in _CONTACT_METHODS and (not status or 200 <= status < 400):
+    if not contacts and cseq.group(2).upper() in _CONTACT_METHODS and (not status or 200 <= status < 400):
         return "missing contact"
     return None
 
@@ -207,13 +208,14 @@ def _body_problem(body: bytes, seen: dict[str, list[str]], status: int) -> str |
     """An IPv4 address in the body that rtpengine will not rewrite: only an SDP of a method whose SDP
     goes through rtpengine, and there only on the lines it rewrites, may name one."""
     text = body.decode("ascii", "replace")
-    if not _IPV4.search(text):
+    addresses = list(_IPV4.finditer(text))  # an SDP names two or three
+    if not addresses:
         return None
-    method = seen["cseq"][0].split()[-1].upper()
+    method = _CSEQ.match(seen["cseq"][0]).group(2).upper()  # checked by _headers_problem
     content_type = seen.get("content-type", [""])[0].split(";", 1)[0].strip().lower()
     if status >= 300 or method not in _MEDIA_METHODS or content_type != "application/sdp":
         return "address in body"
-    for found in _IPV4.finditer(text):  # an SDP names two or three: the line each is on
+    for found in addresses:  # the line each is on
         line_start = text.rfind("\n", 0, found.start()) + 1
         if not text.startswith(_REWRITTEN_SDP_LINES, line_start) and found.group() != _ANY_ADDRESS:
             return "address in body"
