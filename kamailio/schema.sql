@@ -94,3 +94,45 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
     KEY `sbc_cdr_setup_idx` (`setup_time`),
     KEY `sbc_cdr_callid_idx` (`call_id`)
 );
+
+-- Dialogs kept across a graceful restart (dialog db_mode 3): written at shutdown, loaded and emptied at
+-- start. Kamailio's own layout (dialog 7, dialog_vars 1); contacts and route sets wider than its
+-- defaults, since a carrier's Contact or Record-Route set can outgrow 255/512 characters.
+CREATE TABLE IF NOT EXISTS `dialog` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `hash_entry` INT(10) UNSIGNED NOT NULL,
+    `hash_id` INT(10) UNSIGNED NOT NULL,
+    `callid` VARCHAR(255) NOT NULL,
+    `from_uri` VARCHAR(255) NOT NULL,
+    `from_tag` VARCHAR(128) NOT NULL,
+    `to_uri` VARCHAR(255) NOT NULL,
+    `to_tag` VARCHAR(128) NOT NULL,
+    `caller_cseq` VARCHAR(20) NOT NULL,
+    `callee_cseq` VARCHAR(20) NOT NULL,
+    `caller_route_set` TEXT,
+    `callee_route_set` TEXT,
+    `caller_contact` VARCHAR(1024) NOT NULL,
+    `callee_contact` VARCHAR(1024) NOT NULL,
+    `caller_sock` VARCHAR(128) NOT NULL,
+    `callee_sock` VARCHAR(128) NOT NULL,
+    `state` INT(10) UNSIGNED NOT NULL,
+    `start_time` INT(10) UNSIGNED NOT NULL,
+    `timeout` INT(10) UNSIGNED DEFAULT 0 NOT NULL,
+    `sflags` INT(10) UNSIGNED DEFAULT 0 NOT NULL,
+    `iflags` INT(10) UNSIGNED DEFAULT 0 NOT NULL,
+    `toroute_name` VARCHAR(32),
+    `req_uri` VARCHAR(255) NOT NULL,
+    `xdata` TEXT,
+    KEY `dialog_hash_idx` (`hash_entry`, `hash_id`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('dialog', 7);
+
+CREATE TABLE IF NOT EXISTS `dialog_vars` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `hash_entry` INT(10) UNSIGNED NOT NULL,
+    `hash_id` INT(10) UNSIGNED NOT NULL,
+    `dialog_key` VARCHAR(128) NOT NULL,
+    `dialog_value` VARCHAR(1024) NOT NULL,
+    KEY `dialog_vars_hash_idx` (`hash_entry`, `hash_id`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('dialog_vars', 1);

@@ -1,18 +1,58 @@
-"""Kamailio restarted under the same rtpengine: the calls after it are anchored like any other.
+"""Kamailio restarted under the same rtpengine: the calls up across it end cleanly, and the calls after it
+are anchored like any other.
 
-Found by `make bench` on the image: the rtpengine module's ng cookie is server_id, PID and a per-process
-counter from 0, and rtpengine answers a cookie it saw in the last ~30 s with its cached reply. A container's
-PIDs repeat from one start to the next, so with a fixed server_id the first rtpengine commands after a
-restart got the replies of the calls before it (half the bench's calls failed; the others kept another
-call's SDP). On the host backend the PIDs differ anyway; the compose run is the one that catches it.
+The second test was found by `make bench` on the image: the rtpengine module's ng cookie is server_id, PID
+and a per-process counter from 0, and rtpengine answers a cookie it saw in the last ~30 s with its cached
+reply. A container's PIDs repeat from one start to the next, so with a fixed server_id the first rtpengine
+commands after a restart got the replies of the calls before it (half the bench's calls failed; the others
+kept another call's SDP). On the host backend the PIDs differ anyway; the compose run is the one that catches it.
 """
 
 import threading
+import time
 
-from .harness import rtpengine_calls, run_uac, start_peers, stop_peers, wait_state
+from .conftest import active_dialogs
+from .harness import cdr_rows, last_cdr_id, rtpengine_calls, run_uac, start_peers, stop_peers, wait_for, wait_state
+from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
 
 SBC_PRIVATE = "127.0.1.1:5060"
 CALLS = 8
+HELD = 6  # calls up across the restart
+HOLD_MS = 8000  # from the answer to the gateway's re-INVITE: the restart happens in between
+
+
+def test_calls_up_across_a_restart_keep_their_re_invites_byes_and_records(quiet_sbc, work):
+    """Dialogs are written at shutdown and loaded at start (dialog db_mode 3): after the restart, the
+    gateway's re-INVITE reaches the carrier and the carrier's BYE reaches the gateway, both hidden, and
+    each call gets its CDR and loses its rtpengine session (quiet_sbc checks the last)."""
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1"], scenario="uas_answer_reinvite.xml",
+                      args=("-d", str(HOLD_MS)))
+    try:
+        first_cdr = last_cdr_id(quiet_sbc)
+        held = run_uac(work, "held", SBC_PRIVATE, "4155550101", "127.0.4.2", scenario="uac_call_reinvited.xml",
+                       calls=HELD, rate=20, limit=HELD, extra=("-recv_timeout", "30000"))
+        assert wait_for(lambda: len(active_dialogs(quiet_sbc)) == HELD, 10), active_dialogs(quiet_sbc)
+        started = time.monotonic()
+        quiet_sbc.kamailio.stop()
+        quiet_sbc.kamailio.start()
+        down = time.monotonic() - started
+        assert len(active_dialogs(quiet_sbc)) == HELD, "dialogs not loaded back"
+        # The profiles come back with them: the tenants' concurrent-call limits still count these calls.
+        assert quiet_sbc.kamailio.rpc("dlg.profile_get_size", "direction_calls", "inbound").split() == [str(HELD)]
+        assert held.wait(60) == 0, held.log()
+    finally:
+        stop_peers(gws)
+    gateway = gws["127.0.3.1"]
+    print(f"\nrestart with {HELD} calls up: {down:.1f} s from stop to ready")
+    assert len(gateway.received("BYE")) == HELD
+    assert len([m for m in held.received() if m.method == "INVITE"]) == HELD  # the re-INVITEs
+    assert leaks(gateway.received(), PRIVATE_SIDE) == []
+    assert leaks(held.received(), PUBLIC_SIDE) == []
+    rows = cdr_rows(quiet_sbc, first_cdr)
+    placed = {m.call_id for m in held.sent() if m.method == "INVITE"}
+    assert {r["call_id"] for r in rows} == placed
+    assert all(r["code"] == "200" and r["end_time"] != "NULL" and float(r["duration"]) >= HOLD_MS / 1000
+               for r in rows), rows
 
 
 def _calls_seen_by_rtpengine(sbc, stop: threading.Event, seen: set[str]) -> None:

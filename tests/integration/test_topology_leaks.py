@@ -29,7 +29,8 @@ def leaks(messages, forbidden):
 @pytest.fixture
 def flows(quiet_sbc, work):
     """An inbound call re-INVITEd by the gateway and hung up by the carrier, and an outbound call."""
-    peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.4.1"], scenario="uas_answer_reinvite.xml", args=())
+    peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.4.1"], scenario="uas_answer_reinvite.xml",
+                        args=("-d", "300"))
     try:
         inbound = run_uac(work, "inbound", "127.0.1.1:5060", "4155550101", "127.0.4.2",
                           scenario="uac_call_reinvited.xml")
