@@ -32,6 +32,9 @@ BAN_TABLE = "ipban"  # htable of flooding sources
 RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
 CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
+# dispatcher's match modes: any port (1) and any protocol (2). A member written without ;transport= has
+# no protocol, which its UDP or TCP source never equals: matched on protocol, the gateway was a stranger.
+DS_MATCH_ADDRESS = 1 | 2
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the gateway's tenant)
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
@@ -354,7 +357,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts):
     def is_public_gateway(self) -> bool:
         if KSR.permissions.allow_source_address(GATEWAYS) > 0:
             return True
-        return any(KSR.dispatcher.ds_is_from_list_mode(g, 1) > 0 for g in self.settings.gateway_groups)
+        return any(KSR.dispatcher.ds_is_from_list_mode(g, DS_MATCH_ADDRESS) > 0
+                   for g in self.settings.gateway_groups)
 
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""

@@ -2,7 +2,8 @@
 
 import re
 
-from .harness import run_uac, start_peers
+from .conftest import db
+from .harness import run_uac, send_request, start_peers
 
 PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
 
@@ -36,3 +37,21 @@ def test_national_number_from_a_gateway_is_sent_to_the_carrier_as_e164(quiet_sbc
     finally:
         carrier.stop()
     assert [i.request_uri for i in carrier.received("INVITE")] == ["sip:+12125550100@127.0.4.1:5060"]
+
+
+def test_a_gateway_known_only_as_a_dispatcher_member_without_transport_places_calls(quiet_sbc, work, sbcctl):
+    """Found as an operator: with no ACL row, a gateway `sip:127.0.3.1:5060` (no ;transport=) was refused as
+    a stranger (0/5 calls): dispatcher matched its UDP source against the member's unset protocol."""
+    carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
+    db(quiet_sbc, "UPDATE address SET grp=9 WHERE id=2")  # the demo's 127.0.3.0/24 gateway row, parked
+    try:
+        assert sbcctl("reload").returncode == 0
+        assert send_request("127.0.3.77", ("127.0.2.1", 5060), ruser="+12125550100", timeout=1.5) is None
+        gw = run_uac(work, "member", "127.0.2.1:5060", "+12125550100", "127.0.3.1", calls=5, rate=10,
+                     duration_ms=100)
+        assert gw.wait(30) == 0, gw.log()
+    finally:
+        db(quiet_sbc, "UPDATE address SET grp=2 WHERE id=2")
+        sbcctl("reload")
+        carrier.stop()
+    assert len(carrier.received("INVITE")) == 5

@@ -60,7 +60,8 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
         "htable.sht_get": None, "pike.pike_check_req": 1, "dialog.is_known_dlg": 1, "hdr.is_present": -1,
         "ndb_redis.redis_cmd": 0, "kx.get_duri": duri, "pv.geti": 0, "htable.sht_inc": 1,
         "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
-        "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway else -1,
+        # A member without ;transport= matches only when port and protocol are ignored (mode 3).
+        "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway and mode == 3 else -1,
     })
     for m in ("INVITE", "ACK", "BYE", "CANCEL", "OPTIONS", "UPDATE", "REGISTER"):
         ksr.returns[f"is_{m}"] = method == m
