@@ -90,10 +90,15 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
     `carrier` VARCHAR(255) NULL COMMENT 'inbound: source; outbound: carrier of the last attempt',
     `code` SMALLINT NULL COMMENT 'final SIP answer to the caller',
     `call_id` VARCHAR(255) NULL,
+    `pdd_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its first 18x',
+    `answer_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its 2xx',
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     KEY `sbc_cdr_setup_idx` (`setup_time`),
     KEY `sbc_cdr_callid_idx` (`call_id`)
 );
+-- Added after the first release: a database created before them gets them here (idempotent).
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
 
 -- Dialogs kept across a graceful restart (dialog db_mode 3): written at shutdown, loaded and emptied at
 -- start. Kamailio's own layout (dialog 7, dialog_vars 1); contacts and route sets wider than its

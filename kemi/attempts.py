@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import media, metrics, policy, records
+from . import media, metrics, policy, records, timing
 from .hiding import crashed, log
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
@@ -57,7 +57,9 @@ class Attempts:
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
         KSR.pv.sets("$fs", self.settings.socket(leg.side))
-        records.attempt(leg.direction, KSR.pv.get(GROUP_AVP) or "", KSR.kx.get_duri() or KSR.kx.get_ruri())
+        group = KSR.pv.get(GROUP_AVP) or ""
+        records.attempt(leg.direction, group, KSR.kx.get_duri() or KSR.kx.get_ruri())
+        timing.started(leg.direction, records.tenant(), group)
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")
@@ -98,6 +100,7 @@ class Attempts:
     def reply_media(self, msg) -> int:
         try:
             status = KSR.kx.get_status()
+            timing.provisional(status)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) < 0:

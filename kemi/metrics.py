@@ -18,6 +18,8 @@ FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after 
 CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
 DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
 GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
+POST_DIAL_DELAY = "sbc_post_dial_delay_seconds"  # histogram {direction, tenant, group}: INVITE to first 18x
+ANSWER_DELAY = "sbc_answer_delay_seconds"  # histogram {direction, tenant, group}: INVITE to 2xx
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -35,6 +37,14 @@ def call_finished(direction: str, tenant: str, group: str, code: int) -> None:
     cls = reply_class(code)
     KSR.xhttp_prom.counter_inc_l3(CALLS, 1, direction, tenant or NONE, cls)
     KSR.xhttp_prom.counter_inc_l3(GROUP_CALLS, 1, direction, group or NONE, cls)
+
+
+def post_dial_delay(direction: str, tenant: str, group: str, seconds: float) -> None:
+    KSR.xhttp_prom.histogram_observe_l3(POST_DIAL_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
+
+
+def answer_delay(direction: str, tenant: str, group: str, seconds: float) -> None:
+    KSR.xhttp_prom.histogram_observe_l3(ANSWER_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
 
 
 def failover(direction: str, code: int) -> None:

@@ -7,7 +7,7 @@ import time
 
 import KSR
 
-from . import metrics
+from . import metrics, timing
 
 DIRECTION, DID, TENANT, GROUP, CODE = "direction", "did", "tenant", "group", "code"
 # The peer that is not the call's source: the gateway for an inbound call, the carrier for outbound.
@@ -40,15 +40,29 @@ def attempt(direction: str, group: str, peer: str) -> None:
     KSR.dialog.var_sets(PEER_OF[direction], peer)
 
 
+def tenant() -> str:
+    return _var(TENANT)
+
+
 def answered(code: int) -> None:
     """The dialog was confirmed (dialog:start). Guarded by the code: a call records one final answer.
     (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.)"""
     if not _var(CODE) and _var(DIRECTION):
+        pdd, to_answer = timing.answered()
+        _delays(pdd, to_answer)
         _finish(code)
 
 
 def failed(code: int) -> None:
+    _delays(timing.ringing(), None)
     _finish(code)
+
+
+def _delays(pdd: float | None, to_answer: float | None) -> None:
+    """The last attempt's post-dial delay and time to answer, in ms (NULL in the record when absent)."""
+    for name, seconds in (("pdd_ms", pdd), ("answer_ms", to_answer)):
+        if seconds is not None:
+            KSR.dialog.var_sets(name, str(round(seconds * 1000)))
 
 
 def _finish(code: int) -> None:

@@ -302,7 +302,8 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
     if not 1 <= limit <= 100_000:
         fail(2, "limit: must be 1..100000")
     sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
-           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id FROM sbc_cdr")
+           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms "
+           "FROM sbc_cdr")
     args: list = []
     if did is not None:
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
@@ -313,6 +314,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
         rows = [{"setup": f"{r['setup_time']:%m-%d %H:%M:%S}" if r["setup_time"] else "",
                  "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],
                  "gateway": r["gateway"], "carrier": r["carrier"], "code": r["code"],
+                 "pdd ms": r["pdd_ms"], "answer ms": r["answer_ms"],
                  "talk s": round(r["duration"], 1)} for r in rows]
     show(rows, "call records")
 

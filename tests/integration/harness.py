@@ -210,7 +210,8 @@ def delta_sum(after, before, name, **labels):
 def cdr_rows(sbc, after_id: int) -> list[dict]:
     out = sbc.db.query(
         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
-        f"carrier, code, call_id FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id", sbc.settings.db_name,
+        f"carrier, code, call_id, pdd_ms, answer_ms FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id",
+        sbc.settings.db_name,
     ).splitlines()
     if not out:
         return []

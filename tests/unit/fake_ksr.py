@@ -78,6 +78,8 @@ class FakeKSR(types.ModuleType):
             self.calls.append((full, args))
             if full in ("pv.sets", "pv.seti") and full not in self.returns:
                 self.pvs[args[0]] = args[1]
+            if full == "pv.unset":
+                self.pvs.pop(args[0], None)
             if full == "pv.get" and full not in self.returns:
                 return self.pvs.get(args[0])
             if full == "dialog.var_sets":

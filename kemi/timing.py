@@ -1,0 +1,84 @@
+"""Post-dial delay and time to answer, per attempt: from relaying the INVITE to a peer to its first 18x,
+and to its 2xx. A slow AI platform shows up here before callers hang up.
+
+The attempt's start travels with the transaction (an AVP), so the reply route, the failure route and
+the dialog:start event (tm runs its callbacks with the transaction's AVPs) all read the same one; a
+failover starts a new attempt. CLOCK_MONOTONIC is one clock for all of Kamailio's processes.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import KSR
+
+from . import metrics
+
+ATTEMPT_AVP = "$avp(sbc_attempt)"  # "<monotonic start> <direction> <tenant> <group>"
+RINGING_AVP = "$avp(sbc_pdd)"  # this attempt's post-dial delay in seconds, once its first 18x came
+
+
+@dataclass(frozen=True)
+class Attempt:
+    started: float
+    direction: str
+    tenant: str
+    group: str
+
+
+def encode(started: float, direction: str, tenant: str, group: str) -> str:
+    """Labels never contain spaces (tenant names and groups are validated tokens); "-" stands for none."""
+    return f"{started:.6f} {direction} {tenant or '-'} {group or '-'}"
+
+
+def decode(value) -> Attempt | None:
+    """None when no attempt was started or the value is not ours."""
+    if not isinstance(value, str):
+        return None
+    parts = value.split(" ")
+    if len(parts) != 4:
+        return None
+    try:
+        started = float(parts[0])
+    except ValueError:
+        return None
+    direction, tenant, group = (p if p != "-" else "" for p in parts[1:])
+    return Attempt(started, direction, tenant, group)
+
+
+def started(direction: str, tenant: str, group: str) -> None:
+    """The INVITE is about to be relayed to a peer (each failover too)."""
+    KSR.pv.sets(ATTEMPT_AVP, encode(time.monotonic(), direction, tenant, group))
+    KSR.pv.unset(RINGING_AVP)
+
+
+def provisional(status: int) -> None:
+    """Reply route: the attempt's first 18x fixes its post-dial delay (100 Trying is the next hop's)."""
+    if not 180 <= status < 190 or KSR.pv.get(RINGING_AVP) is not None:
+        return
+    attempt = decode(KSR.pv.get(ATTEMPT_AVP))
+    if attempt is None:
+        return
+    pdd = time.monotonic() - attempt.started
+    KSR.pv.sets(RINGING_AVP, f"{pdd:.6f}")
+    metrics.post_dial_delay(attempt.direction, attempt.tenant, attempt.group, pdd)
+
+
+def answered() -> tuple[float | None, float | None]:
+    """dialog:start: (post-dial delay, time to answer) of the attempt that answered, in seconds."""
+    attempt = decode(KSR.pv.get(ATTEMPT_AVP))
+    if attempt is None:
+        return None, None
+    to_answer = time.monotonic() - attempt.started
+    metrics.answer_delay(attempt.direction, attempt.tenant, attempt.group, to_answer)
+    return ringing(), to_answer
+
+
+def ringing() -> float | None:
+    """The current attempt's post-dial delay, if it rang."""
+    value = KSR.pv.get(RINGING_AVP)
+    try:
+        return float(value) if isinstance(value, str) else None
+    except ValueError:
+        return None

@@ -1,0 +1,42 @@
+"""Post-dial delay and time to answer per attempt, measured against a gateway that rings after a known
+delay: the histograms, the call records and `sbcctl cdr` must all show it."""
+
+import json
+
+from .harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, start_peers, stop_peers
+
+RING_MS = 300  # the gateway's 180 comes this long after the INVITE; its 200 50 ms after the 180
+CALLS = 5
+LABELS = {"direction": "inbound", "tenant": "none", "group": "1"}
+PDD = "kamailio_sbc_post_dial_delay_seconds"
+ANSWER = "kamailio_sbc_answer_delay_seconds"
+
+
+def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, work, sbcctl):
+    gws = start_peers(work, quiet_sbc, ["127.0.3.1"], args=("-rtp_echo", "-d", str(RING_MS)))
+    before, first = scrape(quiet_sbc), last_cdr_id(quiet_sbc)
+    try:
+        uac = run_uac(work, "timed", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=CALLS, rate=10,
+                      duration_ms=100)
+        assert uac.wait(30) == 0, uac.log()
+    finally:
+        stop_peers(gws)
+    after = scrape(quiet_sbc)
+    pdd, answer = (delta(after, before, f"{m}_sum", **LABELS) / CALLS for m in (PDD, ANSWER))
+    print(f"\nmean post-dial delay {pdd * 1000:.0f} ms, time to answer {answer * 1000:.0f} ms "
+          f"(gateway: 180 after {RING_MS} ms, 200 50 ms later)")
+    assert delta(after, before, f"{PDD}_count", **LABELS) == CALLS
+    assert delta(after, before, f"{ANSWER}_count", **LABELS) == CALLS
+    # xhttp_prom prints the bounds with %f
+    assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == 0
+    assert delta(after, before, f"{PDD}_bucket", le="0.500000", **LABELS) == CALLS
+    assert RING_MS / 1000 <= pdd < RING_MS / 1000 + 0.1
+    assert pdd + 0.045 <= answer < pdd + 0.1
+
+    rows = cdr_rows(quiet_sbc, first)
+    assert len(rows) == CALLS
+    for row in rows:
+        assert RING_MS <= int(row["pdd_ms"]) < RING_MS + 100, row
+        assert 45 <= int(row["answer_ms"]) - int(row["pdd_ms"]) < 100, row
+    shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
+    assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)
