@@ -147,8 +147,8 @@ def test_corpus_gets_4xx_or_silence_reaches_no_one_and_the_sbc_stays_up(quiet_sb
     assert target.received(probes=True) == []
     received = {ip: [m.first_line for m in p.received()] for ip, p in peers.items()}
     assert received["127.0.3.1"] == ["INVITE sip:+14155550101@127.0.3.1:5060 SIP/2.0",
-                                     "ACK sip:agent@127.0.3.1:5060 SIP/2.0",
-                                     "BYE sip:agent@127.0.3.1:5060 SIP/2.0"], "only the valid call"
+                                     "ACK sip:agent@127.0.3.1:5060;transport=UDP SIP/2.0",
+                                     "BYE sip:agent@127.0.3.1:5060;transport=UDP SIP/2.0"], "only the valid call"
     assert all(msgs == [] for ip, msgs in received.items() if ip != "127.0.3.1")
 
 

@@ -9,6 +9,7 @@ from stack import ng
 
 from .conftest import active_dialogs, db
 from .harness import (
+    Sipp,
     rtpengine_calls,
     rtpengine_query,
     run_uac,
@@ -123,3 +124,23 @@ def test_unroutable_numbers_get_a_clear_answer(quiet_sbc, work, number, code):
     finally:
         stop_peers(gws)
     assert all(g.received() == [] for g in gws.values())
+
+
+def test_an_invite_too_big_for_udp_reaches_a_udp_gateway_over_tcp(quiet_sbc, work):
+    """udp_mtu: an INVITE of more than 1,300 bytes toward a gateway written without ;transport= leaves by
+    TCP instead of being fragmented; the call's later requests follow the gateway's TCP Contact."""
+    udp = start_peers(work, quiet_sbc, ["127.0.3.1"])  # answers the probes
+    tcp = Sipp(work, "gateway-tcp", "uas_answer.xml", "127.0.3.1", media_port=16500, args=("-t", "t1")).start()
+    try:
+        uac = run_uac(work, "many-codecs", "127.0.1.1:5060", "4155550101", "127.0.4.2",
+                      scenario="uac_call_many_codecs.xml", duration_ms=200)
+        assert uac.wait(30) == 0, uac.log()
+    finally:
+        tcp.stop()
+        stop_peers(udp)
+    invites = tcp.received("INVITE")
+    assert len(invites) == 1 and udp["127.0.3.1"].received("INVITE") == []
+    size = len(invites[0].text.encode())
+    print(f"\nINVITE of {size} bytes reached the gateway over TCP")
+    assert size > 1300 and invites[0].headers("Via")[0].startswith("SIP/2.0/TCP 127.0.2.1")
+    assert [m.method for m in tcp.received()] == ["INVITE", "ACK", "BYE"]
