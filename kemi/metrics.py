@@ -40,10 +40,14 @@ def call_finished(direction: str, tenant: str, group: str, code: int) -> None:
 
 
 def post_dial_delay(direction: str, tenant: str, group: str, seconds: float) -> None:
+    if not _COUNTING:
+        return
     KSR.xhttp_prom.histogram_observe_l3(POST_DIAL_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
 
 
 def answer_delay(direction: str, tenant: str, group: str, seconds: float) -> None:
+    if not _COUNTING:
+        return
     KSR.xhttp_prom.histogram_observe_l3(ANSWER_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
 
 
