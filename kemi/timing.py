@@ -15,7 +15,7 @@ import KSR
 
 from . import metrics
 
-ATTEMPT_AVP = "$avp(sbc_attempt)"  # "<monotonic start> <direction> <tenant> <group>"
+ATTEMPT_AVP = "$avp(sbc_attempt)"  # "<monotonic start> <direction> <group> <tenant>"
 RINGING_AVP = "$avp(sbc_pdd)"  # this attempt's post-dial delay in seconds, once its first 18x came
 
 
@@ -28,22 +28,22 @@ class Attempt:
 
 
 def encode(started: float, direction: str, tenant: str, group: str) -> str:
-    """Labels never contain spaces (tenant names and groups are validated tokens); "-" stands for none."""
-    return f"{started:.6f} {direction} {tenant or '-'} {group or '-'}"
+    """The tenant comes last: a tenant's name may contain spaces. "-" stands for none."""
+    return f"{started:.6f} {direction} {group or '-'} {tenant or '-'}"
 
 
 def decode(value) -> Attempt | None:
     """None when no attempt was started or the value is not ours."""
     if not isinstance(value, str):
         return None
-    parts = value.split(" ")
+    parts = value.split(" ", 3)
     if len(parts) != 4:
         return None
     try:
         started = float(parts[0])
     except ValueError:
         return None
-    direction, tenant, group = (p if p != "-" else "" for p in parts[1:])
+    direction, group, tenant = (p if p != "-" else "" for p in parts[1:])
     return Attempt(started, direction, tenant, group)
 
 

@@ -19,7 +19,7 @@ def observed(ksr, metric):
 def test_an_attempt_start_is_stamped_with_its_labels_and_forgets_the_last_attempts_ringing(ksr, clock):
     ksr.pvs[timing.RINGING_AVP] = "0.400000"  # the previous attempt rang
     timing.started("inbound", "acme", "21")
-    assert ksr.calls == [("pv.sets", (timing.ATTEMPT_AVP, "1000.000000 inbound acme 21")),
+    assert ksr.calls == [("pv.sets", (timing.ATTEMPT_AVP, "1000.000000 inbound 21 acme")),
                          ("pv.unset", (timing.RINGING_AVP,))]
     assert timing.ringing() is None
 
@@ -31,6 +31,11 @@ def test_the_first_18x_of_an_attempt_is_its_post_dial_delay_and_later_ones_are_n
         timing.provisional(status)
     assert observed(ksr, metrics.POST_DIAL_DELAY) == [("0.250000", "outbound", "none", "10")]
     assert timing.ringing() == 0.25
+
+
+def test_a_tenant_name_with_spaces_survives_the_round_trip(ksr, clock):
+    timing.started("inbound", "Acme Voice Ltd", "21")
+    assert timing.decode(ksr.pvs[timing.ATTEMPT_AVP]) == timing.Attempt(1000.0, "inbound", "Acme Voice Ltd", "21")
 
 
 def test_an_answered_call_records_both_delays_in_ms_and_observes_the_time_to_answer(ksr, clock):
@@ -74,7 +79,7 @@ def test_a_failed_call_that_rang_records_its_post_dial_delay_only(ksr, clock):
     assert ksr.dlg_vars["pdd_ms"] == "700" and "answer_ms" not in ksr.dlg_vars and ksr.dlg_vars["code"] == "486"
 
 
-@pytest.mark.parametrize("value", [None, 3, "", "x inbound - 1", "1.0 inbound -", "1.0 a b c d"])
+@pytest.mark.parametrize("value", [None, 3, "", "x inbound - 1", "1.0 inbound -", "1.0 inbound 1"])
 def test_an_attempt_value_that_is_not_ours_is_ignored(ksr, clock, value):
     assert timing.decode(value) is None
     if value is not None:
