@@ -35,7 +35,9 @@ class EgressChecks:
 
     def ksr_reply_route(self, msg) -> int:
         """Every reply, before tm: one topos cannot carry hidden is dropped (the transaction then
-        times out and fails over, as if the peer had not answered)."""
+        times out and fails over, as if the peer had not answered). So is one without a transaction
+        (a 2xx retransmitted after its transaction ended, or across a restart): the core would relay
+        it statelessly, past uac's From/To restore, the rtpengine answer and the header filter."""
         return _drop_when("reply check", self.reply_refused)
 
     def ksr_onsend_route(self, msg) -> int:
@@ -60,6 +62,8 @@ class EgressChecks:
 
     def reply_refused(self) -> bool:
         reason = self.guard.problem(is_request=False)
+        if reason is None and KSR.tm.t_check_trans() < 0:
+            reason = "no transaction"
         if reason is None:
             return False
         self.guard.refused("ingress", self.arrived_on(), reason)

@@ -31,7 +31,10 @@ def test_calls_up_across_a_restart_keep_their_re_invites_byes_and_records(quiet_
         first_cdr = last_cdr_id(quiet_sbc)
         held = run_uac(work, "held", SBC_PRIVATE, "4155550101", "127.0.4.2", scenario="uac_call_reinvited.xml",
                        calls=HELD, rate=20, limit=HELD, extra=("-recv_timeout", "30000"))
-        assert wait_for(lambda: len(active_dialogs(quiet_sbc)) == HELD, 10), active_dialogs(quiet_sbc)
+        # Established: every 2xx acknowledged at the gateway (a call still between 2xx and ACK at the
+        # restart loses its transaction, and with it the 2xx retransmissions that would carry the ACK).
+        assert wait_for(lambda: len(gws["127.0.3.1"].received("ACK")) == HELD, 10), held.log()
+        assert len(active_dialogs(quiet_sbc)) == HELD
         started = time.monotonic()
         quiet_sbc.kamailio.stop()
         quiet_sbc.kamailio.start()

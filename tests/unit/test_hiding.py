@@ -128,6 +128,23 @@ def test_a_reply_topos_cannot_carry_is_dropped(ksr):
     assert ksr.called("set_drop") == [()]
 
 
+def test_a_reply_without_a_transaction_is_dropped_not_relayed_statelessly(ksr):
+    request(ksr, side="private", src="127.0.4.1")
+    ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\n" + WELL_FORMED.split("\r\n", 1)[1]
+    ksr.returns["tm.t_check_trans"] = -1
+    assert make_routes().ksr_reply_route(None) == 0
+    assert ksr.called("set_drop") == [()]
+    assert ksr.counted("sbc_topology_guard_total") == [("ingress", "private", "no transaction")]
+
+
+def test_a_reply_of_a_transaction_goes_on_to_tm(ksr):
+    request(ksr, side="private", src="127.0.4.1")
+    ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\n" + WELL_FORMED.split("\r\n", 1)[1]
+    ksr.returns["tm.t_check_trans"] = 1
+    assert make_routes().ksr_reply_route(None) == 1
+    assert ksr.called("tm.t_check_trans") == [()] and ksr.called("set_drop") == []
+
+
 def test_egress_drops_a_message_naming_a_third_address(ksr):
     request(ksr)
     ksr.returns["pv.get"] = {"$snd(buf)": WELL_FORMED.replace('"Caller"', '"127.0.4.9"'),

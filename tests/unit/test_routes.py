@@ -788,6 +788,7 @@ def test_a_reply_loses_the_answering_sides_software_headers(ksr):
     ksr.returns["kx.get_status"] = 200
     ksr.returns["kx.get_msgbuf"] = _with_headers("Server: LiveKit\r\nSupported: timer\r\n",
                                                  start="SIP/2.0 200 OK")
+    ksr.returns["tm.t_check_trans"] = 1  # the reply of a transaction
     routes = make_routes()
     assert routes.ksr_reply_route(None) == 1
     routes.reply_media(None)
