@@ -30,13 +30,14 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
     # xhttp_prom prints the bounds with %f
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == 0
     assert delta(after, before, f"{PDD}_bucket", le="0.500000", **LABELS) == CALLS
-    assert RING_MS / 1000 <= pdd < RING_MS / 1000 + 0.1
-    assert pdd + 0.045 <= answer < pdd + 0.1
+    assert RING_MS / 1000 <= pdd < RING_MS / 1000 + 0.15
+    # The 200 follows the 180 by 50 ms at the gateway; each is seen a few ms late (a worker's queue).
+    assert pdd + 0.025 <= answer < pdd + 0.15
 
     rows = cdr_rows(quiet_sbc, first)
     assert len(rows) == CALLS
     for row in rows:
-        assert RING_MS <= int(row["pdd_ms"]) < RING_MS + 100, row
-        assert 45 <= int(row["answer_ms"]) - int(row["pdd_ms"]) < 100, row
+        assert RING_MS <= int(row["pdd_ms"]) < RING_MS + 150, row
+        assert 25 <= int(row["answer_ms"]) - int(row["pdd_ms"]) < 150, row
     shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
     assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)
