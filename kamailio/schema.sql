@@ -71,6 +71,23 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace'))
 );
 
+-- What the SBC answers when a peer (gateway or carrier) challenges its INVITE with 401/407: one row per
+-- peer host, as dispatcher names it. With a realm, only the HA1 (MD5 of user:realm:password) is kept; a
+-- peer whose realm is not known in advance needs the password itself, since the digest is computed
+-- over the realm and nonce of its challenge. Never in the cfg; sbcctl shows neither.
+CREATE TABLE IF NOT EXISTS `peer_credential` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `host` VARCHAR(255) NOT NULL COMMENT 'the peer host of its dispatcher URI (name or address)',
+    `username` VARCHAR(64) NOT NULL,
+    `realm` VARCHAR(128) DEFAULT '' NOT NULL COMMENT 'empty: whatever realm the peer challenges with',
+    `ha1` CHAR(32) DEFAULT '' NOT NULL COMMENT 'set when realm is',
+    `password` VARCHAR(128) DEFAULT '' NOT NULL COMMENT 'set when realm is not',
+    `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
+    CONSTRAINT peer_credential_host_idx UNIQUE (`host`),
+    CONSTRAINT peer_credential_secret CHECK ((`realm` <> '' AND `ha1` <> '' AND `password` = '')
+                                             OR (`realm` = '' AND `ha1` = '' AND `password` <> ''))
+);
+
 -- Call records: one row per routed call, written by Kamailio's acc module from the dialog when the
 -- call ends (answered) or fails (not answered). acc fills answer_time, end_time and duration (talk
 -- seconds; for a call never answered answer_time = end_time = when it failed and duration = 0); the

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import media, metrics, policy, records, timing
+from . import challenges, media, metrics, policy, records, timing
 from .hiding import crashed, log
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
@@ -56,10 +56,16 @@ class Attempts:
 
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
-        KSR.pv.sets("$fs", self.settings.socket(leg.side))
         group = KSR.pv.get(GROUP_AVP) or ""
-        records.attempt(leg.direction, group, KSR.kx.get_duri() or KSR.kx.get_ruri())
+        destination = KSR.kx.get_duri() or KSR.kx.get_ruri()
+        KSR.pv.sets(challenges.DESTINATION_AVP, destination)
+        records.attempt(leg.direction, group, destination)
         timing.started(leg.direction, records.tenant(), group)
+        return self.resend(leg)
+
+    def resend(self, leg: Leg) -> bool:
+        """(Re-)send the INVITE of this attempt: a new branch, with the leg's timers and routes."""
+        KSR.pv.sets("$fs", self.settings.socket(leg.side))
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")
@@ -122,6 +128,8 @@ class Attempts:
             if KSR.tm.t_is_canceled() > 0:
                 log(KSR.info, f"call canceled while a {leg.peer} was trying")
                 status = 487
+            elif status in challenges.CHALLENGES and self.answered_challenge(leg):
+                return 1  # the same peer again, with our credentials
             elif not policy.fails_over(status):
                 log(KSR.notice, f"{leg.peer} answered {status}: final")
             else:

@@ -1,4 +1,4 @@
-"""did_routing reads over one pymysql connection per Kamailio process (opened after fork)."""
+"""did_routing, tenant and peer_credential reads: one pymysql connection per Kamailio process (after fork)."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pymysql
 
+from .challenges import Credential
 from .didcache import DidRoute, DidSourceError
 from .settings import Settings
 from .tenancy import Tenant
@@ -21,6 +22,7 @@ _TENANT_QUERY = (
     "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did "
     "FROM tenant WHERE name = %s LIMIT 1"
 )
+_CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
 
 
 class DidDatabase:
@@ -58,6 +60,11 @@ class DidDatabase:
         name_, enabled, group, backup, max_calls, max_cps, policy, default_did = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
                       policy, default_did or None)
+
+    def credential(self, host: str) -> Credential | None:
+        """Loader for the peer credential cache (asked only when a peer challenges)."""
+        row = self._fetchone(_CREDENTIAL_QUERY, host)
+        return Credential(*row) if row is not None else None
 
     def _fetchone(self, query: str, key: str):
         reused = self._conn is not None and self._pid == os.getpid()

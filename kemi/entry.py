@@ -13,20 +13,33 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+import kemi.attempts  # noqa: E402
 import kemi.benchswitch  # noqa: E402
+import kemi.challenges  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
 import kemi.e164  # noqa: E402
+import kemi.egress  # noqa: E402
+import kemi.events  # noqa: E402
+import kemi.hiding  # noqa: E402
+import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.metrics  # noqa: E402
 import kemi.policy  # noqa: E402
 import kemi.records  # noqa: E402
+import kemi.rewriting  # noqa: E402
 import kemi.routes  # noqa: E402
 import kemi.settings  # noqa: E402
 import kemi.tenancy  # noqa: E402
+import kemi.timing  # noqa: E402
+import kemi.wire  # noqa: E402
 
-_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.didcache, kemi.policy, kemi.tenancy, kemi.diddb,
-            kemi.media, kemi.metrics, kemi.records, kemi.routes)
+# Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
+# a module left out would keep its old code after a reload.
+_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.metrics,
+            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.challenges,
+            kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting,
+            kemi.routes)
 
 
 def mod_init():
@@ -47,4 +60,11 @@ def mod_init():
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
-    return kemi.routes.SbcRoutes(settings, dids, tenants)
+    # Peer credentials: read when a peer first challenges, then from memory.
+    credentials = kemi.didcache.DidCache(
+        loader.credential,
+        ttl=settings.did_cache_ttl,
+        negative_ttl=settings.did_cache_negative_ttl,
+        maxsize=10_000,
+    )
+    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials)

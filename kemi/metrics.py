@@ -17,6 +17,7 @@ GROUP_CALLS = "sbc_group_calls_total"  # {direction, group, class}: the same cal
 FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after this answer
 CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
 DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
+PEER_AUTH = "sbc_peer_auth_total"  # {direction, result}: a peer's 401/407 answer|refused|no credential|...
 GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
 POST_DIAL_DELAY = "sbc_post_dial_delay_seconds"  # histogram {direction, tenant, group}: INVITE to first 18x
 ANSWER_DELAY = "sbc_answer_delay_seconds"  # histogram {direction, tenant, group}: INVITE to 2xx
@@ -53,6 +54,10 @@ def answer_delay(direction: str, tenant: str, group: str, seconds: float) -> Non
 
 def failover(direction: str, code: int) -> None:
     KSR.xhttp_prom.counter_inc_l2(FAILOVERS, 1, direction, str(code))
+
+
+def peer_auth(direction: str, result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(PEER_AUTH, 1, direction, result)
 
 
 def cache_lookup(cache: str, result: str) -> None:

@@ -16,6 +16,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import benchswitch, e164, metrics, policy, records, tenancy
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
+from .challenges import Challenges
 from .didcache import DidCache, DidUnavailable
 from .egress import EgressChecks
 from .events import EventRoutes
@@ -39,11 +40,12 @@ PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the g
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts):
-    def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache):
+class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges):
+    def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache):
         self.settings = settings
         self.dids = dids
         self.tenants = tenants
+        self.credentials = credentials  # peer host -> Credential, for a peer's 401/407
         self.generation = None  # last routing generation seen in STATE_TABLE
         self.filter_headers = "headers" not in benchswitch.OFF
         self.without_topos = "topos" in benchswitch.OFF  # the bench's topos-off runs: no store to ask
@@ -319,13 +321,14 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts):
     # ---- caches, refusals and records shared by both directions --------------------------------
 
     def sync_caches(self) -> None:
-        """A DID or tenant change (sbcctl bumps the generation) empties this process's caches, so the
+        """A DID, tenant or credential change (sbcctl bumps the generation) empties this process's caches, so the
         very next call reads the new rows: one shared-memory read per call, no DB query."""
         generation = KSR.htable.sht_get(STATE_TABLE, "generation")
         if generation != self.generation:
             if self.generation is not None or generation is not None:
                 self.dids.invalidate()
                 self.tenants.invalidate()
+                self.credentials.invalidate()
             self.generation = generation
 
     def lookup(self, name: str, cache: DidCache, key: str):

@@ -1,4 +1,4 @@
-"""sbcctl: manage gateways, carriers, DIDs and the ACL (every change takes effect at once via RPC);
+"""sbcctl: manage gateways, carriers, DIDs, the ACL and peer credentials (every change takes effect at once via RPC);
 see the SBC's state, its active calls and its call records.
 
 Exit codes: 0 done, 1 the DB or Kamailio did not answer, 2 bad input (nothing written).
@@ -27,9 +27,11 @@ app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
 did_app = typer.Typer(help="DID routing", no_args_is_help=True)
 acl_app = typer.Typer(help="who may talk to the SBC (address table)", no_args_is_help=True)
+credential_app = typer.Typer(help="what the SBC answers a gateway's or carrier's 401/407 with", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(did_app, name="did")
 app.add_typer(acl_app, name="acl")
+app.add_typer(credential_app, name="credential")
 console = Console()
 state: dict = {}
 
@@ -228,6 +230,41 @@ def acl_remove(acl_id: int = typer.Argument(..., metavar="ID")):
         fail(2, f"id: no ACL entry with id {acl_id}")
     reload("permissions.addressReload")
     typer.echo(f"removed ACL entry {acl_id}")
+
+
+# ---- credentials for peers that challenge the SBC ----------------------------------------------
+
+@credential_app.command("list")
+def credential_list():
+    """Secrets are never shown: only which kind is kept (HA1 for a known realm, else the password)."""
+    show(read_store().rows("SELECT host, username, realm, IF(ha1 <> '', 'ha1 ********', 'password ********') "
+                           "AS secret, updated_at FROM peer_credential ORDER BY host"), "peer credentials")
+
+
+@credential_app.command("set")
+def credential_set(host: str = typer.Argument(..., help="the peer's host, as in its gateway URI"),
+                   username: str = typer.Option(...),
+                   password: str = typer.Option(..., prompt=True, hide_input=True,
+                                                help="asked for when not given (keeps it out of shell history)"),
+                   realm: str = typer.Option("", help="the peer's realm, if known: then only HA1 is kept")):
+    host, username, realm, password = checked(
+        lambda: validate.host(host), lambda: validate.digest_token(username, "username"),
+        lambda: validate.digest_token(realm, "realm", 128, empty=True),
+        lambda: validate.secret(password, "password"))
+    ha1 = validate.ha1(username, realm, password) if realm else ""
+    store().write("INSERT INTO peer_credential (host, username, realm, ha1, password) VALUES (%s, %s, %s, %s, %s) "
+                  "ON DUPLICATE KEY UPDATE username = VALUES(username), realm = VALUES(realm), ha1 = VALUES(ha1), "
+                  "password = VALUES(password)", host, username, realm, ha1, "" if realm else password)
+    new_routing_generation()  # every process reads it again at the peer's next challenge
+    typer.echo(f"credential for {host} set ({'HA1 for realm ' + realm if realm else 'password, any realm'})")
+
+
+@credential_app.command("remove")
+def credential_remove(host: str = typer.Argument(...)):
+    if not store().write("DELETE FROM peer_credential WHERE host = %s", host.lower()):
+        fail(2, f"host: no credential for {host}")
+    new_routing_generation()
+    typer.echo(f"removed the credential for {host}")
 
 
 @app.command("reload")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import re
 
 from kemi import e164, policy
 
@@ -63,3 +65,37 @@ def text(value: str, field: str, limit: int = 64) -> str:
     if len(value) > limit or any(ord(c) < 32 for c in value):
         raise InputError(field, f"at most {limit} printable characters")
     return value
+
+
+_HOSTNAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")
+
+
+def host(value: str, field: str = "host") -> str:
+    """A peer host as its gateway URI names it: an IPv4 address or a DNS name (kept lowercase)."""
+    value = value.lower()
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value) or value.replace(".", "").isdigit():
+        raise InputError(field, f"{value!r} is neither an IPv4 address nor a host name")
+    return value
+
+
+def digest_token(value: str, field: str, limit: int = 64, empty: bool = False) -> str:
+    """A username or realm, which go between quotes in the Authorization header."""
+    if (not value and not empty) or len(value) > limit or any(c in value for c in '"\\') \
+            or any(ord(c) < 33 or ord(c) > 126 for c in value):
+        raise InputError(field, f"1 to {limit} printable characters without spaces, quotes or backslashes")
+    return value
+
+
+def secret(value: str, field: str) -> str:
+    if not 1 <= len(value) <= 128 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise InputError(field, "1 to 128 printable characters")
+    return value
+
+
+def ha1(username: str, realm: str, password: str) -> str:
+    """RFC 2617's HA1: what the peer's challenge is answered from, without the password."""
+    return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()

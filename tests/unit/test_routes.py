@@ -4,6 +4,7 @@ import pytest
 
 from kemi import benchswitch, media, settings, timing
 from kemi.attempts import GIVE_UP_REASON
+from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.routes import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
@@ -31,6 +32,11 @@ TENANTS = {
     "off": Tenant("off", False, 23),
 }
 
+CREDENTIALS = {
+    "127.0.3.3": Credential("127.0.3.3", "sbc-user", password="s3cret"),
+    "lk.example.test": Credential("lk.example.test", "sbc-lk", realm="lk", ha1="0" * 32),
+}
+
 
 def make_routes(dids=DIDS, **overrides):
     s = settings.load({k.upper(): str(v) for k, v in overrides.items()})
@@ -41,7 +47,8 @@ def make_routes(dids=DIDS, **overrides):
         return dids.get(did)
 
     return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100),
-                     DidCache(TENANTS.get, ttl=60, negative_ttl=10, maxsize=100))
+                     DidCache(TENANTS.get, ttl=60, negative_ttl=10, maxsize=100),
+                     DidCache(CREDENTIALS.get, ttl=60, negative_ttl=10, maxsize=100))
 
 
 def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,
@@ -214,12 +221,13 @@ class AttemptStart:
         return f"<attempt start, {self.direction}>"
 
 
-def attempt_calls(side, no_answer, no_reply, branch, failure):
+def attempt_calls(side, no_answer, no_reply, branch, failure, destination="sip:127.0.3.1:5060"):
     socket = f"udp:{PUBLIC if side == 'public' else PRIVATE}:5060"
     return [
-        ("pv.sets", ("$fs", socket)),
+        ("pv.sets", (DESTINATION_AVP, destination)),
         AttemptStart("inbound" if side == "public" else "outbound"),
         ("pv.unset", (timing.RINGING_AVP,)),
+        ("pv.sets", ("$fs", socket)),
         ("tm.t_set_fr", (no_answer, no_reply)),
         ("tm.t_on_branch", (branch,)),
         ("tm.t_on_reply", ("reply_media",)),
@@ -229,7 +237,11 @@ def attempt_calls(side, no_answer, no_reply, branch, failure):
 
 
 GATEWAY_ATTEMPT = attempt_calls("public", 30000, 2000, "branch_to_gateway", "failure_from_gateway")
-CARRIER_ATTEMPT = attempt_calls("private", 120000, 3000, "branch_to_telecom", "failure_from_telecom")
+CARRIER_ATTEMPT = attempt_calls("private", 120000, 3000, "branch_to_telecom", "failure_from_telecom",
+                                "sip:127.0.4.1:5060")
+FAILOVER_DESTINATION = "sip:127.0.3.3:5060"  # failure(): the peer selected next
+GATEWAY_FAILOVER = attempt_calls("public", 30000, 2000, "branch_to_gateway", "failure_from_gateway",
+                                 FAILOVER_DESTINATION)
 
 
 def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
@@ -547,7 +559,7 @@ def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lamb
     ksr.pvs.update({NUMBER_AVP: "+14155550101", GROUPS_AVP: groups})
     ksr.returns.update({"tm.t_get_status_code": status, "tm.t_is_canceled": 1 if canceled else -1,
                         "tmx.t_is_failure_route": 1, "dispatcher.ds_next_dst": next_domain,
-                        "dispatcher.ds_select_dst": select, "kx.get_duri": "sip:127.0.3.3:5060"})
+                        "dispatcher.ds_select_dst": select, "kx.get_duri": FAILOVER_DESTINATION})
 
 
 @pytest.mark.parametrize("status", [486, 603, 404, 488, 480])
@@ -571,7 +583,7 @@ def test_peer_failure_goes_to_the_next_gateway_of_the_group(ksr, status, marked)
     make_routes().failure_from_gateway(None)
     expected = [("dispatcher.ds_mark_dst_state", ("ip",))] if marked else []
     expected += [("dispatcher.ds_next_dst", ()), ("seturi", ("sip:+14155550101@127.0.3.3:5060",)),
-                 *GATEWAY_ATTEMPT]
+                 *GATEWAY_FAILOVER]
     assert ksr.actions() == expected
     assert ksr.called("rtpengine.rtpengine_delete0") == []  # media stays for the next branch
 
@@ -586,7 +598,7 @@ def test_exhausted_group_goes_to_the_backup_group(ksr):
         ("pv.sets", (GROUPS_AVP, "")),
         ("pv.sets", (GROUP_AVP, "3")),
         ("seturi", ("sip:+14155550101@127.0.3.3:5060",)),
-        *GATEWAY_ATTEMPT,
+        *GATEWAY_FAILOVER,
     ]
 
 
@@ -621,7 +633,9 @@ def test_failed_relay_of_the_next_attempt_tries_the_one_after(ksr):
 def test_carrier_failover_uses_the_carrier_leg_and_never_the_gateway_backup(ksr):
     failure(ksr, 503, groups="", next_domain=1)
     make_routes().failure_from_telecom(None)
-    assert ksr.actions()[-len(CARRIER_ATTEMPT):] == CARRIER_ATTEMPT
+    carrier_failover = attempt_calls("private", 120000, 3000, "branch_to_telecom", "failure_from_telecom",
+                                     FAILOVER_DESTINATION)
+    assert ksr.actions()[-len(carrier_failover):] == carrier_failover
     failure(ksr, 503, groups="", next_domain=-1)
     make_routes().failure_from_telecom(None)
     assert ksr.called("tm.t_reply")[-1] == (503, "No Carrier Available")
@@ -793,3 +807,122 @@ def test_a_reply_loses_the_answering_sides_software_headers(ksr):
     assert routes.ksr_reply_route(None) == 1
     routes.reply_media(None)
     assert ksr.called("hdr.remove") == [("server",)]
+
+
+# ---- a peer's 401/407: answered once per attempt with its credential ------------------------------
+
+def challenged(ksr, status=407, destination=FAILOVER_DESTINATION, answered_for=None, next_domain=-1):
+    failure(ksr, status, groups="", next_domain=next_domain)
+    ksr.pvs[DESTINATION_AVP] = destination
+    if answered_for is not None:
+        ksr.pvs[ANSWERED_AVP] = answered_for
+    ksr.returns["kx.get_ruri"] = "sip:+14155550101@127.0.3.3:5060"  # what uac_auth leaves: the branch URI
+
+
+def peer_auth_counted(ksr):
+    return [a for a in ksr.called("xhttp_prom.counter_inc_l2") if a[0] == "sbc_peer_auth_total"]
+
+
+RESEND = [("pv.sets", ("$fs", f"udp:{PUBLIC}:5060")), ("tm.t_set_fr", (30000, 2000)),
+          ("tm.t_on_branch", ("branch_to_gateway",)), ("tm.t_on_reply", ("reply_media",)),
+          ("tm.t_on_failure", ("failure_from_gateway",)), ("tm.t_relay", ())]
+
+
+@pytest.mark.parametrize("status", [401, 407])
+def test_a_challenge_is_answered_with_the_peers_password_and_resent_to_that_peer(ksr, status):
+    challenged(ksr, status)
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions() == [
+        ("pv.sets", (REALM_AVP, "")),  # any realm the peer names
+        ("pv.sets", (USERNAME_AVP, "sbc-user")),
+        ("pv.sets", (PASSWORD_AVP, "s3cret")),
+        ("uac.uac_auth_mode", (0,)),
+        ("pv.sets", (ANSWERED_AVP, FAILOVER_DESTINATION)),
+        ("setdsturi", (FAILOVER_DESTINATION,)),
+        *RESEND,
+    ]
+    assert peer_auth_counted(ksr) == [("sbc_peer_auth_total", 1, "inbound", "answer")]
+    assert ksr.called("tm.t_reply") == [] and ksr.called("dispatcher.ds_next_dst") == []
+
+
+def test_a_credential_with_a_realm_is_answered_from_its_ha1_for_that_realm_only(ksr):
+    challenged(ksr, destination="sip:lk.example.test;transport=tcp")
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions()[:4] == [("pv.sets", (REALM_AVP, "lk")), ("pv.sets", (USERNAME_AVP, "sbc-lk")),
+                                 ("pv.sets", (PASSWORD_AVP, "0" * 32)), ("uac.uac_auth_mode", (1,))]
+
+
+def test_a_direct_uri_attempt_is_resent_without_a_destination_uri(ksr):
+    challenged(ksr, destination="sip:+14155550101@127.0.3.3:5060")
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("setdsturi") == [] and ksr.called("tm.t_relay") == [()]
+
+
+def test_a_second_challenge_of_the_same_attempt_fails_over_instead_of_looping(ksr):
+    challenged(ksr, answered_for=FAILOVER_DESTINATION, next_domain=1)
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("uac.uac_auth_mode") == []
+    assert ksr.actions()[:2] == [("dispatcher.ds_next_dst", ()), ("seturi", ("sip:+14155550101@127.0.3.3:5060",))]
+    assert peer_auth_counted(ksr) == [("sbc_peer_auth_total", 1, "inbound", "refused")]
+    assert ksr.called("xhttp_prom.counter_inc_l2")[-1] == ("sbc_failovers_total", 1, "inbound", "407")
+
+
+def test_the_next_peer_of_a_failover_gets_its_own_answer(ksr):
+    challenged(ksr, answered_for="sip:127.0.3.9:5060")
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("uac.uac_auth_mode") == [(0,)]
+
+
+@pytest.mark.parametrize("destination,uac,result", [
+    ("sip:127.0.3.77:5060", 1, "no credential"),
+    ("", 1, "no credential"),
+    (FAILOVER_DESTINATION, -1, "not answerable"),  # e.g. the peer's realm is not the credential's
+])
+def test_a_challenge_that_cannot_be_answered_ends_the_attempt_like_a_failure(ksr, destination, uac, result):
+    challenged(ksr, destination=destination)
+    ksr.returns["uac.uac_auth_mode"] = uac
+    make_routes().failure_from_gateway(None)
+    assert ksr.called("tm.t_relay") == [] and ANSWERED_AVP not in ksr.pvs
+    assert ksr.called("tm.t_reply") == [(503, "No Gateway Available")]
+    assert peer_auth_counted(ksr) == [("sbc_peer_auth_total", 1, "inbound", result)]
+
+
+def test_a_carrier_challenge_is_answered_on_the_carrier_leg(ksr):
+    challenged(ksr, 401)
+    make_routes().failure_from_telecom(None)
+    assert ksr.actions()[-2:] == [("tm.t_on_failure", ("failure_from_telecom",)), ("tm.t_relay", ())]
+    assert peer_auth_counted(ksr) == [("sbc_peer_auth_total", 1, "outbound", "answer")]
+
+
+def test_a_credential_is_not_answered_from_an_unreachable_db(ksr):
+    challenged(ksr)
+    routes = make_routes()
+
+    def down(host):
+        raise DidSourceError("down")
+    routes.credentials = DidCache(down, ttl=60, negative_ttl=10, maxsize=10)
+    routes.failure_from_gateway(None)
+    assert ksr.called("uac.uac_auth_mode") == [] and ksr.called("tm.t_reply") == [(503, "No Gateway Available")]
+
+
+def test_a_changed_credential_is_read_again_by_every_process(ksr):
+    challenged(ksr)
+    routes = make_routes()
+    reads = []
+    routes.credentials = DidCache(lambda host: reads.append(host) or CREDENTIALS.get(host), ttl=60,
+                                  negative_ttl=10, maxsize=10)
+    for generation in (None, None, "7"):  # another call's attempt each time; then sbcctl changed a credential
+        ksr.pvs.pop(ANSWERED_AVP, None)
+        ksr.returns["htable.sht_get"] = lambda table, key, g=generation: g if key == "generation" else None
+        routes.failure_from_gateway(None)
+        if generation is None:
+            assert reads == ["127.0.3.3"]  # then from memory
+    assert reads == ["127.0.3.3", "127.0.3.3"]
+
+
+@pytest.mark.parametrize("uri,host", [
+    ("sip:127.0.3.3:5060", "127.0.3.3"), ("sip:+1415@GW.Example.test:5061;transport=tls", "gw.example.test"),
+    ("sips:lk.example.test", "lk.example.test"), ("sip:agent@[2001:db8::1]:5060", "[2001:db8::1]"),
+    ("", None), ("tel:+1415", None)])
+def test_a_peer_is_known_by_the_host_of_its_uri(uri, host):
+    assert peer_host(uri) == host

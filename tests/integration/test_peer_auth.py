@@ -1,0 +1,142 @@
+"""Peers that authenticate the SBC by digest: a gateway's 407 and a carrier's 401 are answered with the
+credential sbcctl stored for that peer, once per attempt; refused credentials fail over."""
+
+import contextlib
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from .harness import SCENARIOS, delta, run_uac, scrape, start_peers, stop_peers
+from .test_failover import did
+
+SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
+PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")
+PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")
+GATEWAY, CARRIER = "127.0.3.6", "127.0.4.1"
+
+
+def md5(text: str) -> str:
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def digest_fields(header: str) -> dict[str, str]:
+    return dict(re.findall(r'(\w+)="?([^",]*)"?', header.split(" ", 1)[1]))
+
+
+def proxy_challenge_variant(work: Path) -> str:
+    """uas_challenge.xml as a proxy challenges (407); it answers any credentials (SIPp cannot check
+    Proxy-Authorization), so the test checks the digest itself."""
+    text = (SCENARIOS / "uas_challenge.xml").read_text()
+    text = text.replace("401 Unauthorized", "407 Proxy Authentication Required")
+    text = text.replace("WWW-Authenticate:", "Proxy-Authenticate:")
+    text = re.sub(r"<action>\s*<verifyauth[^>]*/>\s*</action>", "", text)
+    text = text.replace('<nop hide="true" test="authvalid" next="answer"/>', '<nop hide="true" next="answer"/>')
+    text = text.replace('<Global variables="realm,user,pass"/>', '<Global variables="realm"/>')
+    path = work / "uas_challenge_407.xml"
+    path.write_text(text)
+    return str(path)
+
+
+def challenger(work, sbc, ip, scenario, realm, user=None, password=None):
+    args = ("-rtp_echo", "-set", "realm", realm)
+    if user is not None:
+        args += ("-set", "user", user, "-set", "pass", password)
+    return start_peers(work, sbc, [ip], scenario=scenario, args=args)
+
+
+@contextlib.contextmanager
+def credential(sbcctl, host, *args):
+    done = sbcctl("credential", "set", host, *args)
+    assert done.returncode == 0, done.stderr
+    try:
+        yield
+    finally:
+        sbcctl("credential", "remove", host)
+
+
+def test_a_gateways_407_is_answered_from_the_ha1_sbcctl_stored_and_the_call_goes_through(quiet_sbc, sbcctl, work):
+    before = scrape(quiet_sbc)
+    with credential(sbcctl, GATEWAY, "--username", "sbc-lk", "--password", "Lk-s3cret!", "--realm", "lk.test"):
+        listed = json.loads(sbcctl("--json", "credential", "list").stdout)
+        peers = challenger(work, quiet_sbc, GATEWAY, proxy_challenge_variant(work), "lk.test")
+        try:
+            with did(quiet_sbc, "+14155550911", uri=f"sip:{GATEWAY}:5060"):
+                uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550911", "127.0.4.2", duration_ms=1000)
+                assert uac.wait(30) == 0, uac.log()
+        finally:
+            stop_peers(peers)
+    assert [(row["host"], row["username"], row["realm"], row["secret"]) for row in listed] == [
+        (GATEWAY, "sbc-lk", "lk.test", "ha1 ********")]
+    assert "Lk-s3cret" not in json.dumps(listed)
+    gateway = peers[GATEWAY]
+    first, second = gateway.received("INVITE")
+    assert not first.headers("Proxy-Authorization")
+    fields = digest_fields(second.headers("Proxy-Authorization")[0])
+    assert (fields["username"], fields["realm"], fields["uri"]) == ("sbc-lk", "lk.test", second.request_uri)
+    expected = md5(f"{md5('sbc-lk:lk.test:Lk-s3cret!')}:{fields['nonce']}:{md5('INVITE:' + second.request_uri)}")
+    assert fields["response"] == expected
+    # The re-sent INVITE is a new branch of the SBC's transaction: same CSeq (kamailio.cfg says why not + 1).
+    assert first.headers("CSeq") == second.headers("CSeq") == ["1 INVITE"]
+    # The caller saw none of it: no challenge, its own CSeqs in the answers, nothing of the public side.
+    carrier_got = uac.received()
+    assert {m.status for m in carrier_got if m.status} <= {100, 180, 200}
+    assert [m.headers("CSeq")[0] for m in carrier_got if m.status == 200] == ["1 INVITE", "2 BYE"]
+    for msg in gateway.received():
+        for line in msg.text.splitlines():
+            assert line.lower().startswith(("call-id:", "i:")) or not PRIVATE_SIDE.search(line), line
+    after = scrape(quiet_sbc)
+    assert delta(after, before, "kamailio_sbc_peer_auth_total", direction="inbound", result="answer") == 1
+    assert delta(after, before, "kamailio_sbc_calls_total", direction="inbound", tenant="none",
+                 **{"class": "2xx"}) == 1
+
+
+def test_refused_credentials_are_sent_once_then_the_call_fails_over(quiet_sbc, sbcctl, work):
+    before = scrape(quiet_sbc)
+    with credential(sbcctl, GATEWAY, "--username", "sbc-lk", "--password", "stale-password"):
+        peers = challenger(work, quiet_sbc, GATEWAY, "uas_challenge.xml", "lk.test", "sbc-lk", "rotated-password")
+        peers.update(start_peers(work, quiet_sbc, ["127.0.3.1"]))
+        try:
+            with did(quiet_sbc, "+14155550912", group=1, uri=f"sip:{GATEWAY}:5060"):
+                uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550912", "127.0.4.2", duration_ms=1000)
+                assert uac.wait(30) == 0, uac.log()
+        finally:
+            stop_peers(peers)
+    invites = peers[GATEWAY].received("INVITE")
+    assert len(invites) == 2 and digest_fields(invites[1].headers("Authorization")[0])["username"] == "sbc-lk"
+    assert len(peers["127.0.3.1"].received("INVITE")) == 1
+    after = scrape(quiet_sbc)
+    assert delta(after, before, "kamailio_sbc_peer_auth_total", direction="inbound", result="answer") == 1
+    assert delta(after, before, "kamailio_sbc_peer_auth_total", direction="inbound", result="refused") == 1
+    assert delta(after, before, "kamailio_sbc_failovers_total", direction="inbound", code="401") == 1
+
+
+def test_a_peer_without_a_credential_is_failed_over_at_once(quiet_sbc, work):
+    before = scrape(quiet_sbc)
+    peers = challenger(work, quiet_sbc, GATEWAY, "uas_challenge.xml", "lk.test", "sbc-lk", "unknown")
+    peers.update(start_peers(work, quiet_sbc, ["127.0.3.1"]))
+    try:
+        with did(quiet_sbc, "+14155550913", group=1, uri=f"sip:{GATEWAY}:5060"):
+            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550913", "127.0.4.2", duration_ms=500)
+            assert uac.wait(30) == 0, uac.log()
+    finally:
+        stop_peers(peers)
+    assert len(peers[GATEWAY].received("INVITE")) == 1
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_peer_auth_total", direction="inbound",
+                 result="no credential") == 1
+
+
+def test_a_carriers_401_is_answered_with_its_password_checked_by_the_carrier(quiet_sbc, sbcctl, work):
+    with credential(sbcctl, CARRIER, "--username", "trunk-7", "--password", "c4rrier pass"):
+        peers = challenger(work, quiet_sbc, CARRIER, "uas_challenge.xml", "carrier.test", "trunk-7", "c4rrier pass")
+        try:
+            gw = run_uac(work, "gateway", SBC_PUBLIC, "+12125550100", "127.0.3.1", duration_ms=1000)
+            assert gw.wait(30) == 0, gw.log()
+        finally:
+            stop_peers(peers)
+    carrier = peers[CARRIER]
+    assert [m.method for m in carrier.received()] == ["INVITE", "ACK", "INVITE", "ACK", "BYE"]
+    for msg in carrier.received():  # the answer too names nothing of the public side
+        for line in msg.text.splitlines():
+            assert line.lower().startswith(("call-id:", "i:")) or not PUBLIC_SIDE.search(line), line
+    assert {m.status for m in gw.received() if m.status} <= {100, 180, 200}
