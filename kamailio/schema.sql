@@ -71,6 +71,19 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace'))
 );
 
+-- Gateways that authenticate by digest (sources in ACL group 4): one account per credential a platform
+-- is given, owned by a tenant (its calls are that tenant's, as an ACL row's tag makes them). Only the
+-- HA1 for AUTH_REALM is kept.
+CREATE TABLE IF NOT EXISTS `gateway_account` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `username` VARCHAR(64) NOT NULL,
+    `ha1` CHAR(32) NOT NULL COMMENT 'MD5 of username:AUTH_REALM:password',
+    `tenant` VARCHAR(64) DEFAULT '' NOT NULL,
+    `enabled` TINYINT(1) DEFAULT 1 NOT NULL,
+    `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
+    CONSTRAINT gateway_account_username_idx UNIQUE (`username`)
+);
+
 -- What the SBC answers when a peer (gateway or carrier) challenges its INVITE with 401/407: one row per
 -- peer host, as dispatcher names it. With a realm, only the HA1 (MD5 of user:realm:password) is kept; a
 -- peer whose realm is not known in advance needs the password itself, since the digest is computed

@@ -1,4 +1,4 @@
-"""did_routing, tenant and peer_credential reads: one pymysql connection per Kamailio process (after fork)."""
+"""Reads of did_routing, tenant, peer_credential and gateway_account: one pymysql connection per process."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any
 
 import pymysql
 
+from .accounts import Account
 from .challenges import Credential
 from .didcache import DidRoute, DidSourceError
 from .settings import Settings
@@ -22,6 +23,7 @@ _TENANT_QUERY = (
     "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did "
     "FROM tenant WHERE name = %s LIMIT 1"
 )
+_ACCOUNT_QUERY = "SELECT username, ha1, tenant FROM gateway_account WHERE username = %s AND enabled = 1 LIMIT 1"
 _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
 
 
@@ -65,6 +67,11 @@ class DidDatabase:
         """Loader for the peer credential cache (asked only when a peer challenges)."""
         row = self._fetchone(_CREDENTIAL_QUERY, host)
         return Credential(*row) if row is not None else None
+
+    def account(self, username: str) -> Account | None:
+        """Loader for the gateway account cache."""
+        row = self._fetchone(_ACCOUNT_QUERY, username)
+        return Account(*row) if row is not None else None
 
     def _fetchone(self, query: str, key: str):
         reused = self._conn is not None and self._pid == os.getpid()

@@ -13,6 +13,7 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
+import kemi.accounts  # noqa: E402
 import kemi.attempts  # noqa: E402
 import kemi.benchswitch  # noqa: E402
 import kemi.challenges  # noqa: E402
@@ -37,7 +38,7 @@ import kemi.wire  # noqa: E402
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.metrics,
-            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.challenges,
+            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.accounts, kemi.challenges,
             kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting,
             kemi.routes)
 
@@ -67,4 +68,10 @@ def mod_init():
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
-    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials)
+    accounts = kemi.didcache.DidCache(
+        loader.account,
+        ttl=settings.did_cache_ttl,
+        negative_ttl=settings.did_cache_negative_ttl,
+        maxsize=10_000,
+    )
+    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts)

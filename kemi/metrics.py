@@ -18,6 +18,7 @@ FAILOVERS = "sbc_failovers_total"  # {direction, code}: a next peer tried after 
 CACHE_LOOKUPS = "sbc_cache_lookups_total"  # {cache, result}: did|tenant, hit|miss|stale|unavailable
 DB_ERRORS = "sbc_db_errors_total"  # {source}: connect|query
 PEER_AUTH = "sbc_peer_auth_total"  # {direction, result}: a peer's 401/407 answer|refused|no credential|...
+GATEWAY_AUTH = "sbc_gateway_auth_total"  # {result}: ok|missing|unknown account|rejected <auth code>
 GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
 POST_DIAL_DELAY = "sbc_post_dial_delay_seconds"  # histogram {direction, tenant, group}: INVITE to first 18x
 ANSWER_DELAY = "sbc_answer_delay_seconds"  # histogram {direction, tenant, group}: INVITE to 2xx
@@ -58,6 +59,10 @@ def failover(direction: str, code: int) -> None:
 
 def peer_auth(direction: str, result: str) -> None:
     KSR.xhttp_prom.counter_inc_l2(PEER_AUTH, 1, direction, result)
+
+
+def gateway_auth(result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(GATEWAY_AUTH, 1, result)
 
 
 def cache_lookup(cache: str, result: str) -> None:

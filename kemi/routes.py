@@ -15,6 +15,7 @@ import traceback
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import benchswitch, e164, metrics, policy, records, tenancy
+from .accounts import ACCOUNTS, PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
 from .challenges import Challenges
 from .didcache import DidCache, DidUnavailable
@@ -36,16 +37,17 @@ STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs o
 # dispatcher's match modes: any port (1) and any protocol (2). A member written without ;transport= has
 # no protocol, which its UDP or TCP source never equals: matched on protocol, the gateway was a stranger.
 DS_MATCH_ADDRESS = 1 | 2
-PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # permissions: the address row's tag (the gateway's tenant)
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges):
-    def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache):
+class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts):
+    def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
+                 accounts: DidCache):
         self.settings = settings
         self.dids = dids
         self.tenants = tenants
         self.credentials = credentials  # peer host -> Credential, for a peer's 401/407
+        self.accounts = accounts  # username -> Account, for gateways that authenticate by digest
         self.generation = None  # last routing generation seen in STATE_TABLE
         self.filter_headers = "headers" not in benchswitch.OFF
         self.without_topos = "topos" in benchswitch.OFF  # the bench's topos-off runs: no store to ask
@@ -91,6 +93,10 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             # ACK for a locally generated negative reply is absorbed by tm; anything else is stray.
             KSR.tm.t_check_trans()
             return
+        if peer == "account":
+            if KSR.is_INVITE() and not self.authenticated_gateway(side):
+                return
+            peer = "gateway"
         if peer == "carrier":
             self.from_telecom()
         elif peer == "gateway":
@@ -99,12 +105,15 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             self.refuse(side, "a health checker may not place calls")
 
     def identify(self, side: str | None) -> str | None:
-        """Who sent this: a carrier (private socket), a gateway (public socket), a health checker
-        (either socket), or None for anyone else."""
+        """Who sent this: a carrier (private socket), a gateway (public socket), a source whose calls
+        must authenticate by digest ("account", public socket), a health checker (either socket), or
+        None for anyone else."""
         if side == "private" and KSR.permissions.allow_source_address(CARRIERS) > 0:
             return "carrier"
         if side == "public" and self.is_public_gateway():
             return "gateway"
+        if side == "public" and KSR.permissions.allow_source_address(ACCOUNTS) > 0:
+            return "account"
         if side is not None and (KSR.permissions.allow_source_address(MONITORS) > 0
                                  or KSR.kx.get_srcip() == policy.LOCAL_MONITOR):
             return "monitor"
@@ -118,17 +127,19 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if action == "reject":
             KSR.sl.send_reply(403, "Forbidden")
 
+    def ban(self, src: str) -> None:
+        KSR.htable.sht_seti(BAN_TABLE, src, 1)  # the table's autoexpire is BAN_SECONDS
+        log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
+
     def reqinit(self, side: str | None, peer: str | None) -> bool:
         """Cheap checks before any routing; False means answered or dropped."""
         KSR.force_rport()
         src = KSR.kx.get_srcip()
-        if peer is None:
-            if KSR.htable.sht_get(BAN_TABLE, src) is not None:
-                return False  # banned flooder: silence until the ban expires
-            if KSR.pike.pike_check_req() < 0:
-                KSR.htable.sht_seti(BAN_TABLE, src, 1)  # the table's autoexpire is BAN_SECONDS
-                log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
-                return False
+        if peer in (None, "account") and KSR.htable.sht_get(BAN_TABLE, src) is not None:
+            return False  # banned flooder: silence until the ban expires
+        if peer is None and KSR.pike.pike_check_req() < 0:
+            self.ban(src)
+            return False
         reason = self.guard.problem(is_request=True)
         if reason is not None:
             # Before any state, and before any KSR getter meets bytes Python cannot take: a peer gets
@@ -329,6 +340,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
                 self.dids.invalidate()
                 self.tenants.invalidate()
                 self.credentials.invalidate()
+                self.accounts.invalidate()
             self.generation = generation
 
     def lookup(self, name: str, cache: DidCache, key: str):

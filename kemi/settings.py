@@ -65,6 +65,7 @@ DEFAULTS: dict[str, str] = {
     "DB_RETRY_AFTER": "5",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
+    "AUTH_REALM": "voice-ai-sbc",
     "PIKE_WINDOW": "2",
     "PIKE_MAX_REQUESTS": "30",
     "BAN_SECONDS": "300",
@@ -116,6 +117,7 @@ class Settings:
     db_retry_after: int
     unknown_private_action: str
     unknown_public_action: str
+    auth_realm: str
     pike_window: int
     pike_max_requests: int
     ban_seconds: int
@@ -192,6 +194,13 @@ def _groups(field: str, value: str) -> tuple[int, ...]:
 
 _TECH_PREFIX = re.compile(r"^[0-9#*]{1,10}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _realm(field: str, value: str) -> str:
+    """The digest realm gateways' credentials are for: quoted in challenges, part of every stored HA1."""
+    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", value):
+        raise ConfigError(field, "1 to 64 letters, digits, '.', '_', '@' or '-'")
+    return value
 
 
 def _tech_prefixes(field: str, value: str) -> tuple[str, ...]:
@@ -296,6 +305,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
         unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
         unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
+        auth_realm=_realm("AUTH_REALM", get("AUTH_REALM")),
         pike_window=_int("PIKE_WINDOW", get("PIKE_WINDOW"), 1, 60),
         pike_max_requests=_int("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
         ban_seconds=_int("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),

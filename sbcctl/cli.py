@@ -32,6 +32,8 @@ app.add_typer(gateway_app, name="gateway")
 app.add_typer(did_app, name="did")
 app.add_typer(acl_app, name="acl")
 app.add_typer(credential_app, name="credential")
+account_app = typer.Typer(help="gateways that authenticate by digest (sources in ACL group 4)", no_args_is_help=True)
+app.add_typer(account_app, name="account")
 console = Console()
 state: dict = {}
 
@@ -214,7 +216,7 @@ def acl_list():
 
 @acl_app.command("add")
 def acl_add(ip: str = typer.Argument(..., help="address or network, e.g. 10.20.0.0/24"),
-            group: int = typer.Option(..., help="1 carriers, 2 gateways, 3 health checkers"),
+            group: int = typer.Option(..., help="1 carriers, 2 gateways, 3 health checkers, 4 digest gateways"),
             tag: str = typer.Option("", help="for gateways: the owning tenant")):
     (address, mask), group, tag = checked(lambda: validate.network(ip), lambda: validate.acl_group(group),
                                           lambda: validate.text(tag, "tag"))
@@ -265,6 +267,42 @@ def credential_remove(host: str = typer.Argument(...)):
         fail(2, f"host: no credential for {host}")
     new_routing_generation()
     typer.echo(f"removed the credential for {host}")
+
+
+# ---- accounts of gateways that authenticate to the SBC -----------------------------------------
+
+@account_app.command("list")
+def account_list():
+    realm = state["settings"].auth_realm
+    show(read_store().rows("SELECT username, tenant, enabled, 'ha1 ********' AS secret, updated_at "
+                           "FROM gateway_account ORDER BY username"), f"gateway accounts (realm {realm})")
+
+
+@account_app.command("set")
+def account_set(username: str = typer.Argument(...),
+                password: str = typer.Option(..., prompt=True, hide_input=True,
+                                             help="asked for when not given (keeps it out of shell history)"),
+                tenant: str = typer.Option("", help="the tenant whose calls these are")):
+    realm = state["settings"].auth_realm
+    username, password, tenant = checked(lambda: validate.digest_token(username, "username"),
+                                         lambda: validate.secret(password, "password"),
+                                         lambda: validate.text(tenant, "tenant"))
+    db = store()
+    if tenant and not db.rows("SELECT name FROM tenant WHERE name = %s", tenant):
+        fail(2, f"tenant: no tenant named {tenant!r}")
+    db.write("INSERT INTO gateway_account (username, ha1, tenant) VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE "
+             "ha1 = VALUES(ha1), tenant = VALUES(tenant), enabled = 1",
+             username, validate.ha1(username, realm, password), tenant)
+    new_routing_generation()
+    typer.echo(f"account {username} set (realm {realm}" + (f", tenant {tenant})" if tenant else ")"))
+
+
+@account_app.command("remove")
+def account_remove(username: str = typer.Argument(...)):
+    if not store().write("DELETE FROM gateway_account WHERE username = %s", username):
+        fail(2, f"username: no account {username!r}")
+    new_routing_generation()
+    typer.echo(f"removed account {username}")
 
 
 @app.command("reload")

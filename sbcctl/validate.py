@@ -56,8 +56,9 @@ def network(value: str) -> tuple[str, int]:
 
 
 def acl_group(value: int) -> int:
-    if value not in (1, 2, 3):
-        raise InputError("group", f"{value}: use 1 (carriers), 2 (gateways) or 3 (health checkers)")
+    if value not in (1, 2, 3, 4):
+        raise InputError("group", f"{value}: use 1 (carriers), 2 (gateways), 3 (health checkers) or 4 (gateways "
+                                  "that authenticate by digest)")
     return value
 
 

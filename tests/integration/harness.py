@@ -107,7 +107,7 @@ def wait_for(predicate, timeout: float = 10, interval: float = 0.1):
 
 def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruser: str = "4155550101",
                  user_agent: str = "test", timeout: float = 2.0, sdp: bool = True,
-                 caller: str = "probe") -> int | None:
+                 caller: str = "probe", headers: str = "") -> int | None:
     """One request from `src_ip`; the final (or first non-100) status, or None on silence."""
     import os
     import socket
@@ -123,7 +123,7 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
                f"Via: SIP/2.0/UDP {src_ip}:{port};branch=z9hG4bK{tag};rport\r\n"
                f"From: <sip:{caller}@{src_ip}>;tag={tag}\r\nTo: <sip:{ruser}@{dst[0]}>\r\n"
                f"Call-ID: {tag}@{src_ip}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
-               f"Contact: <sip:probe@{src_ip}:{port}>\r\nUser-Agent: {user_agent}\r\n"
+               f"Contact: <sip:probe@{src_ip}:{port}>\r\nUser-Agent: {user_agent}\r\n{headers}"
                + ("Content-Type: application/sdp\r\n" if body else "")
                + f"Content-Length: {len(body)}\r\n\r\n{body}")
         sock.sendto(msg.encode(), dst)

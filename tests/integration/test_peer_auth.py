@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from .harness import SCENARIOS, delta, run_uac, scrape, start_peers, stop_peers
+from .harness import SCENARIOS, delta, run_uac, scrape, send_request, start_peers, stop_peers
 from .test_failover import did
 
 SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
@@ -140,3 +140,62 @@ def test_a_carriers_401_is_answered_with_its_password_checked_by_the_carrier(qui
         for line in msg.text.splitlines():
             assert line.lower().startswith(("call-id:", "i:")) or not PUBLIC_SIDE.search(line), line
     assert {m.status for m in gw.received() if m.status} <= {100, 180, 200}
+
+
+# ---- gateways that authenticate to the SBC by digest (ACL group 4, sbcctl account) ----------------
+
+ACCOUNT_SOURCE = "127.0.5.50"  # outside the demo ACL (127.0.3.0/24 is group 2): an address nobody published
+
+
+@contextlib.contextmanager
+def account_source(sbcctl, ip, username, password):
+    """`ip` in ACL group 4 and an account, as an operator sets them up; both removed afterwards."""
+    assert sbcctl("acl", "add", ip, "--group", "4").returncode == 0
+    done = sbcctl("account", "set", username, "--password", password)
+    assert done.returncode == 0, done.stderr
+    try:
+        yield
+    finally:
+        sbcctl("account", "remove", username)
+        for row in json.loads(sbcctl("--json", "acl", "list").stdout):
+            if row["ip_addr"] == ip and row["group"] == 4:
+                sbcctl("acl", "remove", str(row["id"]))
+
+
+def test_a_gateway_with_account_credentials_places_a_call_its_credentials_stay_on_its_side(
+        quiet_sbc, sbcctl, work):
+    before = scrape(quiet_sbc)
+    with account_source(sbcctl, ACCOUNT_SOURCE, "vapi-test", "V4pi-passw0rd"):
+        listed = sbcctl("--json", "account", "list").stdout
+        peers = start_peers(work, quiet_sbc, [CARRIER])
+        try:
+            gw = run_uac(work, "gateway", SBC_PUBLIC, "+12125550100", ACCOUNT_SOURCE, scenario="uac_call_auth.xml",
+                         duration_ms=1000, extra=("-au", "vapi-test", "-ap", "V4pi-passw0rd"))
+            assert gw.wait(30) == 0, gw.log()
+            wrong = run_uac(work, "wrong", SBC_PUBLIC, "+12125550100", ACCOUNT_SOURCE, scenario="uac_call_auth.xml",
+                            media_port=17100, extra=("-au", "vapi-test", "-ap", "guessed"))
+            assert wrong.wait(30) != 0  # challenged again instead of answered
+            mid = scrape(quiet_sbc)
+            # The credentials of the call that went through, replayed in a new INVITE: the nonce was used.
+            authorization = next(m for m in gw.sent() if m.headers("Proxy-Authorization"))
+            replay = send_request(ACCOUNT_SOURCE, ("127.0.2.1", 5060), ruser="+12125550100",
+                                  headers=f"Proxy-Authorization: {authorization.headers('Proxy-Authorization')[0]}\r\n")
+        finally:
+            stop_peers(peers)
+    assert "V4pi" not in listed and "vapi-test" in listed
+    assert replay == 407
+    carrier = peers[CARRIER]
+    assert [m.method for m in carrier.received()] == ["INVITE", "ACK", "BYE"]  # one call: the right password's
+    for msg in carrier.received():
+        assert not msg.headers("Proxy-Authorization") and "vapi-test" not in msg.text
+    after = scrape(quiet_sbc)
+    results = {r: delta(mid, before, "kamailio_sbc_gateway_auth_total", result=r)
+               for r in ("ok", "missing", "rejected -2")}
+    assert results == {"ok": 1, "missing": 2, "rejected -2": 1}, results
+    # (The wrong password's INVITE, retransmitted by SIPp, meets its used nonce too: counted as -6 before `mid`.)
+    assert delta(after, mid, "kamailio_sbc_gateway_auth_total", result="rejected -6") == 1
+
+
+def test_a_source_outside_acl_group_4_is_still_not_challenged(quiet_sbc):
+    # The same INVITE from a stranger: silence, as before accounts existed.
+    assert send_request("127.0.5.51", ("127.0.2.1", 5060), ruser="+12125550100") is None

@@ -3,6 +3,7 @@
 import pytest
 
 from kemi import benchswitch, media, settings, timing
+from kemi.accounts import Account
 from kemi.attempts import GIVE_UP_REASON
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
 from kemi.didcache import DidCache, DidRoute, DidSourceError
@@ -37,6 +38,8 @@ CREDENTIALS = {
     "lk.example.test": Credential("lk.example.test", "sbc-lk", realm="lk", ha1="0" * 32),
 }
 
+ACCOUNTS = {"vapi-acme": Account("vapi-acme", "a" * 32, "acme"), "vapi-none": Account("vapi-none", "b" * 32)}
+
 
 def make_routes(dids=DIDS, **overrides):
     s = settings.load({k.upper(): str(v) for k, v in overrides.items()})
@@ -48,7 +51,8 @@ def make_routes(dids=DIDS, **overrides):
 
     return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100),
                      DidCache(TENANTS.get, ttl=60, negative_ttl=10, maxsize=100),
-                     DidCache(CREDENTIALS.get, ttl=60, negative_ttl=10, maxsize=100))
+                     DidCache(CREDENTIALS.get, ttl=60, negative_ttl=10, maxsize=100),
+                     DidCache(ACCOUNTS.get, ttl=60, negative_ttl=10, maxsize=100))
 
 
 def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,

@@ -25,7 +25,7 @@ def test_ha1_is_rfc_2617s():
     (lambda: validate.sip_uri("sip:x@y?Route=z"), "uri"), (lambda: validate.did("4155550101", "US"), "did"),
     (lambda: validate.did("+1 415 555 0101", "US"), "did"), (lambda: validate.network("127.0.9.1/24"), "ip"),
     (lambda: validate.group(10000), "group"), (lambda: validate.weight(-1), "weight"),
-    (lambda: validate.acl_group(4), "group"), (lambda: validate.text("a\nb", "tag"), "tag"),
+    (lambda: validate.acl_group(5), "group"), (lambda: validate.text("a\nb", "tag"), "tag"),
     (lambda: validate.host("gw_1.example"), "host"), (lambda: validate.host("127.0.3"), "host"),
     (lambda: validate.host("-gw.example"), "host"), (lambda: validate.host("sip:gw.example"), "host"),
     (lambda: validate.digest_token("", "username"), "username"),

@@ -1,0 +1,76 @@
+"""Gateways that authenticate by digest instead of by source address (VAPI's outbound authentication plan,
+platforms whose sending addresses are not published): sources in ACL group ACCOUNTS may place calls
+once their INVITE carries the credentials of a gateway account (HA1 in the DB, per tenant).
+
+Every failure gets the same fresh challenge, whatever the username, so nothing can be enumerated; nonces
+are single-use (auth one_time_nonce), so captured credentials cannot be replayed; failed attempts count
+toward the flood ban like strangers' requests.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
+
+from . import metrics
+from .didcache import DidUnavailable
+from .hiding import log
+
+PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # the calling gateway's tenant: permissions' address tag, or the account's
+ACCOUNTS = 4  # permissions address group of sources that must authenticate by digest (public socket)
+AUTH_CHECK_HA1 = 1  # pv_auth_check flags: the password given is HA1
+CHALLENGE_FLAGS = 0  # auth_challenge: no qop, as most SIP stacks expect; nonces are one-time instead
+
+_USERNAME = re.compile(r'^\s*digest\s.*?\busername\s*=\s*"([^"]{1,64})"', re.I | re.S)
+
+
+@dataclass(frozen=True)
+class Account:
+    username: str
+    ha1: str
+    tenant: str = ""
+
+
+def credential_username(header: str | None) -> str | None:
+    """The username of a Proxy-Authorization header's digest credentials."""
+    m = _USERNAME.match(header or "")
+    return m.group(1) if m else None
+
+
+class GatewayAccounts:
+    """SbcRoutes' digest authentication of gateways in ACL group ACCOUNTS."""
+
+    def authenticated_gateway(self, side: str | None) -> bool:
+        """True: the INVITE's credentials are a gateway account's (its tenant is now the peer tag).
+        False: answered with a challenge, or silence for a flooding source."""
+        realm = self.settings.auth_realm
+        header = KSR.hdr.get("Proxy-Authorization") if KSR.hdr.is_present("Proxy-Authorization") > 0 else None
+        username = credential_username(header)
+        account = self.account(username) if username else None
+        result = "missing" if header is None else "unknown account" if account is None else None
+        if result is None:
+            code = KSR.auth.pv_auth_check(realm, account.ha1, AUTH_CHECK_HA1, 0)
+            result = "ok" if code > 0 else f"rejected {code}"
+        metrics.gateway_auth(result)
+        if result == "ok":
+            KSR.auth.consume_credentials()  # the gateway's credentials stay on its side
+            KSR.pv.sets(PEER_TAG_AVP, account.tenant)
+            log(KSR.info, f"gateway account {username} from {KSR.kx.get_srcip()} authenticated")
+            return True
+        if header is not None and KSR.pike.pike_check_req() < 0:
+            self.ban(KSR.kx.get_srcip())
+            return False
+        if header is not None:
+            log(KSR.notice, f"gateway credentials from {KSR.kx.get_srcip()} refused: {result}")
+        KSR.auth.auth_challenge(realm, CHALLENGE_FLAGS)
+        return False
+
+    def account(self, username: str):
+        try:
+            account, _ = self.lookup("account", self.accounts, username)
+        except DidUnavailable:
+            log(KSR.err, f"gateway account {username}: DB down and not cached")
+            return None
+        return account

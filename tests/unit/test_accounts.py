@@ -1,0 +1,113 @@
+"""Gateways in ACL group 4 authenticate by digest: every INVITE is challenged until its credentials are
+a gateway account's; the answer never depends on the username; failures count toward the flood ban."""
+
+import pytest
+
+from kemi.accounts import ACCOUNTS, PEER_TAG_AVP, credential_username
+from tests.unit.test_routes import make_routes, request
+
+SOURCE = "127.0.3.50"
+REALM = "voice-ai-sbc"
+CREDENTIALS = ('Digest username="{user}", realm="voice-ai-sbc", nonce="abc", uri="sip:+12125550100@127.0.2.1", '
+               'response="0123456789abcdef0123456789abcdef", algorithm=MD5')
+
+
+def account_invite(ksr, user=None, check=1, pike=1, method="INVITE"):
+    request(ksr, method=method, side="public", src=SOURCE, ruser="+12125550100", acl=(ACCOUNTS,),
+            rhost="127.0.4.1", duri="sip:127.0.4.1:5060")
+    header = CREDENTIALS.format(user=user) if user else None
+    ksr.returns.update({
+        "hdr.is_present": lambda name: 1 if header and name == "Proxy-Authorization" else -1,
+        "hdr.get": lambda name: header if name == "Proxy-Authorization" else None,
+        "auth.pv_auth_check": check, "pike.pike_check_req": pike,
+    })
+
+
+def auth_counted(ksr):
+    return [a[2] for a in ksr.called("xhttp_prom.counter_inc_l1") if a[0] == "sbc_gateway_auth_total"]
+
+
+def test_an_invite_without_credentials_is_challenged_and_goes_nowhere(ksr):
+    account_invite(ksr)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]
+    assert ksr.called("auth.pv_auth_check") == [] and ksr.called("tm.t_relay") == []
+    assert ksr.called("pike.pike_check_req") == []  # a first INVITE is how every call starts
+    assert auth_counted(ksr) == ["missing"]
+
+
+def test_valid_credentials_of_an_account_without_tenant_place_the_call(ksr):
+    account_invite(ksr, user="vapi-none")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.pv_auth_check") == [(REALM, "b" * 32, 1, 0)]  # the HA1, flagged as HA1
+    assert ksr.called("auth.consume_credentials") == [()]  # not forwarded to the carrier
+    assert ksr.called("auth.auth_challenge") == [] and ksr.called("tm.t_relay") == [()]
+    assert ksr.called("dispatcher.ds_select_dst") == [(10, 8)]
+    assert auth_counted(ksr) == ["ok"]
+
+
+def test_an_accounts_call_is_its_tenants_under_the_tenants_policy(ksr):
+    account_invite(ksr, user="vapi-acme")
+    make_routes().ksr_request_route(None)
+    assert ("pv.sets", (PEER_TAG_AVP, "acme")) in ksr.calls
+    # acme presents only its own DIDs as caller ID (policy "reject"): the caller here is not one.
+    assert ksr.replies() == [(403, "Caller ID Not Allowed")]
+
+
+@pytest.mark.parametrize("user,check,result", [
+    ("nobody", 1, "unknown account"),  # unknown user: the very same challenge as a wrong password
+    ("vapi-acme", -2, "rejected -2"),  # wrong password
+    ("vapi-acme", -6, "rejected -6"),  # nonce used before: a replay
+    ("vapi-acme", -4, "rejected -4"),  # nonce expired
+])
+def test_refused_credentials_get_the_same_challenge_and_count_toward_the_flood_ban(ksr, user, check, result):
+    account_invite(ksr, user=user, check=check)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]
+    assert ksr.called("pike.pike_check_req") == [()]
+    assert ksr.called("auth.consume_credentials") == [] and ksr.called("tm.t_relay") == []
+    assert auth_counted(ksr) == [result]
+
+
+def test_a_source_guessing_passwords_too_fast_is_banned_and_hears_nothing_more(ksr):
+    account_invite(ksr, user="vapi-acme", check=-2, pike=-1)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("htable.sht_seti") == [("ipban", SOURCE, 1)]
+    assert ksr.called("auth.auth_challenge") == []
+    account_invite(ksr, user="vapi-acme")
+    ksr.calls.clear()
+    ksr.returns["htable.sht_get"] = lambda table, key: 1 if table == "ipban" else None
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.pv_auth_check") == [] and ksr.called("auth.auth_challenge") == []
+
+
+def test_other_methods_of_an_account_source_are_not_challenged(ksr):
+    account_invite(ksr, method="MESSAGE")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == []
+    assert ksr.replies() == [(405, "Method Not Allowed")]
+
+
+def test_an_account_source_on_the_private_side_is_a_stranger(ksr):
+    account_invite(ksr, user="vapi-acme")
+    ksr.returns["kx.get_rcvip"] = "127.0.1.1"
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.pv_auth_check") == [] and ksr.replies() == [(403, "Forbidden")]
+
+
+def test_an_account_source_hears_481_for_a_request_of_no_known_dialog(ksr):
+    account_invite(ksr, method="BYE")
+    ksr.returns.update({"siputils.has_totag": 1, "dialog.is_known_dlg": -1})
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == []
+    assert ksr.replies() == [(481, "Call/Transaction Does Not Exist")]
+
+
+@pytest.mark.parametrize("header,user", [
+    (CREDENTIALS.format(user="vapi-acme"), "vapi-acme"),
+    ('digest  realm="r",  username = "u-1" , nonce="n"', "u-1"),
+    ('Digest realm="r", nonce="n"', None), ('Basic dXNlcjpwdw==', None), ('Digest username=u', None),
+    ('Digest username=""', None), (None, None),
+])
+def test_the_username_is_read_from_digest_credentials_only(header, user):
+    assert credential_username(header) == user
