@@ -43,14 +43,16 @@ _COMMON = ("allow|supported|k|require|session-expires|x|min-se|accept|p-asserted
            "|content-disposition|content-encoding|e|rseq|rack|timestamp")
 _REQUEST_HEADERS = re.compile(
     f"^({_COMMON}|proxy-require|event|o|allow-events|u|refer-to|r|referred-by|b|replaces"
-    "|expires|subscription-state|authorization|proxy-authorization)$")
+    "|expires|subscription-state)$")
+# Not kept: Authorization and Proxy-Authorization. Credentials are for the SBC (kemi/accounts.py) or for
+# nobody; a caller's credentials crossing to the other side would hand its secrets to a third party.
 
 # Headers that describe one side's equipment, network or platform: removed from replies and in-dialog
 # requests, which cannot be whitelisted (removing what topos needs there sends the message out unhidden,
 # seen in tests; removing these by name keeps topos working, tested in test_topology_leaks).
 _SIDE_HEADERS = re.compile("^(user-agent|server|organization|warning|x-.*|p-charging-vector"
                            "|p-charging-function-addresses|p-access-network-info|p-visited-network-id"
-                           "|p-preferred-identity)$")
+                           "|p-preferred-identity|authorization|proxy-authorization)$")
 
 
 def outside_whitelist(names: tuple[str, ...]) -> list[str]:

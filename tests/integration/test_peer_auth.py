@@ -178,12 +178,16 @@ def test_a_gateway_with_account_credentials_places_a_call_its_credentials_stay_o
             mid = scrape(quiet_sbc)
             # The credentials of the call that went through, replayed in a new INVITE: the nonce was used.
             authorization = next(m for m in gw.sent() if m.headers("Proxy-Authorization"))
+            used = authorization.headers("Proxy-Authorization")[0]
             replay = send_request(ACCOUNT_SOURCE, ("127.0.2.1", 5060), ruser="+12125550100",
-                                  headers=f"Proxy-Authorization: {authorization.headers('Proxy-Authorization')[0]}\r\n")
+                                  headers=f"Proxy-Authorization: {used}\r\n")
+            # An account that does not exist is told exactly what a wrong password is told.
+            unknown = send_request(ACCOUNT_SOURCE, ("127.0.2.1", 5060), ruser="+12125550100",
+                                   headers=f"Proxy-Authorization: {used.replace('vapi-test', 'nobody')}\r\n")
         finally:
             stop_peers(peers)
     assert "V4pi" not in listed and "vapi-test" in listed
-    assert replay == 407
+    assert replay == unknown == 407
     carrier = peers[CARRIER]
     assert [m.method for m in carrier.received()] == ["INVITE", "ACK", "BYE"]  # one call: the right password's
     for msg in carrier.received():
@@ -194,6 +198,7 @@ def test_a_gateway_with_account_credentials_places_a_call_its_credentials_stay_o
     assert results == {"ok": 1, "missing": 2, "rejected -2": 1}, results
     # (The wrong password's INVITE, retransmitted by SIPp, meets its used nonce too: counted as -6 before `mid`.)
     assert delta(after, mid, "kamailio_sbc_gateway_auth_total", result="rejected -6") == 1
+    assert delta(after, mid, "kamailio_sbc_gateway_auth_total", result="unknown account") == 1
 
 
 def test_a_source_outside_acl_group_4_is_still_not_challenged(quiet_sbc):

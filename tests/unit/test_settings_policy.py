@@ -146,6 +146,12 @@ def test_side_headers_never_touch_what_routing_or_the_call_needs(name):
     assert policy.outside_whitelist((name.lower(),)) == []  # nor does the whitelist of a new call
 
 
+@pytest.mark.parametrize("name", ["authorization", "proxy-authorization"])
+def test_credentials_never_cross_to_the_other_side(name):
+    assert policy.outside_whitelist((name,)) == [name]  # a new call
+    assert policy.side_headers((name,)) == [name]  # requests inside a call
+
+
 def test_each_kamailio_start_gets_a_fresh_nonzero_server_id(tmp_path):
     """rtpengine answers a repeated ng cookie (server_id, PID, counter) with a cached reply: a container's
     restart repeats the PIDs, so only a fresh server_id keeps the first offers after it from old replies."""
