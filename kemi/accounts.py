@@ -68,6 +68,7 @@ class GatewayAccounts:
         return False
 
     def account(self, username: str):
+        self.sync_caches()  # an account sbcctl just set is read again, not answered from a cached miss
         try:
             account, _ = self.lookup("account", self.accounts, username)
         except DidUnavailable:

@@ -332,8 +332,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
     # ---- caches, refusals and records shared by both directions --------------------------------
 
     def sync_caches(self) -> None:
-        """A DID, tenant or credential change (sbcctl bumps the generation) empties this process's caches, so the
-        very next call reads the new rows: one shared-memory read per call, no DB query."""
+        """A DID, tenant, credential or account change (sbcctl bumps the generation) empties this process's
+        caches, so the very next call reads the new rows: one shared-memory read per call, no DB query."""
         generation = KSR.htable.sht_get(STATE_TABLE, "generation")
         if generation != self.generation:
             if self.generation is not None or generation is not None:

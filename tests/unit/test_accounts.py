@@ -3,7 +3,8 @@ a gateway account's; the answer never depends on the username; failures count to
 
 import pytest
 
-from kemi.accounts import ACCOUNTS, PEER_TAG_AVP, credential_username
+from kemi.accounts import ACCOUNTS, PEER_TAG_AVP, Account, credential_username
+from kemi.didcache import DidCache
 from tests.unit.test_routes import make_routes, request
 
 SOURCE = "127.0.3.50"
@@ -111,3 +112,19 @@ def test_an_account_source_hears_481_for_a_request_of_no_known_dialog(ksr):
 ])
 def test_the_username_is_read_from_digest_credentials_only(header, user):
     assert credential_username(header) == user
+
+
+def test_an_account_set_after_a_failed_attempt_is_read_again_at_once(ksr):
+    routes = make_routes()
+    reads = []
+    accounts = {}
+    routes.accounts = DidCache(lambda name: reads.append(name) or accounts.get(name), ttl=60, negative_ttl=30,
+                               maxsize=10)
+    account_invite(ksr, user="vapi-new")
+    routes.ksr_request_route(None)  # unknown: challenged, and the miss is cached
+    accounts["vapi-new"] = Account("vapi-new", "c" * 32)  # sbcctl account set, which bumps the generation
+    account_invite(ksr, user="vapi-new")
+    ksr.returns["htable.sht_get"] = lambda table, key: "8" if key == "generation" else None
+    routes.ksr_request_route(None)
+    assert reads == ["vapi-new", "vapi-new"]
+    assert ksr.called("auth.pv_auth_check")[-1] == (REALM, "c" * 32, 1, 0)
