@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import metrics
-from .didcache import DidUnavailable
 from .hiding import log
 
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # the calling gateway's tenant: permissions' address tag, or the account's
@@ -48,7 +47,7 @@ class GatewayAccounts:
         realm = self.settings.auth_realm
         header = KSR.hdr.get("Proxy-Authorization") if KSR.hdr.is_present("Proxy-Authorization") > 0 else None
         username = credential_username(header)
-        account = self.account(username) if username else None
+        account = self.current("account", self.accounts, username) if username else None
         result = "missing" if header is None else "unknown account" if account is None else None
         if result is None:
             code = KSR.auth.pv_auth_check(realm, account.ha1, AUTH_CHECK_HA1, 0)
@@ -66,12 +65,3 @@ class GatewayAccounts:
             log(KSR.notice, f"gateway credentials from {KSR.kx.get_srcip()} refused: {result}")
         KSR.auth.auth_challenge(realm, CHALLENGE_FLAGS)
         return False
-
-    def account(self, username: str):
-        self.sync_caches()  # an account sbcctl just set is read again, not answered from a cached miss
-        try:
-            account, _ = self.lookup("account", self.accounts, username)
-        except DidUnavailable:
-            log(KSR.err, f"gateway account {username}: DB down and not cached")
-            return None
-        return account

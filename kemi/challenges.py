@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import metrics
-from .didcache import DidUnavailable
 from .hiding import log
 
 DESTINATION_AVP = "$avp(sbc_dst)"  # where the current attempt goes ($du, or the R-URI of a direct URI)
@@ -56,10 +55,10 @@ class Challenges:
         """True when the challenge was answered and the INVITE re-sent to the same peer; False means
         the caller fails over (the challenge counts as the peer's failure)."""
         destination = KSR.pv.get(DESTINATION_AVP) or ""
-        credential = None
-        if KSR.pv.get(ANSWERED_AVP) != destination:
-            credential = self.credential_for(peer_host(destination))
-        decision = outcome(destination, KSR.pv.get(ANSWERED_AVP), credential)
+        answered_for = KSR.pv.get(ANSWERED_AVP)
+        host = peer_host(destination) if answered_for != destination else None
+        credential = self.current("credential", self.credentials, host) if host else None
+        decision = outcome(destination, answered_for, credential)
         if decision == "answer":
             KSR.pv.sets(REALM_AVP, credential.realm)
             KSR.pv.sets(USERNAME_AVP, credential.username)
@@ -75,14 +74,3 @@ class Challenges:
             KSR.setdsturi(destination)  # uac_auth set the R-URI; the packet still goes where it went
         log(KSR.info, f"{leg.peer} {destination} challenged the call: answered as {credential.username}")
         return self.resend(leg)
-
-    def credential_for(self, host: str | None) -> Credential | None:
-        if host is None:
-            return None
-        self.sync_caches()  # this process may not have seen a call since sbcctl changed a credential
-        try:
-            credential, _ = self.lookup("credential", self.credentials, host)
-        except DidUnavailable:
-            log(KSR.err, f"credential for {host}: DB down and not cached")
-            return None
-        return credential

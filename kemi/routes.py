@@ -353,6 +353,17 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         metrics.cache_lookup(name, found[1])
         return found
 
+    def current(self, name: str, cache: DidCache, key: str):
+        """A row sbcctl may have changed since this process last looked (outside the initial-request path
+        that syncs the caches), or None when it is unknown, or the DB is down and it is not cached."""
+        self.sync_caches()
+        try:
+            found, _ = self.lookup(name, cache, key)
+        except DidUnavailable:
+            log(KSR.err, f"{name} {key}: DB down and not cached")
+            return None
+        return found
+
     def reject(self, direction: str, code: int, reason: str, tenant: str = "") -> None:
         """A call refused before it reached any peer: answered statelessly, counted, no call record."""
         KSR.sl.send_reply(code, reason)

@@ -45,6 +45,20 @@ def challenger(work, sbc, ip, scenario, realm, user=None, password=None):
     return start_peers(work, sbc, [ip], scenario=scenario, args=args)
 
 
+def call_past_a_challenger(sbc, work, number, password):
+    """An inbound call to a DID whose URI is a challenging gateway (accepting `password`), with 127.0.3.1 of
+    group 1 to fail over to; the call must be answered. Returns the peers, stopped."""
+    peers = challenger(work, sbc, GATEWAY, "uas_challenge.xml", "lk.test", "sbc-lk", password)
+    peers.update(start_peers(work, sbc, ["127.0.3.1"]))
+    try:
+        with did(sbc, number, group=1, uri=f"sip:{GATEWAY}:5060"):
+            uac = run_uac(work, "carrier", SBC_PRIVATE, number, "127.0.4.2", duration_ms=500)
+            assert uac.wait(30) == 0, uac.log()
+    finally:
+        stop_peers(peers)
+    return peers
+
+
 @contextlib.contextmanager
 def credential(sbcctl, host, *args):
     done = sbcctl("credential", "set", host, *args)
@@ -94,14 +108,7 @@ def test_a_gateways_407_is_answered_from_the_ha1_sbcctl_stored_and_the_call_goes
 def test_refused_credentials_are_sent_once_then_the_call_fails_over(quiet_sbc, sbcctl, work):
     before = scrape(quiet_sbc)
     with credential(sbcctl, GATEWAY, "--username", "sbc-lk", "--password", "stale-password"):
-        peers = challenger(work, quiet_sbc, GATEWAY, "uas_challenge.xml", "lk.test", "sbc-lk", "rotated-password")
-        peers.update(start_peers(work, quiet_sbc, ["127.0.3.1"]))
-        try:
-            with did(quiet_sbc, "+14155550912", group=1, uri=f"sip:{GATEWAY}:5060"):
-                uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550912", "127.0.4.2", duration_ms=1000)
-                assert uac.wait(30) == 0, uac.log()
-        finally:
-            stop_peers(peers)
+        peers = call_past_a_challenger(quiet_sbc, work, "+14155550912", "rotated-password")
     invites = peers[GATEWAY].received("INVITE")
     assert len(invites) == 2 and digest_fields(invites[1].headers("Authorization")[0])["username"] == "sbc-lk"
     assert len(peers["127.0.3.1"].received("INVITE")) == 1
@@ -113,14 +120,7 @@ def test_refused_credentials_are_sent_once_then_the_call_fails_over(quiet_sbc, s
 
 def test_a_peer_without_a_credential_is_failed_over_at_once(quiet_sbc, work):
     before = scrape(quiet_sbc)
-    peers = challenger(work, quiet_sbc, GATEWAY, "uas_challenge.xml", "lk.test", "sbc-lk", "unknown")
-    peers.update(start_peers(work, quiet_sbc, ["127.0.3.1"]))
-    try:
-        with did(quiet_sbc, "+14155550913", group=1, uri=f"sip:{GATEWAY}:5060"):
-            uac = run_uac(work, "carrier", SBC_PRIVATE, "+14155550913", "127.0.4.2", duration_ms=500)
-            assert uac.wait(30) == 0, uac.log()
-    finally:
-        stop_peers(peers)
+    peers = call_past_a_challenger(quiet_sbc, work, "+14155550913", "unknown")
     assert len(peers[GATEWAY].received("INVITE")) == 1
     assert delta(scrape(quiet_sbc), before, "kamailio_sbc_peer_auth_total", direction="inbound",
                  result="no credential") == 1
