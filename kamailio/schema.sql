@@ -122,6 +122,20 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
     `call_id` VARCHAR(255) NULL,
     `pdd_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its first 18x',
     `answer_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its 2xx',
+    `carrier_packets` INT UNSIGNED NULL COMMENT 'RTP packets rtpengine received from the carrier',
+    `carrier_bytes` BIGINT UNSIGNED NULL COMMENT 'RTP bytes rtpengine received from the carrier',
+    `carrier_mos` DECIMAL(2,1) NULL COMMENT 'average MOS of what the carrier heard (its RTCP; NULL: no RTCP)',
+    `carrier_mos_min` DECIMAL(2,1) NULL COMMENT 'lowest MOS the carrier reported',
+    `carrier_jitter_ms` SMALLINT UNSIGNED NULL COMMENT 'average jitter the carrier reported',
+    `carrier_loss_pct` TINYINT UNSIGNED NULL COMMENT 'average loss the carrier reported, percent',
+    `carrier_rtt_ms` DECIMAL(7,1) NULL COMMENT 'round trip end to end, when both legs sent RTCP',
+    `gateway_packets` INT UNSIGNED NULL COMMENT 'RTP packets rtpengine received from the gateway',
+    `gateway_bytes` BIGINT UNSIGNED NULL COMMENT 'RTP bytes rtpengine received from the gateway',
+    `gateway_mos` DECIMAL(2,1) NULL COMMENT 'average MOS of what the gateway heard (its RTCP; NULL: no RTCP)',
+    `gateway_mos_min` DECIMAL(2,1) NULL COMMENT 'lowest MOS the gateway reported',
+    `gateway_jitter_ms` SMALLINT UNSIGNED NULL COMMENT 'average jitter the gateway reported',
+    `gateway_loss_pct` TINYINT UNSIGNED NULL COMMENT 'average loss the gateway reported, percent',
+    `gateway_rtt_ms` DECIMAL(7,1) NULL COMMENT 'round trip end to end, when both legs sent RTCP',
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     KEY `sbc_cdr_setup_idx` (`setup_time`),
     KEY `sbc_cdr_callid_idx` (`call_id`)
@@ -129,6 +143,20 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
 -- Added after the first release: a database created before them gets them here (idempotent).
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_packets` INT UNSIGNED NULL AFTER `answer_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_bytes` BIGINT UNSIGNED NULL AFTER `carrier_packets`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_mos` DECIMAL(2,1) NULL AFTER `carrier_bytes`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_mos_min` DECIMAL(2,1) NULL AFTER `carrier_mos`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_jitter_ms` SMALLINT UNSIGNED NULL AFTER `carrier_mos_min`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_loss_pct` TINYINT UNSIGNED NULL AFTER `carrier_jitter_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_rtt_ms` DECIMAL(7,1) NULL AFTER `carrier_loss_pct`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_packets` INT UNSIGNED NULL AFTER `carrier_rtt_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_bytes` BIGINT UNSIGNED NULL AFTER `gateway_packets`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_mos` DECIMAL(2,1) NULL AFTER `gateway_bytes`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_mos_min` DECIMAL(2,1) NULL AFTER `gateway_mos`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_jitter_ms` SMALLINT UNSIGNED NULL AFTER `gateway_mos_min`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_loss_pct` TINYINT UNSIGNED NULL AFTER `gateway_jitter_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `gateway_rtt_ms` DECIMAL(7,1) NULL AFTER `gateway_loss_pct`;
 
 -- Dialogs kept across a graceful restart (dialog db_mode 3): written at shutdown, loaded and emptied at
 -- start. Kamailio's own layout (dialog 7, dialog_vars 1); contacts and route sets wider than its

@@ -27,6 +27,7 @@ import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.metrics  # noqa: E402
 import kemi.policy  # noqa: E402
+import kemi.quality  # noqa: E402
 import kemi.records  # noqa: E402
 import kemi.rewriting  # noqa: E402
 import kemi.routes  # noqa: E402
@@ -38,8 +39,8 @@ import kemi.wire  # noqa: E402
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.metrics,
-            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.accounts, kemi.challenges,
-            kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting,
+            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.quality, kemi.accounts,
+            kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting,
             kemi.routes)
 
 

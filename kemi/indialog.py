@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import media, policy
+from . import media, policy, quality
 
 
 def _across(side: str | None) -> str:
     """The side a request arriving on `side` leaves by."""
     return "public" if side == "private" else "private"
+
+
+def end_media() -> None:
+    """A BYE ends the call: its media figures into the record, then the rtpengine session goes."""
+    quality.record()
+    KSR.rtpengine.rtpengine_delete0()
 
 
 class InDialog:
@@ -41,7 +47,7 @@ class InDialog:
             if KSR.is_BYE():
                 # The dialog module has ended the call already: free its media, and answer statefully so
                 # that the dialog goes when the transaction does (its deletion waits for that).
-                KSR.rtpengine.rtpengine_delete0()
+                end_media()
                 self.guard.reply(*refusal, side, stateful=True)
             elif not KSR.is_ACK():
                 self.guard.reply(*refusal, side)
@@ -53,7 +59,7 @@ class InDialog:
             KSR.tm.t_set_disable_internal_reply(1)
         self.remove_headers(policy.side_headers(self.guard.names))
         if KSR.is_BYE():
-            KSR.rtpengine.rtpengine_delete0()
+            end_media()
         elif KSR.textops.has_body_type("application/sdp") > 0 and not self.in_dialog_media(side):
             # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
             self.guard.refused("media", side, "sdp rtpengine refused")
@@ -80,5 +86,5 @@ class InDialog:
         if KSR.is_INVITE() or KSR.is_UPDATE():
             return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side))) > 0
         if KSR.is_ACK():
-            return KSR.rtpengine.rtpengine_manage(media.ANSWER_FLAGS) > 0
+            return KSR.rtpengine.rtpengine_manage(media.answer_flags(side)) > 0
         return True  # other methods' bodies were checked on ingress: no address in them

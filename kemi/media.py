@@ -1,4 +1,7 @@
-"""RTPEngine flags. Interface names match rtpengine's --interface=private/IP --interface=public/IP."""
+"""RTPEngine flags. Interface names match rtpengine's --interface=private/IP --interface=public/IP.
+
+Each party's SDP labels its leg with the side it came from ("private" = carrier, "public" = gateway), so
+rtpengine's statistics (kemi.quality) say which leg a figure belongs to."""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ _HIDE = "replace-origin replace-session-connection ICE=remove"
 
 def offer_flags(from_side: str, to_side: str) -> str:
     """Flags for an SDP offer travelling from one side to the other ("private"/"public")."""
-    return f"direction={from_side} direction={to_side} {_HIDE}"
+    return f"direction={from_side} direction={to_side} {_HIDE} label={from_side}"
 
 
-ANSWER_FLAGS = _HIDE
+def answer_flags(from_side: str) -> str:
+    """Flags for an SDP answer that arrived from `from_side`."""
+    return f"{_HIDE} label={from_side}"

@@ -22,6 +22,11 @@ GATEWAY_AUTH = "sbc_gateway_auth_total"  # {result}: ok|missing|unknown account|
 GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
 POST_DIAL_DELAY = "sbc_post_dial_delay_seconds"  # histogram {direction, tenant, group}: INVITE to first 18x
 ANSWER_DELAY = "sbc_answer_delay_seconds"  # histogram {direction, tenant, group}: INVITE to 2xx
+MEDIA_MOS = "sbc_media_mos"  # histogram {leg, tenant, group}: per call and leg (carrier|gateway), rtpengine's MOS
+MEDIA_JITTER = "sbc_media_jitter_ms"  # histogram {leg, tenant, group}
+MEDIA_LOSS = "sbc_media_loss_percent"  # histogram {leg, tenant, group}
+MEDIA_RTT = "sbc_media_rtt_ms"  # histogram {leg, tenant, group}: only where both legs' RTCP gave one
+MEDIA_REPORTS = "sbc_media_reports_total"  # {leg, result}: rtcp | no rtcp (a peer sending none has no MOS)
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -51,6 +56,16 @@ def answer_delay(direction: str, tenant: str, group: str, seconds: float) -> Non
     if not _COUNTING:
         return
     KSR.xhttp_prom.histogram_observe_l3(ANSWER_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
+
+
+def media_quality(leg: str, tenant: str, group: str, mos: float | None, jitter_ms: int | None,
+                  loss_pct: int | None, rtt_ms: float | None) -> None:
+    """One ended call's figures for one leg (kemi.quality)."""
+    labels = (leg, tenant or NONE, group or NONE)
+    KSR.xhttp_prom.counter_inc_l2(MEDIA_REPORTS, 1, leg, "rtcp" if mos is not None else "no rtcp")
+    for name, value in ((MEDIA_MOS, mos), (MEDIA_JITTER, jitter_ms), (MEDIA_LOSS, loss_pct), (MEDIA_RTT, rtt_ms)):
+        if value is not None:
+            KSR.xhttp_prom.histogram_observe_l3(name, str(value), *labels)
 
 
 def failover(direction: str, code: int) -> None:

@@ -44,6 +44,10 @@ def tenant() -> str:
     return _var(TENANT)
 
 
+def group() -> str:
+    return _var(GROUP)
+
+
 def answered(code: int) -> None:
     """The dialog was confirmed (dialog:start). Guarded by the code: a call records one final answer.
     (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.)"""

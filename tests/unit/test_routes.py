@@ -1,5 +1,7 @@
 """Every route decision against the fake KSR: the calls made, the replies sent, the destinations."""
 
+import json
+
 import pytest
 
 from kemi import benchswitch, media, settings, timing
@@ -414,12 +416,21 @@ def test_outbound_without_active_carrier_gets_503(ksr):
 
 # ---- in-dialog ---------------------------------------------------------------------------------
 
-def test_bye_deletes_the_media_session_and_is_relayed(ksr):
+def test_bye_records_the_media_figures_then_deletes_the_session_and_is_relayed(ksr):
     request(ksr, method="BYE", totag=True, sdp=False)
+    ksr.pvs["$var(sbc_media)"] = json.dumps({"tags": {"t1": {"label": "private", "medias": [{"streams": [
+        {"flags": ["RTP"], "SSRC": 7, "stats": {"packets": 250, "bytes": 43000}}]}]}},
+        "SSRC": {"7": {"average MOS": {"MOS": 43, "jitter": 3, "packet loss": 1, "round-trip time": 0},
+                       "lowest MOS": {"MOS": 41}}}})
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
-        ("rr.loose_route", ()),
+        ("rr.loose_route", ()), ("rtpengine.rtpengine_query_v", ("j", "$var(sbc_media)")),
         ("rtpengine.rtpengine_delete0", ()), ("tm.t_on_reply", ("reply_media",)), ("tm.t_relay", ())]
+    # No RTT: rtpengine reports 0 when a leg's round trip was never measured.
+    assert {k: v for k, v in ksr.dlg_vars.items() if k.startswith("carrier_")} == {
+        "carrier_packets": "250", "carrier_bytes": "43000", "carrier_mos": "4.3", "carrier_mos_min": "4.1",
+        "carrier_jitter_ms": "3", "carrier_loss_pct": "1"}
+    assert ksr.counted("sbc_media_reports_total") == [("carrier", "rtcp")]
 
 
 @pytest.mark.parametrize("side,acl,flags", [("public", (2,), media.offer_flags("public", "private")),
@@ -435,10 +446,12 @@ def test_reinvite_reoffers_media_in_its_direction(ksr, side, acl, flags):
     ]
 
 
-def test_ack_with_sdp_completes_a_late_offer(ksr):
-    request(ksr, method="ACK", totag=True, sdp=True)
+@pytest.mark.parametrize("side", ["private", "public"])
+def test_ack_with_sdp_completes_a_late_offer_labelled_with_its_side(ksr, side):
+    request(ksr, method="ACK", side=side, acl=(1, 2), totag=True, sdp=True)
     make_routes().ksr_request_route(None)
-    assert ("rtpengine.rtpengine_manage", (media.ANSWER_FLAGS,)) in ksr.actions()
+    assert ("rtpengine.rtpengine_manage", (f"replace-origin replace-session-connection ICE=remove label={side}",)) \
+        in ksr.actions()
     assert ksr.called("tm.t_relay") == [()]
 
 
@@ -496,8 +509,8 @@ def test_a_bye_routed_back_to_its_own_side_ends_the_media_and_is_answered_statef
     request(ksr, method="BYE", totag=True, sdp=False)
     ksr.pvs["$fs"] = None
     make_routes().ksr_request_route(None)
-    assert ksr.actions() == [("rr.loose_route", ()), ("rtpengine.rtpengine_delete0", ()),
-                             ("tm.t_send_reply", (403, "Forbidden"))]
+    assert ksr.actions() == [("rr.loose_route", ()), ("rtpengine.rtpengine_query_v", ("j", "$var(sbc_media)")),
+                             ("rtpengine.rtpengine_delete0", ()), ("tm.t_send_reply", (403, "Forbidden"))]
 
 
 @pytest.mark.parametrize("method,reply", [("INVITE", [(488, "Not Acceptable Here")]), ("ACK", [])])
@@ -552,10 +565,12 @@ def test_branch_is_dropped_when_rtpengine_fails(ksr):
 @pytest.mark.parametrize("status,sdp,answered", [(200, True, True), (183, True, True), (180, False, False),
                                                  (100, False, False), (486, False, False)])
 def test_reply_media_answers_sdp_of_18x_and_2xx(ksr, status, sdp, answered):
-    request(ksr, sdp=sdp)
+    request(ksr, side="public", sdp=sdp)  # the gateway's answer arrives on the public socket
     ksr.returns["kx.get_status"] = status
     make_routes().reply_media(None)
-    assert ksr.called("rtpengine.rtpengine_manage") == ([(media.ANSWER_FLAGS,)] if answered else [])
+    assert ksr.called("rtpengine.rtpengine_manage") == ([(media.answer_flags("public"),)] if answered else [])
+    if answered:
+        assert media.answer_flags("public").endswith(" label=public")
 
 
 def failure(ksr, status, canceled=False, groups="3", next_domain=-1, select=lambda g, a: 1):

@@ -1,0 +1,97 @@
+"""Media quality per leg from rtpengine into the CDR and the metrics: a call whose carrier side sends
+impaired media by a known schedule, and a call whose ends send no RTCP at all.
+
+The test's RTP endpoints (tests/integration/rtp.py) report what they hear in RTCP, as real user agents
+do; rtpengine turns those reports into MOS, jitter and loss per leg. The impairment is applied at the
+carrier's sender: 1 packet in 10 left out (10 % loss) and every other packet held back 10 ms (RFC 3550
+interarrival jitter converges to 10 ms), so the gateway's leg must show them and the carrier's must not.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
+from .rtp import RtpPeer
+from .sipua import AnsweringPeer, Caller, parse, wait_until
+
+SBC_PRIVATE = ("127.0.1.1", 5060)
+GATEWAY = ("127.0.3.1", 5060)  # dispatcher set 1, DID +14155550101
+CARRIER = ("127.0.4.2", 5073)  # in the carriers' ACL network
+SECONDS = 8
+LOSS_EVERY = 10  # one packet in ten left out
+HOLD_MS = 10  # every other packet
+
+
+def _media_address(sdp: str) -> tuple[str, int]:
+    ip = re.search(r"^c=IN IP4 (\S+)", sdp, re.M).group(1)
+    port = int(re.search(r"^m=audio (\d+) ", sdp, re.M).group(1))
+    return ip, port
+
+
+def _call(carrier_rtp: dict, gateway_rtp: dict):
+    """One inbound call carrying media between two RtpPeers for SECONDS, ended by the carrier's BYE."""
+    gateway_ua = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
+    caller = Caller(CARRIER, SBC_PRIVATE, "4155550101", [])
+    carrier_media = RtpPeer(CARRIER[0], 40000, **carrier_rtp)
+    gateway_media = RtpPeer(GATEWAY[0], 40000, **gateway_rtp)
+    try:
+        call_id = f"media-{carrier_media.ssrc}@{CARRIER[0]}"
+        caller.send(caller.invite(call_id).render(), caller.sbc)
+        assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 10), caller.codes
+        answer = next(m for m in map(parse, caller.received) if m is not None and m.status == 200)
+        offered = next(iter(gateway_ua.invites.values()))
+        carrier_media.start(_media_address(answer.body), SECONDS)  # toward rtpengine's private side
+        gateway_media.start(_media_address(offered.body), SECONDS)  # toward its public side
+        carrier_media.wait()
+        gateway_media.wait()
+        caller.send(caller.dialogs[call_id].request("BYE", caller.ip, caller.port).render(), caller.sbc)
+        assert wait_until(lambda: caller.pump(keep_dialogs=True) or caller.codes[200] >= 2, 5), caller.codes
+        return carrier_media, gateway_media
+    finally:
+        gateway_ua.stop()
+        caller.close()
+
+
+def _row(sbc, after: int) -> dict:
+    rows = wait_for(lambda: [r for r in cdr_rows(sbc, after) if r["duration"] not in ("0",)], 10)
+    assert len(rows) == 1, rows
+    return rows[0]
+
+
+def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc):
+    sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
+    carrier, gateway = _call(
+        {"drop": lambda seq: seq % LOSS_EVERY == LOSS_EVERY // 2, "hold_ms": lambda seq: HOLD_MS * (seq % 2)}, {})
+    row, after_metrics = _row(sbc, after), scrape(sbc)
+    heard = gateway.heard
+    print(f"injected loss 10 %, jitter {HOLD_MS} ms; the gateway's receiver measured "
+          f"{100 * (heard.expected - heard.received) / heard.expected:.1f} % lost, jitter {heard.jitter / 8:.1f} ms; "
+          f"rtpengine reported: {row}")
+    # What rtpengine received from each leg: every packet each sender sent (loopback loses none).
+    assert int(row["carrier_packets"]) == carrier.sent and int(row["gateway_packets"]) == gateway.sent
+    assert int(row["carrier_bytes"]) == 172 * carrier.sent  # RTP header + 160 bytes of PCMU each
+    # The gateway heard the impairment: fraction lost 25/256 per report (9 % as rtpengine rounds down).
+    assert 8 <= int(row["gateway_loss_pct"]) <= 11
+    assert HOLD_MS - 3 <= int(row["gateway_jitter_ms"]) <= HOLD_MS + 4
+    assert 3.2 <= float(row["gateway_mos"]) <= 3.9
+    # The carrier heard a clean stream.
+    assert int(row["carrier_loss_pct"]) == 0 and int(row["carrier_jitter_ms"]) <= 3
+    assert float(row["carrier_mos"]) >= 4.2 and float(row["carrier_mos_min"]) >= 4.1
+    assert float(row["gateway_mos_min"]) <= float(row["gateway_mos"])
+    for leg in ("carrier", "gateway"):
+        assert delta(after_metrics, before, "kamailio_sbc_media_reports_total", leg=leg, result="rtcp") == 1
+        assert delta(after_metrics, before, "kamailio_sbc_media_mos_count", leg=leg, tenant="none", group="1") == 1
+    assert delta(after_metrics, before, "kamailio_sbc_media_loss_percent_sum", leg="gateway", tenant="none",
+                 group="1") == int(row["gateway_loss_pct"])
+
+
+def test_a_call_without_rtcp_has_packets_but_no_mos(quiet_sbc):
+    sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
+    carrier, gateway = _call({"rtcp": False}, {"rtcp": False})
+    row, after_metrics = _row(sbc, after), scrape(sbc)
+    assert int(row["carrier_packets"]) == carrier.sent and int(row["gateway_packets"]) == gateway.sent
+    assert [row[f"{leg}_{name}"] for leg in ("carrier", "gateway") for name in ("mos", "jitter_ms", "loss_pct")] \
+        == ["NULL"] * 6
+    for leg in ("carrier", "gateway"):
+        assert delta(after_metrics, before, "kamailio_sbc_media_reports_total", leg=leg, result="no rtcp") == 1
