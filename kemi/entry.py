@@ -25,6 +25,7 @@ import kemi.events  # noqa: E402
 import kemi.hiding  # noqa: E402
 import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
+import kemi.mediastats  # noqa: E402
 import kemi.metrics  # noqa: E402
 import kemi.policy  # noqa: E402
 import kemi.quality  # noqa: E402
@@ -38,10 +39,10 @@ import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.metrics,
-            kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.quality, kemi.accounts,
-            kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting,
-            kemi.routes)
+_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.mediastats,
+            kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.quality,
+            kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog,
+            kemi.rewriting, kemi.routes)
 
 
 def mod_init():

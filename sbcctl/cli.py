@@ -10,6 +10,7 @@ import functools
 import json
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import typer
@@ -107,9 +108,14 @@ def new_routing_generation():
         fail(1, f"written to the DB, but Kamailio's caches were not refreshed: {exc}")
 
 
+def _json_value(value):
+    """DECIMAL columns (MOS, round trip) as numbers; dates and the rest as text."""
+    return float(value) if isinstance(value, Decimal) else str(value)
+
+
 def show(rows: list[dict], title: str):
     if state["json"]:
-        typer.echo(json.dumps(rows, default=str))
+        typer.echo(json.dumps(rows, default=_json_value))
         return
     table = Table(title=title)
     for column in (rows[0].keys() if rows else ["(none)"]):
@@ -365,9 +371,19 @@ def _detail(facts: dict) -> str:
 
 
 @app.command("calls")
-def calls_cmd():
-    """Active calls: direction, DID, tenant, gateway, carrier, talk time."""
-    show(status.calls(_rpc("dlg.list") or []), "active calls")
+def calls_cmd(media: bool = typer.Option(True, help="each leg's MOS, loss and jitter so far (asks rtpengine)")):
+    """Active calls: direction, DID, tenant, gateway, carrier, talk time, media quality per leg."""
+    dialogs = _rpc("dlg.list") or []
+    quality = status.live_media(state["settings"], [d.get("call-id", "") for d in dialogs]) if media else None
+    show(status.calls(dialogs, media=quality), "active calls")
+
+
+CDR_MEDIA = ("packets", "bytes", "mos", "mos_min", "jitter_ms", "loss_pct", "rtt_ms")
+
+
+def _pair(carrier, gateway) -> str:
+    """One column for both legs: carrier/gateway, '-' where a leg had no figure."""
+    return "/".join("-" if v is None else str(v) for v in (carrier, gateway))
 
 
 @app.command("cdr")
@@ -377,8 +393,8 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
     if not 1 <= limit <= 100_000:
         fail(2, "limit: must be 1..100000")
     sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
-           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms "
-           "FROM sbc_cdr")
+           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms, "
+           + ", ".join(f"{leg}_{name}" for leg in ("carrier", "gateway") for name in CDR_MEDIA) + " FROM sbc_cdr")
     args: list = []
     if did is not None:
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
@@ -390,7 +406,9 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
                  "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],
                  "gateway": r["gateway"], "carrier": r["carrier"], "code": r["code"],
                  "pdd ms": r["pdd_ms"], "answer ms": r["answer_ms"],
-                 "talk s": round(r["duration"], 1)} for r in rows]
+                 "talk s": round(r["duration"], 1),
+                 "mos c/g": _pair(r["carrier_mos"], r["gateway_mos"]),
+                 "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"])} for r in rows]
     show(rows, "call records")
 
 

@@ -8,6 +8,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kemi import mediastats
 from kemi.settings import Settings
 from stack import ng
 from stack.services import redis_ping
@@ -37,8 +38,13 @@ def peers(dispatcher_list: dict, carrier_group: int) -> list[dict]:
     return sorted(rows, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
 
 
-def calls(dialogs: list[dict], now: float | None = None) -> list[dict]:
-    """Active dialogs with what the routes stored in their variables."""
+QUALITY = ("mos", "loss_pct", "jitter_ms")  # per leg, in `calls` rows
+
+
+def calls(dialogs: list[dict], now: float | None = None,
+          media: dict[str, dict[str, mediastats.Leg]] | None = None) -> list[dict]:
+    """Active dialogs with what the routes stored in their variables, and each leg's media quality so
+    far (`media`: Call-ID -> legs, from live_media; None where rtpengine has no figure yet)."""
     now = time.time() if now is None else now
     rows = []
     for dlg in dialogs:
@@ -60,7 +66,24 @@ def calls(dialogs: list[dict], now: float | None = None) -> list[dict]:
             "talk_seconds": int(now - answered) if answered else 0,
             "age_seconds": int(now - (dlg.get("init_ts") or now)),
         })
+        legs = (media or {}).get(rows[-1]["call_id"], {})
+        for leg in mediastats.LEGS.values():
+            for name in QUALITY:
+                rows[-1][f"{leg}_{name}"] = getattr(legs.get(leg), name, None)
     return rows
+
+
+def live_media(settings: Settings, call_ids: list[str]) -> dict[str, dict[str, mediastats.Leg]]:
+    """Each call's legs as rtpengine sees them now (one ng query per call); calls it does not answer
+    for are left out."""
+    found = {}
+    for call_id in call_ids:
+        try:
+            answer = ng.text(ng.query(settings.rtpengine_ng_ip, settings.rtpengine_ng_port, call_id))
+        except (OSError, RuntimeError, ValueError):
+            continue
+        found[call_id] = mediastats.legs(answer)
+    return found
 
 
 def metric_values(text: str, name: str) -> list[tuple[dict, float]]:

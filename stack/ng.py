@@ -56,6 +56,17 @@ def command(host: str, port: int, payload: dict, timeout: float = 1.0) -> dict:
     return decode(body)
 
 
+def text(value):
+    """An answer with its byte strings as text (rtpengine's labels, tags, addresses)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [text(v) for v in value]
+    if isinstance(value, dict):
+        return {k: text(v) for k, v in value.items()}
+    return value
+
+
 def calls(host: str, port: int) -> list[str]:
     """Call-IDs of the sessions rtpengine holds now."""
     return [c.decode() for c in command(host, port, {"command": "list", "limit": 1000}).get("calls", [])]

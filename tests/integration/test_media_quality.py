@@ -9,6 +9,7 @@ interarrival jitter converges to 10 ms), so the gateway's leg must show them and
 
 from __future__ import annotations
 
+import json
 import re
 
 from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
@@ -29,8 +30,9 @@ def _media_address(sdp: str) -> tuple[str, int]:
     return ip, port
 
 
-def _call(carrier_rtp: dict, gateway_rtp: dict):
-    """One inbound call carrying media between two RtpPeers for SECONDS, ended by the carrier's BYE."""
+def _call(carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
+    """One inbound call carrying media between two RtpPeers for SECONDS, ended by the carrier's BYE;
+    `during()` runs once the media is over, while the call is still up."""
     gateway_ua = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
     caller = Caller(CARRIER, SBC_PRIVATE, "4155550101", [])
     carrier_media = RtpPeer(CARRIER[0], 40000, **carrier_rtp)
@@ -45,6 +47,7 @@ def _call(carrier_rtp: dict, gateway_rtp: dict):
         gateway_media.start(_media_address(offered.body), SECONDS)  # toward its public side
         carrier_media.wait()
         gateway_media.wait()
+        during()
         caller.send(caller.dialogs[call_id].request("BYE", caller.ip, caller.port).render(), caller.sbc)
         assert wait_until(lambda: caller.pump(keep_dialogs=True) or caller.codes[200] >= 2, 5), caller.codes
         return carrier_media, gateway_media
@@ -59,10 +62,12 @@ def _row(sbc, after: int) -> dict:
     return rows[0]
 
 
-def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc):
+def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc, sbcctl):
     sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
+    live = []
     carrier, gateway = _call(
-        {"drop": lambda seq: seq % LOSS_EVERY == LOSS_EVERY // 2, "hold_ms": lambda seq: HOLD_MS * (seq % 2)}, {})
+        {"drop": lambda seq: seq % LOSS_EVERY == LOSS_EVERY // 2, "hold_ms": lambda seq: HOLD_MS * (seq % 2)}, {},
+        during=lambda: live.append(sbcctl("--json", "calls")))
     row, after_metrics = _row(sbc, after), scrape(sbc)
     heard = gateway.heard
     print(f"injected loss 10 %, jitter {HOLD_MS} ms; the gateway's receiver measured "
@@ -84,6 +89,13 @@ def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc):
         assert delta(after_metrics, before, "kamailio_sbc_media_mos_count", leg=leg, tenant="none", group="1") == 1
     assert delta(after_metrics, before, "kamailio_sbc_media_loss_percent_sum", leg="gateway", tenant="none",
                  group="1") == int(row["gateway_loss_pct"])
+    # While the call was up, sbcctl read the same figures from rtpengine.
+    assert live[0].returncode == 0, live[0].stderr
+    (call,) = json.loads(live[0].stdout)
+    assert (call["gateway_loss_pct"], call["gateway_mos"], call["carrier_mos"]) == \
+        (int(row["gateway_loss_pct"]), float(row["gateway_mos"]), float(row["carrier_mos"]))
+    cdr = sbcctl("--json", "cdr", "--limit", "1")
+    assert json.loads(cdr.stdout)[0]["gateway_mos"] == float(row["gateway_mos"]), cdr.stderr
 
 
 def test_a_call_without_rtcp_has_packets_but_no_mos(quiet_sbc):

@@ -1,7 +1,13 @@
 """sbcctl status/calls: parsing Kamailio's RPC answers and the metrics text (answers as recorded from
 Kamailio 5.6.3 and xhttp_prom)."""
 
+import json
+from pathlib import Path
+
+from kemi import mediastats
 from sbcctl import status
+
+DATA = Path(__file__).resolve().parents[1] / "data"
 
 DISPATCHER_LIST = {"NRSETS": 2, "RECORDS": [
     {"SET": {"ID": 10, "TARGETS": [
@@ -31,13 +37,16 @@ DLG_LIST = [
 
 
 def test_calls_show_the_routes_variables_and_skip_ended_dialogs():
-    rows = status.calls(DLG_LIST, now=1010)
+    media = {"a@127.0.4.2": mediastats.legs(json.loads((DATA / "rtpengine-query-10.5.json").read_text()))}
+    rows = status.calls(DLG_LIST, now=1010, media=media)
+    no_media = {f"{leg}_{name}": None for leg in ("carrier", "gateway") for name in ("mos", "loss_pct", "jitter_ms")}
     assert rows == [
         {"call_id": "a@127.0.4.2", "state": "confirmed", "direction": "inbound", "did": "+14155550101",
          "tenant": "acme", "gateway": "sip:127.0.3.1:5060", "carrier": "127.0.4.2", "talk_seconds": 10,
-         "age_seconds": 15},
+         "age_seconds": 15, "carrier_mos": 4.4, "carrier_loss_pct": 0, "carrier_jitter_ms": 0,
+         "gateway_mos": 3.4, "gateway_loss_pct": 9, "gateway_jitter_ms": 8},
         {"call_id": "b@127.0.3.50", "state": "early", "direction": "", "did": "", "tenant": "",
-         "gateway": "", "carrier": "", "talk_seconds": 0, "age_seconds": 2},
+         "gateway": "", "carrier": "", "talk_seconds": 0, "age_seconds": 2, **no_media},
     ]
 
 

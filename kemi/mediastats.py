@@ -1,0 +1,110 @@
+"""Media quality per leg, as rtpengine reports it in its answer to a query: pure, so that sbcctl reads
+live calls with the same code the routes use when a call ends (kemi.quality).
+
+rtpengine's figures are its own: packets and bytes it received from each leg, and for each leg the MOS,
+jitter, loss and round-trip time it derived from the RTCP receiver reports that leg's endpoint sent about
+the media it heard (rtpengine runs with mos=LQ: listening quality, so a MOS needs only jitter and loss).
+A peer that sends no RTCP has packets and bytes but no MOS. Each leg is known by the label its SDP got
+(kemi.media): "private" is the carrier's leg, "public" the gateway's.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+LEGS = {"private": "carrier", "public": "gateway"}  # rtpengine label -> leg name in CDRs and metrics
+
+
+@dataclass(frozen=True)
+class Leg:
+    packets: int = 0  # received by rtpengine from this leg's endpoint
+    bytes: int = 0
+    mos: float | None = None  # average over the leg's RTCP reports, 1.0 .. 5.0
+    mos_min: float | None = None
+    jitter_ms: int | None = None  # as the endpoint reported it
+    loss_pct: int | None = None  # fraction lost per report, averaged, in percent
+    rtt_ms: float | None = None  # end to end through the SBC, when both legs' RTCP allowed it
+
+    def fields(self) -> dict[str, str]:
+        """The leg's dialog variables (CDR columns <leg>_<name>); absent figures are left NULL."""
+        values = {"packets": self.packets, "bytes": self.bytes, "mos": self.mos, "mos_min": self.mos_min,
+                  "jitter_ms": self.jitter_ms, "loss_pct": self.loss_pct, "rtt_ms": self.rtt_ms}
+        return {name: str(value) for name, value in values.items() if value is not None}
+
+
+def _int(value) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _ssrc_figures(blocks: list[dict]) -> dict:
+    """MOS and its companions over the SSRCs a leg sent (a leg changes SSRC on a re-INVITE or a
+    transfer): averages of rtpengine's per-SSRC averages, the lowest of their lowest MOS."""
+    averages = [b["average MOS"] for b in blocks if isinstance(b.get("average MOS"), dict)
+                and (_int(b["average MOS"].get("MOS")) or 0) > 0]
+    if not averages:
+        return {}
+    lowest = [_int((b.get("lowest MOS") or {}).get("MOS")) for b in blocks if isinstance(b.get("lowest MOS"), dict)]
+    lowest = [m for m in lowest if m]
+
+    def mean(key: str, measured_only: bool = False) -> float | None:
+        values = [_int(a.get(key)) for a in averages]
+        values = [v for v in values if v is not None and (v > 0 or not measured_only)]
+        return sum(values) / len(values) if values else None
+
+    rtt_us = mean("round-trip time", measured_only=True)  # 0: that SSRC's round trip was not measured
+    jitter, loss = mean("jitter"), mean("packet loss")
+    return {
+        "mos": round(mean("MOS") / 10, 1),  # rtpengine keeps MOS x 10
+        "mos_min": round(min(lowest) / 10, 1) if lowest else None,
+        "jitter_ms": round(jitter) if jitter is not None else None,
+        "loss_pct": round(loss) if loss is not None else None,
+        "rtt_ms": round(rtt_us / 1000, 1) if rtt_us else None,
+    }
+
+
+def legs(answer: dict) -> dict[str, Leg]:
+    """Leg name -> figures, from rtpengine's answer to a query. Legs without a known label are left out;
+    anything malformed yields fewer figures, never an exception."""
+    found: dict[str, Leg] = {}
+    tags = answer.get("tags") if isinstance(answer, dict) else None
+    ssrc_table = answer.get("SSRC") if isinstance(answer, dict) else None
+    if not isinstance(tags, dict):
+        return found
+    for monologue in tags.values():
+        label = monologue.get("label") if isinstance(monologue, dict) else None
+        if not isinstance(label, str) or label not in LEGS:
+            continue
+        packets = octets = 0
+        ssrcs = []
+        for media in _list(monologue.get("medias")):
+            for stream in _list(media.get("streams") if isinstance(media, dict) else None):
+                if not isinstance(stream, dict) or "RTP" not in _list(stream.get("flags")):
+                    continue
+                stats = stream.get("stats") if isinstance(stream.get("stats"), dict) else {}
+                packets += _int(stats.get("packets")) or 0
+                octets += _int(stats.get("bytes")) or 0
+                if _int(stream.get("SSRC")) is not None:
+                    ssrcs.append(str(stream["SSRC"]))
+        blocks = [ssrc_table[s] for s in ssrcs if isinstance(ssrc_table, dict) and isinstance(ssrc_table.get(s), dict)]
+        leg = LEGS[label]
+        previous = found.get(leg, Leg())  # a leg re-labelled on a new tag (a transfer) adds up
+        figures = _ssrc_figures(blocks)
+        found[leg] = Leg(previous.packets + packets, previous.bytes + octets,
+                         **{k: figures.get(k, getattr(previous, k)) for k in ("mos", "mos_min", "jitter_ms",
+                                                                              "loss_pct", "rtt_ms")})
+    return found
+
+
+def parse(text) -> dict[str, Leg]:
+    """rtpengine_query_v's JSON text -> legs; {} when there is none or it does not parse."""
+    if not isinstance(text, str) or not text:
+        return {}
+    try:
+        return legs(json.loads(text))
+    except ValueError:
+        return {}
