@@ -41,6 +41,12 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
+def _ingress_ssrcs(stream: dict) -> list[str]:
+    """The SSRCs this leg's endpoint sent: "SSRC" in rtpengine 10.5, "ingress SSRCs" from 11 on."""
+    found = [stream.get("SSRC")] + [s.get("SSRC") for s in _list(stream.get("ingress SSRCs")) if isinstance(s, dict)]
+    return [str(ssrc) for ssrc in found if _int(ssrc) is not None]
+
+
 def _ssrc_figures(blocks: list[dict]) -> dict:
     """MOS and its companions over the SSRCs a leg sent (a leg changes SSRC on a re-INVITE or a
     transfer): averages of rtpengine's per-SSRC averages, the lowest of their lowest MOS."""
@@ -88,8 +94,7 @@ def legs(answer: dict) -> dict[str, Leg]:
                 stats = stream.get("stats") if isinstance(stream.get("stats"), dict) else {}
                 packets += _int(stats.get("packets")) or 0
                 octets += _int(stats.get("bytes")) or 0
-                if _int(stream.get("SSRC")) is not None:
-                    ssrcs.append(str(stream["SSRC"]))
+                ssrcs += _ingress_ssrcs(stream)
         blocks = [ssrc_table[s] for s in ssrcs if isinstance(ssrc_table, dict) and isinstance(ssrc_table.get(s), dict)]
         leg = LEGS[label]
         previous = found.get(leg, Leg())  # a leg re-labelled on a new tag (a transfer) adds up

@@ -1,6 +1,6 @@
-"""Media figures per leg from rtpengine's query answer (kemi.mediastats): a recorded answer of rtpengine
-10.5.3.5 (Debian 12) for a call whose carrier sent 10 % loss and 10 ms of jitter, made-up answers for what
-it did not show, and generated hostile answers."""
+"""Media figures per leg from rtpengine's query answer (kemi.mediastats): answers recorded from rtpengine
+10.5.3.5 (Debian 12) and 12.5.1.31 (Debian 13, the image) for a call whose carrier sent 10 % loss and
+10 ms of jitter, made-up answers for what they did not show, and generated hostile answers."""
 
 import copy
 import json
@@ -12,13 +12,22 @@ from hypothesis import strategies as st
 from kemi import mediastats
 from kemi.mediastats import Leg
 
-RECORDED = json.loads((Path(__file__).resolve().parents[1] / "data" / "rtpengine-query-10.5.json").read_text())
+DATA = Path(__file__).resolve().parents[1] / "data"
+RECORDED = json.loads((DATA / "rtpengine-query-10.5.json").read_text())
+RECORDED_12 = json.loads((DATA / "rtpengine-query-12.5.json").read_text())
 
 
 def test_each_leg_is_known_by_its_label_and_carries_what_its_endpoint_reported():
     assert mediastats.legs(RECORDED) == {
         "carrier": Leg(packets=360, bytes=61920, mos=4.4, mos_min=4.4, jitter_ms=0, loss_pct=0, rtt_ms=0.3),
         "gateway": Leg(packets=400, bytes=68800, mos=3.4, mos_min=3.4, jitter_ms=8, loss_pct=9, rtt_ms=0.2)}
+
+
+def test_rtpengine_12_names_a_streams_ssrcs_as_ingress_ssrcs():
+    legs = mediastats.legs(RECORDED_12)
+    assert {leg: (f.packets, f.bytes, f.mos is not None) for leg, f in legs.items()} == {
+        "carrier": (360, 61920, True), "gateway": (400, 68800, True)}
+    assert legs["carrier"].loss_pct == 0 and 8 <= legs["gateway"].loss_pct <= 10 and legs["gateway"].mos < 4
 
 
 def test_the_record_fields_leave_absent_figures_out():
@@ -63,7 +72,7 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
                         st.sampled_from(["tags", "SSRC", "label", "medias", "streams", "flags", "stats", "packets",
                                          "bytes", "average MOS", "lowest MOS", "MOS", "jitter", "packet loss",
-                                         "round-trip time", "private", "public", "RTP", "1"]) | st.text(max_size=4),
+                                         "round-trip time", "private", "public", "RTP", "1", "SSRC", "ingress SSRCs"]) | st.text(max_size=4),
                         inner, max_size=5), max_leaves=30)
 
 
