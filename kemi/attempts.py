@@ -109,8 +109,7 @@ class Attempts:
             timing.provisional(status)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                side = self.guard.side_of(KSR.kx.get_rcvip())
-                if KSR.rtpengine.rtpengine_manage(media.answer_flags(side)) < 0:
+                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on())) < 0:
                     log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
             crashed("reply route", traceback.format_exc())

@@ -11,7 +11,7 @@ A peer that sends no RTCP has packets and bytes but no MOS. Each leg is known by
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields, replace
 
 LEGS = {"private": "carrier", "public": "gateway"}  # rtpengine label -> leg name in CDRs and metrics
 
@@ -28,9 +28,11 @@ class Leg:
 
     def fields(self) -> dict[str, str]:
         """The leg's dialog variables (CDR columns <leg>_<name>); absent figures are left NULL."""
-        values = {"packets": self.packets, "bytes": self.bytes, "mos": self.mos, "mos_min": self.mos_min,
-                  "jitter_ms": self.jitter_ms, "loss_pct": self.loss_pct, "rtt_ms": self.rtt_ms}
-        return {name: str(value) for name, value in values.items() if value is not None}
+        return {name: str(value) for name, value in asdict(self).items() if value is not None}
+
+
+FIGURES = tuple(f.name for f in fields(Leg))
+COLUMNS = tuple(f"{leg}_{name}" for leg in LEGS.values() for name in FIGURES)  # the CDR's media columns
 
 
 def _int(value) -> int | None:
@@ -98,10 +100,8 @@ def legs(answer: dict) -> dict[str, Leg]:
         blocks = [ssrc_table[s] for s in ssrcs if isinstance(ssrc_table, dict) and isinstance(ssrc_table.get(s), dict)]
         leg = LEGS[label]
         previous = found.get(leg, Leg())  # a leg re-labelled on a new tag (a transfer) adds up
-        figures = _ssrc_figures(blocks)
-        found[leg] = Leg(previous.packets + packets, previous.bytes + octets,
-                         **{k: figures.get(k, getattr(previous, k)) for k in ("mos", "mos_min", "jitter_ms",
-                                                                              "loss_pct", "rtt_ms")})
+        found[leg] = replace(previous, packets=previous.packets + packets, bytes=previous.bytes + octets,
+                             **_ssrc_figures(blocks))
     return found
 
 

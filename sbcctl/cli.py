@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kemi import mediastats
 from kemi import settings as settings_mod
 from stack import dotenv
 
@@ -378,9 +379,6 @@ def calls_cmd(media: bool = typer.Option(True, help="each leg's MOS, loss and ji
     show(status.calls(dialogs, media=quality), "active calls")
 
 
-CDR_MEDIA = ("packets", "bytes", "mos", "mos_min", "jitter_ms", "loss_pct", "rtt_ms")
-
-
 def _pair(carrier, gateway) -> str:
     """One column for both legs: carrier/gateway, '-' where a leg had no figure."""
     return "/".join("-" if v is None else str(v) for v in (carrier, gateway))
@@ -394,7 +392,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
         fail(2, "limit: must be 1..100000")
     sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
            "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms, "
-           + ", ".join(f"{leg}_{name}" for leg in ("carrier", "gateway") for name in CDR_MEDIA) + " FROM sbc_cdr")
+           + ", ".join(mediastats.COLUMNS) + " FROM sbc_cdr")
     args: list = []
     if did is not None:
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))

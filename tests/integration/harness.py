@@ -9,6 +9,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
+from kemi import mediastats
 from stack import ng
 from stack.sipplog import SipMessage, parse_messages
 
@@ -207,15 +208,11 @@ def delta_sum(after, before, name, **labels):
     return total(after) - total(before)
 
 
-MEDIA_COLUMNS = [f"{leg}_{name}" for leg in ("carrier", "gateway")
-                 for name in ("packets", "bytes", "mos", "mos_min", "jitter_ms", "loss_pct", "rtt_ms")]
-
-
 def cdr_rows(sbc, after_id: int) -> list[dict]:
     """CDR rows after `after_id`, as text ("NULL" for none)."""
     out = sbc.db.query(
         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
-        f"carrier, code, call_id, pdd_ms, answer_ms, {', '.join(MEDIA_COLUMNS)} "
+        f"carrier, code, call_id, pdd_ms, answer_ms, {', '.join(mediastats.COLUMNS)} "
         f"FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id",
         sbc.settings.db_name,
     ).splitlines()

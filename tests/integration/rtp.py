@@ -82,6 +82,7 @@ class RtpPeer:
         self.remote: tuple[str, int] | None = None
         self.heard = Reception()
         self.sent = self.sent_bytes = self.rtcp_sent = self.rtcp_received = 0
+        self._last_timestamp = 0  # RTP timestamp of the last packet sent, for the sender report
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -127,12 +128,16 @@ class RtpPeer:
                 self.sent_bytes += len(payload)  # the SR's octet count: payload only (RFC 3550 6.4.1)
                 self._last_timestamp = (timestamp0 + seq * FRAME) & 0xFFFFFFFF
 
-    def _receive_rtp(self) -> None:
+    def _datagrams(self, sock: socket.socket):
+        """What arrives on `sock` until the endpoint stops."""
         while not self._stop.is_set():
             try:
-                data = self.rtp.recv(2048)
+                yield sock.recv(2048)
             except (TimeoutError, OSError):
                 continue
+
+    def _receive_rtp(self) -> None:
+        for data in self._datagrams(self.rtp):
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])
@@ -141,11 +146,7 @@ class RtpPeer:
                 self.heard.packet(seq, timestamp, time.monotonic())
 
     def _receive_rtcp(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.rtcp_sock.recv(2048)
-            except (TimeoutError, OSError):
-                continue
+        for data in self._datagrams(self.rtcp_sock):
             offset = 0
             while offset + 8 <= len(data):  # a compound packet: SR/RR/SDES ...
                 packet_type, words = data[offset + 1], struct.unpack("!H", data[offset + 2:offset + 4])[0]
@@ -169,7 +170,7 @@ class RtpPeer:
                 ntp_hi, ntp_lo = _ntp(time.time())
                 block = self.heard.block(now)
                 sr = struct.pack("!BBHIIIIII", 0x81, 200, 12, self.ssrc, ntp_hi, ntp_lo,
-                                 getattr(self, "_last_timestamp", 0), self.sent, self.sent_bytes) + block
+                                 self._last_timestamp, self.sent, self.sent_bytes) + block
                 cname = b"rtp-test"
                 item = bytes([1, len(cname)]) + cname + b"\x00"
                 item += b"\x00" * (-(len(item) + 4) % 4)

@@ -1,5 +1,5 @@
 """Media figures per leg from rtpengine's query answer (kemi.mediastats): answers recorded from rtpengine
-10.5.3.5 (Debian 12) and 12.5.1.31 (Debian 13, the image) for a call whose carrier sent 10 % loss and
+10.5 (Debian 12) and 12.5 (Debian 13, the image) for a call whose carrier sent 10 % loss and
 10 ms of jitter, made-up answers for what they did not show, and generated hostile answers."""
 
 import copy
