@@ -64,6 +64,7 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     `max_cps` INT DEFAULT 0 NOT NULL COMMENT 'call attempts per second, 0 = unlimited',
     `callerid_policy` VARCHAR(16) DEFAULT 'reject' NOT NULL COMMENT 'reject | replace',
     `default_did` VARCHAR(20) NULL COMMENT 'caller ID presented when policy is replace',
+    `media_timeout` INT UNSIGNED NULL COMMENT 's without RTP from a leg before its call ends; NULL: MEDIA_TIMEOUT, 0: never',
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
     CONSTRAINT tenant_name_idx UNIQUE (`name`),
@@ -122,6 +123,7 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
     `call_id` VARCHAR(255) NULL,
     `pdd_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its first 18x',
     `answer_ms` INT UNSIGNED NULL COMMENT 'last attempt: INVITE relayed to its 2xx',
+    `end_reason` VARCHAR(32) NULL COMMENT 'bye carrier|gateway; media timeout carrier|gateway|both; NULL: other',
     `carrier_packets` INT UNSIGNED NULL COMMENT 'RTP packets rtpengine received from the carrier',
     `carrier_bytes` BIGINT UNSIGNED NULL COMMENT 'RTP bytes rtpengine received from the carrier',
     `carrier_mos` DECIMAL(2,1) NULL COMMENT 'average MOS of what the carrier heard (its RTCP; NULL: no RTCP)',
@@ -141,9 +143,11 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
     KEY `sbc_cdr_callid_idx` (`call_id`)
 );
 -- Added after the first release: a database created before them gets them here (idempotent).
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_timeout` INT UNSIGNED NULL AFTER `default_did`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_packets` INT UNSIGNED NULL AFTER `answer_ms`;
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `end_reason` VARCHAR(32) NULL AFTER `answer_ms`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_bytes` BIGINT UNSIGNED NULL AFTER `carrier_packets`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_mos` DECIMAL(2,1) NULL AFTER `carrier_bytes`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_mos_min` DECIMAL(2,1) NULL AFTER `carrier_mos`;

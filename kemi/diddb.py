@@ -20,8 +20,8 @@ _DID_QUERY = (
     "WHERE did = %s AND enabled = 1 LIMIT 1"
 )
 _TENANT_QUERY = (
-    "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did "
-    "FROM tenant WHERE name = %s LIMIT 1"
+    "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did, "
+    "media_timeout FROM tenant WHERE name = %s LIMIT 1"
 )
 _ACCOUNT_QUERY = "SELECT username, ha1, tenant FROM gateway_account WHERE username = %s AND enabled = 1 LIMIT 1"
 _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
@@ -59,9 +59,9 @@ class DidDatabase:
         row = self._fetchone(_TENANT_QUERY, name)
         if row is None:
             return None
-        name_, enabled, group, backup, max_calls, max_cps, policy, default_did = row
+        name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
-                      policy, default_did or None)
+                      policy, default_did or None, int(media_timeout) if media_timeout is not None else None)
 
     def credential(self, host: str) -> Credential | None:
         """Loader for the peer credential cache (asked only when a peer challenges)."""

@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import metrics
-from .hiding import crashed, log
+from . import deadmedia, metrics
+from .hiding import DOWNSTREAM, crashed, log
 
 
 def _drop() -> int:
@@ -55,9 +55,9 @@ class EgressChecks:
         return 1
 
     def ksr_tm_event(self, msg, event: str = "") -> int:
-        """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg or a timeout, probes).
-        Toward a call's callee it would carry the caller's Call-ID/From/To, which topos leaves alone
-        in local requests: dropped, counted; the caller's side still gets its BYE."""
+        """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg, a timeout or dead media;
+        probes). Toward a call's callee it gets the callee's Call-ID/From/To (topos leaves local requests
+        alone), or is dropped and counted; a BYE the SBC ends a call with says why (Reason)."""
         return _drop_when("tm event handler", self.local_request_leaks)
 
     def reply_refused(self) -> bool:
@@ -81,10 +81,16 @@ class EgressChecks:
     def local_request_leaks(self) -> bool:
         if KSR.siputils.has_totag() < 0 or KSR.is_ACK() or KSR.is_CANCEL():
             return False
-        if not self.guard.local_request_toward_callee():
-            return False
-        side = self.guard.local_side()
-        log(KSR.warn, f"local {KSR.kx.get_method()} toward the callee ({side} side) dropped: "
-                      "it would carry the caller's identifiers")
-        metrics.topology_guard("local", side, "toward callee")
-        return True
+        direction = self.guard.local_request_direction()
+        refusal = "no dialog" if direction is None else (
+            "toward callee" if direction == DOWNSTREAM and not self.guard.as_the_callee_knows_it() else None)
+        if refusal is not None:
+            side = self.guard.local_side()
+            log(KSR.warn, f"local {KSR.kx.get_method()} to the {side} side dropped ({refusal}): "
+                          "it would carry the caller's identifiers")
+            metrics.topology_guard("local", side, refusal)
+            return True
+        reason = deadmedia.bye_reason() if KSR.is_BYE() else None
+        if reason is not None and KSR.hdr.is_present("Reason") < 0:
+            KSR.hdr.append(f"Reason: {reason}\r\n")
+        return False

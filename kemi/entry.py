@@ -17,6 +17,7 @@ import kemi.accounts  # noqa: E402
 import kemi.attempts  # noqa: E402
 import kemi.benchswitch  # noqa: E402
 import kemi.challenges  # noqa: E402
+import kemi.deadmedia  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
 import kemi.e164  # noqa: E402
@@ -27,6 +28,7 @@ import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.mediastats  # noqa: E402
 import kemi.metrics  # noqa: E402
+import kemi.ng  # noqa: E402
 import kemi.policy  # noqa: E402
 import kemi.quality  # noqa: E402
 import kemi.records  # noqa: E402
@@ -39,10 +41,10 @@ import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.settings, kemi.e164, kemi.wire, kemi.didcache, kemi.media, kemi.mediastats,
-            kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records, kemi.quality,
-            kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog,
-            kemi.rewriting, kemi.routes)
+_MODULES = (kemi.benchswitch, kemi.settings, kemi.ng, kemi.e164, kemi.wire, kemi.didcache, kemi.media,
+            kemi.mediastats, kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records,
+            kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress,
+            kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

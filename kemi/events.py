@@ -6,8 +6,8 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import metrics, records
-from .hiding import crashed, log
+from . import deadmedia, metrics, records
+from .hiding import CALLEE_CALLID, crashed, log
 
 
 class EventRoutes:
@@ -23,13 +23,27 @@ class EventRoutes:
 
     def ksr_dialog_event(self, msg, event: str = "") -> int:
         """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
-        its To-tag is learnt after it). Failures are recorded by the failure route, which knows why."""
+        its To-tag is learnt after it): recorded, its media watched, and the Call-ID the callee answered
+        with kept for the BYEs the SBC may have to send it. Failures are recorded by the failure route,
+        which knows why. dialog:end: no longer watched."""
         try:
             if event == "dialog:start":
                 status = KSR.kx.get_status()
                 records.answered(status if 200 <= status < 300 else 200)
+                KSR.dialog.var_sets(CALLEE_CALLID, self.guard.arrival_callid() or "")
+                deadmedia.watch(self.settings.media_timeout)
+            elif event == "dialog:end":
+                deadmedia.forget()
         except Exception:  # noqa: BLE001
             crashed("dialog event handler", traceback.format_exc())
+        return 1
+
+    def ksr_media_watch(self, msg, event: str = "") -> int:
+        """rtimer (every MEDIA_CHECK_INTERVAL s, its own process): calls whose media stopped are ended."""
+        try:
+            deadmedia.sweep((self.settings.rtpengine_ng_ip, self.settings.rtpengine_ng_port))
+        except Exception:  # noqa: BLE001
+            crashed("media watch", traceback.format_exc())
         return 1
 
     def ksr_xhttp_event(self, msg, event: str = "") -> int:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, media, policy, quality
+from . import benchswitch, deadmedia, media, policy, quality
+from .mediastats import LEGS
 
 
 def _across(side: str | None) -> str:
@@ -13,8 +14,11 @@ def _across(side: str | None) -> str:
     return "public" if side == "private" else "private"
 
 
-def end_media() -> None:
-    """A BYE ends the call: its media figures into the record, then the rtpengine session goes."""
+def end_media(side: str | None) -> None:
+    """A BYE from `side` ends the call: who hung up and its media figures into the record, then the
+    rtpengine session goes."""
+    if side in LEGS:
+        deadmedia.ended_by(LEGS[side])
     if "quality" not in benchswitch.OFF:
         quality.record()
     KSR.rtpengine.rtpengine_delete0()
@@ -48,7 +52,7 @@ class InDialog:
             if KSR.is_BYE():
                 # The dialog module has ended the call already: free its media, and answer statefully so
                 # that the dialog goes when the transaction does (its deletion waits for that).
-                end_media()
+                end_media(side)
                 self.guard.reply(*refusal, side, stateful=True)
             elif not KSR.is_ACK():
                 self.guard.reply(*refusal, side)
@@ -60,7 +64,7 @@ class InDialog:
             KSR.tm.t_set_disable_internal_reply(1)
         self.remove_headers(policy.side_headers(self.guard.names))
         if KSR.is_BYE():
-            end_media()
+            end_media(side)
         elif KSR.textops.has_body_type("application/sdp") > 0 and not self.in_dialog_media(side):
             # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
             self.guard.refused("media", side, "sdp rtpengine refused")

@@ -113,3 +113,25 @@ def parse(text) -> dict[str, Leg]:
         return legs(json.loads(text))
     except ValueError:
         return {}
+
+
+def silent_legs(answer: dict, now: int, since: int, timeout: int) -> tuple[str, ...]:
+    """Legs whose endpoint is due to send media and sent none for `timeout` seconds, by the "last packet"
+    rtpengine keeps per stream (seconds). `since`: when the call was answered, so a leg that never sent
+    counts from then. A leg whose SDP says it does not send (on hold: recvonly, inactive) is not due; a
+    leg re-labelled on a new tag counts by its newest packet. Anything malformed counts as not silent."""
+    tags = answer.get("tags") if isinstance(answer, dict) else None
+    last: dict[str, int] = {}
+    for monologue in (tags.values() if isinstance(tags, dict) else ()):
+        label = monologue.get("label") if isinstance(monologue, dict) else None
+        if not isinstance(label, str) or label not in LEGS:
+            continue
+        for media in _list(monologue.get("medias")):
+            if not isinstance(media, dict) or "send" not in _list(media.get("flags")):
+                continue
+            leg = LEGS[label]
+            for stream in _list(media.get("streams")):
+                if isinstance(stream, dict) and "RTP" in _list(stream.get("flags")):
+                    last[leg] = max(last.get(leg, since), _int(stream.get("last packet")) or 0)
+            last.setdefault(leg, since)
+    return tuple(leg for leg in LEGS.values() if leg in last and now - last[leg] >= timeout)

@@ -27,6 +27,8 @@ MEDIA_JITTER = "sbc_media_jitter_ms"  # histogram {leg, tenant, group}
 MEDIA_LOSS = "sbc_media_loss_percent"  # histogram {leg, tenant, group}
 MEDIA_RTT = "sbc_media_rtt_ms"  # histogram {leg, tenant, group}: only where both legs' RTCP gave one
 MEDIA_REPORTS = "sbc_media_reports_total"  # {leg, result}: rtcp | no rtcp (a peer sending none has no MOS)
+MEDIA_TIMEOUTS = "sbc_media_timeouts_total"  # {leg, tenant}: calls ended for dead media; leg carrier|gateway|both
+MEDIA_CHECKS = "sbc_media_checks_total"  # {result}: ok|silent|unknown call|no answer, per answered call and sweep
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -66,6 +68,14 @@ def media_quality(leg: str, tenant: str, group: str, mos: float | None, jitter_m
     for name, value in ((MEDIA_MOS, mos), (MEDIA_JITTER, jitter_ms), (MEDIA_LOSS, loss_pct), (MEDIA_RTT, rtt_ms)):
         if value is not None:
             KSR.xhttp_prom.histogram_observe_l3(name, str(value), *labels)
+
+
+def media_timeout(leg: str, tenant: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(MEDIA_TIMEOUTS, 1, leg, tenant or NONE)
+
+
+def media_check(result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(MEDIA_CHECKS, 1, result)
 
 
 def failover(direction: str, code: int) -> None:

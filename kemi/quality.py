@@ -18,7 +18,11 @@ def record() -> dict[str, Leg]:
     metrics. Returns what was recorded (nothing when rtpengine does not answer)."""
     if KSR.rtpengine.rtpengine_query_v("j", QUERY_VAR) < 0:
         return {}
-    found = parse(KSR.pv.get(QUERY_VAR))
+    return note(parse(KSR.pv.get(QUERY_VAR)))
+
+
+def note(found: dict[str, Leg]) -> dict[str, Leg]:
+    """Each leg's figures into the current dialog's record and the quality metrics."""
     tenant, group = records.tenant(), records.group()
     for leg, figures in found.items():
         for name, value in figures.fields().items():

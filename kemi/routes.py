@@ -14,7 +14,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, e164, metrics, policy, records, tenancy
+from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy
 from .accounts import ACCOUNTS, PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
 from .challenges import Challenges
@@ -226,6 +226,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         records.call_routed("inbound", did, tenant_name)
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
+            deadmedia.tenant_timeout(tenant.media_timeout)
             for header in tenancy.context_headers(dialed, did, tenant.name):
                 KSR.hdr.append(f"{header}\r\n")
         self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
@@ -306,6 +307,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         records.call_routed("outbound", number, tenant_name)
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
+            deadmedia.tenant_timeout(tenant.media_timeout)
         presented = caller or KSR.kx.get_fuser() or "anonymous"
         self.rewrite_parties(number, "private", presented)
         self.assert_identity(presented, "private")

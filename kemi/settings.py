@@ -43,6 +43,8 @@ DEFAULTS: dict[str, str] = {
     "RTPENGINE_NG_PORT": "2223",
     "RTP_PORT_MIN": "30000",
     "RTP_PORT_MAX": "34999",
+    "MEDIA_TIMEOUT": "60",
+    "MEDIA_CHECK_INTERVAL": "2",
     "DEFAULT_REGION": "US",
     "TECH_PREFIXES": "",
     "DEFAULT_GATEWAY_GROUP": "",
@@ -95,6 +97,8 @@ class Settings:
     rtpengine_ng_port: int
     rtp_port_min: int
     rtp_port_max: int
+    media_timeout: int  # s without RTP from a leg that is due to send before the call is ended; 0 = never
+    media_check_interval: int
     default_region: str
     tech_prefixes: tuple[str, ...]
     default_gateway_group: int | None
@@ -157,6 +161,7 @@ class Settings:
             "PIKE_WINDOW": str(self.pike_window),
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
             "CALLID_MASK_KEY": self.callid_mask_key,
+            "MEDIA_TIMER": f"name=media;interval={self.media_check_interval};mode=1;",
         }
 
 
@@ -283,6 +288,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         rtpengine_ng_port=_port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
         rtp_port_min=_port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
         rtp_port_max=_port("RTP_PORT_MAX", get("RTP_PORT_MAX")),
+        media_timeout=_int("MEDIA_TIMEOUT", get("MEDIA_TIMEOUT"), 0, 86400),
+        media_check_interval=_int("MEDIA_CHECK_INTERVAL", get("MEDIA_CHECK_INTERVAL"), 1, 60),
         default_region=_region("DEFAULT_REGION", get("DEFAULT_REGION")),
         tech_prefixes=_tech_prefixes("TECH_PREFIXES", get("TECH_PREFIXES")),
         default_gateway_group=_optional_group("DEFAULT_GATEWAY_GROUP", get("DEFAULT_GATEWAY_GROUP")),

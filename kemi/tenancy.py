@@ -20,6 +20,7 @@ class Tenant:
     max_cps: int = 0
     callerid_policy: str = "reject"  # or "replace"
     default_did: str | None = None
+    media_timeout: int | None = None  # s; None: MEDIA_TIMEOUT of .env; 0: its calls are never ended for it
 
 
 def inbound_target(route: DidRoute, tenant: Tenant) -> Target:

@@ -392,7 +392,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
         fail(2, "limit: must be 1..100000")
     sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
            "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms, "
-           + ", ".join(mediastats.COLUMNS) + " FROM sbc_cdr")
+           "end_reason, " + ", ".join(mediastats.COLUMNS) + " FROM sbc_cdr")
     args: list = []
     if did is not None:
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
@@ -404,7 +404,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
                  "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],
                  "gateway": r["gateway"], "carrier": r["carrier"], "code": r["code"],
                  "pdd ms": r["pdd_ms"], "answer ms": r["answer_ms"],
-                 "talk s": round(r["duration"], 1),
+                 "talk s": round(r["duration"], 1), "ended": r["end_reason"],
                  "mos c/g": _pair(r["carrier_mos"], r["gateway_mos"]),
                  "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"])} for r in rows]
     show(rows, "call records")

@@ -8,9 +8,8 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kemi import mediastats
+from kemi import mediastats, ng
 from kemi.settings import Settings
-from stack import ng
 from stack.services import redis_ping
 
 # dispatcher.list FLAGS: first letter = state, second = probing.

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from kemi import ng
 from kemi.settings import Settings
 
-from . import ng
 from .services import REPO, MariaDB, Service, StartError
 from .sipplog import SipMessage, parse_messages
 

@@ -14,10 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from kemi import ng
 from kemi.settings import Settings
 from sbcctl import rpc
 
-from . import ng, sipprobe
+from . import sipprobe
 
 REPO = Path(__file__).resolve().parent.parent
 KAMAILIO_DIR = REPO / "kamailio"

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kemi import mediastats
-from stack import ng
+from kemi import mediastats, ng
 from stack.sipplog import SipMessage, parse_messages
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -212,7 +211,7 @@ def cdr_rows(sbc, after_id: int) -> list[dict]:
     """CDR rows after `after_id`, as text ("NULL" for none)."""
     out = sbc.db.query(
         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
-        f"carrier, code, call_id, pdd_ms, answer_ms, {', '.join(mediastats.COLUMNS)} "
+        f"carrier, code, call_id, pdd_ms, answer_ms, end_reason, {', '.join(mediastats.COLUMNS)} "
         f"FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id",
         sbc.settings.db_name,
     ).splitlines()

@@ -170,6 +170,7 @@ class AnsweringPeer(Endpoint):
         self.answer = answer
         self.dialogs: dict[str, Dialog] = {}
         self.invites: dict[str, Msg] = {}
+        self.requests: list[Msg] = []  # every request it received, in order
         self.unanswerable = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -196,6 +197,7 @@ class AnsweringPeer(Endpoint):
                             self.unanswerable += 1
 
     def _handle(self, msg: Msg, addr) -> None:
+        self.requests.append(msg)
         method = msg.method
         contact = f"sip:ua@{self.ip}:{self.port}"
         if method == "ACK":

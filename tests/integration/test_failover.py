@@ -6,7 +6,7 @@ The test stack probes every second (2 misses = down) and gives an INVITE attempt
 import contextlib
 import time
 
-from stack import ng
+from kemi import ng
 
 from .conftest import active_dialogs, db, new_routing_generation
 from .harness import (

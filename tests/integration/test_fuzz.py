@@ -15,7 +15,8 @@ import random
 import re
 import time
 
-from stack import ng, sipprobe
+from kemi import ng
+from stack import sipprobe
 
 from .conftest import active_dialogs, kamailio_major
 from .fuzz import Mutator

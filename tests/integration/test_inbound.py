@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from stack import ng
+from kemi import ng
 
 from .conftest import active_dialogs, db
 from .harness import (

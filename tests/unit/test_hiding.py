@@ -162,14 +162,63 @@ def test_egress_lets_a_clean_message_go(ksr):
     assert ksr.called("set_drop") == []
 
 
-@pytest.mark.parametrize("direction,dropped", [(1, True), (2, False)])
-def test_a_dialog_bye_toward_the_callee_is_dropped(ksr, direction, dropped):
+LOCAL_BYE = {"$ft": "a", "$tt": "b", "$hdr(Via)": "SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx"}
+CALLEE_VIEW = {"callee_callid": "!!:masked", "_uac_funew": "sip:+12125550199@127.0.2.1",
+               "_uac_tonew": "sip:+14155550101@127.0.2.1"}
+
+
+def local_bye(ksr, direction, dlg_vars, **returns):
     request(ksr, method="BYE", totag=True)
-    ksr.returns["pv.get"] = {"$ft": "a", "$tt": "b", "$hdr(Via)": "SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx"}.get
+    ksr.returns.update(returns)
+    ksr.returns["pv.get"] = LOCAL_BYE.get
     ksr.returns["pv.geti"] = direction
+    ksr.dlg_vars.update(dlg_vars)
     make_routes().ksr_tm_event(None, "tm:local-request")
     assert ksr.called("dialog.dlg_get") == [("call-1", "a", "b")]
-    assert ksr.called("set_drop") == ([()] if dropped else [])
+
+
+def test_a_dialog_bye_toward_the_callee_names_the_call_as_the_callee_knows_it(ksr):
+    local_bye(ksr, 1, CALLEE_VIEW)
+    assert ksr.called("set_drop") == []
+    assert ksr.actions() == [("dialog.dlg_get", ("call-1", "a", "b")),
+                             ("hdr.remove", ("From",)),
+                             ("hdr.append", ("From: <sip:+12125550199@127.0.2.1>;tag=a\r\n",)),
+                             ("hdr.remove", ("To",)), ("hdr.append", ("To: <sip:+14155550101@127.0.2.1>;tag=b\r\n",)),
+                             ("hdr.remove", ("Call-ID",)), ("hdr.append", ("Call-ID: !!:masked\r\n",))]
+
+
+@pytest.mark.parametrize("missing", sorted(CALLEE_VIEW))
+def test_a_dialog_bye_toward_the_callee_is_dropped_when_its_view_is_not_known(ksr, missing):
+    local_bye(ksr, 1, {k: v for k, v in CALLEE_VIEW.items() if k != missing})
+    assert ksr.called("set_drop") == [()]
+    assert [a for a in ksr.actions() if a[0].startswith("hdr.")] == []
+    assert ksr.counted("sbc_topology_guard_total") == [("local", "public", "toward callee")]
+
+
+def test_a_dialog_bye_toward_the_caller_goes_as_built(ksr):
+    local_bye(ksr, 2, {})
+    assert ksr.called("set_drop") == [] and [a for a in ksr.actions() if a[0].startswith("hdr.")] == []
+
+
+def test_a_local_request_of_no_known_dialog_is_dropped(ksr):
+    request(ksr, method="BYE", totag=True)
+    ksr.returns["pv.get"] = LOCAL_BYE.get
+    ksr.returns["dialog.dlg_get"] = -1
+    make_routes().ksr_tm_event(None, "tm:local-request")
+    assert ksr.called("set_drop") == [()]
+    assert ksr.counted("sbc_topology_guard_total") == [("local", "public", "no dialog")]
+
+
+@pytest.mark.parametrize("direction", [1, 2])
+def test_a_bye_ending_a_call_for_dead_media_says_why_to_both_sides(ksr, direction):
+    local_bye(ksr, direction, {**CALLEE_VIEW, "end_reason": "media timeout gateway"})
+    assert ksr.called("set_drop") == []
+    assert ksr.called("hdr.append")[-1] == ('Reason: Q.850;cause=102;text="media timeout"\r\n',)
+
+
+def test_an_operators_bye_keeps_the_reason_it_was_given(ksr):
+    local_bye(ksr, 2, {"end_reason": "media timeout carrier"}, **{"hdr.is_present": 1})
+    assert ksr.called("hdr.append") == []
 
 
 def masked_arrival(ksr, method):

@@ -72,8 +72,8 @@ def calls(host: str, port: int) -> list[str]:
     return [c.decode() for c in command(host, port, {"command": "list", "limit": 1000}).get("calls", [])]
 
 
-def query(host: str, port: int, call_id: str) -> dict:
-    return command(host, port, {"command": "query", "call-id": call_id})
+def query(host: str, port: int, call_id: str, timeout: float = 1.0) -> dict:
+    return command(host, port, {"command": "query", "call-id": call_id}, timeout)
 
 
 def packets_per_leg(answer: dict) -> dict[str, int]:
