@@ -116,7 +116,7 @@ def parse(text) -> dict[str, Leg]:
 
 
 def silent_legs(answer: dict, now: int, since: int, timeout: int) -> tuple[str, ...]:
-    """Legs whose endpoint is due to send media and sent none for `timeout` seconds, by the "last packet"
+    """Legs whose endpoint is due to send media and sent none for over `timeout` seconds, by the "last packet"
     rtpengine keeps per stream (seconds). `since`: when the call was answered, so a leg that never sent
     counts from then. A leg whose SDP says it does not send (on hold: recvonly, inactive) is not due; a
     leg re-labelled on a new tag counts by its newest packet. Anything malformed counts as not silent."""
@@ -134,4 +134,5 @@ def silent_legs(answer: dict, now: int, since: int, timeout: int) -> tuple[str, 
                 if isinstance(stream, dict) and "RTP" in _list(stream.get("flags")):
                     last[leg] = max(last.get(leg, since), _int(stream.get("last packet")) or 0)
             last.setdefault(leg, since)
-    return tuple(leg for leg in LEGS.values() if leg in last and now - last[leg] >= timeout)
+    # rtpengine keeps whole seconds: more than `timeout` of them means at least `timeout` real seconds.
+    return tuple(leg for leg in LEGS.values() if leg in last and now - last[leg] > timeout)

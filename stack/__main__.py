@@ -17,9 +17,10 @@ import sys
 import time
 from pathlib import Path
 
+from kemi import ng
 from kemi.settings import ConfigError
 
-from . import demo, dotenv, ng, sipprobe
+from . import demo, dotenv, sipprobe
 from .services import REPO, Service, StartError
 from .stack import Stack
 

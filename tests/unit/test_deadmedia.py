@@ -36,7 +36,7 @@ def on_hold(found, label):
     return found
 
 
-@pytest.mark.parametrize("now,expected", [(LAST + 9, ()), (LAST + 10, ("carrier", "gateway"))])
+@pytest.mark.parametrize("now,expected", [(LAST + 10, ()), (LAST + 11, ("carrier", "gateway"))])
 def test_a_call_is_silent_on_both_legs_once_neither_sent_for_the_timeout(now, expected):
     assert mediastats.silent_legs(RECORDED, now, since=LAST - 30, timeout=10) == expected
 
@@ -49,8 +49,8 @@ def test_one_way_silence_names_the_leg_that_stopped_sending():
 
 def test_a_leg_that_never_sent_counts_from_the_answer():
     never = answer(public=0)
-    assert mediastats.silent_legs(never, LAST, since=LAST - 19, timeout=20) == ()
-    assert mediastats.silent_legs(never, LAST, since=LAST - 20, timeout=20) == ("gateway",)
+    assert mediastats.silent_legs(never, LAST, since=LAST - 20, timeout=20) == ()
+    assert mediastats.silent_legs(never, LAST, since=LAST - 21, timeout=20) == ("gateway",)
 
 
 def test_a_leg_on_hold_is_not_due_to_send():
