@@ -431,6 +431,7 @@ def test_bye_records_the_media_figures_then_deletes_the_session_and_is_relayed(k
         "carrier_packets": "250", "carrier_bytes": "43000", "carrier_mos": "4.3", "carrier_mos_min": "4.1",
         "carrier_jitter_ms": "3", "carrier_loss_pct": "1"}
     assert ksr.counted("sbc_media_reports_total") == [("carrier", "rtcp")]
+    assert ksr.dlg_vars["end_reason"] == "bye carrier"  # request() sends it from the carrier's side
 
 
 @pytest.mark.parametrize("side,acl,flags", [("public", (2,), media.offer_flags("public", "private")),
