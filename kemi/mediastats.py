@@ -43,6 +43,26 @@ def _list(value) -> list:
     return value if isinstance(value, list) else []
 
 
+def _labelled(answer) -> list[tuple[str, dict]]:
+    """(leg name, monologue) for each tag of a query answer whose label names a leg."""
+    tags = answer.get("tags") if isinstance(answer, dict) else None
+    found = []
+    for monologue in (tags.values() if isinstance(tags, dict) else ()):
+        label = monologue.get("label") if isinstance(monologue, dict) else None
+        if isinstance(label, str) and label in LEGS:
+            found.append((LEGS[label], monologue))
+    return found
+
+
+def _medias(monologue: dict) -> list[dict]:
+    return [media for media in _list(monologue.get("medias")) if isinstance(media, dict)]
+
+
+def _rtp_streams(media: dict) -> list[dict]:
+    """A media's RTP streams (its RTCP ones left out)."""
+    return [s for s in _list(media.get("streams")) if isinstance(s, dict) and "RTP" in _list(s.get("flags"))]
+
+
 def _ingress_ssrcs(stream: dict) -> list[str]:
     """The SSRCs this leg's endpoint sent: "SSRC" in rtpengine 10.5, "ingress SSRCs" from 11 on."""
     found = [stream.get("SSRC")] + [s.get("SSRC") for s in _list(stream.get("ingress SSRCs")) if isinstance(s, dict)]
@@ -79,26 +99,16 @@ def legs(answer: dict) -> dict[str, Leg]:
     """Leg name -> figures, from rtpengine's answer to a query. Legs without a known label are left out;
     anything malformed yields fewer figures, never an exception."""
     found: dict[str, Leg] = {}
-    tags = answer.get("tags") if isinstance(answer, dict) else None
     ssrc_table = answer.get("SSRC") if isinstance(answer, dict) else None
-    if not isinstance(tags, dict):
-        return found
-    for monologue in tags.values():
-        label = monologue.get("label") if isinstance(monologue, dict) else None
-        if not isinstance(label, str) or label not in LEGS:
-            continue
+    for leg, monologue in _labelled(answer):
         packets = octets = 0
         ssrcs = []
-        for media in _list(monologue.get("medias")):
-            for stream in _list(media.get("streams") if isinstance(media, dict) else None):
-                if not isinstance(stream, dict) or "RTP" not in _list(stream.get("flags")):
-                    continue
-                stats = stream.get("stats") if isinstance(stream.get("stats"), dict) else {}
-                packets += _int(stats.get("packets")) or 0
-                octets += _int(stats.get("bytes")) or 0
-                ssrcs += _ingress_ssrcs(stream)
+        for stream in (stream for media in _medias(monologue) for stream in _rtp_streams(media)):
+            stats = stream.get("stats") if isinstance(stream.get("stats"), dict) else {}
+            packets += _int(stats.get("packets")) or 0
+            octets += _int(stats.get("bytes")) or 0
+            ssrcs += _ingress_ssrcs(stream)
         blocks = [ssrc_table[s] for s in ssrcs if isinstance(ssrc_table, dict) and isinstance(ssrc_table.get(s), dict)]
-        leg = LEGS[label]
         previous = found.get(leg, Leg())  # a leg re-labelled on a new tag (a transfer) adds up
         found[leg] = replace(previous, packets=previous.packets + packets, bytes=previous.bytes + octets,
                              **_ssrc_figures(blocks))
@@ -120,19 +130,13 @@ def silent_legs(answer: dict, now: int, since: int, timeout: int) -> tuple[str, 
     rtpengine keeps per stream (seconds). `since`: when the call was answered, so a leg that never sent
     counts from then. A leg whose SDP says it does not send (on hold: recvonly, inactive) is not due; a
     leg re-labelled on a new tag counts by its newest packet. Anything malformed counts as not silent."""
-    tags = answer.get("tags") if isinstance(answer, dict) else None
     last: dict[str, int] = {}
-    for monologue in (tags.values() if isinstance(tags, dict) else ()):
-        label = monologue.get("label") if isinstance(monologue, dict) else None
-        if not isinstance(label, str) or label not in LEGS:
-            continue
-        for media in _list(monologue.get("medias")):
-            if not isinstance(media, dict) or "send" not in _list(media.get("flags")):
+    for leg, monologue in _labelled(answer):
+        for media in _medias(monologue):
+            if "send" not in _list(media.get("flags")):
                 continue
-            leg = LEGS[label]
-            for stream in _list(media.get("streams")):
-                if isinstance(stream, dict) and "RTP" in _list(stream.get("flags")):
-                    last[leg] = max(last.get(leg, since), _int(stream.get("last packet")) or 0)
             last.setdefault(leg, since)
+            for stream in _rtp_streams(media):
+                last[leg] = max(last[leg], _int(stream.get("last packet")) or 0)
     # rtpengine keeps whole seconds: more than `timeout` of them means at least `timeout` real seconds.
     return tuple(leg for leg in LEGS.values() if leg in last and now - last[leg] > timeout)

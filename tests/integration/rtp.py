@@ -8,6 +8,7 @@ figures are kept to compare against what rtpengine reported."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import struct
 import threading
@@ -17,6 +18,12 @@ from dataclasses import dataclass
 
 PCMU, CLOCK, FRAME = 0, 8000, 160  # payload type, Hz, samples per 20 ms
 NTP_EPOCH = 2208988800
+
+
+def media_address(sdp: str) -> tuple[str, int]:
+    """Where an SDP's audio is to be sent: its c= address and m=audio port."""
+    ip = re.search(r"^c=IN IP4 (\S+)", sdp, re.M).group(1)
+    return ip, int(re.search(r"^m=audio (\d+) ", sdp, re.M).group(1))
 
 
 def _ntp(now: float) -> tuple[int, int]:

@@ -10,10 +10,9 @@ interarrival jitter converges to 10 ms), so the gateway's leg must show them and
 from __future__ import annotations
 
 import json
-import re
 
 from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
-from .rtp import RtpPeer
+from .rtp import RtpPeer, media_address
 from .sipua import AnsweringPeer, Caller, parse, wait_until
 
 SBC_PRIVATE = ("127.0.1.1", 5060)
@@ -22,12 +21,6 @@ CARRIER = ("127.0.4.2", 5073)  # in the carriers' ACL network
 SECONDS = 8
 LOSS_EVERY = 10  # one packet in ten left out
 HOLD_MS = 10  # every other packet
-
-
-def _media_address(sdp: str) -> tuple[str, int]:
-    ip = re.search(r"^c=IN IP4 (\S+)", sdp, re.M).group(1)
-    port = int(re.search(r"^m=audio (\d+) ", sdp, re.M).group(1))
-    return ip, port
 
 
 def _call(carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
@@ -43,8 +36,8 @@ def _call(carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
         assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 10), caller.codes
         answer = next(m for m in map(parse, caller.received) if m is not None and m.status == 200)
         offered = next(iter(gateway_ua.invites.values()))
-        carrier_media.start(_media_address(answer.body), SECONDS)  # toward rtpengine's private side
-        gateway_media.start(_media_address(offered.body), SECONDS)  # toward its public side
+        carrier_media.start(media_address(answer.body), SECONDS)  # toward rtpengine's private side
+        gateway_media.start(media_address(offered.body), SECONDS)  # toward its public side
         carrier_media.wait()
         gateway_media.wait()
         during()
