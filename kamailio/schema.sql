@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     `callerid_policy` VARCHAR(16) DEFAULT 'reject' NOT NULL COMMENT 'reject | replace',
     `default_did` VARCHAR(20) NULL COMMENT 'caller ID presented when policy is replace',
     `media_timeout` INT UNSIGNED NULL COMMENT 's without RTP from a leg before its call ends; NULL: MEDIA_TIMEOUT, 0: never',
+    `media_keepalive` TINYINT(1) DEFAULT 0 NOT NULL COMMENT 'rtpengine sends both legs a continuous stream (rtpengine >= 11)',
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
     CONSTRAINT tenant_name_idx UNIQUE (`name`),
@@ -144,6 +145,7 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
 );
 -- Added after the first release: a database created before them gets them here (idempotent).
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_timeout` INT UNSIGNED NULL AFTER `default_did`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_keepalive` TINYINT(1) DEFAULT 0 NOT NULL AFTER `media_timeout`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_packets` INT UNSIGNED NULL AFTER `answer_ms`;

@@ -92,7 +92,7 @@ class Attempts:
 
     def _branch_media(self, src: str, dst: str) -> int:
         try:
-            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst)) < 0:
+            if KSR.rtpengine.rtpengine_manage(media.branch_offer_flags(src, dst)) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.
                 log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()

@@ -21,6 +21,7 @@ class Tenant:
     callerid_policy: str = "reject"  # or "replace"
     default_did: str | None = None
     media_timeout: int | None = None  # s; None: MEDIA_TIMEOUT of .env; 0: its calls are never ended for it
+    media_keepalive: bool = False  # rtpengine's audio player feeds both legs, silence where nothing came
 
 
 def inbound_target(route: DidRoute, tenant: Tenant) -> Target:

@@ -1,5 +1,5 @@
-"""sbcctl: manage gateways, carriers, DIDs, the ACL and peer credentials (every change takes effect at once via RPC);
-see the SBC's state, its active calls and its call records.
+"""sbcctl: manage gateways, carriers, DIDs, the ACL, peer credentials and tenants' media settings (every change
+takes effect at once via RPC); see the SBC's state, its active calls and its call records.
 
 Exit codes: 0 done, 1 the DB or Kamailio did not answer, 2 bad input (nothing written).
 """
@@ -409,6 +409,10 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
                  "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"])} for r in rows]
     show(rows, "call records")
 
+
+from .tenants import tenant_app  # noqa: E402 - it uses this module's helpers
+
+app.add_typer(tenant_app, name="tenant")
 
 if __name__ == "__main__":
     sys.exit(app())

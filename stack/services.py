@@ -5,6 +5,7 @@ from __future__ import annotations
 import grp
 import os
 import pwd
+import re
 import secrets
 import shutil
 import signal
@@ -222,6 +223,23 @@ class RtpEngine(Service):
         self._spawn(self.argv())
         s = self.settings
         self._wait(lambda: ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port, 0.3), 30)
+
+
+AUDIO_PLAYER_SINCE = (11,)  # rtpengine's audio player (media keepalive): mr11 and later
+
+
+def rtpengine_version(binary: str = "rtpengine") -> tuple[int, ...] | None:
+    """The version of the rtpengine installed here ("Version: 12.5.1.31-1"), None when there is none."""
+    try:
+        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return parse_rtpengine_version(done.stdout + done.stderr)  # it prints to stderr
+
+
+def parse_rtpengine_version(text: str) -> tuple[int, ...] | None:
+    found = re.search(r"Version:\s*(\d+(?:\.\d+)*)", text)
+    return tuple(int(part) for part in found.group(1).split(".")) if found else None
 
 
 def start_id() -> int:

@@ -15,6 +15,7 @@ import subprocess
 import pytest
 
 from sbcctl import rpc
+from stack import services
 from stack.stack import Stack
 
 from .harness import rtpengine_calls, wait_for
@@ -105,6 +106,13 @@ def active_dialogs(sbc) -> list[str]:
 def kamailio_major(sbc) -> int:
     """5 on Debian 12 hosts, 6 in the image: Call-ID masking exists only on 6."""
     return int(re.search(r"kamailio (\d+)\.", sbc.kamailio.rpc("core.version")).group(1))
+
+
+def rtpengine_version(sbc) -> tuple[int, ...] | None:
+    """The version of the rtpengine this SBC runs (the image's, or the host's on the host path)."""
+    if os.environ.get("SBC_BACKEND") == "compose":
+        return services.parse_rtpengine_version(sbc.exec("rtpengine", "sh", "-c", "rtpengine --version 2>&1"))
+    return services.rtpengine_version()
 
 
 def db(sbc, sql: str) -> None:

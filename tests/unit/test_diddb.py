@@ -4,6 +4,7 @@ import pytest
 from kemi import settings
 from kemi.didcache import DidRoute, DidSourceError
 from kemi.diddb import DidDatabase
+from kemi.tenancy import Tenant
 
 S = settings.load({"DB_RETRY_AFTER": "5"})
 
@@ -39,13 +40,13 @@ class Conn:
 
 
 class Connector:
-    def __init__(self):
-        self.made, self.refuse = [], False
+    def __init__(self, row=("+14155550101", 2, None, "acme")):
+        self.made, self.refuse, self.row = [], False, row
 
     def __call__(self, **kw):
         if self.refuse:
             raise pymysql.err.OperationalError(2003, "Can't connect")
-        conn = Conn(("+14155550101", 2, None, "acme"))
+        conn = Conn(self.row)
         self.made.append((kw, conn))
         return conn
 
@@ -67,6 +68,16 @@ def test_query_is_parameterised_and_row_mapped():
     assert [args for _, args in conn.executed] == [("+14155550101",), (hostile,)]
     assert all("%s" in sql for sql, _ in conn.executed)
     assert len(connect.made) == 1  # one connection per process, reused
+
+
+@pytest.mark.parametrize("row,tenant", [
+    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0), Tenant("acme", True, 21, False, 5, 2, "reject")),
+    (("beta", 0, 22, 1, 0, 0, "replace", "+14155550301", 15, 1),
+     Tenant("beta", False, 22, True, 0, 0, "replace", "+14155550301", 15, True)),
+])
+def test_tenant_row_is_mapped_with_its_media_settings(row, tenant):
+    db = DidDatabase(S, connect=Connector(row))
+    assert db.tenant(tenant.name) == tenant
 
 
 def test_connection_uses_the_settings_and_short_timeouts():

@@ -31,7 +31,7 @@ DIDS = {
 TENANTS = {
     "acme": Tenant("acme", True, 21, allow_backup=True, max_calls=2, max_cps=5, callerid_policy="reject",
                    default_did="+14155550201"),
-    "beta": Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301"),
+    "beta": Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301", media_keepalive=True),
     "off": Tenant("off", False, 23),
 }
 
@@ -556,6 +556,14 @@ def test_branch_to_gateway_offers_media_private_to_public(ksr):
     assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public"),))]
 
 
+def test_branch_of_a_kept_alive_call_asks_for_rtpengines_audio_player(ksr):
+    request(ksr)
+    ksr.pvs[media.KEEPALIVE_AVP] = 1
+    make_routes().branch_to_gateway(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public") +
+                                                             " audio-player=force",))]
+
+
 def test_branch_is_dropped_when_rtpengine_fails(ksr):
     request(ksr)
     ksr.returns["rtpengine.rtpengine_manage"] = -1
@@ -693,6 +701,20 @@ def test_tenant_without_backup_fails_over_nowhere_else(ksr):
     request(ksr, ruser="4155550301")
     make_routes().ksr_request_route(None)
     assert ksr.called("dispatcher.ds_select_dst") == [(22, 9)] and ksr.pvs[GROUPS_AVP] == ""
+
+
+@pytest.mark.parametrize("ruser,kept", [("4155550301", [(media.KEEPALIVE_AVP, 1)]), ("4155550201", [])])
+def test_inbound_call_of_a_tenant_with_media_keepalive_is_marked_for_its_branches(ksr, ruser, kept):
+    request(ksr, ruser=ruser)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("pv.seti") == kept and ksr.called("tm.t_relay") == [()]
+
+
+@pytest.mark.parametrize("tenant,kept", [("beta", [(media.KEEPALIVE_AVP, 1)]), ("acme", [])])
+def test_outbound_call_of_a_tenant_with_media_keepalive_is_marked_for_its_branches(ksr, tenant, kept):
+    outbound(ksr, tenant=tenant, from_user={"beta": "+14155550301", "acme": "+14155550201"}[tenant])
+    make_routes().ksr_request_route(None)
+    assert ksr.called("pv.seti") == kept and ksr.called("tm.t_relay") == [()]
 
 
 def test_tenant_direct_uri_fails_over_to_the_tenants_set_then_backup(ksr):
