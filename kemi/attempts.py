@@ -92,7 +92,7 @@ class Attempts:
 
     def _branch_media(self, src: str, dst: str) -> int:
         try:
-            if KSR.rtpengine.rtpengine_manage(media.branch_offer_flags(src, dst)) < 0:
+            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst, media.kept_alive())) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.
                 log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()
@@ -109,7 +109,7 @@ class Attempts:
             timing.provisional(status)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on())) < 0:
+                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on(), media.kept_alive())) < 0:
                     log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
             crashed("reply route", traceback.format_exc())

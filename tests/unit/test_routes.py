@@ -564,6 +564,14 @@ def test_branch_of_a_kept_alive_call_asks_for_rtpengines_audio_player(ksr):
                                                              " audio-player=force",))]
 
 
+def test_answer_of_a_kept_alive_call_asks_for_rtpengines_audio_player_too(ksr):
+    request(ksr, side="public")
+    ksr.returns["kx.get_status"] = 200
+    ksr.pvs[media.KEEPALIVE_AVP] = 1
+    make_routes().reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == [(media.answer_flags("public") + " audio-player=force",)]
+
+
 def test_branch_is_dropped_when_rtpengine_fails(ksr):
     request(ksr)
     ksr.returns["rtpengine.rtpengine_manage"] = -1
