@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint bench soak clean
+.PHONY: deps run call test unit integration integration-image image lint bench bench-keepalive soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -47,6 +47,10 @@ lint: deps
 # The SBC next to bench/native.cfg, on this host's Kamailio and on the image's (python -m bench.cps --help).
 bench: deps image
 	$(ISOLATED) $(PY) -m bench.cps
+
+# rtpengine's CPU per call with and without media keepalive (the image's rtpengine; --help for options).
+bench-keepalive: deps image
+	$(ISOLATED) $(PY) -m bench.keepalive
 
 # Memory and Redis keys over 20,000 calls on this host's Kamailio (python -m bench.soak --help).
 soak: deps

@@ -16,7 +16,19 @@ from .hiding import crashed, log
 NUMBER_AVP = "$avp(sbc_number)"
 GROUPS_AVP = "$avp(sbc_groups)"
 GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
+KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # 1: the tenant's media_keepalive; every branch's offer and answer ask
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
+
+
+def keep_alive(wanted: bool) -> None:
+    """At routing: whether this call's legs are kept streaming by rtpengine (kemi.media)."""
+    if wanted:
+        KSR.pv.seti(KEEPALIVE_AVP, 1)
+
+
+def kept_alive() -> bool:
+    """In the INVITE's branch and reply routes: whether its routing asked for keepalive."""
+    return KSR.pv.get(KEEPALIVE_AVP) == 1
 
 
 @dataclass(frozen=True)
@@ -92,7 +104,7 @@ class Attempts:
 
     def _branch_media(self, src: str, dst: str) -> int:
         try:
-            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst, media.kept_alive())) < 0:
+            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst, kept_alive())) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.
                 log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()
@@ -109,7 +121,7 @@ class Attempts:
             timing.provisional(status)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on(), media.kept_alive())) < 0:
+                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on(), kept_alive())) < 0:
                     log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
             crashed("reply route", traceback.format_exc())

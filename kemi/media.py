@@ -5,8 +5,6 @@ rtpengine's statistics (kemi.quality) say which leg a figure belongs to."""
 
 from __future__ import annotations
 
-import KSR
-
 # Rewrite every address in the SDP (c= and o=) and drop ICE candidates that would name the far side.
 _HIDE = "replace-origin replace-session-connection ICE=remove"
 # rtpengine's audio player (rtpengine >= 11): each leg gets a stream rtpengine paces itself, from what the
@@ -16,18 +14,6 @@ _HIDE = "replace-origin replace-session-connection ICE=remove"
 # ignores the key (with a warning in its log). rtpengine 12.5 streams toward the offerer for the offer's
 # flag and toward the answerer for the answer's (and relays RFC 4733 events only with both): both carry it.
 _KEEPALIVE = "audio-player=force"
-KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # set at routing for a tenant with media_keepalive; read per branch
-
-
-def keep_alive(wanted: bool) -> None:
-    """At routing: whether this call's legs are kept streaming (the tenant's media_keepalive)."""
-    if wanted:
-        KSR.pv.seti(KEEPALIVE_AVP, 1)
-
-
-def kept_alive() -> bool:
-    """In the INVITE's branch and reply routes: whether its routing asked for keepalive."""
-    return KSR.pv.get(KEEPALIVE_AVP) == 1
 
 
 def offer_flags(from_side: str, to_side: str, keepalive: bool = False) -> str:

@@ -14,9 +14,9 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, e164, media, metrics, policy, records, tenancy
+from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy
 from .accounts import ACCOUNTS, PEER_TAG_AVP, GatewayAccounts
-from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
+from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
 from .didcache import DidCache, DidUnavailable
 from .egress import EgressChecks
@@ -227,7 +227,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
             deadmedia.tenant_timeout(tenant.media_timeout)
-            media.keep_alive(tenant.media_keepalive)
+            keep_alive(tenant.media_keepalive)
             for header in tenancy.context_headers(dialed, did, tenant.name):
                 KSR.hdr.append(f"{header}\r\n")
         self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
@@ -309,7 +309,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
             deadmedia.tenant_timeout(tenant.media_timeout)
-            media.keep_alive(tenant.media_keepalive)
+            keep_alive(tenant.media_keepalive)
         presented = caller or KSR.kx.get_fuser() or "anonymous"
         self.rewrite_parties(number, "private", presented)
         self.assert_identity(presented, "private")

@@ -6,7 +6,7 @@ import pytest
 
 from kemi import benchswitch, media, settings, timing
 from kemi.accounts import Account
-from kemi.attempts import GIVE_UP_REASON
+from kemi.attempts import GIVE_UP_REASON, KEEPALIVE_AVP
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.routes import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
@@ -558,7 +558,7 @@ def test_branch_to_gateway_offers_media_private_to_public(ksr):
 
 def test_branch_of_a_kept_alive_call_asks_for_rtpengines_audio_player(ksr):
     request(ksr)
-    ksr.pvs[media.KEEPALIVE_AVP] = 1
+    ksr.pvs[KEEPALIVE_AVP] = 1
     make_routes().branch_to_gateway(None)
     assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public") +
                                                              " audio-player=force",))]
@@ -567,7 +567,7 @@ def test_branch_of_a_kept_alive_call_asks_for_rtpengines_audio_player(ksr):
 def test_answer_of_a_kept_alive_call_asks_for_rtpengines_audio_player_too(ksr):
     request(ksr, side="public")
     ksr.returns["kx.get_status"] = 200
-    ksr.pvs[media.KEEPALIVE_AVP] = 1
+    ksr.pvs[KEEPALIVE_AVP] = 1
     make_routes().reply_media(None)
     assert ksr.called("rtpengine.rtpengine_manage") == [(media.answer_flags("public") + " audio-player=force",)]
 
@@ -711,14 +711,14 @@ def test_tenant_without_backup_fails_over_nowhere_else(ksr):
     assert ksr.called("dispatcher.ds_select_dst") == [(22, 9)] and ksr.pvs[GROUPS_AVP] == ""
 
 
-@pytest.mark.parametrize("ruser,kept", [("4155550301", [(media.KEEPALIVE_AVP, 1)]), ("4155550201", [])])
+@pytest.mark.parametrize("ruser,kept", [("4155550301", [(KEEPALIVE_AVP, 1)]), ("4155550201", [])])
 def test_inbound_call_of_a_tenant_with_media_keepalive_is_marked_for_its_branches(ksr, ruser, kept):
     request(ksr, ruser=ruser)
     make_routes().ksr_request_route(None)
     assert ksr.called("pv.seti") == kept and ksr.called("tm.t_relay") == [()]
 
 
-@pytest.mark.parametrize("tenant,kept", [("beta", [(media.KEEPALIVE_AVP, 1)]), ("acme", [])])
+@pytest.mark.parametrize("tenant,kept", [("beta", [(KEEPALIVE_AVP, 1)]), ("acme", [])])
 def test_outbound_call_of_a_tenant_with_media_keepalive_is_marked_for_its_branches(ksr, tenant, kept):
     outbound(ksr, tenant=tenant, from_user={"beta": "+14155550301", "acme": "+14155550201"}[tenant])
     make_routes().ksr_request_route(None)
