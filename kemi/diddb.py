@@ -1,4 +1,5 @@
-"""Reads of did_routing, tenant, peer_credential and gateway_account: one pymysql connection per process."""
+"""Reads of did_routing, tenant, peer_credential and gateway_account: one pymysql connection per process;
+the last known configuration (kemi.snapshot) answers when MariaDB does not."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from .accounts import Account
 from .challenges import Credential
 from .didcache import DidRoute, DidSourceError
 from .settings import Settings
+from .snapshot import Snapshot, SnapshotError
 from .tenancy import Tenant
 
 _DID_QUERY = (
@@ -25,6 +27,16 @@ _TENANT_QUERY = (
 )
 _ACCOUNT_QUERY = "SELECT username, ha1, tenant FROM gateway_account WHERE username = %s AND enabled = 1 LIMIT 1"
 _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
+# Each query as (table, key column, columns, only enabled rows), for the snapshot.
+_FROM_SNAPSHOT = {
+    _DID_QUERY: ("did_routing", "did", ("did", "gateway_group", "gateway_uri", "tenant"), True),
+    _TENANT_QUERY: ("tenant", "name", ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps",
+                                       "callerid_policy", "default_did", "media_timeout", "media_keepalive"), False),
+    _ACCOUNT_QUERY: ("gateway_account", "username", ("username", "ha1", "tenant"), True),
+    _CREDENTIAL_QUERY: ("peer_credential", "host", ("host", "username", "realm", "ha1", "password"), False),
+}
+_INT_COLUMNS = {"gateway_group", "enabled", "allow_backup", "max_calls", "max_cps", "media_timeout",
+                "media_keepalive"}
 
 
 class DidDatabase:
@@ -37,8 +49,12 @@ class DidDatabase:
         connect: Callable[..., Any] = pymysql.connect,
         clock: Callable[[], float] = time.monotonic,
         on_error: Callable[[str], None] = lambda source: None,
+        snapshot: Snapshot | None = None,
+        on_snapshot: Callable[[], None] = lambda: None,
     ):
         self._settings = settings
+        self._snapshot = snapshot
+        self._on_snapshot = on_snapshot  # told each time the snapshot answered instead (metrics)
         self._connect = connect
         self._clock = clock
         self._on_error = on_error  # told "connect" or "query" on each failure (metrics)
@@ -75,6 +91,33 @@ class DidDatabase:
         return Account(*row) if row is not None else None
 
     def _fetchone(self, query: str, key: str):
+        try:
+            return self._fetchone_live(query, key)
+        except DidSourceError:
+            if self._snapshot is None:
+                raise
+            try:
+                row = self._from_snapshot(query, key)
+            except SnapshotError:
+                raise DidSourceError("database down and no readable snapshot") from None
+            self._on_snapshot()
+            return row
+
+    def _from_snapshot(self, query: str, key: str) -> tuple | None:
+        table, key_column, columns, enabled_only = _FROM_SNAPSHOT[query]
+        found = self._snapshot.find(table, key_column, key, **({"enabled": "1"} if enabled_only else {}))
+        if found is None:
+            return None
+        return tuple(int(found[c]) if c in _INT_COLUMNS and found[c] is not None else found[c] for c in columns)
+
+    def connect(self) -> Any:
+        """A fresh connection (this process's, or the snapshot timer's own), short timeouts."""
+        s = self._settings
+        return self._connect(host=s.db_host, port=s.db_port, user=s.db_user, password=s.db_password,
+                             database=s.db_name, connect_timeout=2, read_timeout=2, write_timeout=2,
+                             autocommit=True, charset="utf8mb4")
+
+    def _fetchone_live(self, query: str, key: str):
         reused = self._conn is not None and self._pid == os.getpid()
         try:
             return self._execute(self._connection(), query, key)
@@ -109,20 +152,8 @@ class DidDatabase:
             return self._conn
         if self._clock() < self._down_until:
             raise DidSourceError("database marked down, retry pending")
-        s = self._settings
         try:
-            self._conn = self._connect(
-                host=s.db_host,
-                port=s.db_port,
-                user=s.db_user,
-                password=s.db_password,
-                database=s.db_name,
-                connect_timeout=2,
-                read_timeout=2,
-                write_timeout=2,
-                autocommit=True,
-                charset="utf8mb4",
-            )
+            self._conn = self.connect()
         except pymysql.MySQLError as exc:
             self._drop(exc, "connect")
         self._pid = os.getpid()

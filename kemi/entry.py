@@ -8,6 +8,7 @@ routing code and a fresh DID cache take effect without a restart.
 import importlib
 import os
 import sys
+from pathlib import Path
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
@@ -35,13 +36,14 @@ import kemi.records  # noqa: E402
 import kemi.rewriting  # noqa: E402
 import kemi.routes  # noqa: E402
 import kemi.settings  # noqa: E402
+import kemi.snapshot  # noqa: E402
 import kemi.tenancy  # noqa: E402
 import kemi.timing  # noqa: E402
 import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.settings, kemi.ng, kemi.e164, kemi.wire, kemi.didcache, kemi.media,
+_MODULES = (kemi.benchswitch, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache, kemi.media,
             kemi.mediastats, kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records,
             kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress,
             kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
@@ -51,7 +53,10 @@ def mod_init():
     for module in _MODULES:
         importlib.reload(module)
     settings = kemi.settings.load()
-    loader = kemi.diddb.DidDatabase(settings, on_error=kemi.metrics.db_error)
+    directory = Path(settings.snapshot_dir) if settings.snapshot_dir else None
+    loader = kemi.diddb.DidDatabase(settings, on_error=kemi.metrics.db_error,
+                                    snapshot=kemi.snapshot.Snapshot(directory) if directory else None,
+                                    on_snapshot=lambda: kemi.metrics.snapshot("read"))
     dids = kemi.didcache.DidCache(
         loader,
         ttl=settings.did_cache_ttl,
@@ -78,4 +83,6 @@ def mod_init():
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
-    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts)
+    keeper = kemi.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
+    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper)
+

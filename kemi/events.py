@@ -7,7 +7,17 @@ import traceback
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import deadmedia, metrics, records
-from .hiding import CALLEE_CALLID, crashed, log
+from .hiding import CALLEE_CALLID, crashed, log, printable
+
+
+def snapshot_outcome(outcome: str, detail: str) -> None:
+    """The snapshot timer's log lines and metric: a change written, or why not (once per check)."""
+    if outcome == "written":
+        KSR.info(f"sbc: snapshot: configuration written ({detail})\n")
+    elif outcome != "unchanged":
+        KSR.warn(printable(f"sbc: snapshot: {outcome}, the last one stays: {detail}") + "\n")
+    if outcome != "unchanged":
+        metrics.snapshot(outcome)
 
 
 class EventRoutes:
@@ -44,6 +54,15 @@ class EventRoutes:
             deadmedia.sweep((self.settings.rtpengine_ng_ip, self.settings.rtpengine_ng_port))
         except Exception:  # noqa: BLE001
             crashed("media watch", traceback.format_exc())
+        return 1
+
+    def ksr_snapshot(self, msg, event: str = "") -> int:
+        """rtimer (every SNAPSHOT_INTERVAL s, its own process): the last known configuration kept on disk."""
+        try:
+            if self.snapshots is not None:
+                self.snapshots.check()
+        except Exception:  # noqa: BLE001
+            crashed("snapshot", traceback.format_exc())
         return 1
 
     def ksr_xhttp_event(self, msg, event: str = "") -> int:

@@ -29,6 +29,7 @@ MEDIA_RTT = "sbc_media_rtt_ms"  # histogram {leg, tenant, group}: only where bot
 MEDIA_REPORTS = "sbc_media_reports_total"  # {leg, result}: rtcp | no rtcp (a peer sending none has no MOS)
 MEDIA_TIMEOUTS = "sbc_media_timeouts_total"  # {leg, tenant}: calls ended for dead media; leg carrier|gateway|both
 MEDIA_CHECKS = "sbc_media_checks_total"  # {result}: ok|silent|unknown call|no answer, per answered call and sweep
+SNAPSHOT = "sbc_snapshot_total"  # {event}: written|failed|db down (timer checks), read (a lookup served from it)
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -98,6 +99,10 @@ def cache_lookup(cache: str, result: str) -> None:
 
 def db_error(source: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(DB_ERRORS, 1, source)
+
+
+def snapshot(event: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(SNAPSHOT, 1, event)
 
 
 def topology_guard(stage: str, side: str, reason: str) -> None:

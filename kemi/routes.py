@@ -42,8 +42,9 @@ TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
-                 accounts: DidCache):
+                 accounts: DidCache, snapshots=None):
         self.settings = settings
+        self.snapshots = snapshots  # kemi.snapshot.Keeper, for the snapshot timer
         self.dids = dids
         self.tenants = tenants
         self.credentials = credentials  # peer host -> Credential, for a peer's 401/407

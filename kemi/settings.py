@@ -65,6 +65,8 @@ DEFAULTS: dict[str, str] = {
     "DID_CACHE_NEGATIVE_TTL": "30",
     "DID_CACHE_SIZE": "100000",
     "DB_RETRY_AFTER": "5",
+    "SNAPSHOT_DIR": "",
+    "SNAPSHOT_INTERVAL": "10",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
@@ -119,6 +121,8 @@ class Settings:
     did_cache_negative_ttl: int
     did_cache_size: int
     db_retry_after: int
+    snapshot_dir: str  # the last known configuration (kemi.snapshot); "" = <run dir>/snapshot (the launcher)
+    snapshot_interval: int  # s between checks whether the configuration changed
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
@@ -137,6 +141,10 @@ class Settings:
         port = self.private_port if side == "private" else self.public_port
         return f"{proto}:{self.socket_ip(side)}:{port}"
 
+    @property
+    def db_url(self) -> str:
+        return f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
+
     def kamailio_env(self) -> dict[str, str]:
         """The variables kamailio.cfg reads with #!defenv, all derived from these settings."""
         return {
@@ -146,9 +154,7 @@ class Settings:
             "PUBLIC_PORT": str(self.public_port),
             "METRICS_IP": self.metrics_ip,
             "METRICS_PORT": str(self.metrics_port),
-            "DB_URL": (
-                f"mysql://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
-            ),
+            "DB_URL": self.db_url,
             "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
             "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port}",
             "DS_PING_INTERVAL": str(self.ds_ping_interval),
@@ -162,6 +168,9 @@ class Settings:
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
             "CALLID_MASK_KEY": self.callid_mask_key,
             "MEDIA_TIMER": f"name=media;interval={self.media_check_interval};mode=1;",
+            # db_cluster: MariaDB first; the snapshot's connection is added by the launcher (its path)
+            "DB_CLUSTER_LIVE": f"live=>{self.db_url}",
+            "SNAPSHOT_TIMER": f"name=snapshot;interval={self.snapshot_interval};mode=1;",
         }
 
 
@@ -199,6 +208,13 @@ def _groups(field: str, value: str) -> tuple[int, ...]:
 
 _TECH_PREFIX = re.compile(r"^[0-9#*]{1,10}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+def _directory(field: str, value: str) -> str:
+    """An absolute path without characters that Kamailio's db URLs or db_text would read otherwise."""
+    if value and (not value.startswith("/") or re.search(r"[\s;:=>]", value)):
+        raise ConfigError(field, f"not an absolute path without spaces, ';', ':', '=' or '>': {value!r}")
+    return value.rstrip("/") if len(value) > 1 else value
 
 
 def _realm(field: str, value: str) -> str:
@@ -310,6 +326,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         did_cache_negative_ttl=_int("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
         did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
         db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
+        snapshot_dir=_directory("SNAPSHOT_DIR", get("SNAPSHOT_DIR")),
+        snapshot_interval=_int("SNAPSHOT_INTERVAL", get("SNAPSHOT_INTERVAL"), 1, 3600),
         unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
         unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
         auth_realm=_realm("AUTH_REALM", get("AUTH_REALM")),

@@ -11,11 +11,12 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kemi import ng
+from kemi import ng, snapshot
 from kemi.settings import Settings
 from sbcctl import rpc
 
@@ -193,6 +194,17 @@ class Redis(Service):
             return False
 
 
+def db_answers(settings: Settings, timeout: float = 1.0) -> bool:
+    """True when MariaDB accepts the SBC's own login (what Kamailio's modules will try)."""
+    import pymysql  # the launcher's other roles need no DB driver
+    try:
+        pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.db_user,
+                        password=settings.db_password, database=settings.db_name, connect_timeout=timeout).close()
+        return True
+    except pymysql.MySQLError:
+        return False
+
+
 def redis_ping(ip: str, port: int, timeout: float = 0.5) -> bool:
     """True when Redis answers PING; OSError when it cannot be reached."""
     with socket.create_connection((ip, port), timeout=timeout) as conn:
@@ -263,6 +275,10 @@ class Kamailio(Service):
         self.defines = defines  # -A NAME for kamailio.cfg's #!ifdef (the bench's feature switches)
         self.ctl_socket = run_dir / "kamailio_ctl"
         self.rpc_socket = run_dir / "kamailio_rpc.sock"
+        self.snapshot_dir = Path(settings.snapshot_dir) if settings.snapshot_dir else run_dir / "snapshot"
+        self.from_snapshot = False  # started while MariaDB did not answer
+        self._db_watch = threading.Event()  # set: stop watching for MariaDB's return
+        self._restarting = False
 
     def env(self) -> dict[str, str]:
         return {
@@ -274,6 +290,8 @@ class Kamailio(Service):
             "JSONRPC_SOCKET": str(self.rpc_socket),
             "RPC_SOCKET_USER": self.user,
             "RPC_SOCKET_GROUP": self.group,
+            "SNAPSHOT_DIR": str(self.snapshot_dir),
+            "DB_CLUSTER_SNAPSHOT": f"snapshot=>text://{self.snapshot_dir}",
         }
 
     @property
@@ -295,12 +313,55 @@ class Kamailio(Service):
             argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops
         return argv
 
-    def start(self) -> None:
+    def start(self, db_wait: float = 120) -> None:
+        """With MariaDB answering, as always. Without: from the snapshot of the last known configuration,
+        and restarted once MariaDB answers (every module then connects again; acc's CDR writer cannot
+        otherwise). Without either, MariaDB is waited for up to `db_wait` s (a first start)."""
+        self.snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         if self.settings.drop_privileges:
             _chown(self.run_dir, "kamailio")
+            _chown(self.snapshot_dir, "kamailio")
+        self.from_snapshot = not db_answers(self.settings)
+        if self.from_snapshot and snapshot.written_checksum(self.snapshot_dir) is None:
+            print(f"kamailio: MariaDB does not answer and {self.snapshot_dir} has no snapshot yet: waiting "
+                  f"for MariaDB", flush=True)
+            deadline = time.monotonic() + db_wait
+            while not db_answers(self.settings):
+                if time.monotonic() > deadline:
+                    raise StartError(f"MariaDB did not answer within {db_wait:.0f}s and there is no snapshot")
+                time.sleep(1)
+            self.from_snapshot = False
+        if self.from_snapshot:
+            print(f"kamailio: MariaDB does not answer: starting from the snapshot in {self.snapshot_dir}",
+                  flush=True)
         self._spawn(self.argv(), self.env())
         s = self.settings
         self._wait(lambda: sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200, 30)
+        if self.from_snapshot:
+            self._db_watch = threading.Event()
+            threading.Thread(target=self._restart_when_db_answers, args=(self._db_watch,), daemon=True).start()
+
+    def _restart_when_db_answers(self, stop: threading.Event) -> None:
+        while not stop.wait(2):
+            if db_answers(self.settings):
+                print("kamailio: MariaDB answers again: restarting Kamailio so that its modules reconnect",
+                      flush=True)
+                self._restarting = True
+                try:
+                    super().stop()  # graceful: the dialogs go to MariaDB and come back
+                    self.start()
+                except StartError as exc:
+                    print(f"kamailio: restart failed: {exc}", flush=True)
+                finally:
+                    self._restarting = False
+                return
+
+    def alive(self) -> bool:
+        return self._restarting or super().alive()
+
+    def stop(self, timeout: float = 10) -> None:
+        self._db_watch.set()
+        super().stop(timeout)
 
     def jsonrpc(self, method: str, *params):
         return rpc.call(self.rpc_socket, method, *params)

@@ -59,7 +59,8 @@ def test_every_service_is_healthchecked_restarted_and_configured_from_env():
         "rtpengine": {"condition": "service_healthy"}}
     assert "db-data:/var/lib/sbc/mariadb" in COMPOSE["services"]["db"]["volumes"]
     assert "redis-data:/var/lib/sbc/redis" in COMPOSE["services"]["redis"]["volumes"]
-    assert set(COMPOSE["volumes"]) == {"db-data", "redis-data"}
+    assert "kamailio-snapshot:/var/lib/sbc/snapshot" in COMPOSE["services"]["kamailio"]["volumes"]
+    assert set(COMPOSE["volumes"]) == {"db-data", "redis-data", "kamailio-snapshot"}
 
 
 def test_no_address_or_secret_is_written_in_the_deployment_files():

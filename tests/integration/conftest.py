@@ -23,7 +23,7 @@ from .harness import rtpengine_calls, wait_for
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
 TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
                  "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000", "BAN_SECONDS": "5",
-                 "DB_RETRY_AFTER": "1", "MEDIA_CHECK_INTERVAL": "1"}
+                 "DB_RETRY_AFTER": "1", "MEDIA_CHECK_INTERVAL": "1", "SNAPSHOT_INTERVAL": "1"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -195,6 +195,11 @@ def scrape(sbc) -> dict[tuple, float]:
             for family in text_string_to_metric_families(text) for sample in family.samples}
 
 
+def snapshot_events(sbc, event: str) -> float:
+    """kamailio_sbc_snapshot_total{event} since Kamailio started."""
+    return scrape(sbc).get(("kamailio_sbc_snapshot_total", (("event", event),)), 0)
+
+
 def delta(after, before, name, **labels):
     key = (name, tuple(sorted(labels.items())))
     return after.get(key, 0) - before.get(key, 0)

@@ -8,11 +8,13 @@ from kemi import ng
 from .conftest import active_dialogs, db
 from .harness import (
     cdr_rows,
+    delta,
     delta_sum,
     rtpengine_calls,
     run_uac,
     scrape,
     send_request,
+    snapshot_events,
     start_peers,
     stop_peers,
     wait_for,
@@ -35,17 +37,24 @@ def call_succeeds_within(work, name, number, seconds):
     return None
 
 
-def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(quiet_sbc, work):
+def test_db_outage_keeps_dids_routing_from_the_cache_and_the_snapshot_and_recovers(quiet_sbc, work):
     peers = start_peers(work, quiet_sbc, ["127.0.3.1", "127.0.3.2", "127.0.3.3"], args=())
+    written = snapshot_events(quiet_sbc, "written")
     db(quiet_sbc, "INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('+14155550777', 2, '')")
     try:
         assert calls(work, "warm-up", "4155550101", n=16, rate=20)[0] == 0  # every worker caches the DID
+        assert wait_for(lambda: snapshot_events(quiet_sbc, "written") > written, 10)  # +14155550777 in it
         before = scrape(quiet_sbc)
         quiet_sbc.db.stop()
         rc, during = calls(work, "during", "4155550101", n=30, rate=10)
         assert rc == 0, during.log()
-        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550777") == 503
-        errors = delta_sum(scrape(quiet_sbc), before, "kamailio_sbc_db_errors_total")
+        # Never looked up before: the snapshot knows the one and not the other.
+        rc, known = calls(work, "snapshot-did", "+14155550777")
+        assert rc == 0, known.log()
+        assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550779") == 404
+        after = scrape(quiet_sbc)
+        errors = delta_sum(after, before, "kamailio_sbc_db_errors_total")
+        from_snapshot = delta(after, before, "kamailio_sbc_snapshot_total", event="read")
         quiet_sbc.db.start()
         recovered = call_succeeds_within(work, "recovered", "+14155550777", 15)
     finally:
@@ -58,10 +67,12 @@ def test_db_outage_keeps_cached_dids_routing_refuses_unknown_ones_and_recovers(q
     # Every record's line names its call_id (a record of a call that never had one would not).
     logged = {found.group(1) for line in quiet_sbc.kamailio.log_path.read_text(errors="replace").splitlines()
               if "log_write_cdr()" in line and (found := re.search(r"\bcall_id=([^;\s]+)", line))}
-    print(f"\nMariaDB down: 30/30 calls to a cached DID answered, unknown DID 503, "
+    print(f"\nMariaDB down: 30/30 calls to a cached DID answered, a DID only the snapshot knew routed, "
+          f"one it did not know 404, "
           f"recovered {recovered:.1f} s after the DB returned; call records of those 30: {len(recorded)}")
     assert recovered is not None
     assert errors >= 1  # the DID lookup's failed connection shows in the metrics
+    assert from_snapshot == 2  # the two DIDs nobody had looked up
     assert during_ids and during_ids <= logged  # records the DB could not take are in the log, whole
     assert leaks(peers["127.0.3.1"].received(), PRIVATE_SIDE) == []  # topos state is not in the DB
 

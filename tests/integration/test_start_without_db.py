@@ -1,0 +1,79 @@
+"""Kamailio (re)started while MariaDB does not answer routes from the snapshot of the last known
+configuration (kemi/snapshot.py: gateways, ACL, DIDs, tenants), and restarts itself once MariaDB answers
+again, so that its modules reconnect and call records are written again.
+
+Host: the launcher's Kamailio service object does it (stack/services.py). Image: the kamailio container is
+restarted by its engine with the db container stopped, as `restart: unless-stopped` would after a crash;
+its launcher does the rest inside.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from .conftest import db
+from .harness import cdr_rows, last_cdr_id, snapshot_events, start_peers, stop_peers, wait_for
+from .test_outages import call_succeeds_within, calls
+
+COMPOSE = os.environ.get("SBC_BACKEND") == "compose"
+NEW_DID = "+14155550888"  # added just before the outage: only the snapshot knows it afterwards
+
+
+def uptime(sbc) -> int:
+    """Seconds since Kamailio started (its restarts reset it)."""
+    for line in sbc.kamailio.rpc("core.uptime").splitlines():
+        if line.strip().startswith("uptime:"):
+            return int(line.split(":", 1)[1])
+    raise AssertionError("no uptime in core.uptime")
+
+
+def restart_kamailio(sbc) -> None:
+    """As after a crash: the process (host) or the container (image) starts again, the DB still down."""
+    if COMPOSE:
+        sbc.engine_docker("restart", "sbc-test-kamailio-1")
+        assert wait_for(lambda: sbc.states()["kamailio"].get("Health") == "healthy", 90), sbc.logs("kamailio")[-3000:]
+    else:
+        sbc.kamailio.stop()
+        sbc.kamailio.start()
+
+
+def test_started_without_the_db_it_routes_from_the_snapshot_and_restarts_once_the_db_answers(quiet_sbc, work):
+    sbc = quiet_sbc
+    peers = start_peers(work, sbc, ["127.0.3.1", "127.0.3.24"], args=())
+    written = snapshot_events(sbc, "written")
+    db(sbc, f"INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('{NEW_DID}', 1, '')")
+    try:
+        # The change is in the snapshot within SNAPSHOT_INTERVAL (1 s in the tests).
+        assert wait_for(lambda: snapshot_events(sbc, "written") > written, 10)
+        sbc.db.stop()
+        started = time.monotonic()
+        restart_kamailio(sbc)
+        up = time.monotonic() - started
+        first = call_succeeds_within(work, "snapshot", NEW_DID, 30)  # DID, ACL, gateway: all from the snapshot
+        assert first is not None
+        routed = time.monotonic() - started
+        assert calls(work, "tenant", "+14155550401")[0] == 0  # a tenant's DID to its own gateway
+        assert peers["127.0.3.24"].received("INVITE")
+        assert "127.0.3.1" in sbc.kamailio.rpc("dispatcher.list")
+        # Counted since this start: lookups answered from the snapshot, the timer's checks finding no DB.
+        assert wait_for(lambda: snapshot_events(sbc, "read") >= 2 and snapshot_events(sbc, "db down") >= 1, 5)
+        before_return = uptime(sbc)
+        sbc.db.start()
+        returned = time.monotonic()
+        assert wait_for(lambda: uptime(sbc) < before_return, 30), "Kamailio did not restart once MariaDB answered"
+        after = last_cdr_id(sbc)
+        recovered = call_succeeds_within(work, "after", NEW_DID, 30)
+        assert recovered is not None
+        restarted = time.monotonic() - returned
+        # Call records are written again: the modules connected afresh.
+        assert wait_for(lambda: [r for r in cdr_rows(sbc, after) if r["did"] == NEW_DID], 10)
+    finally:
+        if not sbc.db.alive():
+            sbc.db.start()
+        if not sbc.kamailio.alive():
+            restart_kamailio(sbc)
+        db(sbc, f"DELETE FROM did_routing WHERE did = '{NEW_DID}'")
+        stop_peers(peers)
+    print(f"\nMariaDB down: Kamailio up in {up:.1f} s, first call routed {routed:.1f} s after the restart began; "
+          f"MariaDB back: calls and records again {restarted:.1f} s later")
