@@ -17,12 +17,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kemi import mediastats
 from kemi import settings as settings_mod
+from kemi import snapshot
 from stack import dotenv
 
-from . import rpc, status, validate
-from .store import DISABLED, Store
+from . import rpc, validate
+from .snapshotstore import SnapshotStore
+from .store import DISABLED, Reads, Store
 
 REPO = Path(__file__).resolve().parent.parent
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -49,6 +50,8 @@ def main(env_file: Path = typer.Option(REPO / ".env", help="configuration file")
     except settings_mod.ConfigError as exc:
         fail(2, f"configuration error: {exc}")
     state["rpc"] = run_dir / "kamailio_rpc.sock"
+    configured = state["settings"].snapshot_dir
+    state["snapshot"] = Path(configured) if configured else run_dir / "snapshot"
     state["json"] = as_json
 
 
@@ -57,11 +60,26 @@ def fail(code: int, message: str):
     raise typer.Exit(code)
 
 
-def read_store() -> Store:
+def read_store() -> Reads:
+    """The DB; while it does not answer, the SBC's snapshot of its last known configuration (said so)."""
     try:
         return Store(state["settings"])
     except Exception as exc:  # noqa: BLE001 - any DB failure is an operator-facing error
-        fail(1, f"database: {exc}")
+        try:
+            reads = _SnapshotReads(state["snapshot"])
+        except (snapshot.SnapshotError, OSError):
+            fail(1, f"database: {exc}")
+        typer.echo(f"sbcctl: database: {exc}; showing the snapshot of {reads.taken:%Y-%m-%d %H:%M:%S} "
+                   f"({state['snapshot']})", err=True)
+        return reads
+
+
+class _SnapshotReads(SnapshotStore):
+    def rows(self, sql: str, *args) -> list[dict]:
+        try:
+            return super().rows(sql, *args)
+        except snapshot.SnapshotError as exc:
+            fail(1, f"database does not answer, and this is {exc}")
 
 
 def checked(*checks):
@@ -320,97 +338,9 @@ def reload_all():
     typer.echo("reloaded")
 
 
-# ---- state, calls, records ---------------------------------------------------------------------
-
-def _rpc(method: str, *params):
-    try:
-        return rpc.call(state["rpc"], method, *params)
-    except (rpc.RpcError, ValueError) as exc:
-        fail(1, f"Kamailio: {exc}")
-
-
-@app.command("status")
-def status_cmd():
-    """Gateways' and carriers' probing state, rtpengine, database, Redis, active calls, cache figures.
-    Exit 1 when rtpengine, the database or Redis does not answer."""
-    s = state["settings"]
-    report = {"peers": status.peers(_rpc("dispatcher.list"), s.carrier_group),
-              "rtpengine": status.rtpengine(s), "redis": status.redis(s)}
-    try:
-        db = Store(s)
-        report["database"] = {"reachable": True,
-                              "dids": db.rows("SELECT COUNT(*) AS n FROM did_routing")[0]["n"]}
-    except Exception as exc:  # noqa: BLE001 - reported, not fatal: status is for bad days
-        report["database"] = {"reachable": False, "error": str(exc)}
-    try:
-        text = status.scrape(s)
-        report["caches"] = status.cache_figures(text)
-        report["active_calls"] = {labels["direction"]: int(value) for labels, value
-                                  in status.metric_values(text, "kamailio_sbc_active_calls")}
-    except OSError as exc:
-        report["caches"], report["active_calls"] = [], {"error": str(exc)}
-    healthy = all(report[part]["reachable"] for part in ("rtpengine", "database", "redis"))
-    if state["json"]:
-        typer.echo(json.dumps(report, default=str))
-    else:
-        show(report["peers"], "gateways and carriers")
-        show([_part(name, report[key]) for name, key in (("rtpengine", "rtpengine"), ("database", "database"),
-                                                        ("redis (topology hiding)", "redis"))]
-             + [{"part": "active calls", "state": "", "detail": _detail(report["active_calls"])}], "SBC")
-        show(report["caches"], "DID and tenant caches (lookups since start, per result)")
-    raise typer.Exit(0 if healthy else 1)
-
-
-def _part(name: str, facts: dict) -> dict:
-    facts = dict(facts)
-    up = facts.pop("reachable")
-    return {"part": name, "state": "up" if up else "DOWN", "detail": _detail(facts)}
-
-
-def _detail(facts: dict) -> str:
-    return ", ".join(f"{k} {v}" for k, v in facts.items())
-
-
-@app.command("calls")
-def calls_cmd(media: bool = typer.Option(True, help="each leg's MOS, loss and jitter so far (asks rtpengine)")):
-    """Active calls: direction, DID, tenant, gateway, carrier, talk time, media quality per leg."""
-    dialogs = _rpc("dlg.list") or []
-    quality = status.live_media(state["settings"], [d.get("call-id", "") for d in dialogs]) if media else None
-    show(status.calls(dialogs, media=quality), "active calls")
-
-
-def _pair(carrier, gateway) -> str:
-    """One column for both legs: carrier/gateway, '-' where a leg had no figure."""
-    return "/".join("-" if v is None else str(v) for v in (carrier, gateway))
-
-
-@app.command("cdr")
-def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
-            did: str = typer.Option(None, help="only this DID / called number")):
-    """Call records, newest first (one per routed call; duration = talk seconds)."""
-    if not 1 <= limit <= 100_000:
-        fail(2, "limit: must be 1..100000")
-    sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
-           "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms, "
-           "end_reason, " + ", ".join(mediastats.COLUMNS) + " FROM sbc_cdr")
-    args: list = []
-    if did is not None:
-        (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
-        sql += " WHERE did = %s"
-        args.append(did)
-    rows = read_store().rows(sql + " ORDER BY id DESC LIMIT %s", *args, limit)
-    if not state["json"]:  # the columns that fit a terminal; --json has them all
-        rows = [{"setup": f"{r['setup_time']:%m-%d %H:%M:%S}" if r["setup_time"] else "",
-                 "dir": r["direction"], "did": r["did"], "tenant": r["tenant"],
-                 "gateway": r["gateway"], "carrier": r["carrier"], "code": r["code"],
-                 "pdd ms": r["pdd_ms"], "answer ms": r["answer_ms"],
-                 "talk s": round(r["duration"], 1), "ended": r["end_reason"],
-                 "mos c/g": _pair(r["carrier_mos"], r["gateway_mos"]),
-                 "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"])} for r in rows]
-    show(rows, "call records")
-
-
-from .tenants import tenant_app  # noqa: E402 - it uses this module's helpers
+# The commands of these modules use this module's helpers: imported once those exist.
+from . import monitoring  # noqa: E402, F401 - registers status, calls, cdr on `app`
+from .tenants import tenant_app  # noqa: E402
 
 app.add_typer(tenant_app, name="tenant")
 

@@ -9,7 +9,20 @@ from kemi.settings import Settings
 DISABLED = 4  # dispatcher flags bit: administratively disabled
 
 
-class Store:
+class Reads:
+    """Queries shared by the DB and the snapshot (sbcctl.snapshotstore)."""
+
+    def rows(self, sql: str, *args) -> list[dict]:
+        raise NotImplementedError
+
+    def gateways(self, group: int | None = None) -> list[dict]:
+        sql = "SELECT id, setid AS `group`, destination AS uri, priority, attrs, flags, description FROM dispatcher"
+        if group is None:
+            return self.rows(sql + " ORDER BY setid, priority DESC, id")
+        return self.rows(sql + " WHERE setid = %s ORDER BY priority DESC, id", group)
+
+
+class Store(Reads):
     def __init__(self, settings: Settings):
         self.conn = pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.db_user,
                                     password=settings.db_password, database=settings.db_name,
@@ -23,9 +36,3 @@ class Store:
     def write(self, sql: str, *args) -> int:
         with self.conn.cursor() as cur:
             return cur.execute(sql, args)
-
-    def gateways(self, group: int | None = None) -> list[dict]:
-        sql = "SELECT id, setid AS `group`, destination AS uri, priority, attrs, flags, description FROM dispatcher"
-        if group is None:
-            return self.rows(sql + " ORDER BY setid, priority DESC, id")
-        return self.rows(sql + " WHERE setid = %s ORDER BY priority DESC, id", group)

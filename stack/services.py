@@ -75,7 +75,10 @@ class Service:
     def stop(self, timeout: float = 10) -> None:
         if not self.alive():
             return
-        pgid = os.getpgid(self.proc.pid)
+        try:
+            pgid = os.getpgid(self.proc.pid)
+        except ProcessLookupError:  # exited meanwhile
+            return
         os.killpg(pgid, signal.SIGTERM)
         try:
             self.proc.wait(timeout)
@@ -279,6 +282,7 @@ class Kamailio(Service):
         self.from_snapshot = False  # started while MariaDB did not answer
         self._db_watch = threading.Event()  # set: stop watching for MariaDB's return
         self._restarting = False
+        self._restart_lock = threading.Lock()  # a stop waits for a restart under way
 
     def env(self) -> dict[str, str]:
         return {
@@ -343,7 +347,11 @@ class Kamailio(Service):
 
     def _restart_when_db_answers(self, stop: threading.Event) -> None:
         while not stop.wait(2):
-            if db_answers(self.settings):
+            if not db_answers(self.settings):
+                continue
+            with self._restart_lock:
+                if stop.is_set():
+                    return
                 print("kamailio: MariaDB answers again: restarting Kamailio so that its modules reconnect",
                       flush=True)
                 self._restarting = True
@@ -354,14 +362,15 @@ class Kamailio(Service):
                     print(f"kamailio: restart failed: {exc}", flush=True)
                 finally:
                     self._restarting = False
-                return
+            return
 
     def alive(self) -> bool:
         return self._restarting or super().alive()
 
     def stop(self, timeout: float = 10) -> None:
         self._db_watch.set()
-        super().stop(timeout)
+        with self._restart_lock:
+            super().stop(timeout)
 
     def jsonrpc(self, method: str, *params):
         return rpc.call(self.rpc_socket, method, *params)

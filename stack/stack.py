@@ -40,8 +40,15 @@ class Stack:
         return self
 
     def stop(self) -> None:
+        """Every service, even when one of them fails to stop (the first failure is raised after)."""
+        failed: BaseException | None = None
         for service in reversed(self.services):
-            service.stop()
+            try:
+                service.stop()
+            except Exception as exc:  # noqa: BLE001 - the others must still be stopped
+                failed = failed or exc
+        if failed is not None:
+            raise failed
 
     def dead(self) -> list[str]:
         return [s.name for s in self.services if s.proc is not None and not s.alive()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 import urllib.request
@@ -198,6 +199,16 @@ def scrape(sbc) -> dict[tuple, float]:
 def snapshot_events(sbc, event: str) -> float:
     """kamailio_sbc_snapshot_total{event} since Kamailio started."""
     return scrape(sbc).get(("kamailio_sbc_snapshot_total", (("event", event),)), 0)
+
+
+def in_snapshot(sbc, table: str, text: str) -> bool:
+    """Whether the snapshot's file of `table` holds `text` (escaped as db_text writes it)."""
+    if os.environ.get("SBC_BACKEND") == "compose":
+        content = sbc.exec("kamailio", "cat", f"/var/lib/sbc/snapshot/{table}", check=False)
+    else:
+        path = sbc.kamailio.snapshot_dir / table
+        content = path.read_text() if path.exists() else ""
+    return text in content
 
 
 def delta(after, before, name, **labels):

@@ -10,6 +10,7 @@ from .harness import (
     cdr_rows,
     delta,
     delta_sum,
+    in_snapshot,
     rtpengine_calls,
     run_uac,
     scrape,
@@ -43,7 +44,8 @@ def test_db_outage_keeps_dids_routing_from_the_cache_and_the_snapshot_and_recove
     db(quiet_sbc, "INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('+14155550777', 2, '')")
     try:
         assert calls(work, "warm-up", "4155550101", n=16, rate=20)[0] == 0  # every worker caches the DID
-        assert wait_for(lambda: snapshot_events(quiet_sbc, "written") > written, 10)  # +14155550777 in it
+        assert wait_for(lambda: in_snapshot(quiet_sbc, "did_routing", "+14155550777"), 10)
+        assert snapshot_events(quiet_sbc, "written") > written
         before = scrape(quiet_sbc)
         quiet_sbc.db.stop()
         rc, during = calls(work, "during", "4155550101", n=30, rate=10)

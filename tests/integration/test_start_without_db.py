@@ -9,23 +9,25 @@ its launcher does the rest inside.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
 from .conftest import db
-from .harness import cdr_rows, last_cdr_id, snapshot_events, start_peers, stop_peers, wait_for
+from .harness import cdr_rows, in_snapshot, last_cdr_id, snapshot_events, start_peers, stop_peers, wait_for
 from .test_outages import call_succeeds_within, calls
 
 COMPOSE = os.environ.get("SBC_BACKEND") == "compose"
 NEW_DID = "+14155550888"  # added just before the outage: only the snapshot knows it afterwards
 
 
-def uptime(sbc) -> int:
-    """Seconds since Kamailio started (its restarts reset it)."""
-    for line in sbc.kamailio.rpc("core.uptime").splitlines():
-        if line.strip().startswith("uptime:"):
-            return int(line.split(":", 1)[1])
-    raise AssertionError("no uptime in core.uptime")
+def uptime(sbc) -> int | None:
+    """Seconds since Kamailio started (its restarts reset it); None while it does not answer."""
+    try:
+        answer = sbc.kamailio.rpc("core.uptime")
+    except RuntimeError:
+        return None
+    return next(int(line.split(":", 1)[1]) for line in answer.splitlines() if line.strip().startswith("uptime:"))
 
 
 def restart_kamailio(sbc) -> None:
@@ -38,14 +40,16 @@ def restart_kamailio(sbc) -> None:
         sbc.kamailio.start()
 
 
-def test_started_without_the_db_it_routes_from_the_snapshot_and_restarts_once_the_db_answers(quiet_sbc, work):
+def test_started_without_the_db_it_routes_from_the_snapshot_and_restarts_once_the_db_answers(quiet_sbc, work,
+                                                                                              sbcctl):
     sbc = quiet_sbc
     peers = start_peers(work, sbc, ["127.0.3.1", "127.0.3.24"], args=())
     written = snapshot_events(sbc, "written")
     db(sbc, f"INSERT INTO did_routing (did, gateway_group, tenant) VALUES ('{NEW_DID}', 1, '')")
     try:
         # The change is in the snapshot within SNAPSHOT_INTERVAL (1 s in the tests).
-        assert wait_for(lambda: snapshot_events(sbc, "written") > written, 10)
+        assert wait_for(lambda: in_snapshot(sbc, "did_routing", NEW_DID), 10)
+        assert snapshot_events(sbc, "written") > written
         sbc.db.stop()
         started = time.monotonic()
         restart_kamailio(sbc)
@@ -58,10 +62,18 @@ def test_started_without_the_db_it_routes_from_the_snapshot_and_restarts_once_th
         assert "127.0.3.1" in sbc.kamailio.rpc("dispatcher.list")
         # Counted since this start: lookups answered from the snapshot, the timer's checks finding no DB.
         assert wait_for(lambda: snapshot_events(sbc, "read") >= 2 and snapshot_events(sbc, "db down") >= 1, 5)
+        # The operator's reads: from the snapshot, said so; what it does not hold is an error, not empty.
+        listed = sbcctl("--json", "did", "list")
+        assert listed.returncode == 0 and "showing the snapshot of" in listed.stderr, listed.stderr
+        assert NEW_DID in [row["did"] for row in json.loads(listed.stdout)]
+        assert "sip:127.0.3.24:5060" in [row["uri"] for row in json.loads(sbcctl("--json", "gateway", "list").stdout)]
+        records = sbcctl("cdr")
+        assert records.returncode == 1 and "not in the snapshot" in records.stderr, records.stderr
         before_return = uptime(sbc)
         sbc.db.start()
         returned = time.monotonic()
-        assert wait_for(lambda: uptime(sbc) < before_return, 30), "Kamailio did not restart once MariaDB answered"
+        assert wait_for(lambda: (now := uptime(sbc)) is not None and now < before_return, 30), \
+            "Kamailio did not restart once MariaDB answered"
         after = last_cdr_id(sbc)
         recovered = call_succeeds_within(work, "after", NEW_DID, 30)
         assert recovered is not None

@@ -16,6 +16,7 @@ def test_kamailio_env_is_derived_from_the_same_values():
     env = settings.load({"PUBLIC_IP": "127.0.2.7", "DB_PASSWORD": "s3cret"}).kamailio_env()
     assert env["PUBLIC_IP"] == "127.0.2.7"
     assert env["DB_URL"] == "mysql://kamailio:s3cret@127.0.0.1:3306/kamailio"
+    assert env["DB_CLUSTER_LIVE"] == "live=>" + env["DB_URL"]  # db_cluster's connection, the same URL
 
 
 @pytest.mark.parametrize("name,value", [
@@ -25,7 +26,8 @@ def test_kamailio_env_is_derived_from_the_same_values():
     ("CARRIER_GROUP", "2"), ("RTP_PORT_MAX", "100"), ("DID_CACHE_TTL", "0"),
     ("UNKNOWN_PUBLIC_ACTION", "ignore"), ("UNKNOWN_PRIVATE_ACTION", ""), ("BAN_SECONDS", "0"),
     ("PIKE_MAX_REQUESTS", "1"), ("REDIS_IP", "localhost"), ("DROP_PRIVILEGES", "yes"),
-    ("METRICS_IP", "::1"), ("METRICS_PORT", "0"),
+    ("METRICS_IP", "::1"), ("METRICS_PORT", "0"), ("SNAPSHOT_DIR", "relative/dir"),
+    ("SNAPSHOT_DIR", "/var/lib/sbc snap"), ("SNAPSHOT_DIR", "/a;b"), ("SNAPSHOT_INTERVAL", "0"),
 ])
 def test_bad_values_name_the_field(name, value):
     with pytest.raises(ConfigError) as err:
