@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
+from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for, wait_state
 from .rtp import RtpPeer, media_address
 from .sipua import AnsweringPeer, Caller, parse, wait_until
 
@@ -23,10 +23,12 @@ LOSS_EVERY = 10  # one packet in ten left out
 HOLD_MS = 10  # every other packet
 
 
-def _call(carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
+def _call(sbc, carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
     """One inbound call carrying media between two RtpPeers for SECONDS, ended by the carrier's BYE;
     `during()` runs once the media is over, while the call is still up."""
     gateway_ua = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
+    # Earlier tests may have left the gateway unanswered long enough for probing to set it inactive.
+    wait_state(sbc, [GATEWAY[0]], active=True)
     caller = Caller(CARRIER, SBC_PRIVATE, "4155550101", [])
     carrier_media = RtpPeer(CARRIER[0], 40000, **carrier_rtp)
     gateway_media = RtpPeer(GATEWAY[0], 40000, **gateway_rtp)
@@ -59,7 +61,7 @@ def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc, sbcctl):
     sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
     live = []
     carrier, gateway = _call(
-        {"drop": lambda seq: seq % LOSS_EVERY == LOSS_EVERY // 2, "hold_ms": lambda seq: HOLD_MS * (seq % 2)}, {},
+        sbc, {"drop": lambda seq: seq % LOSS_EVERY == LOSS_EVERY // 2, "hold_ms": lambda seq: HOLD_MS * (seq % 2)}, {},
         during=lambda: live.append(sbcctl("--json", "calls")))
     row, after_metrics = _row(sbc, after), scrape(sbc)
     heard = gateway.heard
@@ -93,7 +95,7 @@ def test_impaired_media_is_reported_on_the_leg_that_heard_it(quiet_sbc, sbcctl):
 
 def test_a_call_without_rtcp_has_packets_but_no_mos(quiet_sbc):
     sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
-    carrier, gateway = _call({"rtcp": False}, {"rtcp": False})
+    carrier, gateway = _call(sbc, {"rtcp": False}, {"rtcp": False})
     row, after_metrics = _row(sbc, after), scrape(sbc)
     assert int(row["carrier_packets"]) == carrier.sent and int(row["gateway_packets"]) == gateway.sent
     assert [row[f"{leg}_{name}"] for leg in ("carrier", "gateway") for name in ("mos", "jitter_ms", "loss_pct")] \
