@@ -204,3 +204,14 @@ def test_a_rewritten_file_is_read_again(snap):
     stat = (snap / "tenant").stat()
     os.utime(snap / "tenant", (stat.st_atime, stat.st_mtime + 1))
     assert found.find("tenant", "name", "acme")["max_calls"] == "9"
+
+
+def test_a_table_is_decoded_once_per_change_however_many_lookups(snap, monkeypatch):
+    decoded = []
+    real = snapshot.decode
+    monkeypatch.setattr(snapshot, "decode", lambda text: decoded.append(1) or real(text))
+    found = Snapshot(snap)
+    assert [found.find("did_routing", "did", f"+1415555010{i}") is not None for i in range(1, 5)] == \
+        [True, True, True, False]
+    assert found.find("did_routing", "did", "+14155550102", enabled="1") is None  # there, but disabled
+    assert len(decoded) == 1
