@@ -66,11 +66,13 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     `default_did` VARCHAR(20) NULL COMMENT 'caller ID presented when policy is replace',
     `media_timeout` INT UNSIGNED NULL COMMENT 's without RTP from a leg before its call ends; NULL: MEDIA_TIMEOUT, 0: never',
     `media_keepalive` TINYINT(1) DEFAULT 0 NOT NULL COMMENT 'rtpengine sends both legs a continuous stream (rtpengine >= 11)',
+    `transfer` VARCHAR(8) DEFAULT 'refuse' NOT NULL COMMENT 'a gateway''s REFER: refuse (403) | relay (blind, to the carrier)',
     `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
     `updated_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP ON UPDATE CURRENT_TIMESTAMP NOT NULL,
     CONSTRAINT tenant_name_idx UNIQUE (`name`),
     CONSTRAINT tenant_group_idx UNIQUE (`gateway_group`),
-    CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace'))
+    CONSTRAINT tenant_policy CHECK (`callerid_policy` IN ('reject', 'replace')),
+    CONSTRAINT tenant_transfer CHECK (`transfer` IN ('refuse', 'relay'))
 );
 
 -- Gateways that authenticate by digest (sources in ACL group 4): one account per credential a platform
@@ -146,6 +148,7 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
 -- Added after the first release: a database created before them gets them here (idempotent).
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_timeout` INT UNSIGNED NULL AFTER `default_did`;
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_keepalive` TINYINT(1) DEFAULT 0 NOT NULL AFTER `media_timeout`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `transfer` VARCHAR(8) DEFAULT 'refuse' NOT NULL AFTER `media_keepalive`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_packets` INT UNSIGNED NULL AFTER `answer_ms`;

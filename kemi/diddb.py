@@ -23,7 +23,7 @@ _DID_QUERY = (
 )
 _TENANT_QUERY = (
     "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did, "
-    "media_timeout, media_keepalive FROM tenant WHERE name = %s LIMIT 1"
+    "media_timeout, media_keepalive, transfer FROM tenant WHERE name = %s LIMIT 1"
 )
 _ACCOUNT_QUERY = "SELECT username, ha1, tenant FROM gateway_account WHERE username = %s AND enabled = 1 LIMIT 1"
 _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
@@ -31,7 +31,8 @@ _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_crede
 _FROM_SNAPSHOT = {
     _DID_QUERY: ("did_routing", "did", ("did", "gateway_group", "gateway_uri", "tenant"), True),
     _TENANT_QUERY: ("tenant", "name", ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps",
-                                       "callerid_policy", "default_did", "media_timeout", "media_keepalive"), False),
+                                       "callerid_policy", "default_did", "media_timeout", "media_keepalive",
+                                       "transfer"), False),
     _ACCOUNT_QUERY: ("gateway_account", "username", ("username", "ha1", "tenant"), True),
     _CREDENTIAL_QUERY: ("peer_credential", "host", ("host", "username", "realm", "ha1", "password"), False),
 }
@@ -75,10 +76,11 @@ class DidDatabase:
         row = self._fetchone(_TENANT_QUERY, name)
         if row is None:
             return None
-        name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive = row
+        (name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive,
+         transfer) = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
                       policy, default_did or None, int(media_timeout) if media_timeout is not None else None,
-                      bool(keepalive))
+                      bool(keepalive), transfer or "refuse")
 
     def credential(self, host: str) -> Credential | None:
         """Loader for the peer credential cache (asked only when a peer challenges)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, media, policy, quality
+from . import benchswitch, deadmedia, media, metrics, policy, quality, records, tenancy
+from .didcache import DidUnavailable
+from .hiding import log
 from .mediastats import LEGS
 
 
@@ -57,6 +59,8 @@ class InDialog:
             elif not KSR.is_ACK():
                 self.guard.reply(*refusal, side)
             return
+        if KSR.kx.get_method() == "REFER" and not self.transfer(side):
+            return
         if self.guard.arrived_masked():
             # From the side that only knows the masked Call-ID: tm's own 100 Trying and its 408/503
             # would carry the decoded one (topos leaves them alone). The answer comes from the far end.
@@ -74,6 +78,26 @@ class InDialog:
         if not KSR.is_ACK():
             KSR.tm.t_on_reply("reply_media")
         self.relay()
+
+    def transfer(self, side: str | None) -> bool:
+        """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (kemi.tenancy)."""
+        name = records.tenant()
+        try:
+            tenant = self.tenants.lookup(name)[0] if name else None
+        except DidUnavailable:
+            tenant = None  # no tenant data at all: the default, refuse
+        target, result = tenancy.transfer_target(tenant, side or "", KSR.hdr.get("Refer-To"), records.carrier(),
+                                                 self.settings.default_region)
+        metrics.transfer(name, result)
+        if target is None:
+            log(KSR.notice, f"transfer refused ({result}) from the {side} side")
+            self.guard.reply(403, "Transfer Not Allowed", side)
+            return False
+        KSR.hdr.remove("Referred-By")  # names the gateway
+        KSR.hdr.remove("Refer-To")
+        KSR.hdr.append(f"Refer-To: <{target}>\r\n")
+        log(KSR.info, f"transfer relayed to the carrier: {target}")
+        return True
 
     def next_hop_refusal(self, side: str | None) -> tuple[int, str] | None:
         """After loose_route: was From/To restored, and does the request leave toward the other side?"""

@@ -48,6 +48,11 @@ def group() -> str:
     return _var(GROUP)
 
 
+def carrier() -> str:
+    """The carrier's address (an inbound call's source) or URI (an outbound call's peer)."""
+    return _var("carrier")
+
+
 def answered(code: int) -> None:
     """The dialog was confirmed (dialog:start). Guarded by the code: a call records one final answer.
     (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.)"""

@@ -6,8 +6,13 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import e164
 from .didcache import DidRoute
 from .policy import Target
+
+TRANSFERS = ("refuse", "relay")
+# A Refer-To value: optional display name, the URI (sip, sips or tel), optional header parameters.
+_REFER_TO = re.compile(r'\s*(?:"[^"]*"\s*)?<?((?:sips?|tel):[^<>\s]+?)>?\s*(?:;[^<>]*)?\s*')
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class Tenant:
     default_did: str | None = None
     media_timeout: int | None = None  # s; None: MEDIA_TIMEOUT of .env; 0: its calls are never ended for it
     media_keepalive: bool = False  # rtpengine's audio player feeds both legs, silence where nothing came
+    transfer: str = "refuse"  # a gateway's REFER: "refuse" (403) or "relay" (to the carrier, blind)
 
 
 def inbound_target(route: DidRoute, tenant: Tenant) -> Target:
@@ -49,6 +55,32 @@ def presented_caller(caller: str | None, owner: str | None, tenant: Tenant) -> s
     if tenant.callerid_policy == "replace" and tenant.default_did:
         return tenant.default_did
     return None
+
+
+def transfer_target(tenant: Tenant | None, side: str, refer_to: str | None, carrier: str,
+                    region: str) -> tuple[str | None, str]:
+    """A REFER inside a call: (the Refer-To the carrier gets, "relayed") or (None, why it is refused).
+
+    Only a gateway transfers (the AI handing its caller to a human), only for a tenant that relays
+    transfers, and only to a phone number: the carrier then places that call on its own network (a blind
+    transfer), so the Refer-To names the number at the carrier, never the gateway's host. An attended
+    transfer (Replaces, or any header in the URI) names a dialog the carrier has never seen: refused."""
+    if side != "public":
+        return None, "from carrier"
+    if tenant is None or tenant.transfer != "relay":
+        return None, "not allowed"
+    found = _REFER_TO.fullmatch(refer_to or "")
+    if found is None:
+        return None, "bad target"
+    uri = found.group(1)
+    if "?" in uri:
+        return None, "attended"
+    user = uri.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
+    number = e164.normalise(user, region)
+    host = carrier.removeprefix("sip:").split(";", 1)[0]
+    if number is None or not host:
+        return None, "bad target"
+    return f"sip:{number}@{host}", "relayed"
 
 
 def over_call_limit(active_calls: int, tenant: Tenant) -> bool:

@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 PCMU, CLOCK, FRAME = 0, 8000, 160  # payload type, Hz, samples per 20 ms
+TELEPHONE_EVENT = 101  # the test SDPs' RFC 4733 payload type (sipua.sdp)
+EVENT_PACKETS = 5  # one key press: 100 ms, the last three packets with the end bit (RFC 4733 2.5.1.4)
 NTP_EPOCH = 2208988800
 
 
@@ -81,8 +83,11 @@ class RtpPeer:
     """One end of a call's media: RTP on `port`, RTCP on `port + 1` (no rtcp-mux in the test SDP)."""
 
     def __init__(self, ip: str, port: int, drop: Callable[[int], bool] = lambda seq: False,
-                 hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True):
+                 hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True,
+                 digits: dict[int, int] | None = None):
         self.drop, self.hold_ms, self.rtcp = drop, hold_ms, rtcp
+        self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
+        self.events: list[int] = []  # event codes of the RFC 4733 packets received
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
         self.rtp = self._socket(ip, port)
         self.rtcp_sock = self._socket(ip, port + 1)
@@ -127,6 +132,10 @@ class RtpPeer:
             time.sleep(max(0.0, due - time.monotonic()))
             if self.drop(seq):
                 continue
+            event = self._event(seq)
+            if event is not None:
+                self.rtp.sendto(self._event_packet(seq, timestamp0, *event), self.remote)
+                continue
             header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, (timestamp0 + seq * FRAME) & 0xFFFFFFFF,
                                  self.ssrc)
             self.rtp.sendto(header + payload, self.remote)
@@ -134,6 +143,21 @@ class RtpPeer:
                 self.sent += 1
                 self.sent_bytes += len(payload)  # the SR's octet count: payload only (RFC 3550 6.4.1)
                 self._last_timestamp = (timestamp0 + seq * FRAME) & 0xFFFFFFFF
+
+    def _event(self, seq: int) -> tuple[int, int] | None:
+        """(event code, packet index within the event) when packet `seq` belongs to a key press."""
+        for start, code in self.digits.items():
+            if start <= seq < start + EVENT_PACKETS:
+                return code, seq - start
+        return None
+
+    def _event_packet(self, seq: int, timestamp0: int, code: int, index: int) -> bytes:
+        start = seq - index  # every packet of one event carries the timestamp of its start
+        marker = 0x80 if index == 0 else 0
+        end = 0x80 if index >= EVENT_PACKETS - 3 else 0
+        header = struct.pack("!BBHII", 0x80, marker | TELEPHONE_EVENT, seq & 0xFFFF,
+                             (timestamp0 + start * FRAME) & 0xFFFFFFFF, self.ssrc)
+        return header + struct.pack("!BBH", code, end | 10, (index + 1) * FRAME)
 
     def _datagrams(self, sock: socket.socket):
         """What arrives on `sock` until the endpoint stops."""
@@ -148,6 +172,10 @@ class RtpPeer:
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])
+            if data[1] & 0x7F == TELEPHONE_EVENT and len(data) >= 16:
+                with self._lock:
+                    self.events.append(data[12])
+                continue
             with self._lock:
                 self.heard.ssrc = ssrc
                 self.heard.packet(seq, timestamp, time.monotonic())

@@ -40,7 +40,7 @@ def short_timeout(quiet_sbc):
 class Call:
     """An answered call from the carrier to voxket's gateway, media started by the test."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, carrier_rtp: dict | None = None, gateway_rtp: dict | None = None):
         self.gateway = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
         self.caller = Caller(CARRIER, SBC_PRIVATE, "4155550401", [])
         self.call_id = f"{name}-{time.monotonic_ns()}@{CARRIER[0]}"
@@ -56,8 +56,8 @@ class Call:
         self.answer = next(m for m in map(parse, self.caller.received)
                            if m is not None and m.status == 200 and m.header("call-id") == self.call_id)
         self.invite = next(iter(self.gateway.invites.values()))
-        self.carrier_media = RtpPeer(CARRIER[0], 40100)
-        self.gateway_media = RtpPeer(GATEWAY[0], 40100)
+        self.carrier_media = RtpPeer(CARRIER[0], 40100, **(carrier_rtp or {}))
+        self.gateway_media = RtpPeer(GATEWAY[0], 40100, **(gateway_rtp or {}))
 
     def start_media(self, carrier_seconds: float, gateway_seconds: float) -> None:
         self.carrier_media.start(media_address(self.answer.body), carrier_seconds)

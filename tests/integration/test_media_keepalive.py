@@ -86,14 +86,15 @@ def test_sbcctl_sets_a_tenants_media_settings_or_names_the_field(quiet_sbc, sbcc
         return next(r for r in rows if r["name"] == "voxket")
 
     before = voxket()
-    assert (before["media_timeout"], before["media_keepalive"]) == ("default", 0)
+    assert (before["media_timeout"], before["media_keepalive"], before["transfer"]) == ("default", 0, "refuse")
     for args, field in ((["voxket", "--timeout", "86401"], "media_timeout"), (["nobody", "--timeout", "5"], "name"),
-                        (["voxket"], "media"), (["voxket", "--timeout", "5", "--default-timeout"], "media_timeout")):
-        done = sbcctl("tenant", "media", *args)
+                        (["voxket"], "set"), (["voxket", "--timeout", "5", "--default-timeout"], "media_timeout"),
+                        (["voxket", "--transfers", "forward"], "transfer")):
+        done = sbcctl("tenant", "set", *args)
         assert done.returncode == 2 and f"sbcctl: {field}:" in done.stderr, done.stdout + done.stderr
     assert voxket() == before
     try:
-        done = sbcctl("tenant", "media", "voxket", "--timeout", "20", "--keepalive")
+        done = sbcctl("tenant", "set", "voxket", "--timeout", "20", "--keepalive")
         if audio_player:
             assert done.returncode == 0, done.stderr
             assert (voxket()["media_timeout"], voxket()["media_keepalive"]) == ("20", 1)
@@ -101,5 +102,5 @@ def test_sbcctl_sets_a_tenants_media_settings_or_names_the_field(quiet_sbc, sbcc
             assert done.returncode == 2 and "sbcctl: media_keepalive: rtpengine 10." in done.stderr, done.stderr
             assert voxket() == before
     finally:
-        assert sbcctl("tenant", "media", "voxket", "--default-timeout", "--no-keepalive").returncode == 0
+        assert sbcctl("tenant", "set", "voxket", "--default-timeout", "--no-keepalive").returncode == 0
     assert voxket() == before

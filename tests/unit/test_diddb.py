@@ -71,9 +71,9 @@ def test_query_is_parameterised_and_row_mapped():
 
 
 @pytest.mark.parametrize("row,tenant", [
-    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0), Tenant("acme", True, 21, False, 5, 2, "reject")),
-    (("beta", 0, 22, 1, 0, 0, "replace", "+14155550301", 15, 1),
-     Tenant("beta", False, 22, True, 0, 0, "replace", "+14155550301", 15, True)),
+    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0, "refuse"), Tenant("acme", True, 21, False, 5, 2, "reject")),
+    (("beta", 0, 22, 1, 0, 0, "replace", "+14155550301", 15, 1, "relay"),
+     Tenant("beta", False, 22, True, 0, 0, "replace", "+14155550301", 15, True, "relay")),
 ])
 def test_tenant_row_is_mapped_with_its_media_settings(row, tenant):
     db = DidDatabase(S, connect=Connector(row))

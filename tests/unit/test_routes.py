@@ -31,7 +31,8 @@ DIDS = {
 TENANTS = {
     "acme": Tenant("acme", True, 21, allow_backup=True, max_calls=2, max_cps=5, callerid_policy="reject",
                    default_did="+14155550201"),
-    "beta": Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301", media_keepalive=True),
+    "beta": Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301", media_keepalive=True,
+                   transfer="relay"),
     "off": Tenant("off", False, 23),
 }
 
@@ -845,6 +846,33 @@ def test_an_in_dialog_request_loses_the_senders_software_headers_only(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.called("hdr.remove") == [("user-agent",), ("x-trace",)]
     assert ksr.called("tm.t_relay") == [()]
+
+
+def refer(ksr, side: str, tenant: str) -> None:
+    """A REFER inside an inbound call of `tenant`, from the gateway (public) or the carrier (private)."""
+    request(ksr, method="REFER", side=side, src=GATEWAY_IP if side == "public" else CARRIER_IP, totag=True,
+            sdp=False, acl=(2,) if side == "public" else (1,))
+    ksr.dlg_vars.update({"tenant": tenant, "carrier": CARRIER_IP})
+    ksr.returns["hdr.get"] = lambda name: "<sip:+14155550199@gw.example.test>" if name == "Refer-To" else None
+
+
+def test_a_gateways_transfer_of_a_relaying_tenant_reaches_the_carrier_naming_the_number_there(ksr):
+    refer(ksr, "public", "beta")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("hdr.remove")[-2:] == [("Referred-By",), ("Refer-To",)]
+    assert ksr.called("hdr.append") == [(f"Refer-To: <sip:+14155550199@{CARRIER_IP}>\r\n",)]
+    assert ksr.called("tm.t_relay") == [()] and ksr.replies() == []
+    assert ksr.counted("sbc_transfers_total") == [("beta", "relayed")]
+
+
+@pytest.mark.parametrize("side,tenant,why", [("public", "acme", "not allowed"), ("public", "", "not allowed"),
+                                             ("private", "beta", "from carrier")])
+def test_other_transfers_get_403_and_go_nowhere(ksr, side, tenant, why):
+    refer(ksr, side, tenant)
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Transfer Not Allowed")]
+    assert ksr.called("tm.t_relay") == [] and ksr.called("hdr.append") == []
+    assert ksr.counted("sbc_transfers_total") == [(tenant or "none", why)]
 
 
 def test_a_reply_loses_the_answering_sides_software_headers(ksr):

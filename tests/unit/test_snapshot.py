@@ -155,9 +155,9 @@ def snap(tmp_path):
                      [(1, "+14155550101", 1, None, None, 1), (2, "+14155550102", 2, None, "acme", 0),
                       (3, "+14155550103", None, "sip:gw.example:5061;transport=tls", "acme", 1)]),
         tenant=(("id", "name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps", "callerid_policy",
-                 "default_did", "media_timeout", "media_keepalive"),
-                [(1, "acme", 1, 21, 1, 5, 2, "replace", "+14155550103", None, 1),
-                 (2, "off", 0, 22, 0, 0, 0, "reject", None, 0, 0)]),
+                 "default_did", "media_timeout", "media_keepalive", "transfer"),
+                [(1, "acme", 1, 21, 1, 5, 2, "replace", "+14155550103", None, 1, "relay"),
+                 (2, "off", 0, 22, 0, 0, 0, "reject", None, 0, 0, "refuse")]),
         gateway_account=(("username", "ha1", "tenant", "enabled"), [("vapi-acme", "a" * 32, "acme", 1),
                                                                     ("old", "b" * 32, "", 0)]),
         peer_credential=(("host", "username", "realm", "ha1", "password"), [("lk.example", "sbc", None, None, "p:w")]),
@@ -178,8 +178,8 @@ def test_lookups_are_answered_from_the_snapshot_as_the_queries_would(snap):
     assert db("+14155550101") == DidRoute("+14155550101", 1, None, "")
     assert db("+14155550102") is None  # disabled
     assert db("+14155550103") == DidRoute("+14155550103", None, "sip:gw.example:5061;transport=tls", "acme")
-    assert db.tenant("acme") == Tenant("acme", True, 21, True, 5, 2, "replace", "+14155550103", None, True)
-    assert db.tenant("off") == Tenant("off", False, 22, False, 0, 0, "reject", None, 0, False)
+    assert db.tenant("acme") == Tenant("acme", True, 21, True, 5, 2, "replace", "+14155550103", None, True, "relay")
+    assert db.tenant("off") == Tenant("off", False, 22, False, 0, 0, "reject", None, 0, False, "refuse")
     assert db.account("vapi-acme") == Account("vapi-acme", "a" * 32, "acme") and db.account("old") is None
     assert db.credential("lk.example") == Credential("lk.example", "sbc", None, None, "p:w")
     assert db("+19995550000") is None and db.tenant("ghost") is None

@@ -1,4 +1,8 @@
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kemi import tenancy
 from kemi.didcache import DidRoute
@@ -43,3 +47,38 @@ def test_context_headers_carry_only_safe_header_text():
     assert headers[0] == "X-Original-Dialed: 41555Route:<sip:x>"
     assert not any("Call-ID" in h for h in headers)  # the carrier's Call-ID never crosses (issue 12)
     assert all("\r" not in h and "\n" not in h for h in headers)
+
+
+RELAYING = Tenant("acme", True, 21, transfer="relay")
+
+
+@pytest.mark.parametrize("refer_to,carrier,expected", [
+    ("<sip:+14155550199@gw.example.test>", "127.0.4.2", ("sip:+14155550199@127.0.4.2", "relayed")),
+    ('"Agent" <sip:4155550199@10.9.8.7;user=phone>;x=1', "sip:127.0.4.1:5060",
+     ("sip:+14155550199@127.0.4.1:5060", "relayed")),
+    ("<tel:+442071838750>", "127.0.4.2", ("sip:+442071838750@127.0.4.2", "relayed")),
+    ("sip:+14155550199@gw", "127.0.4.2", ("sip:+14155550199@127.0.4.2", "relayed")),
+    ("<sip:+14155550199@gw?Replaces=abc%3Bto-tag%3D1>", "127.0.4.2", (None, "attended")),
+    ("<sip:support@gw.example.test>", "127.0.4.2", (None, "bad target")),
+    ("<http://evil/>", "127.0.4.2", (None, "bad target")),
+    ("", "127.0.4.2", (None, "bad target")),
+    (None, "127.0.4.2", (None, "bad target")),
+    ("<sip:+14155550199@gw>", "", (None, "bad target")),
+])
+def test_a_gateways_transfer_goes_to_the_number_at_the_carrier(refer_to, carrier, expected):
+    assert tenancy.transfer_target(RELAYING, "public", refer_to, carrier, "US") == expected
+
+
+@pytest.mark.parametrize("tenant,side,why", [(ACME, "public", "not allowed"), (None, "public", "not allowed"),
+                                             (RELAYING, "private", "from carrier")])
+def test_transfers_are_refused_unless_the_tenant_relays_and_the_gateway_asks(tenant, side, why):
+    assert tenancy.transfer_target(tenant, side, "<sip:+14155550199@gw>", "127.0.4.2", "US") == (None, why)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(max_size=120))
+def test_no_refer_to_makes_the_target_name_anything_but_a_number_at_the_carrier(refer_to):
+    target, result = tenancy.transfer_target(RELAYING, "public", refer_to, "127.0.4.2", "US")
+    assert (target is None) == (result != "relayed")
+    if target is not None:
+        assert re.fullmatch(r"sip:\+[1-9][0-9]{6,14}@127\.0\.4\.2", target), target

@@ -1,0 +1,142 @@
+"""On an established call (tenant voxket: DID +14155550401, gateway 127.0.3.24): a gateway's transfer
+(REFER) refused with 403 or relayed to the carrier per the tenant's setting; SIP INFO relayed both ways;
+RFC 4733 telephone-events both ways through rtpengine. Each side receives nothing of the other's."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .conftest import db, new_routing_generation
+from .harness import delta, scrape
+from .sipua import Msg, parse, wait_until
+from .test_dead_media import CARRIER, GATEWAY, Call
+from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
+
+SBC_PUBLIC, SBC_PRIVATE = ("127.0.2.1", 5060), ("127.0.1.1", 5060)
+TARGET = "+14155550199"  # the human the AI hands the caller to
+DTMF = "Signal=5\r\nDuration=160\r\n"
+
+
+@pytest.fixture
+def relaying(quiet_sbc):
+    db(quiet_sbc, "UPDATE tenant SET transfer = 'relay' WHERE name = 'voxket'")
+    new_routing_generation(quiet_sbc)
+    yield
+    db(quiet_sbc, "UPDATE tenant SET transfer = 'refuse' WHERE name = 'voxket'")
+    new_routing_generation(quiet_sbc)
+
+
+def from_gateway(call: Call, method: str, headers: dict[str, str], body: str = "") -> Msg:
+    """An in-dialog request the gateway sends (its dialog is keyed by the Call-ID it was given)."""
+    msg = call.gateway.dialogs[call.invite.header("call-id")].request(method, *GATEWAY, body)
+    for name, value in headers.items():
+        msg.set(name, value)
+    call.gateway.send(msg.render(), SBC_PUBLIC)
+    return msg
+
+
+def from_carrier(call: Call, method: str, headers: dict[str, str], body: str = "") -> Msg:
+    msg = call.caller.dialogs[call.call_id].request(method, *CARRIER, body)
+    for name, value in headers.items():
+        msg.set(name, value)
+    call.caller.send(msg.render(), SBC_PRIVATE)
+    return msg
+
+
+def answers(endpoint, sent: Msg) -> list[int]:
+    """Final answers `endpoint` received to the request `sent` (by CSeq)."""
+    return [m.status for m in map(parse, list(endpoint.received))
+            if m is not None and m.is_reply and m.status >= 200 and m.header("cseq") == sent.header("cseq")]
+
+
+def carrier_got(call: Call, method: str) -> list[Msg]:
+    call.caller.pump(keep_dialogs=True)
+    return [m for m in map(parse, call.caller.received) if m is not None and not m.is_reply and m.method == method]
+
+
+def hang_up(call: Call) -> None:
+    dialog = call.caller.dialogs[call.call_id]
+    call.caller.send(dialog.request("BYE", *CARRIER).render(), SBC_PRIVATE)
+    assert wait_until(lambda: call.byes()[1], 5)
+
+
+def lines_naming(msg: Msg, side) -> list[str]:
+    return [line for line in msg.render().decode().splitlines()
+            if side.search(line) and not line.lower().startswith("call-id:")]
+
+
+def test_a_gateways_transfer_is_refused_with_403_by_default(quiet_sbc):
+    before = scrape(quiet_sbc)
+    call = Call("refer-refused")
+    try:
+        refer = from_gateway(call, "REFER", {"Refer-To": f"<sip:{TARGET}@gw.example.test>",
+                                             "Referred-By": "<sip:agent@gw.example.test>"})
+        assert wait_until(lambda: answers(call.gateway, refer), 5)
+        assert answers(call.gateway, refer) == [403]
+        time.sleep(0.3)
+        assert carrier_got(call, "REFER") == []
+        hang_up(call)
+    finally:
+        call.close()
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_transfers_total", tenant="voxket", result="not allowed") == 1
+
+
+def test_a_relayed_transfer_reaches_the_carrier_as_the_number_at_the_carrier(quiet_sbc, relaying):
+    before = scrape(quiet_sbc)
+    call = Call("refer-relayed")
+    try:
+        refer = from_gateway(call, "REFER", {"Refer-To": f"<sip:{TARGET}@gw.example.test;user=phone>",
+                                             "Referred-By": "<sip:agent@gw.example.test>"})
+        assert wait_until(lambda: carrier_got(call, "REFER"), 5)
+        [relayed] = carrier_got(call, "REFER")
+        assert wait_until(lambda: answers(call.gateway, refer), 5)
+        assert answers(call.gateway, refer) == [200]  # the carrier's answer, back to the gateway
+        # An attended transfer names a dialog the carrier never saw: refused.
+        attended = from_gateway(call, "REFER", {"Refer-To": f"<sip:{TARGET}@gw?Replaces=x%3Bto-tag%3Dy>"})
+        assert wait_until(lambda: answers(call.gateway, attended), 5)
+        assert answers(call.gateway, attended) == [403]
+        hang_up(call)
+    finally:
+        call.close()
+    print(f"\ncarrier received: Refer-To: {relayed.header('refer-to')}")
+    assert relayed.header("refer-to") == f"<sip:{TARGET}@{CARRIER[0]}>"
+    assert relayed.header("referred-by") is None
+    assert lines_naming(relayed, PUBLIC_SIDE) == [] and "gw.example.test" not in relayed.render().decode()
+    after = scrape(quiet_sbc)
+    assert delta(after, before, "kamailio_sbc_transfers_total", tenant="voxket", result="relayed") == 1
+    assert delta(after, before, "kamailio_sbc_transfers_total", tenant="voxket", result="attended") == 1
+
+
+def test_info_crosses_both_ways_with_its_body_and_nothing_of_the_other_side(quiet_sbc):
+    call = Call("info")
+    try:
+        to_carrier = from_gateway(call, "INFO", {"Content-Type": "application/dtmf-relay"}, DTMF)
+        assert wait_until(lambda: carrier_got(call, "INFO"), 5)
+        to_gateway = from_carrier(call, "INFO", {"Content-Type": "application/dtmf-relay"}, DTMF)
+        assert wait_until(lambda: [m for m in call.gateway.requests if m.method == "INFO"], 5)
+        assert wait_until(lambda: answers(call.gateway, to_carrier) and answers(call.caller, to_gateway), 5)
+        assert answers(call.gateway, to_carrier) == [200] and answers(call.caller, to_gateway) == [200]
+        hang_up(call)
+    finally:
+        call.close()
+    [at_carrier] = carrier_got(call, "INFO")
+    [at_gateway] = [m for m in call.gateway.requests if m.method == "INFO"]
+    for msg, other_side in ((at_carrier, PUBLIC_SIDE), (at_gateway, PRIVATE_SIDE)):
+        assert (msg.body, msg.header("content-type")) == (DTMF, "application/dtmf-relay")
+        assert lines_naming(msg, other_side) == []
+
+
+def test_rfc4733_key_presses_cross_both_ways_through_rtpengine(quiet_sbc):
+    # The carrier's caller presses 5 one second in; the agent sends # (event 11) 1.5 s in.
+    call = Call("dtmf", carrier_rtp={"digits": {50: 5}}, gateway_rtp={"digits": {75: 11}})
+    try:
+        call.start_media(carrier_seconds=3, gateway_seconds=3)
+        call.carrier_media.wait()
+        call.gateway_media.wait()
+        hang_up(call)
+    finally:
+        call.close()
+    print(f"\nevents: gateway heard {call.gateway_media.events}, carrier heard {call.carrier_media.events}")
+    assert call.gateway_media.events == [5] * 5 and call.carrier_media.events == [11] * 5
