@@ -82,6 +82,7 @@ class InDialog:
     def transfer(self, side: str | None) -> bool:
         """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (kemi.tenancy)."""
         name = records.tenant()
+        self.sync_caches()  # a tenant's transfer setting changed since this process last looked
         try:
             tenant = self.tenants.lookup(name)[0] if name else None
         except DidUnavailable:
