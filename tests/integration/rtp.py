@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 PCMU, CLOCK, FRAME = 0, 8000, 160  # payload type, Hz, samples per 20 ms
 TELEPHONE_EVENT = 101  # the test SDPs' RFC 4733 payload type (sipua.sdp)
-EVENT_PACKETS = 5  # one key press: 100 ms, the last three packets with the end bit (RFC 4733 2.5.1.4)
+EVENT_PACKETS = 5  # one key press: 100 ms; RFC 4733 sends its end packet three times
 NTP_EPOCH = 2208988800
 
 

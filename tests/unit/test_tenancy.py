@@ -54,7 +54,7 @@ RELAYING = Tenant("acme", True, 21, transfer="relay")
 
 @pytest.mark.parametrize("refer_to,carrier,expected", [
     ("<sip:+14155550199@gw.example.test>", "127.0.4.2", ("sip:+14155550199@127.0.4.2", "relayed")),
-    ('"Agent" <sip:4155550199@10.9.8.7;user=phone>;x=1', "sip:127.0.4.1:5060",
+    ('"Agent" <sip:4155550199@127.0.3.9;user=phone>;x=1', "sip:127.0.4.1:5060",
      ("sip:+14155550199@127.0.4.1:5060", "relayed")),
     ("<tel:+442071838750>", "127.0.4.2", ("sip:+442071838750@127.0.4.2", "relayed")),
     ("sip:+14155550199@gw", "127.0.4.2", ("sip:+14155550199@127.0.4.2", "relayed")),
