@@ -109,6 +109,18 @@ class Guard:
         """Did the message being routed carry a masked Call-ID (so that topos decoded it)?"""
         return self.masked_via is not None and _first_via() == self.masked_via
 
+    def reply_masked(self, code: int, reason: str, side: str | None) -> None:
+        """A stateless reply that also reaches the masked side: built here with the Call-ID the sender
+        used (sl and tm would put the decoded one in it) and sent by the socket the request came in on.
+        Over TCP, or when the request lacks what a reply needs, withheld as reply() does."""
+        raw = raw_bytes(KSR.kx.get_msgbuf) if self.arrived_masked() else b""
+        data = wire.reply_to(raw, code, reason, self.masked_callid or "") if raw else None
+        if not self.arrived_masked() or KSR.kx.get_proto() != "udp" or data is None:
+            self.reply(code, reason, side)
+            return
+        peer = f"sip:{KSR.kx.get_srcip()}:{KSR.kx.get_srcport()}"
+        KSR.corex.sendx(peer, f"udp:{KSR.kx.get_rcvip()}:{KSR.kx.get_rcvport()}", data.decode())
+
     def reply(self, code: int, reason: str, side: str | None, stateful: bool = False) -> None:
         """A reply generated here, unless it would carry a decoded Call-ID back to the masked side."""
         if self.arrived_masked():

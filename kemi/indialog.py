@@ -92,7 +92,7 @@ class InDialog:
         metrics.transfer(name, result)
         if target is None:
             log(KSR.notice, f"transfer refused ({result}) from the {side} side")
-            self.guard.reply(403, "Transfer Not Allowed", side)
+            self.guard.reply_masked(403, "Transfer Not Allowed", side)  # the platform falls back at once
             return False
         KSR.hdr.remove("Referred-By")  # names the gateway
         KSR.hdr.remove("Refer-To")

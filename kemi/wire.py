@@ -104,6 +104,22 @@ def header_fields(head: str) -> list[tuple[str, str]]:
     return fields
 
 
+def reply_to(raw: bytes, code: int, reason: str, callid: str) -> bytes | None:
+    """A minimal reply to a request, carrying `callid` instead of the request's (the masked Call-ID its
+    sender knows): every Via, From, To, CSeq as they came, no body. None when any of them is missing,
+    folded, or `callid`/`reason` would need escaping."""
+    if not callid or not re.fullmatch(r"[\x21-\x7e]+", callid) or not re.fullmatch(r"[\x20-\x7e]+", reason):
+        return None
+    head, _ = split(raw)
+    fields = header_fields(head.decode("utf-8", "replace"))
+    kept = {name: [value for field, value in fields if field == name] for name in ("via", "from", "to", "cseq")}
+    if any(field == "" for field, _ in fields) or not all(kept.values()) or len(kept["cseq"]) > 1:
+        return None
+    lines = [f"SIP/2.0 {code} {reason}", *(f"Via: {v}" for v in kept["via"]), f"From: {kept['from'][0]}",
+             f"To: {kept['to'][0]}", f"Call-ID: {callid}", f"CSeq: {kept['cseq'][0]}", "Content-Length: 0"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
 def entries(value: str) -> list[str]:
     """A header value's comma-separated entries; commas inside quotes or <...> do not split."""
     if "," not in value:  # nearly every value: the character walk below is most of a check's time

@@ -275,3 +275,54 @@ def test_a_header_name_longer_than_the_filters_can_remove_is_refused():
 ])
 def test_header_entries_split_on_commas_outside_quotes_and_angle_brackets(value, expected):
     assert wire.entries(value) == expected
+
+
+REFER = (b"REFER sip:+14155550401@127.0.2.1:5060 SIP/2.0\r\n"
+         b"Via: SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKa;rport\r\nVia: SIP/2.0/UDP 127.0.3.9;branch=z9hG4bKb\r\n"
+         b"From: <sip:+14155550401@127.0.2.1>;tag=g1\r\nTo: <sip:+12125550199@127.0.2.1>;tag=c1\r\n"
+         b"Call-ID: decoded-by-topoh@127.0.4.2\r\nCSeq: 7 REFER\r\nRefer-To: <sip:+14155550199@gw>\r\n"
+         b"Content-Length: 0\r\n\r\n")
+
+
+def test_a_reply_built_for_the_masked_side_carries_its_call_id_and_every_via():
+    assert wire.reply_to(REFER, 403, "Transfer Not Allowed", "!!:masked").decode() == (
+        "SIP/2.0 403 Transfer Not Allowed\r\n"
+        "Via: SIP/2.0/UDP 127.0.3.1:5060;branch=z9hG4bKa;rport\r\nVia: SIP/2.0/UDP 127.0.3.9;branch=z9hG4bKb\r\n"
+        "From: <sip:+14155550401@127.0.2.1>;tag=g1\r\nTo: <sip:+12125550199@127.0.2.1>;tag=c1\r\n"
+        "Call-ID: !!:masked\r\nCSeq: 7 REFER\r\nContent-Length: 0\r\n\r\n")
+
+
+@pytest.mark.parametrize("raw,callid", [
+    (REFER.replace(b"CSeq: 7 REFER\r\n", b""), "!!:m"), (REFER.replace(b"Via:", b"X-Via:"), "!!:m"),
+    (REFER.replace(b"CSeq: 7 REFER\r\n", b"CSeq: 7 REFER\r\nCSeq: 8 REFER\r\n"), "!!:m"),
+    (REFER.replace(b"To: ", b"To:\r\n "), "!!:m"), (REFER, ""), (REFER, "!!:a\r\nX: b"), (b"", "!!:m"),
+])
+def test_no_reply_is_built_from_a_request_missing_or_folding_what_it_needs(raw, callid):
+    assert wire.reply_to(raw, 403, "Transfer Not Allowed", callid) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400), st.text(max_size=30))
+def test_a_reply_is_built_from_any_bytes_or_not_at_all(raw, callid):
+    data = wire.reply_to(raw, 403, "Transfer Not Allowed", callid)
+    if data is not None:
+        lines = data.decode().split("\r\n")
+        assert lines[0] == "SIP/2.0 403 Transfer Not Allowed" and f"Call-ID: {callid}" in lines
+        assert wire.problem(data, is_request=False) is None
+
+
+@pytest.mark.parametrize("proto,sent", [("udp", True), ("tcp", False)])
+def test_a_refused_transfer_reaches_the_masked_side_as_its_own_reply_over_udp(ksr, proto, sent):
+    routes = masked_arrival(ksr, "REFER")
+    ksr.dlg_vars.update({"tenant": "acme", "carrier": CARRIER_IP})
+    ksr.returns.update({"kx.get_msgbuf": REFER.decode(), "kx.get_proto": proto, "kx.get_srcport": 5060,
+                        "hdr.get": "<sip:+14155550199@gw>"})
+    routes.ksr_request_route(None)
+    assert ksr.replies() == [] and ksr.called("tm.t_relay") == []
+    if sent:
+        [(peer, socket, data)] = ksr.called("corex.sendx")
+        assert (peer, socket) == ("sip:127.0.3.1:5060", "udp:127.0.2.1:5060")
+        assert data == wire.reply_to(REFER, 403, "Transfer Not Allowed", "!!:masked").decode()
+    else:  # no datagram to send it in: withheld as every local reply to a masked request
+        assert ksr.called("corex.sendx") == []
+        assert ksr.counted("sbc_topology_guard_total") == [("withheld", "public", "403 to a masked request")]
