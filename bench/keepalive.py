@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import socket
 import sys
 import tempfile
@@ -25,17 +24,14 @@ import time
 from pathlib import Path
 
 from kemi import media, ng, settings
+from tests.integration.rtp import media_address
+from tests.integration.sipua import sdp
 
 from . import probe, runtime
 
 CARRIER_IP, GATEWAY_IP = "127.0.4.30", "127.0.3.30"
-FIRST_PORT = 46000  # each call: carrier and gateway on FIRST_PORT + 2 * call (RTCP one above: never read)
+FIRST_PORT = 46000  # each call: carrier and gateway on FIRST_PORT + 4 * call (RTCP one above: never read)
 PCMU_20MS = b"\xff" * 160
-
-
-def _sdp(ip: str, port: int) -> str:
-    return (f"v=0\r\no=- 1 1 IN IP4 {ip}\r\ns=-\r\nc=IN IP4 {ip}\r\nt=0 0\r\n"
-            f"m=audio {port} RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n")
 
 
 def _ng_flags(kemi_flags: str) -> dict:
@@ -65,14 +61,14 @@ class Calls:
             self.carrier.append(carrier)
             self.gateway.append(gateway)
             base = {"call-id": call_id, "from-tag": "carrier"}
-            offer = ng.command(*ng_at, {**base, "command": "offer", "sdp": _sdp(CARRIER_IP, FIRST_PORT + 4 * i),
+            offer = ng.command(*ng_at, {**base, "command": "offer", "sdp": sdp(CARRIER_IP, FIRST_PORT + 4 * i),
                                         **_ng_flags(media.offer_flags("private", "public", keepalive))})
             answer = ng.command(*ng_at, {**base, "command": "answer", "to-tag": "gateway",
-                                         "sdp": _sdp(GATEWAY_IP, FIRST_PORT + 4 * i),
+                                         "sdp": sdp(GATEWAY_IP, FIRST_PORT + 4 * i),
                                          **_ng_flags(media.answer_flags("public", keepalive))})
             if offer.get("result") != b"ok" or answer.get("result") != b"ok":
                 raise RuntimeError(f"rtpengine refused call {call_id}: {offer} {answer}")
-            self.to_gateway_leg.append(_media_address(offer["sdp"].decode()))
+            self.to_gateway_leg.append(media_address(offer["sdp"].decode()))
 
     @staticmethod
     def _bind(ip: str, port: int) -> socket.socket:
@@ -90,10 +86,6 @@ class Calls:
             ng.command(*self.ng_at, {"command": "delete", "call-id": call_id})
         for sock in self.carrier + self.gateway:
             sock.close()
-
-
-def _media_address(sdp: str) -> tuple[str, int]:
-    return re.search(r"^c=IN IP4 (\S+)", sdp, re.M).group(1), int(re.search(r"^m=audio (\d+)", sdp, re.M).group(1))
 
 
 def _drain(sock: socket.socket) -> int:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import benchswitch, deadmedia, media, metrics, policy, quality, records, tenancy
-from .didcache import DidUnavailable
 from .hiding import log
 from .mediastats import LEGS
 
@@ -82,11 +81,7 @@ class InDialog:
     def transfer(self, side: str | None) -> bool:
         """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (kemi.tenancy)."""
         name = records.tenant()
-        self.sync_caches()  # a tenant's transfer setting changed since this process last looked
-        try:
-            tenant = self.tenants.lookup(name)[0] if name else None
-        except DidUnavailable:
-            tenant = None  # no tenant data at all: the default, refuse
+        tenant = self.current("tenant", self.tenants, name) if name else None  # None: refused, the default
         target, result = tenancy.transfer_target(tenant, side or "", KSR.hdr.get("Refer-To"), records.carrier(),
                                                  self.settings.default_region)
         metrics.transfer(name, result)

@@ -62,12 +62,16 @@ def from_carrier(call: Call, method: str, headers: dict[str, str], body: str = "
     return msg
 
 
-def answers(endpoint, sent: Msg) -> list[int]:
+def final_replies(endpoint, sent: Msg) -> list[Msg]:
     """Final answers `endpoint` received to the request `sent` (by CSeq)."""
     if hasattr(endpoint, "pump"):  # the carrier's UA reads its socket only when asked
         endpoint.pump(keep_dialogs=True)
-    return [m.status for m in map(parse, list(endpoint.received))
+    return [m for m in map(parse, list(endpoint.received))
             if m is not None and m.is_reply and m.status >= 200 and m.header("cseq") == sent.header("cseq")]
+
+
+def answers(endpoint, sent: Msg) -> list[int]:
+    return [m.status for m in final_replies(endpoint, sent)]
 
 
 def refused(call: Call, sent: Msg) -> None:
@@ -75,8 +79,7 @@ def refused(call: Call, sent: Msg) -> None:
     where sl and tm would have put the decoded one in a reply: built by Guard.reply_masked)."""
     assert wait_until(lambda: answers(call.gateway, sent), 5)
     assert answers(call.gateway, sent) == [403]
-    [reply] = [m for m in map(parse, list(call.gateway.received))
-               if m is not None and m.is_reply and m.header("cseq") == sent.header("cseq")]
+    [reply] = final_replies(call.gateway, sent)
     assert reply.header("call-id") == call.invite.header("call-id")  # on 5.6 the carrier's: the known gap
     assert lines_naming(reply, PRIVATE_SIDE) == []
 
