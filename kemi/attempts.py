@@ -118,7 +118,9 @@ class Attempts:
     def reply_media(self, msg) -> int:
         try:
             status = KSR.kx.get_status()
-            timing.provisional(status)
+            pdd = timing.provisional(status)
+            if pdd is not None:
+                records.late_ringing(pdd)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
                 if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on(), kept_alive())) < 0:

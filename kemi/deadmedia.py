@@ -17,7 +17,7 @@ import time
 
 import KSR
 
-from . import metrics, ng, quality, records
+from . import dlgvar, metrics, ng, quality, records
 from .hiding import printable
 from .mediastats import legs, silent_legs
 
@@ -34,13 +34,13 @@ QUERY_TIMEOUT = 0.5  # seconds; rtpengine answers a query in well under a millis
 def tenant_timeout(seconds: int | None) -> None:
     """A call routed for a tenant with a media timeout of its own (0: never ended for dead media)."""
     if seconds is not None:
-        KSR.dialog.var_sets(TIMEOUT_VAR, str(seconds))
+        dlgvar.put(TIMEOUT_VAR, str(seconds))
 
 
 def watch(default_timeout: int) -> None:
     """dialog:start: from now on both legs are due to send media, for the tenant's timeout or .env's."""
-    callid, own = KSR.pv.get("$dlg(callid)"), KSR.dialog.var_get(TIMEOUT_VAR)
-    timeout = int(own) if isinstance(own, str) and own.isdigit() else default_timeout
+    callid, own = KSR.pv.get("$dlg(callid)"), dlgvar.get(TIMEOUT_VAR)
+    timeout = int(own) if own.isdigit() else default_timeout
     from_tag, to_tag = KSR.pv.get("$ft"), KSR.pv.get("$tt")  # of the 2xx: $dlg has no to_tag in 5.6
     if callid and from_tag and to_tag and timeout > 0:
         KSR.htable.sht_sets(WATCH_TABLE, callid, f"{int(time.time())} {timeout} {from_tag} {to_tag}")
@@ -55,13 +55,13 @@ def forget() -> None:
 
 def bye_reason() -> str | None:
     """The Reason of a BYE the dialog module builds for the current dialog, when the SBC is ending it."""
-    value = KSR.dialog.var_get(END_REASON)
-    return REASON if isinstance(value, str) and value.startswith(TIMEOUT_PREFIX) else None
+    value = dlgvar.get(END_REASON)
+    return REASON if value.startswith(TIMEOUT_PREFIX) else None
 
 
 def ended_by(leg: str) -> None:
     """A BYE from `leg` (carrier|gateway) ends the call: the record says who hung up."""
-    KSR.dialog.var_sets(END_REASON, f"bye {leg}")
+    dlgvar.put(END_REASON, f"bye {leg}")
 
 
 def sweep(ng_at: tuple[str, int]) -> None:
@@ -108,7 +108,7 @@ def _end(callid: str, from_tag: str, to_tag: str, leg: str, answer: dict, ng_at:
     if KSR.dialog.dlg_get(callid, from_tag, to_tag) < 0:
         return  # ended meanwhile
     quality.note(legs(answer))
-    KSR.dialog.var_sets(END_REASON, f"{TIMEOUT_PREFIX} {leg}")
+    dlgvar.put(END_REASON, f"{TIMEOUT_PREFIX} {leg}")
     metrics.media_timeout(leg, records.tenant())
     KSR.notice(printable(f"sbc: media timeout ({leg} silent): ending the call [ci={callid}]") + "\n")
     KSR.dialog.dlg_bye("all")

@@ -21,6 +21,7 @@ import kemi.challenges  # noqa: E402
 import kemi.deadmedia  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
+import kemi.dlgvar  # noqa: E402
 import kemi.e164  # noqa: E402
 import kemi.egress  # noqa: E402
 import kemi.events  # noqa: E402
@@ -43,10 +44,10 @@ import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache, kemi.media,
-            kemi.mediastats, kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding, kemi.records,
-            kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress,
-            kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
+_MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache,
+            kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding,
+            kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts,
+            kemi.egress, kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

@@ -6,7 +6,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import deadmedia, metrics, records
+from . import deadmedia, dlgvar, metrics, records
 from .hiding import CALLEE_CALLID, crashed, log, printable
 
 
@@ -40,7 +40,7 @@ class EventRoutes:
             if event == "dialog:start":
                 status = KSR.kx.get_status()
                 records.answered(status if 200 <= status < 300 else 200)
-                KSR.dialog.var_sets(CALLEE_CALLID, self.guard.arrival_callid() or "")
+                dlgvar.put(CALLEE_CALLID, self.guard.arrival_callid() or "")
                 deadmedia.watch(self.settings.media_timeout)
             elif event == "dialog:end":
                 deadmedia.forget()

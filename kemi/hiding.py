@@ -18,7 +18,7 @@ import re
 
 import KSR
 
-from . import benchswitch, metrics, wire
+from . import benchswitch, dlgvar, metrics, wire
 
 MASK_PREFIX = "!!:"  # topoh's Call-ID prefix (its callid_prefix default), as the masked side sends it
 DOWNSTREAM = 1  # $dlg_ctx(dir) after dlg_get: the request travels caller -> callee
@@ -170,8 +170,8 @@ class Guard:
         """A request the dialog module built toward the callee names the call as the caller does (Call-ID,
         From, To: uac and topos change them in relayed messages only). Here they become what the callee
         was given; False when that is not known (a dialog from before this was recorded): not sent."""
-        callid, from_uri, to_uri = (KSR.dialog.var_get(name) for name in (CALLEE_CALLID, UAC_FROM, UAC_TO))
-        if not all(isinstance(value, str) and value for value in (callid, from_uri, to_uri)):
+        callid, from_uri, to_uri = (dlgvar.get(name) for name in (CALLEE_CALLID, UAC_FROM, UAC_TO))
+        if not all((callid, from_uri, to_uri)):
             return False
         for name, value in (("From", f"<{from_uri}>;tag={KSR.pv.get('$ft')}"),
                             ("To", f"<{to_uri}>;tag={KSR.pv.get('$tt')}"), ("Call-ID", callid)):

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import KSR
 
-from . import metrics, records
+from . import dlgvar, metrics, records
 from .mediastats import Leg, parse
 
 QUERY_VAR = "$var(sbc_media)"
@@ -26,6 +26,6 @@ def note(found: dict[str, Leg]) -> dict[str, Leg]:
     tenant, group = records.tenant(), records.group()
     for leg, figures in found.items():
         for name, value in figures.fields().items():
-            KSR.dialog.var_sets(f"{leg}_{name}", value)
+            dlgvar.put(f"{leg}_{name}", value)
         metrics.media_quality(leg, tenant, group, figures.mos, figures.jitter_ms, figures.loss_pct, figures.rtt_ms)
     return found

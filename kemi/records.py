@@ -7,7 +7,7 @@ import time
 
 import KSR
 
-from . import metrics, timing
+from . import dlgvar, metrics, timing
 
 DIRECTION, DID, TENANT, GROUP, CODE = "direction", "did", "tenant", "group", "code"
 # The peer that is not the call's source: the gateway for an inbound call, the carrier for outbound.
@@ -30,36 +30,45 @@ def call_routed(direction: str, did: str, tenant: str) -> None:
         (SOURCE_OF[direction], KSR.kx.get_srcip()),
         ("call_id", KSR.kx.get_callid()),
     ):
-        KSR.dialog.var_sets(name, value)
+        dlgvar.put(name, value)
     KSR.dialog.set_dlg_profile(metrics.DIRECTION_PROFILE, direction)
 
 
 def attempt(direction: str, group: str, peer: str) -> None:
     """Each attempt overwrites the last: the record names the peer that answered or failed last."""
-    KSR.dialog.var_sets(GROUP, group)
-    KSR.dialog.var_sets(PEER_OF[direction], peer)
+    dlgvar.put(GROUP, group)
+    dlgvar.put(PEER_OF[direction], peer)
 
 
 def tenant() -> str:
-    return _var(TENANT)
+    return dlgvar.get(TENANT)
 
 
 def group() -> str:
-    return _var(GROUP)
+    return dlgvar.get(GROUP)
 
 
 def carrier() -> str:
     """The carrier's address (an inbound call's source) or URI (an outbound call's peer)."""
-    return _var("carrier")
+    return dlgvar.get("carrier")
 
 
 def answered(code: int) -> None:
     """The dialog was confirmed (dialog:start). Guarded by the code: a call records one final answer.
-    (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.)"""
-    if not _var(CODE) and _var(DIRECTION):
+    (Not dialog.var_is_null: in 5.6.3 it answers 1 when the variable IS set.) The code is written before
+    the ringing time is read, and late_ringing() reads the code after that time was written: of a 18x
+    and a 200 read by two workers at once, one of the two always records the post-dial delay."""
+    if not dlgvar.get(CODE) and dlgvar.get(DIRECTION):
+        dlgvar.put(CODE, str(code))
         pdd, to_answer = timing.answered()
         _delays(pdd, to_answer)
-        _finish(code)
+        metrics.call_finished(dlgvar.get(DIRECTION), dlgvar.get(TENANT), dlgvar.get(GROUP), code)
+
+
+def late_ringing(pdd: float) -> None:
+    """A 18x read after its call's answer was recorded (workers read back-to-back replies in any order)."""
+    if dlgvar.get(CODE):
+        _delays(pdd, None)
 
 
 def failed(code: int) -> None:
@@ -71,14 +80,9 @@ def _delays(pdd: float | None, to_answer: float | None) -> None:
     """The last attempt's post-dial delay and time to answer, in ms (NULL in the record when absent)."""
     for name, seconds in (("pdd_ms", pdd), ("answer_ms", to_answer)):
         if seconds is not None:
-            KSR.dialog.var_sets(name, str(round(seconds * 1000)))
+            dlgvar.put(name, str(round(seconds * 1000)))
 
 
 def _finish(code: int) -> None:
-    KSR.dialog.var_sets(CODE, str(code))
-    metrics.call_finished(_var(DIRECTION), _var(TENANT), _var(GROUP), code)
-
-
-def _var(name: str) -> str:
-    value = KSR.dialog.var_get(name)
-    return value if isinstance(value, str) else ""
+    dlgvar.put(CODE, str(code))
+    metrics.call_finished(dlgvar.get(DIRECTION), dlgvar.get(TENANT), dlgvar.get(GROUP), code)

@@ -17,6 +17,7 @@ from . import metrics
 
 ATTEMPT_AVP = "$avp(sbc_attempt)"  # "<monotonic start> <direction> <group> <tenant>"
 RINGING_AVP = "$avp(sbc_pdd)"  # this attempt's post-dial delay in seconds, once its first 18x came
+MAX_WAIT = 10.0  # seconds a reply can plausibly wait for a worker
 
 
 @dataclass(frozen=True)
@@ -53,16 +54,18 @@ def started(direction: str, tenant: str, group: str) -> None:
     KSR.pv.unset(RINGING_AVP)
 
 
-def provisional(status: int) -> None:
-    """Reply route: the attempt's first 18x fixes its post-dial delay (100 Trying is the next hop's)."""
+def provisional(status: int) -> float | None:
+    """Reply route: the attempt's first 18x fixes its post-dial delay (100 Trying is the next hop's),
+    returned (None for any other reply)."""
     if not 180 <= status < 190 or KSR.pv.get(RINGING_AVP) is not None:
-        return
+        return None
     attempt = decode(KSR.pv.get(ATTEMPT_AVP))
     if attempt is None:
-        return
-    pdd = time.monotonic() - attempt.started
+        return None
+    pdd = arrival() - attempt.started
     KSR.pv.sets(RINGING_AVP, f"{pdd:.6f}")
     metrics.post_dial_delay(attempt.direction, attempt.tenant, attempt.group, pdd)
+    return pdd
 
 
 def answered() -> tuple[float | None, float | None]:
@@ -70,9 +73,20 @@ def answered() -> tuple[float | None, float | None]:
     attempt = decode(KSR.pv.get(ATTEMPT_AVP))
     if attempt is None:
         return None, None
-    to_answer = time.monotonic() - attempt.started
+    to_answer = arrival() - attempt.started
     metrics.answer_delay(attempt.direction, attempt.tenant, attempt.group, to_answer)
     return ringing(), to_answer
+
+
+def arrival() -> float:
+    """When the current reply was read from its socket, on the monotonic clock. A worker may reach it much
+    later than that, and after a reply read behind it (seen: a 200 handled before its 180 on a loaded host):
+    Kamailio stamps each message as it is read ($TV(s), $TV(u); core msg_time, on by default)."""
+    now, seconds, micros = time.monotonic(), KSR.pv.get("$TV(s)"), KSR.pv.get("$TV(u)")
+    if not isinstance(seconds, int) or not isinstance(micros, int):
+        return now
+    waited = time.time() - (seconds + micros / 1e6)
+    return now - waited if 0 <= waited < MAX_WAIT else now  # else the wall clock stepped meanwhile
 
 
 def ringing() -> float | None:

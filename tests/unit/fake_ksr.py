@@ -56,7 +56,7 @@ class FakeKSR(types.ModuleType):
         self.calls: list[tuple[str, tuple]] = []
         self.returns: dict[str, object] = {}
         self.pvs: dict[str, object] = {}  # what pv.sets/seti stored, for pv.get (AVPs, $fs, ...)
-        self.dlg_vars: dict[str, str] = {}  # what dialog.var_sets stored, for var_get / var_is_null
+        self.dlg_vars: dict[str, str] = {}  # what $dlg_var was set to (pv.sets), for pv.get
 
     def __getattr__(self, name: str):
         if name.startswith("_"):
@@ -76,16 +76,17 @@ class FakeKSR(types.ModuleType):
             if any(isinstance(a, str) and "\x00" in a for a in args):
                 raise ValueError("embedded null character")  # as app_python3 does: C strings end at NUL
             self.calls.append((full, args))
-            if full in ("pv.sets", "pv.seti") and full not in self.returns:
+            dlg_var = re.fullmatch(r"\$dlg_var\((.+)\)", args[0]) if full.startswith("pv.") and args else None
+            if dlg_var and full == "pv.sets":
+                self.dlg_vars[dlg_var[1]] = args[1]
+            elif dlg_var and full == "pv.get":  # whatever pv.get answers otherwise
+                return self.dlg_vars.get(dlg_var[1])
+            elif full in ("pv.sets", "pv.seti") and full not in self.returns:
                 self.pvs[args[0]] = args[1]
             if full == "pv.unset":
                 self.pvs.pop(args[0], None)
             if full == "pv.get" and full not in self.returns:
                 return self.pvs.get(args[0])
-            if full == "dialog.var_sets":
-                self.dlg_vars[args[0]] = args[1]
-            if full == "dialog.var_get" and full not in self.returns:
-                return self.dlg_vars.get(args[0])
             if full == "kx.get_msgbuf" and full not in self.returns:
                 return WELL_FORMED
             value = self.returns.get(full, 1)
@@ -107,7 +108,8 @@ class FakeKSR(types.ModuleType):
             r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport|htable\.sht_get"
             r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|ndb_redis\.)"
         )
-        return [(f, a) for f, a in self.calls if not passive.match(f)]
+        return [(f, a) for f, a in self.calls
+                if not passive.match(f) and not (f == "pv.sets" and a[0].startswith("$dlg_var("))]
 
     def counted(self, metric: str) -> list[tuple]:
         """Labels of each increment of an xhttp_prom counter."""

@@ -4,12 +4,27 @@ import pytest
 
 from kemi import metrics, records, timing
 
+from .test_routes import make_routes
+
 
 @pytest.fixture
 def clock(monkeypatch):
     now = [1000.0]
     monkeypatch.setattr(timing.time, "monotonic", lambda: now[0])
     return now
+
+
+@pytest.fixture
+def wall(monkeypatch):
+    """The wall clock, 5000 s ahead of the monotonic one."""
+    now = [6000.0]
+    monkeypatch.setattr(timing.time, "time", lambda: now[0])
+    return now
+
+
+def read_at(ksr, seconds: float) -> None:
+    """The current reply was read from its socket at this wall-clock time (Kamailio's $TV)."""
+    ksr.pvs["$TV(s)"], ksr.pvs["$TV(u)"] = int(seconds), round(seconds % 1 * 1e6)
 
 
 def observed(ksr, metric):
@@ -87,3 +102,49 @@ def test_an_attempt_value_that_is_not_ours_is_ignored(ksr, clock, value):
     timing.provisional(180)
     assert timing.answered() == (None, None)
     assert observed(ksr, metrics.POST_DIAL_DELAY) == observed(ksr, metrics.ANSWER_DELAY) == []
+
+
+def test_a_reply_is_timed_from_when_it_was_read_not_from_when_a_worker_reached_it(ksr, clock, wall):
+    timing.started("inbound", "", "1")
+    clock[0], wall[0] = 1000.5, 6000.5
+    read_at(ksr, 6000.3)  # read at +0.3 s, its worker busy for 0.2 s
+    timing.provisional(180)
+    assert timing.ringing() == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("read", [6000.5 + 11, 6000.5 - 11])
+def test_a_stamp_further_than_the_plausible_wait_means_the_wall_clock_stepped_and_is_ignored(ksr, clock, wall, read):
+    timing.started("inbound", "", "1")
+    clock[0], wall[0] = 1000.5, 6000.5
+    read_at(ksr, read)
+    timing.provisional(180)
+    assert timing.ringing() == pytest.approx(0.5)
+
+
+def test_a_180_handled_after_its_200_still_gives_the_call_record_its_post_dial_delay(ksr, clock, wall):
+    """Two workers: the 200 (read at +0.35 s) reached dialog:start before the 180 (read at +0.3 s) was
+    handled; the 180's handler records its delay, and the answer stays after the ringing."""
+    records.call_routed("inbound", "+14155550101", "")
+    timing.started("inbound", "", "1")
+    clock[0], wall[0] = 1000.4, 6000.4
+    read_at(ksr, 6000.35)
+    records.answered(200)
+    assert "pdd_ms" not in ksr.dlg_vars and ksr.dlg_vars["answer_ms"] == "350"
+    clock[0], wall[0] = 1000.45, 6000.45
+    read_at(ksr, 6000.3)
+    ksr.returns["kx.get_status"] = 180
+    make_routes().reply_media(None)
+    assert ksr.dlg_vars["pdd_ms"] == "300" and ksr.dlg_vars["answer_ms"] == "350"
+    assert ksr.dlg_vars["code"] == "200"
+
+
+def test_a_180_before_the_answer_leaves_the_record_to_the_answer(ksr, clock):
+    records.call_routed("inbound", "+14155550101", "")
+    timing.started("inbound", "", "1")
+    clock[0] = 1000.3
+    ksr.returns["kx.get_status"] = 180
+    make_routes().reply_media(None)
+    assert "pdd_ms" not in ksr.dlg_vars
+    clock[0] = 1000.4
+    records.answered(200)
+    assert ksr.dlg_vars["pdd_ms"] == "300" and ksr.dlg_vars["answer_ms"] == "400"
