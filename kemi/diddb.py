@@ -1,5 +1,6 @@
-"""Reads of did_routing, tenant, peer_credential and gateway_account: one pymysql connection per process;
-the last known configuration (kemi.snapshot) answers when MariaDB does not."""
+"""Reads of did_routing, tenant, peer_credential and gateway_account (and dispatcher's URIs, for the
+gateway DNS timer): one pymysql connection per process; the last known configuration (kemi.snapshot)
+answers when MariaDB does not."""
 
 from __future__ import annotations
 
@@ -91,6 +92,27 @@ class DidDatabase:
         """Loader for the gateway account cache."""
         row = self._fetchone(_ACCOUNT_QUERY, username)
         return Account(*row) if row is not None else None
+
+    def gateway_uris(self, groups: tuple[int, ...]) -> list[str]:
+        """Every gateway URI of these dispatcher sets, for the gateway DNS timer (a connection of its own
+        per check, like the snapshot's); from the snapshot when MariaDB does not answer."""
+        try:
+            conn = self.connect()
+            try:
+                with conn.cursor() as cur:
+                    cur.execute("SELECT destination FROM dispatcher WHERE setid IN %s", (tuple(groups),))
+                    return [row[0] for row in cur.fetchall()]
+            finally:
+                conn.close()
+        except pymysql.MySQLError as exc:
+            if self._snapshot is None:
+                raise DidSourceError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            rows = self._snapshot.rows("dispatcher")
+        except SnapshotError:
+            raise DidSourceError("database down and no readable snapshot") from None
+        wanted = {str(g) for g in groups}
+        return [row["destination"] for row in rows if row.get("setid") in wanted and row.get("destination")]
 
     def _fetchone(self, query: str, key: str):
         try:

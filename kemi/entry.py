@@ -26,6 +26,7 @@ import kemi.e164  # noqa: E402
 import kemi.egress  # noqa: E402
 import kemi.events  # noqa: E402
 import kemi.hiding  # noqa: E402
+import kemi.hostnames  # noqa: E402
 import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.mediastats  # noqa: E402
@@ -45,9 +46,9 @@ import kemi.wire  # noqa: E402
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache,
-            kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.tenancy, kemi.timing, kemi.hiding,
-            kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts,
-            kemi.egress, kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
+            kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing,
+            kemi.hiding, kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
+            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
 
 
 def mod_init():
@@ -85,5 +86,8 @@ def mod_init():
         maxsize=10_000,
     )
     keeper = kemi.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
-    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper)
+    h = kemi.hostnames
+    resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome)
+    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper,
+                                 lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)))
 

@@ -1,4 +1,4 @@
-"""Module events: dispatcher probing, dialog start, HTTP on the metrics socket."""
+"""Module events: dispatcher probing, dialog start, HTTP on the metrics socket, the timers."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import traceback
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import deadmedia, dlgvar, metrics, records
+from .didcache import DidSourceError
 from .hiding import CALLEE_CALLID, crashed, log, printable
 
 
@@ -18,6 +19,16 @@ def snapshot_outcome(outcome: str, detail: str) -> None:
         KSR.warn(printable(f"sbc: snapshot: {outcome}, the last one stays: {detail}") + "\n")
     if outcome != "unchanged":
         metrics.snapshot(outcome)
+
+
+def gateway_dns_outcome(outcome: str, detail: str) -> None:
+    """The gateway DNS timer's log lines and metric: a name's addresses changed, or it stopped resolving."""
+    if outcome == "changed":
+        KSR.info(printable(f"sbc: gateway dns: {detail}") + "\n")
+    else:
+        KSR.warn(printable(f"sbc: gateway dns: {detail} does not resolve"
+                           + (", its last known addresses stay" if outcome == "failed" else "")) + "\n")
+    metrics.gateway_dns(outcome)
 
 
 class EventRoutes:
@@ -63,6 +74,17 @@ class EventRoutes:
                 self.snapshots.check()
         except Exception:  # noqa: BLE001
             crashed("snapshot", traceback.format_exc())
+        return 1
+
+    def ksr_gateway_dns(self, msg, event: str = "") -> int:
+        """rtimer (every GATEWAY_DNS_INTERVAL s, its own process): the addresses of host-named gateways."""
+        try:
+            if self.gateway_dns is not None:
+                self.gateway_dns()
+        except DidSourceError as exc:
+            KSR.warn(printable(f"sbc: gateway dns: no gateway list ({exc}), the last addresses stay") + "\n")
+        except Exception:  # noqa: BLE001
+            crashed("gateway dns", traceback.format_exc())
         return 1
 
     def ksr_xhttp_event(self, msg, event: str = "") -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 
@@ -162,3 +163,31 @@ def in_dialog_refusal(method: str, state: int, out_ip: str | None, other_ip: str
         return 403, "Forbidden"
     return None
 
+
+# dispatcher's DS_NODNSARES_DST: a row whose host is a name is not resolved when the set loads (kemi/hostnames.py)
+NO_DNS_AT_LOAD = 16
+
+
+@dataclass(frozen=True)
+class Named:
+    """A dispatcher destination whose host is a name."""
+
+    host: str
+    port: int | None
+    transport: str
+
+
+def named(uri: str) -> Named | None:
+    """The host name, port and transport of a gateway URI; None for an address or a URI we cannot read."""
+    m = _SIP_URI.match(uri or "")
+    if not m:
+        return None
+    host = m["host"].lower()
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    params = dict(p.partition("=")[::2] for p in m["params"].lower().split(";") if p)
+    transport = params.get("transport") or ("tls" if uri.lower().startswith("sips:") else "udp")
+    return Named(host, int(m["port"]) if m["port"] else None, transport)

@@ -14,7 +14,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy
+from . import benchswitch, deadmedia, e164, hostnames, metrics, policy, records, tenancy
 from .accounts import ACCOUNTS, PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
@@ -42,9 +42,10 @@ TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
-                 accounts: DidCache, snapshots=None):
+                 accounts: DidCache, snapshots=None, gateway_dns=None):
         self.settings = settings
         self.snapshots = snapshots  # kemi.snapshot.Keeper, for the snapshot timer
+        self.gateway_dns = gateway_dns  # the gateway DNS timer's work (kemi.hostnames.Resolver)
         self.dids = dids
         self.tenants = tenants
         self.credentials = credentials  # peer host -> Credential, for a peer's 401/407
@@ -389,7 +390,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if KSR.permissions.allow_source_address(GATEWAYS) > 0:
             return True
         return any(KSR.dispatcher.ds_is_from_list_mode(g, DS_MATCH_ADDRESS) > 0
-                   for g in self.settings.gateway_groups)
+                   for g in self.settings.gateway_groups) or hostnames.is_gateway_address(KSR.kx.get_srcip())
 
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""

@@ -67,6 +67,7 @@ DEFAULTS: dict[str, str] = {
     "DB_RETRY_AFTER": "5",
     "SNAPSHOT_DIR": "",
     "SNAPSHOT_INTERVAL": "10",
+    "GATEWAY_DNS_INTERVAL": "10",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
@@ -123,6 +124,7 @@ class Settings:
     db_retry_after: int
     snapshot_dir: str  # the last known configuration (kemi.snapshot); "" = <run dir>/snapshot (the launcher)
     snapshot_interval: int  # s between checks whether the configuration changed
+    gateway_dns_interval: int  # s between resolutions of host-named gateways (their sending addresses)
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
@@ -171,6 +173,7 @@ class Settings:
             # db_cluster: MariaDB first; the snapshot's connection is added by the launcher (its path)
             "DB_CLUSTER_LIVE": f"live=>{self.db_url}",
             "SNAPSHOT_TIMER": f"name=snapshot;interval={self.snapshot_interval};mode=1;",
+            "GATEWAY_DNS_TIMER": f"name=gwdns;interval={self.gateway_dns_interval};mode=1;",
         }
 
 
@@ -328,6 +331,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
         snapshot_dir=_directory("SNAPSHOT_DIR", get("SNAPSHOT_DIR")),
         snapshot_interval=_int("SNAPSHOT_INTERVAL", get("SNAPSHOT_INTERVAL"), 1, 3600),
+        gateway_dns_interval=_int("GATEWAY_DNS_INTERVAL", get("GATEWAY_DNS_INTERVAL"), 1, 3600),
         unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
         unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
         auth_realm=_realm("AUTH_REALM", get("AUTH_REALM")),

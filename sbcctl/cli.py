@@ -17,8 +17,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from kemi import policy, snapshot
 from kemi import settings as settings_mod
-from kemi import snapshot
 from stack import dotenv
 
 from . import rpc, validate
@@ -164,8 +164,11 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=..
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
     attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
+    # A host name is resolved when used (its TTL honoured), never at load: a name not resolving at that
+    # moment would drop the gateway from its set until the next reload.
+    flags = policy.NO_DNS_AT_LOAD if policy.named(uri) else 0
     store().write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
-                  "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
+                  "VALUES (%s, %s, %s, %s, %s, %s)", group, uri, flags, priority, attrs, description)
     reload("dispatcher.reload")
     typer.echo(f"added {uri} to group {group}")
 

@@ -1,0 +1,116 @@
+"""Gateways named by host name (`sip:<id>.sip.vapi.ai`): the addresses their requests come from.
+
+Routing and probing need nothing here: such a dispatcher row carries flag 16 (no DNS at load, where a
+name that does not resolve at that moment would be dropped from its set until the next reload), and
+Kamailio's resolver sends to it as RFC 3263 says (SRV, then A), its cache honouring each record's TTL,
+use_dns_failover moving to the next target. Recognising a request *from* such a gateway needs its
+addresses: a timer process of its own resolves every host-named gateway every GATEWAY_DNS_INTERVAL
+seconds and keeps the addresses in shared memory (htable gwdns: address -> host), so no SIP worker
+waits on DNS. A name that stops resolving keeps its last known addresses: a DNS outage must not turn a
+provider into a stranger.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import KSR
+
+from .policy import Named, named
+
+TABLE = "gwdns"  # kamailio.cfg htable: address -> the host name it was resolved from
+SRV_PREFIX = {"udp": "_sip._udp.", "tcp": "_sip._tcp.", "tls": "_sips._tcp."}
+MAX_ADDRESSES = 32  # per name: more is not a gateway's DNS
+
+
+def lookups(target: Named) -> tuple[str | None, str]:
+    """What RFC 3263 asks for a target: the SRV name (only without a port), and the name for A records."""
+    return (None if target.port else SRV_PREFIX.get(target.transport, SRV_PREFIX["udp"]) + target.host), target.host
+
+
+class Resolver:
+    """The timer's work, without Kamailio: `srv(name)` answers [(target, port)], [] when there is none
+    (or None when the lookup failed, where the resolver can tell); `a(name)` answers addresses, None when
+    the lookup failed; `put` and `remove` keep the htable in step; `told` hears each name's outcome."""
+
+    def __init__(self, srv: Callable[[str], list[tuple[str, int]] | None], a: Callable[[str], list[str] | None],
+                 put: Callable[[str, str], None], remove: Callable[[str], None],
+                 told: Callable[[str, str], None] = lambda outcome, host: None):
+        self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
+        self.known: dict[str, set[str]] = {}  # host -> its addresses, last resolved
+        self.stored: dict[str, str] = {}  # address -> host, as in the htable
+        self.failing: set[str] = set()
+
+    def refresh(self, uris: Iterable[str]) -> dict[str, str]:
+        """Resolve every host-named URI; the htable then holds each one's addresses (or its last known)."""
+        targets = {t.host: t for t in (named(u) for u in uris) if t is not None}
+        for host, target in targets.items():
+            found = self._resolve(target)
+            if found is None:
+                if host not in self.failing:  # told once per outage, not every interval
+                    self.failing.add(host)
+                    self.told("failed" if host in self.known else "unresolved", host)
+                continue
+            self.failing.discard(host)
+            if found != self.known.get(host):
+                self.told("changed", f"{host}: {', '.join(sorted(found)) or 'no address'}")
+            self.known[host] = found
+        self.known = {h: a for h, a in self.known.items() if h in targets}  # a removed gateway is forgotten
+        self.failing &= targets.keys()
+        wanted = {address: host for host, addresses in sorted(self.known.items()) for address in addresses}
+        for address in self.stored.keys() - wanted.keys():
+            self.remove(address)
+        for address, host in wanted.items():
+            if self.stored.get(address) != host:
+                self.put(address, host)
+        self.stored = wanted
+        return wanted
+
+    def _resolve(self, target: Named) -> set[str] | None:
+        srv_name, a_name = lookups(target)
+        names = [a_name]
+        if srv_name is not None:
+            records = self.srv(srv_name)
+            if records is None:
+                return None
+            names = [name for name, _ in records] or names  # no SRV record: the name's own A records
+        addresses: set[str] = set()
+        for name in names:
+            found = self.a(name)
+            if found is None:
+                return None
+            addresses.update(found)
+        return set(sorted(addresses)[:MAX_ADDRESSES])
+
+
+# ---- Kamailio's side: ipops lookups in the timer process, the htable for the SIP workers -------------
+
+def is_gateway_address(ip: str) -> bool:
+    """A SIP worker's question: did a host-named gateway's DNS name this address?"""
+    return KSR.htable.sht_get(TABLE, ip) is not None
+
+
+def ksr_srv(name: str) -> list[tuple[str, int]]:
+    """ipops answers no record and a failed lookup alike (count 0): both fall back to the A records."""
+    KSR.ipops.srv_query(name, "gw")
+    count = KSR.pv.get("$srvquery(gw=>count)")
+    count = count if isinstance(count, int) else 0
+    return [(str(KSR.pv.get(f"$srvquery(gw=>target[{i}])")), int(KSR.pv.get(f"$srvquery(gw=>port[{i}])") or 0))
+            for i in range(min(count, MAX_ADDRESSES))]
+
+
+def ksr_a(name: str) -> list[str] | None:
+    if KSR.ipops.dns_query(name, "gw") < 0:
+        return None
+    count = KSR.pv.get("$dns(gw=>count)")
+    count = count if isinstance(count, int) else 0
+    found = (KSR.pv.get(f"$dns(gw=>addr[{i}])") for i in range(min(count, MAX_ADDRESSES)))
+    return [a for a in found if isinstance(a, str) and a]
+
+
+def ksr_put(address: str, host: str) -> None:
+    KSR.htable.sht_sets(TABLE, address, host)
+
+
+def ksr_remove(address: str) -> None:
+    KSR.htable.sht_rm(TABLE, address)
