@@ -18,12 +18,14 @@ from sbcctl import rpc
 from stack import services
 from stack.stack import Stack
 
+from . import dns
 from .harness import rtpengine_calls, wait_for
 
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
 TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
                  "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000", "BAN_SECONDS": "5",
-                 "DB_RETRY_AFTER": "1", "MEDIA_CHECK_INTERVAL": "1", "SNAPSHOT_INTERVAL": "1"}
+                 "DB_RETRY_AFTER": "1", "MEDIA_CHECK_INTERVAL": "1", "SNAPSHOT_INTERVAL": "1",
+                 "GATEWAY_DNS_INTERVAL": "1"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -40,7 +42,14 @@ def _isolated_network() -> bool:
 
 
 @pytest.fixture(scope="session")
-def sbc(tmp_path_factory):
+def dns_zone(tmp_path_factory):
+    """The suite's DNS server (tests/integration/dns.py), in place before any SBC process starts."""
+    with dns.serving(tmp_path_factory.mktemp("dns")) as zone:
+        yield zone
+
+
+@pytest.fixture(scope="session")
+def sbc(tmp_path_factory, dns_zone):
     if os.environ.get("SBC_BACKEND") == "compose":
         yield from _compose_sbc(tmp_path_factory)
         return

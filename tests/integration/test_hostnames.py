@@ -1,0 +1,176 @@
+"""Gateways named by host name, as the deployment this SBC replaces names them (issue 14's seed table,
+verbatim), resolved through the suite's own DNS server (tests/integration/dns.py): SRV and A records,
+;transport= honoured, each probed and reached by its name, a DNS change seen by the next call after the
+record's TTL, and their own calls recognised by the addresses DNS gives (outside every ACL row)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from .harness import Sipp, dispatcher_states, run_uac, scrape, send_request, start_peers, wait_for, wait_state
+
+VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
+LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",
+           "15j2dl095m2.sip.livekit.cloud"]
+UNPOD = ["sip-up-tt.unpod.tv", "sip.unpod.tel"]
+# The seed's table, each row as an operator adds it; one LiveKit trunk over TCP, as one of its examples.
+SEED = [(1, f"sip:{VAPI}"), (2, f"sip:{LIVEKIT[0]}"), (2, f"sip:{LIVEKIT[1]};transport=tcp"),
+        (2, f"sip:{LIVEKIT[2]}"), (2, f"sip:{LIVEKIT[3]}"), (3, f"sip:{UNPOD[0]}"), (3, f"sip:{UNPOD[1]}")]
+# Where the suite's DNS sends each name: outside the demo ACL's 127.0.3.0/24, so only DNS can vouch for them.
+# LIVEKIT[0] by SRV, to a target and port of its own; the others by their A records.
+SRV_TARGET, SRV_PORT = f"edge-1.{LIVEKIT[0]}", 5070
+ADDRESS = {VAPI: "127.0.7.11", LIVEKIT[0]: "127.0.7.21", LIVEKIT[1]: "127.0.7.22", LIVEKIT[2]: "127.0.7.23",
+           LIVEKIT[3]: "127.0.7.24", UNPOD[0]: "127.0.7.31", UNPOD[1]: "127.0.7.32"}
+DEMO_GATEWAYS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"]  # sets 1-3 in the demo data: no peer here
+TTL = 2
+
+
+@pytest.fixture
+def zone(dns_zone):
+    for host, address in ADDRESS.items():
+        dns_zone.a(host, address, ttl=TTL)
+    dns_zone.srv(f"_sip._udp.{LIVEKIT[0]}", (SRV_TARGET, SRV_PORT), ttl=TTL)
+    dns_zone.a(SRV_TARGET, ADDRESS[LIVEKIT[0]], ttl=TTL)
+    yield dns_zone
+    dns_zone.remove(*ADDRESS, SRV_TARGET, f"_sip._udp.{LIVEKIT[0]}")
+
+
+@pytest.fixture
+def seed(quiet_sbc, zone, sbcctl):
+    """The seed's gateways added with sbcctl, removed afterwards."""
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    try:
+        for group, uri in SEED:
+            done = sbcctl("gateway", "add", "--uri", uri, "--group", str(group))
+            assert done.returncode == 0, done.stderr
+        added = [row for row in gateways(sbcctl) if row["id"] not in before]
+        assert sorted((row["group"], row["uri"]) for row in added) == sorted(SEED)
+        assert all(int(row["flags"]) & 16 for row in added)  # no DNS at load: a name that fails is kept
+        yield quiet_sbc
+    finally:
+        for row in gateways(sbcctl):
+            if row["id"] not in before:
+                sbcctl("gateway", "remove", str(row["id"]))
+
+
+def gateways(sbcctl) -> list[dict]:
+    done = sbcctl("--json", "gateway", "list")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def peers_at_dns_addresses(work) -> dict[str, Sipp]:
+    """One SIPp gateway per name, where DNS sends it (LIVEKIT[0] at its SRV port, LIVEKIT[1] on TCP)."""
+    peers = {}
+    for n, (host, address) in enumerate(ADDRESS.items()):
+        port = SRV_PORT if host == LIVEKIT[0] else 5060
+        args = ("-rtp_echo", "-t", "t1") if host == LIVEKIT[1] else ("-rtp_echo",)
+        peers[host] = Sipp(work, f"gw-{host.split('.')[0]}", "uas_answer.xml", address, port=port,
+                           media_port=16000 + 100 * n, args=args).start()
+    return peers
+
+
+def all_up(sbc, uris=tuple(uri for _, uri in SEED)) -> bool:
+    states = dispatcher_states(sbc)
+    return all(states.get(uri, "").startswith("A") for uri in uris)
+
+
+def host_of(request_uri: str) -> str:
+    return request_uri.split(":", 1)[1].split("@", 1)[-1].split(";")[0].split(":")[0]
+
+
+def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, work):
+    peers = peers_at_dns_addresses(work)
+    try:
+        assert wait_for(lambda: all_up(seed), 15), f"dispatcher states: {dispatcher_states(seed)}"
+        vapi = run_uac(work, "to-vapi", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=2, rate=5,
+                       duration_ms=100)
+        assert vapi.wait(30) == 0, vapi.log()
+        livekit = run_uac(work, "to-livekit", "127.0.1.1:5060", "4155550102", "127.0.4.2", calls=8, rate=5,
+                          duration_ms=100, media_port=17500)
+        assert livekit.wait(60) == 0, livekit.log()
+    finally:
+        for peer in peers.values():
+            peer.stop()
+    # Every name probed where its DNS sends it, by its name (LIVEKIT[0] via SRV at port 5070, LIVEKIT[1] on TCP).
+    for host, peer in peers.items():
+        probes = peer.received("OPTIONS", probes=True)
+        assert probes and {host_of(p.request_uri) for p in probes} == {host}, (host, probes[:1])
+    assert peers[LIVEKIT[1]].received("OPTIONS", probes=True)[0].headers("Via")[0].startswith("SIP/2.0/TCP")
+    assert zone.asked(f"_sip._udp.{LIVEKIT[0]}") >= 1
+    # Calls: the Request-URI keeps the name (VAPI picks the trunk's credential by it).
+    vapi_invites = peers[VAPI].received("INVITE")
+    assert len(vapi_invites) == 2 and {host_of(i.request_uri) for i in vapi_invites} == {VAPI}
+    spread = {host: len(peers[host].received("INVITE")) for host in LIVEKIT}
+    print(f"\n8 calls to set 2 by weight: {spread}")
+    assert sum(spread.values()) == 8
+    for host in LIVEKIT:
+        assert all(host_of(i.request_uri) == host for i in peers[host].received("INVITE"))
+
+
+def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(seed, zone, work):
+    old, new = ADDRESS[VAPI], "127.0.7.12"
+    peers = {address: Sipp(work, f"vapi-{address}", "uas_answer.xml", address, media_port=16000 + 100 * n,
+                           args=("-rtp_echo",)).start() for n, address in enumerate((old, new))}
+    calls = 0
+
+    def call() -> str:
+        nonlocal calls
+        calls += 1
+        uac = run_uac(work, f"call-{calls}", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=50,
+                      media_port=17000 + 10 * calls)
+        assert uac.wait(30) == 0, uac.log()
+        return next(a for a, p in peers.items() if len(p.received("INVITE")) > reached[a])
+
+    try:
+        assert wait_for(lambda: all_up(seed, [f"sip:{VAPI}"]), 15), f"dispatcher states: {dispatcher_states(seed)}"
+        reached = {a: 0 for a in peers}
+        assert call() == old
+        reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
+        zone.a(VAPI, new, ttl=TTL)
+        changed = time.monotonic()
+        landed = []
+        while time.monotonic() - changed < TTL + 5:
+            landed.append((round(time.monotonic() - changed, 2), call()))
+            reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
+            if landed[-1][1] == new:
+                break
+            time.sleep(0.3)
+        after = [call() for _ in range(3)]
+    finally:
+        for peer in peers.values():
+            peer.stop()
+    print(f"\nDNS changed at 0 s (TTL {TTL} s); calls (s after the change, where they went): {landed}")
+    assert landed[-1][1] == new, landed
+    assert landed[-1][0] <= TTL + 1.5, landed
+    assert after == [new] * 3
+
+
+def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_gives(seed, zone, work):
+    """127.0.7.x is in no ACL row: only the gateway DNS timer's htable can vouch for these sources."""
+    carrier = start_peers(work, seed, ["127.0.4.1"])["127.0.4.1"]
+    try:
+        assert wait_for(lambda: send_request(ADDRESS[LIVEKIT[2]], ("127.0.2.1", 5060), "OPTIONS", timeout=0.5)
+                        == 200, 10)
+        gw = run_uac(work, "from-livekit", "127.0.2.1:5060", "+12125550100", ADDRESS[LIVEKIT[2]], calls=3,
+                     rate=5, duration_ms=100)
+        assert gw.wait(30) == 0, gw.log()
+        assert send_request("127.0.7.99", ("127.0.2.1", 5060), ruser="+12125550100", timeout=1) is None
+        # The name moves: the new address is a gateway's within the timer's interval, the old one no longer.
+        zone.a(UNPOD[1], "127.0.7.33", ttl=1)
+        assert wait_for(lambda: send_request("127.0.7.33", ("127.0.2.1", 5060), "OPTIONS", timeout=0.5) == 200, 10)
+        assert send_request(ADDRESS[UNPOD[1]], ("127.0.2.1", 5060), "OPTIONS", timeout=1) is None
+        # The DNS stops knowing a name: its last known address stays a gateway's, and it is counted once.
+        failed = scrape(seed).get(("kamailio_sbc_gateway_dns_total", (("result", "failed"),)), 0)
+        zone.remove(UNPOD[0])
+        assert wait_for(lambda: scrape(seed).get(("kamailio_sbc_gateway_dns_total", (("result", "failed"),)), 0)
+                        == failed + 1, 10)
+        time.sleep(2)
+        assert send_request(ADDRESS[UNPOD[0]], ("127.0.2.1", 5060), "OPTIONS", timeout=1) == 200
+    finally:
+        carrier.stop()
+    assert len(carrier.received("INVITE")) == 3
