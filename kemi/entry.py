@@ -87,7 +87,8 @@ def mod_init():
     )
     keeper = kemi.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
     h = kemi.hostnames
-    resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome)
+    resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome,
+                          h.ksr_reload_dispatcher)
     return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper,
                                  lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)))
 

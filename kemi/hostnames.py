@@ -1,13 +1,15 @@
 """Gateways named by host name (`sip:<id>.sip.vapi.ai`): the addresses their requests come from.
 
-Routing and probing need nothing here: such a dispatcher row carries flag 16 (no DNS at load, where a
-name that does not resolve at that moment would be dropped from its set until the next reload), and
-Kamailio's resolver sends to it as RFC 3263 says (SRV, then A), its cache honouring each record's TTL,
-use_dns_failover moving to the next target. Recognising a request *from* such a gateway needs its
-addresses: a timer process of its own resolves every host-named gateway every GATEWAY_DNS_INTERVAL
-seconds and keeps the addresses in shared memory (htable gwdns: address -> host), so no SIP worker
-waits on DNS. A name that stops resolving keeps its last known addresses: a DNS outage must not turn a
-provider into a stranger.
+Routing and probing need nothing here: dispatcher probes such a row and tm sends to it as RFC 3263 says
+(SRV, then A), through Kamailio's DNS cache, which keeps each record for its TTL; use_dns_failover moves
+to the name's next target. Recognising a request *from* such a gateway needs its addresses: a timer
+process of its own resolves every host-named gateway every GATEWAY_DNS_INTERVAL seconds and keeps the
+addresses in shared memory (htable gwdns: address -> host), so no SIP worker waits on DNS. A name that
+stops resolving keeps its last known addresses: a DNS outage must not turn a provider into a stranger.
+
+Dispatcher resolves each row when it loads (ds_dns_mode) and leaves out a row whose name does not resolve
+then (6.0 would not probe a row flagged to skip that). So when a name resolves again after failing, the
+timer empties the DNS cache (which kept the failure) and reloads dispatcher: the gateway is back in its set.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ class Resolver:
 
     def __init__(self, srv: Callable[[str], list[tuple[str, int]] | None], a: Callable[[str], list[str] | None],
                  put: Callable[[str, str], None], remove: Callable[[str], None],
-                 told: Callable[[str, str], None] = lambda outcome, host: None):
+                 told: Callable[[str, str], None] = lambda outcome, host: None,
+                 recovered: Callable[[], None] = lambda: None):
         self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
+        self.recovered = recovered  # a name that had failed resolves: dispatcher may have left its row out
         self.known: dict[str, set[str]] = {}  # host -> its addresses, last resolved
         self.stored: dict[str, str] = {}  # address -> host, as in the htable
         self.failing: set[str] = set()
@@ -44,6 +48,7 @@ class Resolver:
     def refresh(self, uris: Iterable[str]) -> dict[str, str]:
         """Resolve every host-named URI; the htable then holds each one's addresses (or its last known)."""
         targets = {t.host: t for t in (named(u) for u in uris) if t is not None}
+        back = False
         for host, target in targets.items():
             found = self._resolve(target)
             if found is None:
@@ -51,7 +56,9 @@ class Resolver:
                     self.failing.add(host)
                     self.told("failed" if host in self.known else "unresolved", host)
                 continue
-            self.failing.discard(host)
+            if host in self.failing:
+                self.failing.discard(host)
+                back = True
             if found != self.known.get(host):
                 self.told("changed", f"{host}: {', '.join(sorted(found)) or 'no address'}")
             self.known[host] = found
@@ -64,6 +71,8 @@ class Resolver:
             if self.stored.get(address) != host:
                 self.put(address, host)
         self.stored = wanted
+        if back:
+            self.recovered()
         return wanted
 
     def _resolve(self, target: Named) -> set[str] | None:
@@ -114,3 +123,10 @@ def ksr_put(address: str, host: str) -> None:
 
 def ksr_remove(address: str) -> None:
     KSR.htable.sht_rm(TABLE, address)
+
+
+def ksr_reload_dispatcher() -> None:
+    """The DNS cache first: it would answer dispatcher's load with the failure it kept (negative TTL)."""
+    KSR.jsonrpcs.exec('{"jsonrpc": "2.0", "method": "dns.delete_all", "id": 1}')
+    KSR.dispatcher.ds_reload()
+    KSR.info("sbc: gateway dns: a gateway's name resolves again: DNS cache emptied, dispatcher reloaded\n")

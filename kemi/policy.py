@@ -164,10 +164,6 @@ def in_dialog_refusal(method: str, state: int, out_ip: str | None, other_ip: str
     return None
 
 
-# dispatcher's DS_NODNSARES_DST: a row whose host is a name is not resolved when the set loads (kemi/hostnames.py)
-NO_DNS_AT_LOAD = 16
-
-
 @dataclass(frozen=True)
 class Named:
     """A dispatcher destination whose host is a name."""

@@ -174,6 +174,7 @@ class Settings:
             "DB_CLUSTER_LIVE": f"live=>{self.db_url}",
             "SNAPSHOT_TIMER": f"name=snapshot;interval={self.snapshot_interval};mode=1;",
             "GATEWAY_DNS_TIMER": f"name=gwdns;interval={self.gateway_dns_interval};mode=1;",
+            "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
         }
 
 

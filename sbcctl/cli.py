@@ -114,9 +114,36 @@ def reload(*methods: str):
                 if "ongoing reload" in str(exc).lower() and attempt < 9:  # modules' reload_delta
                     time.sleep(0.5)
                     continue
+                if method == "dispatcher.reload" and _only_unresolved_names_left_out():
+                    break
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
             except ValueError as exc:
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+
+
+def _only_unresolved_names_left_out() -> bool:
+    """dispatcher.reload answers "Reload Failed" when a row did not load, having loaded all the others;
+    a row named by host name is left out while its name does not resolve, and joins its set when it does
+    (the gateway DNS timer reloads, kemi/hostnames.py). True, with a warning, when only such rows are out."""
+    loaded: set[str] = set()
+
+    def walk(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                loaded.add(value) if key == "URI" and isinstance(value, str) else walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+    try:
+        walk(rpc.call(state["rpc"], "dispatcher.list"))
+    except (rpc.RpcError, ValueError):
+        return False
+    out = [row["uri"] for row in store().gateways() if row["uri"] not in loaded]
+    if not out or not all(policy.named(uri) for uri in out):
+        return False
+    typer.echo(f"sbcctl: warning: not in use until their names resolve (checked every GATEWAY_DNS_INTERVAL s): "
+               f"{', '.join(out)}", err=True)
+    return True
 
 
 def new_routing_generation():
@@ -164,11 +191,8 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=..
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
     attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
-    # A host name is resolved when used (its TTL honoured), never at load: a name not resolving at that
-    # moment would drop the gateway from its set until the next reload.
-    flags = policy.NO_DNS_AT_LOAD if policy.named(uri) else 0
     store().write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
-                  "VALUES (%s, %s, %s, %s, %s, %s)", group, uri, flags, priority, attrs, description)
+                  "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
     reload("dispatcher.reload")
     typer.echo(f"added {uri} to group {group}")
 

@@ -26,6 +26,7 @@ ADDRESS = {VAPI: "127.0.7.11", LIVEKIT[0]: "127.0.7.21", LIVEKIT[1]: "127.0.7.22
            LIVEKIT[3]: "127.0.7.24", UNPOD[0]: "127.0.7.31", UNPOD[1]: "127.0.7.32"}
 DEMO_GATEWAYS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"]  # sets 1-3 in the demo data: no peer here
 TTL = 2
+CHANGE_TTL = 4  # the VAPI name's TTL in the DNS change test
 
 
 @pytest.fixture
@@ -49,7 +50,6 @@ def seed(quiet_sbc, zone, sbcctl):
             assert done.returncode == 0, done.stderr
         added = [row for row in gateways(sbcctl) if row["id"] not in before]
         assert sorted((row["group"], row["uri"]) for row in added) == sorted(SEED)
-        assert all(int(row["flags"]) & 16 for row in added)  # no DNS at load: a name that fails is kept
         yield quiet_sbc
     finally:
         for row in gateways(sbcctl):
@@ -83,9 +83,14 @@ def host_of(request_uri: str) -> str:
     return request_uri.split(":", 1)[1].split("@", 1)[-1].split(";")[0].split(":")[0]
 
 
-def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, work):
+def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, work, sbcctl):
     peers = peers_at_dns_addresses(work)
+    # One DID straight to each of the two names that DNS sends elsewhere: SRV (port 5070) and TCP.
+    direct = {"+14155550171": (f"sip:{LIVEKIT[0]}", LIVEKIT[0]),
+              "+14155550172": (f"sip:{LIVEKIT[1]};transport=tcp", LIVEKIT[1])}
     try:
+        for did, (uri, _) in direct.items():
+            assert sbcctl("did", "add", did, "--uri", uri).returncode == 0
         assert wait_for(lambda: all_up(seed), 15), f"dispatcher states: {dispatcher_states(seed)}"
         vapi = run_uac(work, "to-vapi", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=2, rate=5,
                        duration_ms=100)
@@ -93,9 +98,15 @@ def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, wo
         livekit = run_uac(work, "to-livekit", "127.0.1.1:5060", "4155550102", "127.0.4.2", calls=8, rate=5,
                           duration_ms=100, media_port=17500)
         assert livekit.wait(60) == 0, livekit.log()
+        for n, did in enumerate(direct):
+            uac = run_uac(work, f"direct-{n}", "127.0.1.1:5060", did[2:], "127.0.4.2", duration_ms=100,
+                          media_port=17700 + 100 * n)
+            assert uac.wait(30) == 0, uac.log()
     finally:
         for peer in peers.values():
             peer.stop()
+        for did in direct:
+            sbcctl("did", "remove", did)
     # Every name probed where its DNS sends it, by its name (LIVEKIT[0] via SRV at port 5070, LIVEKIT[1] on TCP).
     for host, peer in peers.items():
         probes = peer.received("OPTIONS", probes=True)
@@ -106,14 +117,20 @@ def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, wo
     vapi_invites = peers[VAPI].received("INVITE")
     assert len(vapi_invites) == 2 and {host_of(i.request_uri) for i in vapi_invites} == {VAPI}
     spread = {host: len(peers[host].received("INVITE")) for host in LIVEKIT}
-    print(f"\n8 calls to set 2 by weight: {spread}")
-    assert sum(spread.values()) == 8
+    print(f"\n8 calls to set 2 (weight 50 each, DS_ALGORITHM 9) and one per direct DID: {spread}")
+    assert sum(spread.values()) == 8 + len(direct)
     for host in LIVEKIT:
         assert all(host_of(i.request_uri) == host for i in peers[host].received("INVITE"))
+    for did, (_, host) in direct.items():
+        invites = [i for i in peers[host].received("INVITE") if i.request_uri.startswith(f"sip:{did}@")]
+        assert len(invites) == 1, (did, host)
+        if host == LIVEKIT[1]:
+            assert invites[0].headers("Via")[0].startswith("SIP/2.0/TCP")
 
 
 def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(seed, zone, work):
     old, new = ADDRESS[VAPI], "127.0.7.12"
+    zone.a(VAPI, old, ttl=CHANGE_TTL)  # what Kamailio caches from now on is kept this long
     peers = {address: Sipp(work, f"vapi-{address}", "uas_answer.xml", address, media_port=16000 + 100 * n,
                            args=("-rtp_echo",)).start() for n, address in enumerate((old, new))}
     calls = 0
@@ -131,10 +148,10 @@ def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(s
         reached = {a: 0 for a in peers}
         assert call() == old
         reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
-        zone.a(VAPI, new, ttl=TTL)
+        zone.a(VAPI, new, ttl=CHANGE_TTL)
         changed = time.monotonic()
         landed = []
-        while time.monotonic() - changed < TTL + 5:
+        while time.monotonic() - changed < CHANGE_TTL + 5:
             landed.append((round(time.monotonic() - changed, 2), call()))
             reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
             if landed[-1][1] == new:
@@ -144,9 +161,9 @@ def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(s
     finally:
         for peer in peers.values():
             peer.stop()
-    print(f"\nDNS changed at 0 s (TTL {TTL} s); calls (s after the change, where they went): {landed}")
+    print(f"\nDNS changed at 0 s (TTL {CHANGE_TTL} s); calls (s after the change, where they went): {landed}")
     assert landed[-1][1] == new, landed
-    assert landed[-1][0] <= TTL + 1.5, landed
+    assert landed[-1][0] <= CHANGE_TTL + 1.5, landed
     assert after == [new] * 3
 
 
@@ -160,10 +177,18 @@ def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_giv
                      rate=5, duration_ms=100)
         assert gw.wait(30) == 0, gw.log()
         assert send_request("127.0.7.99", ("127.0.2.1", 5060), ruser="+12125550100", timeout=1) is None
-        # The name moves: the new address is a gateway's within the timer's interval, the old one no longer.
+        # The name moves: the new address is a gateway's within the timer's interval, the old one no longer
+        # once the old record's TTL has passed (dispatcher's own match reads through the DNS cache).
         zone.a(UNPOD[1], "127.0.7.33", ttl=1)
+        moved = time.monotonic()
         assert wait_for(lambda: send_request("127.0.7.33", ("127.0.2.1", 5060), "OPTIONS", timeout=0.5) == 200, 10)
-        assert send_request(ADDRESS[UNPOD[1]], ("127.0.2.1", 5060), "OPTIONS", timeout=1) is None
+        new_in = time.monotonic() - moved
+        assert wait_for(lambda: send_request(ADDRESS[UNPOD[1]], ("127.0.2.1", 5060), "OPTIONS", timeout=0.5)
+                        is None, 10)
+        old_out = time.monotonic() - moved
+        print(f"\nname moved: new address a gateway's after {new_in:.1f} s, old one a stranger after {old_out:.1f} s "
+              f"(old record's TTL {TTL} s, GATEWAY_DNS_INTERVAL 1 s)")
+        assert old_out <= TTL + 3
         # The DNS stops knowing a name: its last known address stays a gateway's, and it is counted once.
         failed = scrape(seed).get(("kamailio_sbc_gateway_dns_total", (("result", "failed"),)), 0)
         zone.remove(UNPOD[0])
@@ -174,3 +199,29 @@ def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_giv
     finally:
         carrier.stop()
     assert len(carrier.received("INVITE")) == 3
+
+
+def test_a_gateway_whose_name_did_not_resolve_when_added_joins_its_set_once_dns_knows_it(quiet_sbc, zone, sbcctl,
+                                                                                        work):
+    """Dispatcher leaves out a row whose name does not resolve when it loads; the gateway DNS timer
+    reloads it once the name resolves, and the gateway is probed and called without an operator."""
+    host, address = "late.sip.vapi.ai", "127.0.7.13"
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    peer = Sipp(work, "late", "uas_answer.xml", address, args=("-rtp_echo",)).start()
+    try:
+        added = sbcctl("gateway", "add", "--uri", f"sip:{host}", "--group", "1")
+        assert added.returncode == 0 and "not in use until their names resolve" in added.stderr, added.stderr
+        time.sleep(2)
+        assert f"sip:{host}" not in dispatcher_states(quiet_sbc)  # left out: the name did not resolve
+        zone.a(host, address, ttl=TTL)
+        assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{host}"]), 15), dispatcher_states(quiet_sbc)
+        uac = run_uac(work, "to-late", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=100)
+        assert uac.wait(30) == 0, uac.log()
+    finally:
+        peer.stop()
+        zone.remove(host)
+        for row in gateways(sbcctl):
+            if row["id"] not in before:
+                sbcctl("gateway", "remove", str(row["id"]))
+    assert [host_of(i.request_uri) for i in peer.received("INVITE")] == [host]

@@ -67,7 +67,8 @@ class World:
         def remove(address):
             del self.table[address]
         return hostnames.Resolver(self.srv, self.a, self.table.__setitem__, remove,
-                                  lambda outcome, detail: self.told.append((outcome, detail)))
+                                  lambda outcome, detail: self.told.append((outcome, detail)),
+                                  lambda: self.told.append(("reload", "")))
 
 
 def test_addresses_come_from_srv_targets_or_the_names_own_a_records():
@@ -114,13 +115,27 @@ def test_a_name_that_stops_resolving_keeps_its_last_addresses_and_is_reported_on
     assert w.told == [("failed", host)]
     w.a_records[host] = ["127.0.7.11"]
     r.refresh([VAPI])
-    assert w.told == [("failed", host)]  # back, unchanged
+    assert w.told == [("failed", host), ("reload", "")]  # back, unchanged (a reload meanwhile left it out)
 
 
 def test_a_name_never_resolved_is_reported_unresolved_and_admits_nobody():
     w = World()
     w.resolver().refresh([VAPI])
     assert w.table == {} and w.told == [("unresolved", policy.named(VAPI).host)]
+
+
+def test_a_name_resolving_after_failing_reloads_dispatcher_once_which_had_left_its_row_out():
+    w = World()
+    host = policy.named(VAPI).host
+    r = w.resolver()
+    r.refresh([VAPI, "sip:b.test:5060"])  # neither resolves (as when dispatcher loaded)
+    w.a_records.update({host: ["127.0.7.11"], "b.test": ["127.0.7.2"]})
+    w.told.clear()
+    r.refresh([VAPI, "sip:b.test:5060"])
+    assert [o for o, _ in w.told] == ["changed", "changed", "reload"]
+    w.told.clear()
+    r.refresh([VAPI, "sip:b.test:5060"])
+    assert w.told == []  # resolved all along: no reload
 
 
 def test_one_name_failing_does_not_touch_the_others():
