@@ -20,6 +20,8 @@ from .hiding import log
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # the calling gateway's tenant: permissions' address tag, or the account's
 ACCOUNTS = 4  # permissions address group of sources that must authenticate by digest (public socket)
 AUTH_CHECK_HA1 = 1  # pv_auth_check flags: the password given is HA1
+REGISTRATIONS = "location"  # usrloc domain (memory only, preloaded: kamailio.cfg)
+SAVE_NO_REPLY = 0x02  # registrar save() flag: the answer is sent by reg_send_reply(), even after a failure
 CHALLENGE_FLAGS = 0  # auth_challenge: no qop, as most SIP stacks expect; nonces are one-time instead
 
 _USERNAME = re.compile(r'^\s*digest\s.*?\busername\s*=\s*"([^"]{1,64})"', re.I | re.S)
@@ -41,11 +43,25 @@ def credential_username(header: str | None) -> str | None:
 class GatewayAccounts:
     """SbcRoutes' digest authentication of gateways in ACL group ACCOUNTS."""
 
+    def registration(self, side: str | None, peer: str) -> None:
+        """A gateway's REGISTER (VAPI's outbound authentication plan can register its trunk): an account's
+        once its digest is good (401 first), a gateway trusted by its address as it comes. Kamailio's
+        registrar answers with the bindings and their expiry; it keeps them in memory only, since calls to
+        a platform go to its gateway URI, never to where it registered from."""
+        if peer == "account" and not self.authenticated_gateway(side):
+            return
+        saved = KSR.registrar.save(REGISTRATIONS, SAVE_NO_REPLY) > 0
+        KSR.registrar.reg_send_reply()  # exactly one answer: 200 with the bindings, or the registrar's error
+        if not saved:
+            log(KSR.notice, f"REGISTER from {KSR.kx.get_srcip()} refused by the registrar")
+        metrics.registration("saved" if saved else "refused")
+
     def authenticated_gateway(self, side: str | None) -> bool:
-        """True: the INVITE's credentials are a gateway account's (its tenant is now the peer tag).
+        """True: the request's credentials are a gateway account's (its tenant is now the peer tag).
         False: answered with a challenge, or silence for a flooding source."""
         realm = self.settings.auth_realm
-        header = KSR.hdr.get("Proxy-Authorization") if KSR.hdr.is_present("Proxy-Authorization") > 0 else None
+        name = "Authorization" if KSR.is_REGISTER() else "Proxy-Authorization"  # what auth_challenge asked for
+        header = KSR.hdr.get(name) if KSR.hdr.is_present(name) > 0 else None
         username = credential_username(header)
         account = self.current("account", self.accounts, username) if username else None
         result = "missing" if header is None else "unknown account" if account is None else None

@@ -32,6 +32,7 @@ import kemi.media  # noqa: E402
 import kemi.mediastats  # noqa: E402
 import kemi.metrics  # noqa: E402
 import kemi.ng  # noqa: E402
+import kemi.peers  # noqa: E402
 import kemi.policy  # noqa: E402
 import kemi.quality  # noqa: E402
 import kemi.records  # noqa: E402
@@ -48,7 +49,7 @@ import kemi.wire  # noqa: E402
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache,
             kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing,
             kemi.hiding, kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
-            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.rewriting, kemi.routes)
+            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

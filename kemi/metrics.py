@@ -30,6 +30,7 @@ MEDIA_REPORTS = "sbc_media_reports_total"  # {leg, result}: rtcp | no rtcp (a pe
 MEDIA_TIMEOUTS = "sbc_media_timeouts_total"  # {leg, tenant}: calls ended for dead media; leg carrier|gateway|both
 MEDIA_CHECKS = "sbc_media_checks_total"  # {result}: ok|silent|unknown call|no answer, per answered call and sweep
 SNAPSHOT = "sbc_snapshot_total"  # {event}: written|failed|db down (timer checks), read (a lookup served from it)
+REGISTRATIONS = "sbc_registrations_total"  # {result}: saved|refused, gateways' REGISTERs past their authentication
 GATEWAY_DNS = "sbc_gateway_dns_total"  # {result}: changed|failed|unresolved, per host-named gateway and change
 # {tenant, result}: in-dialog REFERs relayed | not allowed | from carrier | attended | bad target
 TRANSFERS = "sbc_transfers_total"
@@ -106,6 +107,10 @@ def db_error(source: str) -> None:
 
 def snapshot(event: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(SNAPSHOT, 1, event)
+
+
+def registration(result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(REGISTRATIONS, 1, result)
 
 
 def gateway_dns(result: str) -> None:

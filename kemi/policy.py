@@ -175,7 +175,7 @@ class Named:
 
 def named(uri: str) -> Named | None:
     """The host name, port and transport of a gateway URI; None for an address or a URI we cannot read."""
-    m = _SIP_URI.match(uri or "")
+    m = _SIP_URI.match(uri) if isinstance(uri, str) else None
     if not m:
         return None
     host = m["host"].lower()

@@ -14,8 +14,11 @@ class Rewriting:
     def rewrite_parties(self, number: str, side: str, caller: str) -> None:
         """To = the number, From = the caller, both at our own socket on the outgoing side: neither names
         the other side, and both stay true when a failover sends the call to another peer (the egress
-        check would drop a To naming the previous one). uac restores them in replies."""
-        KSR.uac.uac_replace_to_uri(f"sip:{number}@{self.settings.socket_ip(side)}")
+        check would drop a To naming the previous one's address). A peer named by host name gets its name
+        in the To as in the Request-URI (VAPI picks the trunk's credential by it; a name is no address the
+        egress check could object to). uac restores both in replies."""
+        named = policy.named(KSR.kx.get_duri() or KSR.kx.get_ruri())  # the peer this attempt goes to
+        KSR.uac.uac_replace_to_uri(f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}")
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
 
     def assert_identity(self, user: str, side: str) -> None:

@@ -14,8 +14,8 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, e164, hostnames, metrics, policy, records, tenancy
-from .accounts import ACCOUNTS, PEER_TAG_AVP, GatewayAccounts
+from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy
+from .accounts import PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
 from .didcache import DidCache, DidUnavailable
@@ -23,24 +23,18 @@ from .egress import EgressChecks
 from .events import EventRoutes
 from .hiding import Guard, crashed, log
 from .indialog import InDialog
+from .peers import BAN_TABLE, Peers
 from .rewriting import Rewriting
 from .settings import Settings
 
-CARRIERS = 1  # permissions address group of telecom carriers (private socket only)
-GATEWAYS = 2  # permissions address group of public AI gateways (public socket only)
-MONITORS = 3  # permissions address group of health checkers: OPTIONS only, either socket
 MAX_FORWARDS = 10
-BAN_TABLE = "ipban"  # htable of flooding sources
 RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
 CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
-# dispatcher's match modes: any port (1) and any protocol (2). A member written without ;transport= has
-# no protocol, which its UDP or TCP source never equals: matched on protocol, the gateway was a stranger.
-DS_MATCH_ADDRESS = 1 | 2
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts):
+class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts, Peers):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
                  accounts: DidCache, snapshots=None, gateway_dns=None):
         self.settings = settings
@@ -95,6 +89,9 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             # ACK for a locally generated negative reply is absorbed by tm; anything else is stray.
             KSR.tm.t_check_trans()
             return
+        if KSR.is_REGISTER() and peer in ("gateway", "account"):
+            self.registration(side, peer)
+            return
         if peer == "account":
             if KSR.is_INVITE() and not self.authenticated_gateway(side):
                 return
@@ -105,33 +102,6 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             self.from_public_gateway()
         else:
             self.refuse(side, "a health checker may not place calls")
-
-    def identify(self, side: str | None) -> str | None:
-        """Who sent this: a carrier (private socket), a gateway (public socket), a source whose calls
-        must authenticate by digest ("account", public socket), a health checker (either socket), or
-        None for anyone else."""
-        if side == "private" and KSR.permissions.allow_source_address(CARRIERS) > 0:
-            return "carrier"
-        if side == "public" and self.is_public_gateway():
-            return "gateway"
-        if side == "public" and KSR.permissions.allow_source_address(ACCOUNTS) > 0:
-            return "account"
-        if side is not None and (KSR.permissions.allow_source_address(MONITORS) > 0
-                                 or KSR.kx.get_srcip() == policy.LOCAL_MONITOR):
-            return "monitor"
-        return None
-
-    def refuse(self, side: str | None, why: str) -> None:
-        """The one answer strangers get, whatever they probe: 403 on the private side, silence on
-        the public side (configurable), so scanners learn nothing and nothing is amplified."""
-        log(KSR.notice, f"refused {KSR.kx.get_method()} from {KSR.kx.get_srcip()} on {side}: {why}")
-        action = self.settings.unknown_private_action if side == "private" else self.settings.unknown_public_action
-        if action == "reject":
-            KSR.sl.send_reply(403, "Forbidden")
-
-    def ban(self, src: str) -> None:
-        KSR.htable.sht_seti(BAN_TABLE, src, 1)  # the table's autoexpire is BAN_SECONDS
-        log(KSR.warn, f"flood from {src}: banned for {self.settings.ban_seconds} s")
 
     def reqinit(self, side: str | None, peer: str | None) -> bool:
         """Cheap checks before any routing; False means answered or dropped."""
@@ -376,21 +346,6 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         metrics.call_finished(direction, tenant, "", code)
 
     # ---- where a message came from, and whether new calls can be hidden ---------------------
-
-    def arrived_on(self) -> str | None:
-        ip, port = KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())
-        s = self.settings
-        if ip == s.private_ip and port == str(s.private_port):
-            return "private"
-        if ip == s.public_ip and port == str(s.public_port):
-            return "public"
-        return None
-
-    def is_public_gateway(self) -> bool:
-        if KSR.permissions.allow_source_address(GATEWAYS) > 0:
-            return True
-        return any(KSR.dispatcher.ds_is_from_list_mode(g, DS_MATCH_ADDRESS) > 0
-                   for g in self.settings.gateway_groups) or hostnames.is_gateway_address(KSR.kx.get_srcip())
 
     def topology_store_up(self) -> bool:
         """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""

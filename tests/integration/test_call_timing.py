@@ -38,8 +38,9 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
     assert len(rows) == CALLS
     for row in rows:
         assert RING_MS <= int(row["pdd_ms"]) < RING_MS + 150, row
-        # One call's 180 may be read late by a busy worker and its 200 not (seen: 376 ms and 394 ms, under
-        # a parallel run): per call only the order; the 50 ms gap is asserted on the mean above.
-        assert 0 < int(row["answer_ms"]) - int(row["pdd_ms"]) < 150, row
+        # One call's 180 may be stamped late by a busy worker and its 200 not (seen: 376 ms and 394 ms under
+        # a parallel run; 369 ms and 359 ms in CI, recorded as 359 and 359: kemi/records.py): per call only
+        # the order; the 50 ms gap is asserted on the mean above.
+        assert 0 <= int(row["answer_ms"]) - int(row["pdd_ms"]) < 150, row
     shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
     assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)

@@ -50,6 +50,9 @@ def seed(quiet_sbc, zone, sbcctl):
             assert done.returncode == 0, done.stderr
         added = [row for row in gateways(sbcctl) if row["id"] not in before]
         assert sorted((row["group"], row["uri"]) for row in added) == sorted(SEED)
+        # dispatcher's reload took the demo's dead gateways as up again: until probing sees them down, a
+        # call could try one first (and keep its To).
+        wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         yield quiet_sbc
     finally:
         for row in gateways(sbcctl):
@@ -98,10 +101,11 @@ def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, wo
         livekit = run_uac(work, "to-livekit", "127.0.1.1:5060", "4155550102", "127.0.4.2", calls=8, rate=5,
                           duration_ms=100, media_port=17500)
         assert livekit.wait(60) == 0, livekit.log()
+        callers = [vapi, livekit]
         for n, did in enumerate(direct):
-            uac = run_uac(work, f"direct-{n}", "127.0.1.1:5060", did[2:], "127.0.4.2", duration_ms=100,
-                          media_port=17700 + 100 * n)
-            assert uac.wait(30) == 0, uac.log()
+            callers.append(run_uac(work, f"direct-{n}", "127.0.1.1:5060", did[2:], "127.0.4.2", duration_ms=100,
+                                   media_port=17700 + 100 * n))
+            assert callers[-1].wait(30) == 0, callers[-1].log()
     finally:
         for peer in peers.values():
             peer.stop()
@@ -113,9 +117,14 @@ def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, wo
         assert probes and {host_of(p.request_uri) for p in probes} == {host}, (host, probes[:1])
     assert peers[LIVEKIT[1]].received("OPTIONS", probes=True)[0].headers("Via")[0].startswith("SIP/2.0/TCP")
     assert zone.asked(f"_sip._udp.{LIVEKIT[0]}") >= 1
-    # Calls: the Request-URI keeps the name (VAPI picks the trunk's credential by it).
+    # Calls: the Request-URI and the To keep the name (VAPI picks the trunk's credential by it) ...
     vapi_invites = peers[VAPI].received("INVITE")
     assert len(vapi_invites) == 2 and {host_of(i.request_uri) for i in vapi_invites} == {VAPI}
+    assert all(f"@{VAPI}>" in i.headers("To")[0] for i in vapi_invites), vapi_invites[0].headers("To")
+    # ... and nothing the carrier side received names any of them (uac restores the To in replies).
+    for caller in callers:
+        for msg in caller.received():
+            assert not any(host in msg.text for host in ADDRESS), msg.text
     spread = {host: len(peers[host].received("INVITE")) for host in LIVEKIT}
     print(f"\n8 calls to set 2 (weight 50 each, DS_ALGORITHM 9) and one per direct DID: {spread}")
     assert sum(spread.values()) == 8 + len(direct)
@@ -150,20 +159,20 @@ def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(s
         reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
         zone.a(VAPI, new, ttl=CHANGE_TTL)
         changed = time.monotonic()
-        landed = []
-        while time.monotonic() - changed < CHANGE_TTL + 5:
+        landed = []  # (s after the change when the call started, where it went)
+        while time.monotonic() - changed < CHANGE_TTL + 8:
             landed.append((round(time.monotonic() - changed, 2), call()))
             reached = {a: len(p.received("INVITE")) for a, p in peers.items()}
             if landed[-1][1] == new:
                 break
-            time.sleep(0.3)
         after = [call() for _ in range(3)]
     finally:
         for peer in peers.values():
             peer.stop()
     print(f"\nDNS changed at 0 s (TTL {CHANGE_TTL} s); calls (s after the change, where they went): {landed}")
     assert landed[-1][1] == new, landed
-    assert landed[-1][0] <= CHANGE_TTL + 1.5, landed
+    # Kamailio may have cached the old answer up to the change itself: no call later than its TTL goes there.
+    assert all(address == new for started, address in landed if started > CHANGE_TTL + 0.5), landed
     assert after == [new] * 3
 
 
@@ -188,7 +197,7 @@ def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_giv
         old_out = time.monotonic() - moved
         print(f"\nname moved: new address a gateway's after {new_in:.1f} s, old one a stranger after {old_out:.1f} s "
               f"(old record's TTL {TTL} s, GATEWAY_DNS_INTERVAL 1 s)")
-        assert old_out <= TTL + 3
+        assert old_out <= TTL + 4
         # The DNS stops knowing a name: its last known address stays a gateway's, and it is counted once.
         failed = scrape(seed).get(("kamailio_sbc_gateway_dns_total", (("result", "failed"),)), 0)
         zone.remove(UNPOD[0])
@@ -216,6 +225,7 @@ def test_a_gateway_whose_name_did_not_resolve_when_added_joins_its_set_once_dns_
         assert f"sip:{host}" not in dispatcher_states(quiet_sbc)  # left out: the name did not resolve
         zone.a(host, address, ttl=TTL)
         assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{host}"]), 15), dispatcher_states(quiet_sbc)
+        wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)  # taken as up again by the reload
         uac = run_uac(work, "to-late", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=100)
         assert uac.wait(30) == 0, uac.log()
     finally:

@@ -204,3 +204,25 @@ def test_a_gateway_with_account_credentials_places_a_call_its_credentials_stay_o
 def test_a_source_outside_acl_group_4_is_still_not_challenged(quiet_sbc):
     # The same INVITE from a stranger: silence, as before accounts existed.
     assert send_request("127.0.5.51", ("127.0.2.1", 5060), ruser="+12125550100") is None
+
+
+def test_a_gateway_account_registers_with_its_digest_and_a_wrong_password_is_challenged_again(
+        quiet_sbc, sbcctl, work):
+    """VAPI's outbound authentication plan can REGISTER its trunk: 401, then 200 with the binding."""
+    source = "127.0.5.52"
+    before = scrape(quiet_sbc)
+    with account_source(sbcctl, source, "vapi-reg", "V4pi-reg1ster"):
+        reg = run_uac(work, "register", SBC_PUBLIC, "vapi-reg", source, scenario="uac_register_auth.xml",
+                      extra=("-au", "vapi-reg", "-ap", "V4pi-reg1ster"))
+        assert reg.wait(30) == 0, reg.log()
+        bindings = quiet_sbc.kamailio.rpc("ul.dump")
+        wrong = run_uac(work, "register-wrong", SBC_PUBLIC, "vapi-reg", source, scenario="uac_register_auth.xml",
+                        media_port=17100, extra=("-au", "vapi-reg", "-ap", "guessed"))
+        assert wrong.wait(30) != 0  # challenged again instead of registered
+        assert [m.status for m in wrong.received() if m.status] == [401, 401]
+    # A stranger's REGISTER: silence, as for any of its requests.
+    assert send_request("127.0.5.54", ("127.0.2.1", 5060), method="REGISTER", ruser="vapi-reg") is None
+    assert f"sip:vapi-reg@{source}" in bindings
+    assert [m.status for m in reg.received() if m.status] == [401, 200]
+    after = scrape(quiet_sbc)
+    assert delta(after, before, "kamailio_sbc_registrations_total", result="saved") == 1

@@ -61,3 +61,20 @@ def test_disguised_svwar_finds_no_account_of_digest_gateways(quiet_sbc, sbcctl):
             if row["ip_addr"] == source:
                 sbcctl("acl", "remove", str(row["id"]))
     assert quiet_sbc.dead() == []
+
+
+# The account's password lies inside svcrack's range: it is the flood ban (failed attempts count as a
+# stranger's requests) that keeps it from being found, not luck.
+def test_disguised_svcrack_does_not_find_a_digest_accounts_password_in_its_range(quiet_sbc, sbcctl):
+    source = "127.0.5.45"
+    assert sbcctl("acl", "add", source, "--group", "4").returncode == 0
+    assert sbcctl("account", "set", "101", "--password", "1090").returncode == 0
+    try:
+        scan(source, DISGUISE, "svcrack", "-u", "101", "-r", "1000-1200", "-m", "INVITE", "127.0.2.1",
+             exit_codes=(0, NOTHING_FOUND))
+    finally:
+        sbcctl("account", "remove", "101")
+        for row in json.loads(sbcctl("--json", "acl", "list").stdout):
+            if row["ip_addr"] == source:
+                sbcctl("acl", "remove", str(row["id"]))
+    assert quiet_sbc.dead() == []

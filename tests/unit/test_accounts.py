@@ -128,3 +128,57 @@ def test_an_account_set_after_a_failed_attempt_is_read_again_at_once(ksr):
     routes.ksr_request_route(None)
     assert reads == ["vapi-new", "vapi-new"]
     assert ksr.called("auth.pv_auth_check")[-1] == (REALM, "c" * 32, 1, 0)
+
+
+# ---- REGISTER (VAPI's outbound authentication plan can register its trunk) ---------------------------
+
+def account_register(ksr, user=None, check=1, saved=1, acl=(ACCOUNTS,)):
+    request(ksr, method="REGISTER", side="public", src=SOURCE, ruser="vapi-none", acl=acl)
+    header = CREDENTIALS.format(user=user) if user else None
+    ksr.returns.update({
+        "hdr.is_present": lambda name: 1 if header and name == "Authorization" else -1,
+        "hdr.get": lambda name: header if name == "Authorization" else None,
+        "auth.pv_auth_check": check, "registrar.save": saved,
+    })
+
+
+def registrations(ksr):
+    return [a[2] for a in ksr.called("xhttp_prom.counter_inc_l1") if a[0] == "sbc_registrations_total"]
+
+
+def test_an_accounts_register_without_credentials_is_challenged_and_not_saved(ksr):
+    account_register(ksr)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]  # 401 for a REGISTER (auth picks it)
+    assert ksr.called("registrar.save") == [] and ksr.replies() == []
+    assert registrations(ksr) == []
+
+
+def test_an_accounts_register_with_its_digest_in_authorization_is_saved_by_the_registrar(ksr):
+    account_register(ksr, user="vapi-none")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.pv_auth_check") == [(REALM, "b" * 32, 1, 0)]
+    assert ksr.called("registrar.save") == [("location", 2)]
+    assert ksr.called("registrar.reg_send_reply") == [()]  # the registrar's answer, exactly one
+    assert ksr.replies() == [] and ksr.called("tm.t_relay") == []
+    assert registrations(ksr) == ["saved"] and auth_counted(ksr) == ["ok"]
+
+
+def test_a_register_with_a_wrong_password_is_challenged_again(ksr):
+    account_register(ksr, user="vapi-none", check=-2)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("registrar.save") == [] and ksr.called("auth.auth_challenge") == [(REALM, 0)]
+
+
+def test_a_gateway_trusted_by_address_registers_without_digest_and_a_registrar_refusal_is_counted(ksr):
+    account_register(ksr, acl=(2,), saved=-1)
+    make_routes().ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == [] and ksr.called("registrar.save") == [("location", 2)]
+    assert ksr.called("registrar.reg_send_reply") == [()]  # its error answer, sent even so
+    assert registrations(ksr) == ["refused"]
+
+
+def test_a_strangers_register_gets_silence(ksr):
+    account_register(ksr, acl=())
+    make_routes().ksr_request_route(None)
+    assert ksr.called("registrar.save") == [] and ksr.replies() == [] and ksr.called("auth.auth_challenge") == []

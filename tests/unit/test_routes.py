@@ -269,6 +269,15 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
     ]
 
 
+def test_a_gateway_named_by_host_name_finds_its_name_in_the_to_as_in_the_request_uri(ksr):
+    """VAPI picks the trunk's credential by the host it is called at; an address stays ours."""
+    request(ksr, ruser="4155550101", duri="sip:66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai")
+    make_routes().ksr_request_route(None)
+    assert ("uac.uac_replace_to_uri", ("sip:+14155550101@66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai",)) \
+        in ksr.actions()
+    assert ("seturi", ("sip:+14155550101@66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai",)) in ksr.actions()
+
+
 def test_preloaded_route_headers_are_removed(ksr):
     request(ksr)
     ksr.returns["hdr.is_present"] = lambda name: 1 if name == "Route" else -1

@@ -148,3 +148,28 @@ def test_a_180_before_the_answer_leaves_the_record_to_the_answer(ksr, clock):
     clock[0] = 1000.4
     records.answered(200)
     assert ksr.dlg_vars["pdd_ms"] == "300" and ksr.dlg_vars["answer_ms"] == "400"
+
+
+def test_a_180_stamped_after_its_200_rang_as_it_answered(ksr, clock, wall):
+    """A worker preempted between reading the 180 and stamping it: the record never rings after the answer."""
+    records.call_routed("inbound", "+14155550101", "")
+    timing.started("inbound", "", "1")
+    clock[0], wall[0] = 1000.38, 6000.38
+    read_at(ksr, 6000.37)  # stamped late, though read before the 200
+    timing.provisional(180)
+    read_at(ksr, 6000.36)
+    clock[0], wall[0] = 1000.4, 6000.4
+    records.answered(200)
+    assert ksr.dlg_vars["pdd_ms"] == ksr.dlg_vars["answer_ms"] == "360"
+
+
+def test_a_late_180_read_after_the_recorded_answer_is_no_later_than_it(ksr, clock, wall):
+    records.call_routed("inbound", "+14155550101", "")
+    timing.started("inbound", "", "1")
+    clock[0], wall[0] = 1000.4, 6000.4
+    read_at(ksr, 6000.35)
+    records.answered(200)
+    read_at(ksr, 6000.37)
+    ksr.returns["kx.get_status"] = 180
+    make_routes().reply_media(None)
+    assert ksr.dlg_vars["pdd_ms"] == ksr.dlg_vars["answer_ms"] == "350"
