@@ -43,12 +43,12 @@ def credential_username(header: str | None) -> str | None:
 class GatewayAccounts:
     """SbcRoutes' digest authentication of gateways in ACL group ACCOUNTS."""
 
-    def registration(self, side: str | None, peer: str) -> None:
-        """A gateway's REGISTER (VAPI's outbound authentication plan can register its trunk): an account's
-        once its digest is good (401 first), a gateway trusted by its address as it comes. Kamailio's
-        registrar answers with the bindings and their expiry; it keeps them in memory only, since calls to
-        a platform go to its gateway URI, never to where it registered from."""
-        if peer == "account" and not self.authenticated_gateway(side):
+    def registration(self, side: str | None) -> None:
+        """A digest account's REGISTER (VAPI's outbound authentication plan can register its trunk), once its
+        digest is good (401 first). Kamailio's registrar answers with the bindings and their expiry; it keeps
+        them in memory only, since calls to a platform go to its gateway URI, never to where it registered
+        from. (A gateway trusted by its address has nothing to register: 405, as for any other method.)"""
+        if not self.authenticated_gateway(side):
             return
         saved = KSR.registrar.save(REGISTRATIONS, SAVE_NO_REPLY) > 0
         KSR.registrar.reg_send_reply()  # exactly one answer: 200 with the bindings, or the registrar's error

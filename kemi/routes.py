@@ -89,8 +89,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             # ACK for a locally generated negative reply is absorbed by tm; anything else is stray.
             KSR.tm.t_check_trans()
             return
-        if KSR.is_REGISTER() and peer in ("gateway", "account"):
-            self.registration(side, peer)
+        if KSR.is_REGISTER() and peer == "account":
+            self.registration(side)
             return
         if peer == "account":
             if KSR.is_INVITE() and not self.authenticated_gateway(side):
