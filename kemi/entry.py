@@ -90,6 +90,7 @@ def mod_init():
     h = kemi.hostnames
     resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome,
                           h.ksr_reload_dispatcher)
-    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper,
-                                 lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)))
+    gateway_dns = h.Paced(lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)),
+                          settings.gateway_dns_interval)
+    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper, gateway_dns)
 

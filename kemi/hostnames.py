@@ -14,6 +14,7 @@ timer empties the DNS cache (which kept the failure) and reloads dispatcher: the
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 
 import KSR
@@ -90,6 +91,21 @@ class Resolver:
                 return None
             addresses.update(found)
         return set(sorted(addresses)[:MAX_ADDRESSES])
+
+
+class Paced:
+    """`work` at most every `interval` s, and at once the first time: the timer ticks every second, so that a
+    Kamailio just started knows its gateways' addresses at once, not one interval later."""
+
+    def __init__(self, work: Callable[[], object], interval: float, clock: Callable[[], float] = time.monotonic):
+        self.work, self.interval, self.clock = work, interval, clock
+        self.due = float("-inf")
+
+    def __call__(self) -> None:
+        now = self.clock()
+        if now >= self.due:
+            self.due = now + self.interval  # a failed pass waits its interval too: no retry storm
+            self.work()
 
 
 # ---- Kamailio's side: ipops lookups in the timer process, the htable for the SIP workers -------------

@@ -173,7 +173,8 @@ class Settings:
             # db_cluster: MariaDB first; the snapshot's connection is added by the launcher (its path)
             "DB_CLUSTER_LIVE": f"live=>{self.db_url}",
             "SNAPSHOT_TIMER": f"name=snapshot;interval={self.snapshot_interval};mode=1;",
-            "GATEWAY_DNS_TIMER": f"name=gwdns;interval={self.gateway_dns_interval};mode=1;",
+            # every second: the Python side paces itself (kemi.hostnames.Paced), resolving at once after a start
+            "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
         }
 

@@ -189,3 +189,12 @@ def test_ksr_lookups_read_ipops_results(ksr):
     assert hostnames.ksr_a("gone.test") is None
     assert ("ipops.srv_query", ("_sip._tcp.x", "gw")) in ksr.calls
 
+
+
+def test_the_timer_resolves_at_once_after_a_start_then_once_per_interval():
+    now, runs = [100.0], []
+    paced = hostnames.Paced(lambda: runs.append(now[0]), 10, clock=lambda: now[0])
+    for t in (100.0, 101.0, 109.9, 110.0, 111.0, 120.5):
+        now[0] = t
+        paced()
+    assert runs == [100.0, 110.0, 120.5]
