@@ -21,7 +21,7 @@ from kemi import policy, snapshot
 from kemi import settings as settings_mod
 from stack import dotenv
 
-from . import rpc, validate
+from . import rpc, status, validate
 from .snapshotstore import SnapshotStore
 from .store import DISABLED, Reads, Store
 
@@ -125,19 +125,11 @@ def _only_unresolved_names_left_out() -> bool:
     """dispatcher.reload answers "Reload Failed" when a row did not load, having loaded all the others;
     a row named by host name is left out while its name does not resolve, and joins its set when it does
     (the gateway DNS timer reloads, kemi/hostnames.py). True, with a warning, when only such rows are out."""
-    loaded: set[str] = set()
-
-    def walk(node):
-        if isinstance(node, dict):
-            for key, value in node.items():
-                loaded.add(value) if key == "URI" and isinstance(value, str) else walk(value)
-        elif isinstance(node, list):
-            for item in node:
-                walk(item)
     try:
-        walk(rpc.call(state["rpc"], "dispatcher.list"))
-    except (rpc.RpcError, ValueError):
+        listed = status.peers(rpc.call(state["rpc"], "dispatcher.list"), state["settings"].carrier_group)
+    except (rpc.RpcError, ValueError, KeyError, TypeError):
         return False
+    loaded = {peer["uri"] for peer in listed}
     out = [row["uri"] for row in store().gateways() if row["uri"] not in loaded]
     if not out or not all(policy.named(uri) for uri in out):
         return False

@@ -10,7 +10,17 @@ import time
 
 import pytest
 
-from .harness import Sipp, dispatcher_states, run_uac, scrape, send_request, start_peers, wait_for, wait_state
+from .harness import (
+    Sipp,
+    dispatcher_states,
+    run_uac,
+    scrape,
+    send_request,
+    start_peers,
+    stop_peers,
+    wait_for,
+    wait_state,
+)
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",
@@ -55,9 +65,13 @@ def seed(quiet_sbc, zone, sbcctl):
         wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         yield quiet_sbc
     finally:
-        for row in gateways(sbcctl):
-            if row["id"] not in before:
-                sbcctl("gateway", "remove", str(row["id"]))
+        remove_gateways_since(sbcctl, before)
+
+
+def remove_gateways_since(sbcctl, before: set[int]) -> None:
+    for row in gateways(sbcctl):
+        if row["id"] not in before:
+            sbcctl("gateway", "remove", str(row["id"]))
 
 
 def gateways(sbcctl) -> list[dict]:
@@ -107,8 +121,7 @@ def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, wo
                                    media_port=17700 + 100 * n))
             assert callers[-1].wait(30) == 0, callers[-1].log()
     finally:
-        for peer in peers.values():
-            peer.stop()
+        stop_peers(peers)
         for did in direct:
             sbcctl("did", "remove", did)
     # Every name probed where its DNS sends it, by its name (LIVEKIT[0] via SRV at port 5070, LIVEKIT[1] on TCP).
@@ -167,8 +180,7 @@ def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(s
                 break
         after = [call() for _ in range(3)]
     finally:
-        for peer in peers.values():
-            peer.stop()
+        stop_peers(peers)
     print(f"\nDNS changed at 0 s (TTL {CHANGE_TTL} s); calls (s after the change, where they went): {landed}")
     assert landed[-1][1] == new, landed
     # Kamailio may have cached the old answer up to the change itself: no call later than its TTL goes there.
@@ -231,7 +243,5 @@ def test_a_gateway_whose_name_did_not_resolve_when_added_joins_its_set_once_dns_
     finally:
         peer.stop()
         zone.remove(host)
-        for row in gateways(sbcctl):
-            if row["id"] not in before:
-                sbcctl("gateway", "remove", str(row["id"]))
+        remove_gateways_since(sbcctl, before)
     assert [host_of(i.request_uri) for i in peer.received("INVITE")] == [host]

@@ -2,12 +2,13 @@
 find nothing (their exit code 30): as themselves, disguised as a PBX (past the scanner filter), and
 against gateways that authenticate by digest."""
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from .test_peer_auth import account_source
 
 RUN_FROM = Path(__file__).resolve().parent / "sipvicious_from.py"
 DISGUISE = "Asterisk PBX 20.5.0"
@@ -51,15 +52,8 @@ def test_disguised_sipvicious_finds_nothing_on_the_public_side(quiet_sbc, name):
 # the same 407. (svwar exits 0 here, having had answers, and 30 when it had none.)
 def test_disguised_svwar_finds_no_account_of_digest_gateways(quiet_sbc, sbcctl):
     source = "127.0.5.44"
-    assert sbcctl("acl", "add", source, "--group", "4").returncode == 0
-    assert sbcctl("account", "set", "101", "--password", "Xk9-long-enough").returncode == 0
-    try:
+    with account_source(sbcctl, source, "101", "Xk9-long-enough"):
         scan(source, DISGUISE, "svwar", "-e", "100-140", "-m", "INVITE", "127.0.2.1", exit_codes=(0, NOTHING_FOUND))
-    finally:
-        sbcctl("account", "remove", "101")
-        for row in json.loads(sbcctl("--json", "acl", "list").stdout):
-            if row["ip_addr"] == source:
-                sbcctl("acl", "remove", str(row["id"]))
     assert quiet_sbc.dead() == []
 
 
@@ -67,14 +61,7 @@ def test_disguised_svwar_finds_no_account_of_digest_gateways(quiet_sbc, sbcctl):
 # stranger's requests) that keeps it from being found, not luck.
 def test_disguised_svcrack_does_not_find_a_digest_accounts_password_in_its_range(quiet_sbc, sbcctl):
     source = "127.0.5.45"
-    assert sbcctl("acl", "add", source, "--group", "4").returncode == 0
-    assert sbcctl("account", "set", "101", "--password", "1090").returncode == 0
-    try:
+    with account_source(sbcctl, source, "101", "1090"):
         scan(source, DISGUISE, "svcrack", "-u", "101", "-r", "1000-1200", "-m", "INVITE", "127.0.2.1",
              exit_codes=(0, NOTHING_FOUND))
-    finally:
-        sbcctl("account", "remove", "101")
-        for row in json.loads(sbcctl("--json", "acl", "list").stdout):
-            if row["ip_addr"] == source:
-                sbcctl("acl", "remove", str(row["id"]))
     assert quiet_sbc.dead() == []

@@ -13,15 +13,20 @@ CREDENTIALS = ('Digest username="{user}", realm="voice-ai-sbc", nonce="abc", uri
                'response="0123456789abcdef0123456789abcdef", algorithm=MD5')
 
 
+def credentials(ksr, header_name, user, **returns):
+    """The request carries `user`'s digest credentials in `header_name` (none without a user)."""
+    header = CREDENTIALS.format(user=user) if user else None
+    ksr.returns.update({
+        "hdr.is_present": lambda name: 1 if header and name == header_name else -1,
+        "hdr.get": lambda name: header if name == header_name else None,
+        **returns,
+    })
+
+
 def account_invite(ksr, user=None, check=1, pike=1, method="INVITE"):
     request(ksr, method=method, side="public", src=SOURCE, ruser="+12125550100", acl=(ACCOUNTS,),
             rhost="127.0.4.1", duri="sip:127.0.4.1:5060")
-    header = CREDENTIALS.format(user=user) if user else None
-    ksr.returns.update({
-        "hdr.is_present": lambda name: 1 if header and name == "Proxy-Authorization" else -1,
-        "hdr.get": lambda name: header if name == "Proxy-Authorization" else None,
-        "auth.pv_auth_check": check, "pike.pike_check_req": pike,
-    })
+    credentials(ksr, "Proxy-Authorization", user, **{"auth.pv_auth_check": check, "pike.pike_check_req": pike})
 
 
 def auth_counted(ksr):
@@ -134,16 +139,11 @@ def test_an_account_set_after_a_failed_attempt_is_read_again_at_once(ksr):
 
 def account_register(ksr, user=None, check=1, saved=1, acl=(ACCOUNTS,)):
     request(ksr, method="REGISTER", side="public", src=SOURCE, ruser="vapi-none", acl=acl)
-    header = CREDENTIALS.format(user=user) if user else None
-    ksr.returns.update({
-        "hdr.is_present": lambda name: 1 if header and name == "Authorization" else -1,
-        "hdr.get": lambda name: header if name == "Authorization" else None,
-        "auth.pv_auth_check": check, "registrar.save": saved,
-    })
+    credentials(ksr, "Authorization", user, **{"auth.pv_auth_check": check, "registrar.save": saved})
 
 
 def registrations(ksr):
-    return [a[2] for a in ksr.called("xhttp_prom.counter_inc_l1") if a[0] == "sbc_registrations_total"]
+    return [labels[0] for labels in ksr.counted("sbc_registrations_total")]
 
 
 def test_an_accounts_register_without_credentials_is_challenged_and_not_saved(ksr):
