@@ -7,6 +7,9 @@ from .harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, s
 
 RING_MS = 300  # the gateway's 180 comes this long after the INVITE; its 200 50 ms after the 180
 CALLS = 5
+# SIPp counts its pause in whole milliseconds of its own clock, so a "300 ms" pause can end a
+# little early (CI: a CDR with pdd_ms 299); the records also truncate to whole ms.
+EARLY_MS = 5
 LABELS = {"direction": "inbound", "tenant": "none", "group": "1"}
 PDD = "kamailio_sbc_post_dial_delay_seconds"
 ANSWER = "kamailio_sbc_answer_delay_seconds"
@@ -30,14 +33,14 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
     # xhttp_prom prints the bounds with %f
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == 0
     assert delta(after, before, f"{PDD}_bucket", le="0.500000", **LABELS) == CALLS
-    assert RING_MS / 1000 <= pdd < RING_MS / 1000 + 0.15
+    assert (RING_MS - EARLY_MS) / 1000 <= pdd < RING_MS / 1000 + 0.15
     # The 200 follows the 180 by 50 ms at the gateway; each is seen a few ms late (a worker's queue).
     assert pdd + 0.025 <= answer < pdd + 0.15
 
     rows = cdr_rows(quiet_sbc, first)
     assert len(rows) == CALLS
     for row in rows:
-        assert RING_MS <= int(row["pdd_ms"]) < RING_MS + 150, row
+        assert RING_MS - EARLY_MS <= int(row["pdd_ms"]) < RING_MS + 150, row
         # One call's 180 may be stamped late by a busy worker and its 200 not (seen: 376 ms and 394 ms under
         # a parallel run; 369 ms and 359 ms in CI, recorded as 359 and 359: kemi/records.py): per call only
         # the order; the 50 ms gap is asserted on the mean above.
