@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import challenges, media, metrics, policy, records, timing
+from . import challenges, media, metrics, policy, records, timing, tlspeer
 from .hiding import crashed, log
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
@@ -77,7 +77,9 @@ class Attempts:
 
     def resend(self, leg: Leg) -> bool:
         """(Re-)send the INVITE of this attempt: a new branch, with the leg's timers and routes."""
-        KSR.pv.sets("$fs", self.settings.socket(leg.side))
+        destination = KSR.kx.get_duri() or KSR.kx.get_ruri()
+        KSR.pv.sets("$fs", self.settings.socket(leg.side, policy.transport(destination)))
+        tlspeer.ask_for_name(destination)
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")

@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import deadmedia, metrics
+from . import deadmedia, metrics, tlspeer
 from .hiding import DOWNSTREAM, crashed, log
 
 
@@ -62,6 +62,8 @@ class EgressChecks:
 
     def reply_refused(self) -> bool:
         reason = self.guard.problem(is_request=False)
+        if reason is None and tlspeer.refusal(self.arrived_on()) is not None:
+            return True  # logged and counted there; the attempt times out and fails over
         if reason is None and KSR.tm.t_check_trans() < 0:
             reason = "no transaction"
         if reason is None:

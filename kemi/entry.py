@@ -42,14 +42,15 @@ import kemi.settings  # noqa: E402
 import kemi.snapshot  # noqa: E402
 import kemi.tenancy  # noqa: E402
 import kemi.timing  # noqa: E402
+import kemi.tlspeer  # noqa: E402
 import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164, kemi.wire, kemi.didcache,
             kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing,
-            kemi.hiding, kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
-            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
+            kemi.hiding, kemi.tlspeer, kemi.records, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges,
+            kemi.diddb, kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

@@ -21,7 +21,7 @@ import KSR
 
 from .policy import Named, named
 
-TABLE = "gwdns"  # kamailio.cfg htable: address -> the host name it was resolved from
+TABLE = "gwdns"  # kamailio.cfg htable: address -> the host names it was resolved from (space-separated)
 SRV_PREFIX = {"udp": "_sip._udp.", "tcp": "_sip._tcp.", "tls": "_sips._tcp."}
 MAX_ADDRESSES = 32  # per name: more is not a gateway's DNS
 
@@ -65,7 +65,11 @@ class Resolver:
             self.known[host] = found
         self.known = {h: a for h, a in self.known.items() if h in targets}  # a removed gateway is forgotten
         self.failing &= targets.keys()
-        wanted = {address: host for host, addresses in sorted(self.known.items()) for address in addresses}
+        hosts: dict[str, set[str]] = {}
+        for host, addresses in self.known.items():
+            for address in addresses:
+                hosts.setdefault(address, set()).add(host)
+        wanted = {address: " ".join(sorted(names)) for address, names in hosts.items()}  # names sharing one
         for address in self.stored.keys() - wanted.keys():
             self.remove(address)
         for address, host in wanted.items():
@@ -113,6 +117,12 @@ class Paced:
 def is_gateway_address(ip: str) -> bool:
     """A SIP worker's question: did a host-named gateway's DNS name this address?"""
     return KSR.htable.sht_get(TABLE, ip) is not None
+
+
+def hosts_of(ip: str) -> list[str]:
+    """The host-named gateways whose DNS named this address."""
+    value = KSR.htable.sht_get(TABLE, ip)
+    return value.split() if isinstance(value, str) else []
 
 
 def ksr_srv(name: str) -> list[tuple[str, int]]:

@@ -31,6 +31,7 @@ MEDIA_TIMEOUTS = "sbc_media_timeouts_total"  # {leg, tenant}: calls ended for de
 MEDIA_CHECKS = "sbc_media_checks_total"  # {result}: ok|silent|unknown call|no answer, per answered call and sweep
 SNAPSHOT = "sbc_snapshot_total"  # {event}: written|failed|db down (timer checks), read (a lookup served from it)
 REGISTRATIONS = "sbc_registrations_total"  # {result}: saved|refused, gateways' REGISTERs past their authentication
+TLS_REFUSED = "sbc_tls_refused_total"  # {side, reason}: messages dropped for what their TLS peer presented
 GATEWAY_DNS = "sbc_gateway_dns_total"  # {result}: changed|failed|unresolved, per host-named gateway and change
 # {tenant, result}: in-dialog REFERs relayed | not allowed | from carrier | attended | bad target
 TRANSFERS = "sbc_transfers_total"
@@ -115,6 +116,10 @@ def registration(result: str) -> None:
 
 def gateway_dns(result: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(GATEWAY_DNS, 1, result)
+
+
+def tls_refused(side: str, reason: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(TLS_REFUSED, 1, side, reason)
 
 
 def transfer(tenant: str, result: str) -> None:

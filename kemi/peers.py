@@ -53,7 +53,7 @@ class Peers:
         s = self.settings
         if ip == s.private_ip and port == str(s.private_port):
             return "private"
-        if ip == s.public_ip and port == str(s.public_port):
+        if ip == s.public_ip and (port == str(s.public_port) or (s.tls and port == str(s.tls_port))):
             return "public"
         return None
 

@@ -184,6 +184,15 @@ def named(uri: str) -> Named | None:
         return None
     except ValueError:
         pass
-    params = dict(p.partition("=")[::2] for p in m["params"].lower().split(";") if p)
-    transport = params.get("transport") or ("tls" if uri.lower().startswith("sips:") else "udp")
-    return Named(host, int(m["port"]) if m["port"] else None, transport)
+    return Named(host, int(m["port"]) if m["port"] else None, _transport(uri, m["params"]))
+
+
+def _transport(uri: str, params: str) -> str:
+    found = dict(p.partition("=")[::2] for p in params.lower().split(";") if p).get("transport")
+    return found or ("tls" if uri.lower().startswith("sips:") else "udp")
+
+
+def transport(uri: str) -> str:
+    """The transport a request to this URI goes by: its transport parameter, TLS for sips:, else UDP."""
+    m = _SIP_URI.match(uri) if isinstance(uri, str) else None
+    return _transport(uri, m["params"]) if m else "udp"

@@ -14,7 +14,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy
+from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy, tlspeer
 from .accounts import PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
@@ -120,6 +120,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             if peer is not None and not KSR.is_ACK():
                 self.guard.reply(400, "Bad Request", side)
             return False
+        if tlspeer.refusal(side) is not None:
+            return False  # over a connection we opened to someone the certificate does not name: silence
         if policy.is_scanner(KSR.kx.get_ua()):
             log(KSR.notice, f"dropped scanner {KSR.kx.get_ua()!r} from {src}")
             return False

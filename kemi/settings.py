@@ -68,6 +68,10 @@ DEFAULTS: dict[str, str] = {
     "SNAPSHOT_DIR": "",
     "SNAPSHOT_INTERVAL": "10",
     "GATEWAY_DNS_INTERVAL": "10",
+    "TLS_PORT": "5061",
+    "TLS_CERT": "",
+    "TLS_KEY": "",
+    "TLS_CA": "/etc/ssl/certs/ca-certificates.crt",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
@@ -125,6 +129,10 @@ class Settings:
     snapshot_dir: str  # the last known configuration (kemi.snapshot); "" = <run dir>/snapshot (the launcher)
     snapshot_interval: int  # s between checks whether the configuration changed
     gateway_dns_interval: int  # s between resolutions of host-named gateways (their sending addresses)
+    tls_port: int  # SIP over TLS on the public side, when tls_cert is set
+    tls_cert: str  # PEM file: the public side's certificate (chain); "" = no TLS
+    tls_key: str
+    tls_ca: str  # PEM file of the CAs a gateway's certificate must chain to
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
@@ -135,11 +143,18 @@ class Settings:
     drop_privileges: bool
     log_level: int
 
+    @property
+    def tls(self) -> bool:
+        return bool(self.tls_cert)
+
     def socket_ip(self, side: str) -> str:
         return self.private_ip if side == "private" else self.public_ip
 
     def socket(self, side: str, proto: str = "udp") -> str:
-        """Kamailio socket string of one side ("private" or "public")."""
+        """Kamailio socket string of one side ("private" or "public"); TLS is the public side's, on TLS_PORT."""
+        if proto == "tls" and side == "public" and self.tls:
+            return f"tls:{self.public_ip}:{self.tls_port}"
+        proto = "udp" if proto == "tls" else proto  # no TLS there: Kamailio picks by the destination's
         port = self.private_port if side == "private" else self.public_port
         return f"{proto}:{self.socket_ip(side)}:{port}"
 
@@ -176,6 +191,7 @@ class Settings:
             # every second: the Python side paces itself (kemi.hostnames.Paced), resolving at once after a start
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
+            "TLS_PORT": str(self.tls_port),
         }
 
 
@@ -220,6 +236,13 @@ def _directory(field: str, value: str) -> str:
     if value and (not value.startswith("/") or re.search(r"[\s;:=>]", value)):
         raise ConfigError(field, f"not an absolute path without spaces, ';', ':', '=' or '>': {value!r}")
     return value.rstrip("/") if len(value) > 1 else value
+
+
+def _pem_file(field: str, value: str) -> str:
+    """A path as Kamailio's tls.cfg takes it (one token); whether it is readable is the launcher's check."""
+    if value and (not value.startswith("/") or re.search(r"[\s#=\[\]\"']", value)):
+        raise ConfigError(field, f"not an absolute path without spaces, '#', '=', brackets or quotes: {value!r}")
+    return value
 
 
 def _realm(field: str, value: str) -> str:
@@ -334,6 +357,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         snapshot_dir=_directory("SNAPSHOT_DIR", get("SNAPSHOT_DIR")),
         snapshot_interval=_int("SNAPSHOT_INTERVAL", get("SNAPSHOT_INTERVAL"), 1, 3600),
         gateway_dns_interval=_int("GATEWAY_DNS_INTERVAL", get("GATEWAY_DNS_INTERVAL"), 1, 3600),
+        tls_port=_port("TLS_PORT", get("TLS_PORT")),
+        tls_cert=_pem_file("TLS_CERT", get("TLS_CERT")),
+        tls_key=_pem_file("TLS_KEY", get("TLS_KEY")),
+        tls_ca=_pem_file("TLS_CA", get("TLS_CA")),
         unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
         unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
         auth_realm=_realm("AUTH_REALM", get("AUTH_REALM")),
@@ -355,6 +382,12 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:
         raise ConfigError("CALLID_MASK_KEY", "the demo key is public: set a secret one in a deployment "
                                              "(DROP_PRIVILEGES=1)")
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError("TLS_KEY" if settings.tls_cert else "TLS_CERT", "TLS_CERT and TLS_KEY go together")
+    if settings.tls and not settings.tls_ca:
+        raise ConfigError("TLS_CA", "needed with TLS: the CAs gateways' certificates are checked against")
+    if settings.tls and settings.tls_port in (settings.public_port, settings.metrics_port):
+        raise ConfigError("TLS_PORT", "must differ from PUBLIC_PORT and METRICS_PORT (TCP listens there)")
     if settings.rtp_port_min >= settings.rtp_port_max:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
     if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:

@@ -17,10 +17,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from kemi import ng, snapshot
-from kemi.settings import Settings
+from kemi.settings import ConfigError, Settings
 from sbcctl import rpc
 
-from . import sipprobe
+from . import sipprobe, tlsconf
 
 REPO = Path(__file__).resolve().parent.parent
 KAMAILIO_DIR = REPO / "kamailio"
@@ -296,6 +296,7 @@ class Kamailio(Service):
             "RPC_SOCKET_GROUP": self.group,
             "SNAPSHOT_DIR": str(self.snapshot_dir),
             "DB_CLUSTER_SNAPSHOT": f"snapshot=>text://{self.snapshot_dir}",
+            "TLS_CFG": str(self.run_dir / tlsconf.NAME),
         }
 
     @property
@@ -312,6 +313,7 @@ class Kamailio(Service):
             "kamailio", "-DD", "-E", "-f", str(self.cfg),
             "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16", "-x", "tlsf",
             *(arg for name in self.defines for arg in ("-A", name)),
+            *(("-A", "WITH_TLS") if self.settings.tls else ()),
         ]
         if self.settings.drop_privileges:
             argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops
@@ -325,6 +327,11 @@ class Kamailio(Service):
         if self.settings.drop_privileges:
             _chown(self.run_dir, "kamailio")
             _chown(self.snapshot_dir, "kamailio")
+        if self.settings.tls:
+            try:
+                tlsconf.write(self.settings, self.run_dir)
+            except ConfigError as exc:
+                raise StartError(f"configuration error: {exc}") from None
         self.from_snapshot = not db_answers(self.settings)
         if self.from_snapshot and snapshot.written_checksum(self.snapshot_dir) is None:
             print(f"kamailio: MariaDB does not answer and {self.snapshot_dir} has no snapshot yet: waiting "

@@ -14,11 +14,12 @@ import subprocess
 
 import pytest
 
+from kemi import settings as settings_mod
 from sbcctl import rpc
 from stack import services
 from stack.stack import Stack
 
-from . import dns
+from . import dns, tlsca
 from .harness import rtpengine_calls, wait_for
 
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
@@ -49,15 +50,27 @@ def dns_zone(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def sbc(tmp_path_factory, dns_zone):
+def tls_ca(tmp_path_factory):
+    """The suite's CA (tests/integration/tlsca.py), its directory holding the SBC's certificate and key."""
+    directory = tmp_path_factory.mktemp("tls")
+    return directory, tlsca.prepare(directory, settings_mod.DEFAULTS["PUBLIC_IP"])
+
+
+def tls_settings(directory) -> dict[str, str]:
+    return {"TLS_CERT": f"{directory}/sbc.crt", "TLS_KEY": f"{directory}/sbc.key", "TLS_CA": f"{directory}/ca.pem"}
+
+
+@pytest.fixture(scope="session")
+def sbc(tmp_path_factory, dns_zone, tls_ca):
     if os.environ.get("SBC_BACKEND") == "compose":
+        os.environ["TLS_DIR"] = str(tls_ca[0])  # docker-compose.yml mounts it at /etc/sbc/tls
         yield from _compose_sbc(tmp_path_factory)
         return
     if not _isolated_network() and os.environ.get("SBC_TEST_HOST_NETWORK") != "1":
         pytest.fail("integration tests run in their own network namespace: use `make test` "
                     "(or set SBC_TEST_HOST_NETWORK=1 to accept the host's loopback)")
     run_dir = tmp_path_factory.mktemp("sbc")
-    env = {"PATH": os.environ["PATH"], **TEST_SETTINGS}
+    env = {"PATH": os.environ["PATH"], **TEST_SETTINGS, **tls_settings(tls_ca[0])}
     stack = Stack(env, run_dir, demo_data=True, log_to_files=True)
     stack.start()  # raises (test error, never a skip) when a component cannot start
     yield stack
@@ -68,7 +81,8 @@ def sbc(tmp_path_factory, dns_zone):
 
 # The demo DB password is refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
 COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(),
-                    "CALLID_MASK_KEY": "test-key-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0"}
+                    "CALLID_MASK_KEY": "test-key-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0",
+                    **tls_settings("/etc/sbc/tls")}
 
 
 def _compose_sbc(tmp_path_factory):

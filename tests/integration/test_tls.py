@@ -1,0 +1,127 @@
+"""TLS on the public side, with the suite's TLS gateway and caller (tlspeer.py) and its own CA (tlsca.py):
+calls both ways over TLS, the SBC's listener TLS 1.2 or newer only, and a gateway refused when its
+certificate comes from another CA (the handshake fails) or names another host (its messages are dropped)."""
+
+from __future__ import annotations
+
+import socket
+import ssl
+
+import pytest
+
+from .conftest import kamailio_major
+from .harness import delta_sum, dispatcher_states, run_uac, scrape, start_peers, wait_for, wait_state
+from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since
+from .tlsca import SBC_NAME, Authority
+from .tlspeer import TlsCaller, TlsGateway
+
+NAME = "gw.tls.test"  # the gateway's host name, in the suite's DNS only
+ADDRESS = "127.0.7.60"  # outside the demo ACL: only its name makes it a gateway
+URI = f"sip:{NAME};transport=tls"
+VAPI_DID = "4155550101"  # demo data: set 1
+REFUSED = "kamailio_sbc_tls_refused_total"
+
+
+@pytest.fixture
+def tls_gateway(quiet_sbc, dns_zone, sbcctl):
+    """gw.tls.test in set 1 (whose demo gateways nobody answers), by name over TLS; removed afterwards."""
+    dns_zone.a(NAME, ADDRESS, ttl=2)
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    try:
+        done = sbcctl("gateway", "add", "--uri", URI, "--group", "1")
+        assert done.returncode == 0, done.stderr
+        wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+        # a reload takes a new row as up until probed: nobody answers there yet
+        assert wait_for(lambda: state(quiet_sbc).startswith("I"), 10), dispatcher_states(quiet_sbc)
+        yield quiet_sbc
+    finally:
+        remove_gateways_since(sbcctl, before)
+        dns_zone.remove(NAME)
+
+
+def gateway(work, tls_ca, stem: str, names: list[str], ca: Authority | None = None) -> TlsGateway:
+    return TlsGateway(ADDRESS, (ca or tls_ca[1]).write(work, stem, names)).start()
+
+
+def state(sbc) -> str:
+    return dispatcher_states(sbc).get(URI, "")
+
+
+def test_a_call_reaches_a_gateway_over_tls_by_its_name(tls_gateway, work, tls_ca):
+    gw = gateway(work, tls_ca, "right", [NAME])
+    try:
+        assert wait_for(lambda: state(tls_gateway).startswith("A"), 15), dispatcher_states(tls_gateway)
+        uac = run_uac(work, "carrier", "127.0.1.1:5060", VAPI_DID, "127.0.4.2", duration_ms=500)
+        assert uac.wait(30) == 0, uac.log()
+    finally:
+        gw.stop()
+    print(f"\nSNI asked: {sorted(set(gw.server_names), key=str)}; requests: {[m.method for m in gw.received()]}")
+    assert [m.method for m in gw.received()] == ["INVITE", "ACK", "BYE"]
+    invite = gw.received("INVITE")[0]
+    assert invite.start == f"INVITE sip:+1{VAPI_DID}@{NAME};transport=tls SIP/2.0"
+    assert all(NAME in (m.header("to") or "") for m in gw.received())
+    assert invite.header("via").startswith("SIP/2.0/TLS 127.0.2.1:5061")
+    # One connection: the first probe opened it (dispatcher's probes ask no SNI), the call reused it.
+    assert gw.server_names == [None]
+
+
+@pytest.mark.parametrize("why", ["another CA", "another name"])
+def test_a_gateway_whose_certificate_does_not_vouch_for_its_name_gets_no_call(tls_gateway, work, tls_ca, why):
+    before = scrape(tls_gateway)
+    if why == "another CA":
+        gw = gateway(work, tls_ca, "impostor", [NAME], ca=Authority("someone else's CA"))
+    else:
+        gw = gateway(work, tls_ca, "impostor", ["other.tls.test"])
+    try:
+        # Probes go over TLS too: never answered as far as the SBC is concerned, the gateway stays down.
+        assert not wait_for(lambda: state(tls_gateway).startswith("A"), 6), dispatcher_states(tls_gateway)
+        uac = run_uac(work, "carrier", "127.0.1.1:5060", VAPI_DID, "127.0.4.2", duration_ms=500)
+        assert uac.wait(30) != 0, uac.log()  # no gateway of set 1 or its backup set: 503
+        assert gw.received("INVITE") == []
+    finally:
+        gw.stop()
+    refused = delta_sum(scrape(tls_gateway), before, REFUSED)
+    print(f"\n{why}: gateway state {state(tls_gateway)!r}, messages dropped for the name: {refused}, "
+          f"handshakes failed at the gateway: {len(gw.handshake_errors)}, probes it answered: "
+          f"{len(gw.received('OPTIONS', probes=True))}")
+    if why == "another name":
+        assert refused >= 1 and refused == len(gw.received("OPTIONS", probes=True))
+    else:
+        assert refused == 0 and gw.handshake_errors and gw.received(probes=True) == []
+
+
+def test_a_call_from_a_gateway_over_tls_reaches_the_carrier(quiet_sbc, work, tls_ca):
+    masked = kamailio_major(quiet_sbc) >= 6  # 5.6's topos cannot mask the Call-ID (README)
+    carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
+    caller = TlsCaller("127.0.3.61", tls_ca[0] / "ca.pem", SBC_NAME)  # the demo ACL's gateway network
+    try:
+        version = caller.connect(("127.0.2.1", 5061))  # the SBC's certificate and name checked
+        assert caller.call("+12125550100", ("127.0.2.1", 5061)) == [200, 200]
+    finally:
+        carrier.stop()
+    print(f"\ngateway -> SBC over {version}; the carrier received {[m.method for m in carrier.received()]}")
+    assert [m.method for m in carrier.received()] == ["INVITE", "ACK", "BYE"]
+    assert carrier.received("INVITE")[0].request_uri == "sip:+12125550100@127.0.4.1:5060"
+    for msg in carrier.received():
+        text = msg.text if masked else msg.text.replace(msg.call_id, "")
+        assert "127.0.3.61" not in text and "tls" not in text.lower(), msg.text
+
+
+def handshake(version: ssl.TLSVersion, ca: str) -> str:
+    """The version a client limited to `version` agrees with the SBC's TLS socket, checking its name."""
+    context = ssl.create_default_context(cafile=ca)
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")  # so that only the server can refuse an old version
+    context.minimum_version = context.maximum_version = version
+    with socket.create_connection(("127.0.2.1", 5061), timeout=3) as raw:
+        with context.wrap_socket(raw, server_hostname=SBC_NAME) as tls:
+            return tls.version()
+
+
+def test_the_sbc_speaks_tls_1_2_or_newer_only(quiet_sbc, tls_ca):
+    ca = str(tls_ca[0] / "ca.pem")
+    assert handshake(ssl.TLSVersion.TLSv1_2, ca) == "TLSv1.2"
+    assert handshake(ssl.TLSVersion.TLSv1_3, ca) == "TLSv1.3"
+    for old in (ssl.TLSVersion.TLSv1, ssl.TLSVersion.TLSv1_1):
+        with pytest.raises(ssl.SSLError):
+            handshake(old, ca)
