@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import KSR
 
-from . import hostnames, metrics
+from . import hostnames, metrics, policy
 from .hiding import log
 from .policy import named
 
@@ -73,8 +73,10 @@ def verified(expected: list[str], dns: tuple[str, ...], ips: tuple[str, ...]) ->
 # ---- Kamailio's side -------------------------------------------------------------------------------
 
 def ask_for_name(destination: str) -> None:
-    """Before a request is relayed: the SNI of a TLS connection tm may open for it (dispatcher's probes open
-    theirs without one). The attempt's own name replaces a failed attempt's."""
+    """Before a request is relayed over TLS: the SNI of a connection tm may open for it (dispatcher's probes
+    open theirs without one). A failed attempt's name is not carried to the next destination."""
+    if policy.transport(destination) != TLS:
+        return
     KSR.pv.unset("$xavp(tls)")
     host = sni_for(destination)
     if host is not None:
