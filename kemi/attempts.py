@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import challenges, media, metrics, policy, records, timing, tlspeer
+from . import challenges, dlgvar, media, metrics, policy, records, timing, tlspeer
 from .hiding import crashed, log
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
@@ -106,7 +106,14 @@ class Attempts:
 
     def _branch_media(self, src: str, dst: str) -> int:
         try:
-            if KSR.rtpengine.rtpengine_manage(media.offer_flags(src, dst, kept_alive())) < 0:
+            # The gateway leg's protocol: this attempt's gateway's setting, or what a gateway calling in offered.
+            if dst == "public":
+                protocol = media.gateway_protocol(KSR.pv.get("$xavp(_dsdst_=>attrs)"))
+            else:
+                protocol = media.offered_protocol(KSR.pv.get("$rb"))
+            dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
+            flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
+            if KSR.rtpengine.rtpengine_manage(flags) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.
                 log(KSR.err, "rtpengine offer failed, branch dropped")
                 KSR.set_drop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, media, metrics, policy, quality, records, tenancy
+from . import benchswitch, deadmedia, dlgvar, media, metrics, policy, quality, records, tenancy
 from .hiding import log
 from .mediastats import LEGS
 
@@ -109,7 +109,9 @@ class InDialog:
 
     def in_dialog_media(self, side: str | None) -> bool:
         if KSR.is_INVITE() or KSR.is_UPDATE():
-            return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side))) > 0
+            # The gateway leg keeps the protocol the call began with (SRTP stays SRTP), the carrier's RTP/AVP.
+            protocol = (dlgvar.get(media.GATEWAY_PROTOCOL_VAR) or media.RTP_AVP) if side == "private" else media.RTP_AVP
+            return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side), protocol=protocol)) > 0
         if KSR.is_ACK():
             return KSR.rtpengine.rtpengine_manage(media.answer_flags(side)) > 0
         return True  # other methods' bodies were checked on ingress: no address in them

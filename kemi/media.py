@@ -16,9 +16,36 @@ _HIDE = "replace-origin replace-session-connection ICE=remove"
 _KEEPALIVE = "audio-player=force"
 
 
-def offer_flags(from_side: str, to_side: str, keepalive: bool = False) -> str:
-    """Flags for an SDP offer travelling from one side to the other ("private"/"public")."""
-    flags = f"direction={from_side} direction={to_side} {_HIDE} label={from_side}"
+# What a gateway's media is (dispatcher attrs media=...): RTP in clear, SRTP keyed in the SDP (SDES, RFC 4568),
+# or SRTP keyed by a DTLS handshake on the media path (RFC 5763). The carrier leg is always RTP/AVP.
+RTP_AVP = "RTP/AVP"
+GATEWAY_PROTOCOL_VAR = "gateway_media"  # dialog variable: the gateway leg's protocol, for in-dialog offers
+PROTOCOLS = {"rtp": RTP_AVP, "srtp": "RTP/SAVP", "dtls": "UDP/TLS/RTP/SAVP"}
+_SECURE = {"RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"}
+
+
+def gateway_protocol(attrs: object) -> str:
+    """The protocol a gateway's SDP must carry, from its dispatcher attributes ("weight=50;media=srtp")."""
+    if not isinstance(attrs, str):
+        return RTP_AVP
+    fields = dict(item.partition("=")[::2] for item in attrs.split(";"))
+    return PROTOCOLS.get(fields.get("media", "rtp").strip().lower(), RTP_AVP)
+
+
+def offered_protocol(body: object) -> str:
+    """The secure protocol an SDP offers for its audio (a gateway calling in with SRTP), else RTP/AVP."""
+    if isinstance(body, str):
+        for line in body.splitlines():
+            if line.startswith("m=audio "):
+                parts = line.split()
+                return parts[2] if len(parts) > 2 and parts[2] in _SECURE else RTP_AVP
+    return RTP_AVP
+
+
+def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol: str = RTP_AVP) -> str:
+    """Flags for an SDP offer travelling from one side to the other ("private"/"public"): `protocol` is what
+    the receiving side's leg speaks (rtpengine keys SRTP with SDES or DTLS itself, and strips it toward RTP)."""
+    flags = f"direction={from_side} direction={to_side} {_HIDE} label={from_side} transport-protocol={protocol}"
     return f"{flags} {_KEEPALIVE}" if keepalive else flags
 
 

@@ -175,14 +175,20 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=..
                 group: int = typer.Option(..., help="dispatcher set (1 VAPI, 2 LiveKit, 3 backup, tenant sets)"),
                 priority: int = typer.Option(10), weight: int = typer.Option(50),
                 description: str = typer.Option(""),
-                carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side")):
+                carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side"),
+                media_: str = typer.Option("rtp", "--media", help="toward a gateway: rtp, srtp (SDES) or dtls")):
     s = state["settings"]
-    uri, group, priority, weight, description = checked(
+    uri, group, priority, weight, description, media_ = checked(
         lambda: validate.sip_uri(uri), lambda: validate.group(group), lambda: validate.priority(priority),
-        lambda: validate.weight(weight), lambda: validate.text(description, "description"))
+        lambda: validate.weight(weight), lambda: validate.text(description, "description"),
+        lambda: validate.gateway_media(media_, uri, carrier, s.tls))
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
     attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
+    if policy.transport(uri) == "tls":
+        attrs += ";sockname=public_tls"  # dispatcher's probes leave by the TLS socket (kamailio.cfg)
+    if media_ != "rtp":
+        attrs += f";media={media_}"
     store().write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
                   "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
     reload("dispatcher.reload")

@@ -6,7 +6,7 @@ import hashlib
 import ipaddress
 import re
 
-from kemi import e164, policy
+from kemi import e164, media, policy
 
 
 class InputError(ValueError):
@@ -24,6 +24,18 @@ def group(value: int, field: str = "group") -> int:
 def sip_uri(value: str, field: str = "uri") -> str:
     if not policy.is_sip_uri(value):
         raise InputError(field, f"not a SIP URI without headers: {value!r}")
+    return value
+
+
+def gateway_media(value: str, uri: str, carrier: bool, tls: bool) -> str:
+    """rtp, srtp (SDES) or dtls (DTLS-SRTP) toward a gateway; a carrier's leg is RTP. A TLS URI needs TLS on."""
+    if value not in media.PROTOCOLS:
+        raise InputError("media", f"must be one of {', '.join(media.PROTOCOLS)} (got {value!r})")
+    if carrier and value != "rtp":
+        raise InputError("media", "a carrier's leg is RTP/AVP: SRTP is for gateways")
+    if policy.transport(uri) == "tls" and (carrier or not tls):
+        raise InputError("uri", "TLS is for gateways, with TLS_CERT/TLS_KEY set in .env" if not carrier
+                         else "a carrier is reached over UDP or TCP")
     return value
 
 

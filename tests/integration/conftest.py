@@ -148,13 +148,14 @@ def new_routing_generation(sbc) -> None:
 
 
 @pytest.fixture
-def sbcctl(quiet_sbc, tmp_path):
+def sbcctl(quiet_sbc, tmp_path, tls_ca):
     """Runs sbcctl as an operator would (Debian's Python), against this session's SBC."""
     if hasattr(quiet_sbc, "sbcctl_argv"):  # compose: inside the kamailio container, as operators do
         argv = quiet_sbc.sbcctl_argv
     else:
         env_file = tmp_path / "sbc.env"
-        env_file.write_text("".join(f"{k}={v}\n" for k, v in TEST_SETTINGS.items()))
+        env = {**TEST_SETTINGS, **tls_settings(tls_ca[0])}
+        env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         argv = ["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
                 str(quiet_sbc.run_dir)]
 

@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .srtp import Srtp
+
 PCMU, CLOCK, FRAME = 0, 8000, 160  # payload type, Hz, samples per 20 ms
 TELEPHONE_EVENT = 101  # the test SDPs' RFC 4733 payload type (sipua.sdp)
 EVENT_PACKETS = 5  # one key press: 100 ms; RFC 4733 sends its end packet three times
@@ -84,8 +86,10 @@ class RtpPeer:
 
     def __init__(self, ip: str, port: int, drop: Callable[[int], bool] = lambda seq: False,
                  hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True,
-                 digits: dict[int, int] | None = None):
+                 digits: dict[int, int] | None = None, srtp: Srtp | None = None):
         self.drop, self.hold_ms, self.rtcp = drop, hold_ms, rtcp
+        self.srtp = srtp  # SRTP (srtp.py): packets protected on the way out, checked and opened on the way in
+        self.undecryptable = 0
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
@@ -138,7 +142,8 @@ class RtpPeer:
                 continue
             header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, (timestamp0 + seq * FRAME) & 0xFFFFFFFF,
                                  self.ssrc)
-            self.rtp.sendto(header + payload, self.remote)
+            packet = header + payload
+            self.rtp.sendto(self.srtp.protect(packet) if self.srtp else packet, self.remote)
             with self._lock:
                 self.sent += 1
                 self.sent_bytes += len(payload)  # the SR's octet count: payload only (RFC 3550 6.4.1)
@@ -169,6 +174,12 @@ class RtpPeer:
 
     def _receive_rtp(self) -> None:
         for data in self._datagrams(self.rtp):
+            if self.srtp is not None:
+                data = self.srtp.unprotect(data)
+                if data is None:
+                    with self._lock:
+                        self.undecryptable += 1
+                    continue
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])

@@ -1,0 +1,80 @@
+"""SRTP toward gateways (kemi/media.py, attempts, indialog, sbcctl): which protocol each leg's offer asks
+rtpengine for, where it comes from, and what sbcctl refuses."""
+
+import pytest
+
+from kemi import media
+from sbcctl import validate
+
+from .test_routes import make_routes, request
+
+SAVP_BODY = ("v=0\r\no=- 1 1 IN IP4 127.0.3.62\r\ns=-\r\nc=IN IP4 127.0.3.62\r\nt=0 0\r\n"
+             "m=audio 40400 RTP/SAVP 0 8 101\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")
+
+
+@pytest.mark.parametrize("attrs,protocol", [
+    (None, "RTP/AVP"),
+    ("weight=50", "RTP/AVP"),
+    ("weight=50;media=rtp", "RTP/AVP"),
+    ("weight=50;media=srtp", "RTP/SAVP"),
+    ("weight=50;sockname=public_tls;media=DTLS", "UDP/TLS/RTP/SAVP"),
+    ("media=srtpp", "RTP/AVP"),  # not a setting sbcctl writes: clear, and the gateway refuses if it must
+    (17, "RTP/AVP"),
+])
+def test_a_gateways_protocol_comes_from_its_dispatcher_attributes(attrs, protocol):
+    assert media.gateway_protocol(attrs) == protocol
+
+
+@pytest.mark.parametrize("body,protocol", [(SAVP_BODY, "RTP/SAVP"),
+                                           (SAVP_BODY.replace("RTP/SAVP", "UDP/TLS/RTP/SAVP"), "UDP/TLS/RTP/SAVP"),
+                                           (SAVP_BODY.replace("RTP/SAVP", "RTP/AVP"), "RTP/AVP"),
+                                           (SAVP_BODY.replace("RTP/SAVP", "XYZ"), "RTP/AVP"), ("", "RTP/AVP"),
+                                           (None, "RTP/AVP")])
+def test_a_gateway_calling_in_keeps_the_secure_protocol_it_offered(body, protocol):
+    assert media.offered_protocol(body) == protocol
+
+
+def test_an_attempt_to_an_srtp_gateway_offers_it_rtp_savp_and_remembers_it(ksr):
+    request(ksr)
+    ksr.pvs["$xavp(_dsdst_=>attrs)"] = "weight=50;media=srtp"
+    make_routes().branch_to_gateway(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public",
+                                                                               protocol="RTP/SAVP"),))]
+    assert "transport-protocol=RTP/SAVP" in media.offer_flags("private", "public", protocol="RTP/SAVP")
+    assert ksr.dlg_vars[media.GATEWAY_PROTOCOL_VAR] == "RTP/SAVP"
+
+
+def test_a_gateway_offering_srtp_reaches_the_carrier_in_rtp_avp(ksr):
+    request(ksr, side="public", acl=(2,))
+    ksr.pvs["$rb"] = SAVP_BODY
+    make_routes().branch_to_telecom(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("public", "private"),))]
+    assert "transport-protocol=RTP/AVP" in media.offer_flags("public", "private")
+    assert ksr.dlg_vars[media.GATEWAY_PROTOCOL_VAR] == "RTP/SAVP"
+
+
+@pytest.mark.parametrize("side,acl,protocol", [("private", (1,), "RTP/SAVP"), ("public", (2,), "RTP/AVP")])
+def test_a_reinvite_keeps_each_legs_protocol(ksr, side, acl, protocol):
+    request(ksr, method="INVITE", side=side, acl=acl, totag=True, sdp=True)
+    ksr.dlg_vars[media.GATEWAY_PROTOCOL_VAR] = "RTP/SAVP"
+    make_routes().ksr_request_route(None)
+    across = "public" if side == "private" else "private"
+    assert ("rtpengine.rtpengine_manage", (media.offer_flags(side, across, protocol=protocol),)) in ksr.actions()
+
+
+@pytest.mark.parametrize("value,uri,carrier,tls,field", [
+    ("sdes", "sip:127.0.3.1", False, True, "media"),
+    ("srtp", "sip:127.0.4.1", True, True, "media"),
+    ("rtp", "sip:gw.example.test;transport=tls", False, False, "uri"),
+    ("rtp", "sip:carrier.example.test;transport=tls", True, True, "uri"),
+])
+def test_sbcctl_refuses_a_media_setting_or_tls_uri_that_cannot_work(value, uri, carrier, tls, field):
+    with pytest.raises(validate.InputError) as err:
+        validate.gateway_media(value, uri, carrier, tls)
+    assert err.value.field == field
+
+
+@pytest.mark.parametrize("value,uri", [("srtp", "sip:127.0.3.1"), ("dtls", "sip:gw.example.test;transport=tls"),
+                                       ("rtp", "sip:gw.example.test;transport=tls")])
+def test_sbcctl_takes_srtp_and_dtls_for_gateways(value, uri):
+    assert validate.gateway_media(value, uri, False, True) == value
