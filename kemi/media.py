@@ -22,6 +22,13 @@ RTP_AVP = "RTP/AVP"
 GATEWAY_PROTOCOL_VAR = "gateway_media"  # dialog variable: the gateway leg's protocol, for in-dialog offers
 PROTOCOLS = {"rtp": RTP_AVP, "srtp": "RTP/SAVP", "dtls": "UDP/TLS/RTP/SAVP"}
 _SECURE = {"RTP/SAVP", "RTP/SAVPF", "UDP/TLS/RTP/SAVP", "UDP/TLS/RTP/SAVPF"}
+# SDES offers the two suites of RFC 4568 every SRTP gateway takes; rtpengine would also offer ten others,
+# two of them NULL (authentication only: media in clear), and twelve a=crypto lines push an INVITE past
+# udp_mtu onto TCP.
+_SDES_ONLY_AES_CM_128 = " ".join(f"SDES-no-{suite}" for suite in (
+    "AEAD_AES_256_GCM", "AEAD_AES_128_GCM", "AES_256_CM_HMAC_SHA1_80", "AES_256_CM_HMAC_SHA1_32",
+    "AES_192_CM_HMAC_SHA1_80", "AES_192_CM_HMAC_SHA1_32", "F8_128_HMAC_SHA1_80", "F8_128_HMAC_SHA1_32",
+    "NULL_HMAC_SHA1_80", "NULL_HMAC_SHA1_32"))
 
 
 def gateway_protocol(attrs: object) -> str:
@@ -46,6 +53,10 @@ def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol:
     """Flags for an SDP offer travelling from one side to the other ("private"/"public"): `protocol` is what
     the receiving side's leg speaks (rtpengine keys SRTP with SDES or DTLS itself, and strips it toward RTP)."""
     flags = f"direction={from_side} direction={to_side} {_HIDE} label={from_side} transport-protocol={protocol}"
+    if protocol == PROTOCOLS["srtp"]:  # keys in the SDP only: no DTLS fingerprint beside them
+        flags += f" DTLS=off {_SDES_ONLY_AES_CM_128}"
+    elif protocol == PROTOCOLS["dtls"]:  # keys by the DTLS handshake only: no a=crypto (RFC 5763)
+        flags += " SDES-off"
     return f"{flags} {_KEEPALIVE}" if keepalive else flags
 
 

@@ -40,7 +40,12 @@ def test_an_attempt_to_an_srtp_gateway_offers_it_rtp_savp_and_remembers_it(ksr):
     make_routes().branch_to_gateway(None)
     assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public",
                                                                                protocol="RTP/SAVP"),))]
-    assert "transport-protocol=RTP/SAVP" in media.offer_flags("private", "public", protocol="RTP/SAVP")
+    flags = media.offer_flags("private", "public", protocol="RTP/SAVP").split()
+    assert "transport-protocol=RTP/SAVP" in flags
+    # Only the AES_CM_128 suites: no NULL cipher, and an INVITE small enough for UDP
+    assert {"SDES-no-NULL_HMAC_SHA1_80", "SDES-no-NULL_HMAC_SHA1_32"} <= set(flags)
+    assert not any("AES_CM_128" in flag for flag in flags) and "DTLS=off" in flags
+    assert "SDES-off" in media.offer_flags("private", "public", protocol="UDP/TLS/RTP/SAVP").split()
     assert ksr.dlg_vars[media.GATEWAY_PROTOCOL_VAR] == "RTP/SAVP"
 
 
