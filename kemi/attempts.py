@@ -110,7 +110,7 @@ class Attempts:
             if dst == "public":
                 protocol = media.gateway_protocol(KSR.pv.get("$xavp(_dsdst_=>attrs)"))
             else:
-                protocol = media.offered_protocol(KSR.pv.get("$rb"))
+                protocol = media.offered_protocol(KSR.textops.search_body)
             dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
             flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
             if KSR.rtpengine.rtpengine_manage(flags) < 0:

@@ -103,7 +103,7 @@ class FakeKSR(types.ModuleType):
         """Calls that change the message or its fate (no getters, checks, logs, metrics or call-record
         variables: see counted() and dlg_vars for those)."""
         passive = re.compile(
-            r"^(kx\.|pv\.get|xhttp_prom\.|dialog\.var_|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.has_body"
+            r"^(kx\.|pv\.get|xhttp_prom\.|dialog\.var_|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.(has_body|search_body)"
             r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
             r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport|htable\.sht_get"
             r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|ndb_redis\.)"
