@@ -26,6 +26,11 @@ def keep_alive(wanted: bool) -> None:
         KSR.pv.seti(KEEPALIVE_AVP, 1)
 
 
+def destination() -> str:
+    """Where the current attempt goes: the selected peer ($du), or the Request-URI's host without one."""
+    return KSR.kx.get_duri() or KSR.kx.get_ruri()
+
+
 def kept_alive() -> bool:
     """In the INVITE's branch and reply routes: whether its routing asked for keepalive."""
     return KSR.pv.get(KEEPALIVE_AVP) == 1
@@ -69,17 +74,17 @@ class Attempts:
     def attempt(self, leg: Leg) -> bool:
         """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
         group = KSR.pv.get(GROUP_AVP) or ""
-        destination = KSR.kx.get_duri() or KSR.kx.get_ruri()
-        KSR.pv.sets(challenges.DESTINATION_AVP, destination)
-        records.attempt(leg.direction, group, destination)
+        peer = destination()
+        KSR.pv.sets(challenges.DESTINATION_AVP, peer)
+        records.attempt(leg.direction, group, peer)
         timing.started(leg.direction, records.tenant(), group)
         return self.resend(leg)
 
     def resend(self, leg: Leg) -> bool:
         """(Re-)send the INVITE of this attempt: a new branch, with the leg's timers and routes."""
-        destination = KSR.kx.get_duri() or KSR.kx.get_ruri()
-        KSR.pv.sets("$fs", self.settings.socket(leg.side, policy.transport(destination)))
-        tlspeer.ask_for_name(destination)
+        peer = destination()
+        KSR.pv.sets("$fs", self.settings.socket(leg.side, policy.transport(peer)))
+        tlspeer.ask_for_name(peer)
         KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
         KSR.tm.t_on_branch(leg.branch)
         KSR.tm.t_on_reply("reply_media")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import policy
+from .attempts import destination
 from .hiding import log
 
 
@@ -17,7 +18,7 @@ class Rewriting:
         check would drop a To naming the previous one's address). A peer named by host name gets its name
         in the To as in the Request-URI (VAPI picks the trunk's credential by it; a name is no address the
         egress check could object to). uac restores both in replies."""
-        named = policy.named(KSR.kx.get_duri() or KSR.kx.get_ruri())  # the peer this attempt goes to
+        named = policy.named(destination())  # the peer this attempt goes to
         KSR.uac.uac_replace_to_uri(f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}")
         KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
 

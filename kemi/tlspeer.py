@@ -23,12 +23,6 @@ TLS = "tls"
 SNI = "$xavp(tls=>server_name)"  # tls module parameter xavp_cfg "tls"
 
 
-def sni_for(destination: str) -> str | None:
-    """The server name to ask a TLS destination for: a gateway's host name (an address has none)."""
-    target = named(destination)
-    return target.host if target is not None and target.transport == TLS else None
-
-
 def name_matches(expected: str, presented: str) -> bool:
     """RFC 6125 6.4: case-insensitive; '*' only as the whole leftmost label, standing for exactly one."""
     expected, presented = expected.lower().rstrip("."), presented.lower().rstrip(".")
@@ -78,9 +72,9 @@ def ask_for_name(destination: str) -> None:
     if policy.transport(destination) != TLS:
         return
     KSR.pv.unset("$xavp(tls)")
-    host = sni_for(destination)
-    if host is not None:
-        KSR.pv.sets(SNI, host)
+    target = named(destination)  # an address has no name to ask for
+    if target is not None:
+        KSR.pv.sets(SNI, target.host)
 
 
 def refusal(side: str | None) -> str | None:

@@ -13,6 +13,18 @@ from pathlib import Path
 from .sipua import Dialog, Msg, parse, reply, sdp, tag, uri_of
 
 
+def take(buffer: bytes) -> tuple[Msg | None, bytes] | None:
+    """The first whole message of a stream (framed by Content-Length) and what follows; None until it is whole."""
+    head, sep, rest = buffer.partition(b"\r\n\r\n")
+    if not sep:
+        return None
+    start = parse(head + sep)
+    length = int((start.header("content-length") if start else None) or 0)
+    if len(rest) < length:
+        return None
+    return parse(head + sep + rest[:length]), rest[length:]
+
+
 class TlsGateway:
     def __init__(self, ip: str, certificate: Path, port: int = 5061, media_port: int = 36500):
         self.ip, self.port, self.media_port = ip, port, media_port
@@ -73,14 +85,8 @@ class TlsGateway:
                 if not data:
                     return
                 buffer += data
-                while b"\r\n\r\n" in buffer:
-                    head, _, rest = buffer.partition(b"\r\n\r\n")
-                    msg = parse(head + b"\r\n\r\n")
-                    length = int((msg.header("content-length") if msg else None) or 0)
-                    if len(rest) < length:
-                        break
-                    body, buffer = rest[:length], rest[length:]
-                    msg = parse(head + b"\r\n\r\n" + body)
+                while (taken := take(buffer)) is not None:
+                    msg, buffer = taken
                     if msg is not None and not msg.is_reply:
                         self._answer(conn, msg, to_tag)
 
@@ -116,12 +122,10 @@ class TlsCaller:
 
     def read(self) -> Msg:
         while True:
-            head, sep, rest = self._buffer.partition(b"\r\n\r\n")
-            if sep:
-                length = int(parse(head + sep).header("content-length") or 0)
-                if len(rest) >= length:
-                    self._buffer = rest[length:]
-                    return parse(head + sep + rest[:length])
+            taken = take(self._buffer)
+            if taken is not None:
+                msg, self._buffer = taken
+                return msg
             data = self.conn.recv(65536)
             if not data:
                 raise ConnectionError("the SBC closed the connection")
