@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import deadmedia, metrics, tlspeer
+from . import cluster, deadmedia, metrics, tlspeer
 from .hiding import DOWNSTREAM, crashed, log
 
 
@@ -72,10 +72,12 @@ class EgressChecks:
         return True
 
     def egress_leaks(self) -> bool:
+        side = self.guard.egress_side()
+        if side == cluster.BUS:
+            return False  # KDMQ to the other node carries both sides' call state by design
         leaks = self.guard.egress_leaks()
         if not leaks:
             return False
-        side = self.guard.egress_side()
         log(KSR.err, f"egress: dropped a message to the {side} side naming {', '.join(leaks[:5])}")
         metrics.topology_guard("egress", side, "foreign address")
         return True

@@ -6,7 +6,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import deadmedia, dlgvar, metrics, records
+from . import cluster, deadmedia, dlgvar, metrics, records
 from .didcache import DidSourceError
 from .hiding import CALLEE_CALLID, crashed, log, printable
 
@@ -55,6 +55,7 @@ class EventRoutes:
                 deadmedia.watch(self.settings.media_timeout)
             elif event == "dialog:end":
                 deadmedia.forget()
+                cluster.call_ended(self.settings)
         except Exception:  # noqa: BLE001
             crashed("dialog event handler", traceback.format_exc())
         return 1

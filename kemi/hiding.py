@@ -23,7 +23,9 @@ from . import benchswitch, dlgvar, metrics, wire
 MASK_PREFIX = "!!:"  # topoh's Call-ID prefix (its callid_prefix default), as the masked side sends it
 DOWNSTREAM = 1  # $dlg_ctx(dir) after dlg_get: the request travels caller -> callee
 CALLEE_CALLID = "callee_callid"  # dialog variable: the Call-ID as the callee uses it (masked on 6.0)
-# uac's dialog variables (restore_dlg): the From/To URIs the callee was given
+# dialog variables: the From/To URIs the callee was given (kemi.rewriting); uac's own copies (restore_dlg)
+# on dialogs from before these were kept
+CALLEE_FROM, CALLEE_TO = "callee_from", "callee_to"
 UAC_FROM, UAC_TO = "_uac_funew", "_uac_tonew"
 
 
@@ -170,7 +172,9 @@ class Guard:
         """A request the dialog module built toward the callee names the call as the caller does (Call-ID,
         From, To: uac and topos change them in relayed messages only). Here they become what the callee
         was given; False when that is not known (a dialog from before this was recorded): not sent."""
-        callid, from_uri, to_uri = (dlgvar.get(name) for name in (CALLEE_CALLID, UAC_FROM, UAC_TO))
+        callid = dlgvar.get(CALLEE_CALLID)
+        from_uri = dlgvar.get(CALLEE_FROM) or dlgvar.get(UAC_FROM)
+        to_uri = dlgvar.get(CALLEE_TO) or dlgvar.get(UAC_TO)
         if not all((callid, from_uri, to_uri)):
             return False
         for name, value in (("From", f"<{from_uri}>;tag={KSR.pv.get('$ft')}"),

@@ -10,6 +10,7 @@ import KSR
 from . import dlgvar, metrics, timing
 
 DIRECTION, DID, TENANT, GROUP, CODE = "direction", "did", "tenant", "group", "code"
+OWNER = "node"  # in a pair: which node (address/start) made the call's dialog (kemi.cluster)
 # The peer that is not the call's source: the gateway for an inbound call, the carrier for outbound.
 PEER_OF = {"inbound": "gateway", "outbound": "carrier"}
 SOURCE_OF = {"inbound": "carrier", "outbound": "gateway"}
@@ -20,8 +21,11 @@ def db_time(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) + f".{int(seconds * 1000) % 1000:03d}"
 
 
-def call_routed(direction: str, did: str, tenant: str) -> None:
-    """The call passed every check and is about to be relayed (after dlg_manage)."""
+def call_routed(direction: str, did: str, tenant: str, owner: str = "") -> None:
+    """The call passed every check and is about to be relayed (after dlg_manage); `owner`: the node making
+    its dialog, in a pair (kemi.cluster)."""
+    if owner:
+        dlgvar.put(OWNER, owner)
     for name, value in (
         ("setup_time", db_time(time.time())),
         (DIRECTION, direction),

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import policy
+from . import dlgvar, policy
 from .attempts import destination
-from .hiding import log
+from .hiding import CALLEE_FROM, CALLEE_TO, log
 
 
 class Rewriting:
@@ -19,8 +19,14 @@ class Rewriting:
         in the To as in the Request-URI (VAPI picks the trunk's credential by it; a name is no address the
         egress check could object to). uac restores both in replies."""
         named = policy.named(destination())  # the peer this attempt goes to
-        KSR.uac.uac_replace_to_uri(f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}")
-        KSR.uac.uac_replace_from_uri(f"sip:{caller}@{self.settings.socket_ip(side)}")
+        to_uri = f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}"
+        from_uri = f"sip:{caller}@{self.settings.socket_ip(side)}"
+        KSR.uac.uac_replace_to_uri(to_uri)
+        KSR.uac.uac_replace_from_uri(from_uri)
+        # kept for the dialog's own requests toward the callee (hiding.as_the_callee_knows_it): uac keeps
+        # them on the dialog only on a single SBC (a pair's uac keeps them in the Record-Route)
+        dlgvar.put(CALLEE_FROM, from_uri)
+        dlgvar.put(CALLEE_TO, to_uri)
 
     def assert_identity(self, user: str, side: str) -> None:
         """P-Asserted-Identity = the user at our own socket on the outgoing side (one, ours)."""

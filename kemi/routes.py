@@ -14,7 +14,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, e164, metrics, policy, records, tenancy, tlspeer
+from . import benchswitch, cluster, deadmedia, e164, metrics, policy, records, tenancy, tlspeer
 from .accounts import PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
@@ -48,7 +48,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         self.filter_headers = "headers" not in benchswitch.OFF
         self.without_topos = "topos" in benchswitch.OFF  # the bench's topos-off runs: no store to ask
         self.tenant_checks = "tenant" not in benchswitch.OFF
-        self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip})
+        self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip,
+                            **({cluster.BUS: settings.node_ip} if settings.clustered else {})})
         self.to_gateway = Leg("gateway", "inbound", "public", "branch_to_gateway", "failure_from_gateway",
                               settings.ds_algorithm, settings.gateway_no_reply_ms, settings.gateway_no_answer_ms)
         self.to_carrier = Leg("carrier", "outbound", "private", "branch_to_telecom", "failure_from_telecom",
@@ -73,6 +74,9 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
 
     def request_route(self) -> None:
         side = self.arrived_on()
+        if side is None and cluster.on_bus(self.settings, KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())):
+            cluster.bus_message(self.settings)
+            return
         peer = self.identify(side)
         if not self.reqinit(side, peer):
             return
@@ -197,7 +201,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             log(KSR.err, f"inbound {did}: no active gateway in groups {[target.group, *chain]}")
             self.reject("inbound", 503, "No Gateway Available", tenant_name)
             return
-        records.call_routed("inbound", did, tenant_name)
+        records.call_routed("inbound", did, tenant_name, cluster.identity(self.settings))
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
             deadmedia.tenant_timeout(tenant.media_timeout)
@@ -279,7 +283,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
             self.reject("outbound", 503, "No Carrier Available", tenant_name)
             return
-        records.call_routed("outbound", number, tenant_name)
+        records.call_routed("outbound", number, tenant_name, cluster.identity(self.settings))
         if tenant is not None:
             KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
             deadmedia.tenant_timeout(tenant.media_timeout)

@@ -5,23 +5,14 @@ Every field is validated on load; a bad value raises ConfigError naming the vari
 
 from __future__ import annotations
 
-import ipaddress
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import phonenumbers
+from . import fields
+from .fields import ConfigError
 
-
-class ConfigError(ValueError):
-    """A configuration value is missing or malformed; `field` names the variable."""
-
-    def __init__(self, field: str, problem: str):
-        super().__init__(f"{field}: {problem}")
-        self.field = field
-
-
+UNKNOWN_ACTIONS = ("reject", "drop")  # what a stranger gets: a SIP answer, or silence
 LOOPBACK = "127.0.0.1"  # the loopback SIP socket (kamailio.cfg "local"), on METRICS_PORT
 # Demo defaults: loopback only, so nothing leaves this host unless an operator says so.
 DEFAULTS: dict[str, str] = {
@@ -72,6 +63,9 @@ DEFAULTS: dict[str, str] = {
     "TLS_CERT": "",
     "TLS_KEY": "",
     "TLS_CA": "/etc/ssl/certs/ca-certificates.crt",
+    "NODE_IP": "",
+    "PEER_NODE_IP": "",
+    "DMQ_PORT": "5090",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
@@ -133,6 +127,9 @@ class Settings:
     tls_cert: str  # PEM file: the public side's certificate (chain); "" = no TLS
     tls_key: str
     tls_ca: str  # PEM file of the CAs a gateway's certificate must chain to
+    node_ip: str  # this node's own address (never moves) in a pair; "" = a single SBC
+    peer_node_ip: str  # a node already running, asked for the pair's state at start; "" = the first node
+    dmq_port: int  # KDMQ between the nodes, on node_ip
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
@@ -146,6 +143,10 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert)
+
+    @property
+    def clustered(self) -> bool:
+        return bool(self.node_ip)
 
     def socket_ip(self, side: str) -> str:
         return self.private_ip if side == "private" else self.public_ip
@@ -180,7 +181,6 @@ class Settings:
             "DS_PING_REPLY_CODES": self.ds_ping_reply_codes,
             "SIP_WORKERS": str(self.sip_workers),
             "LOG_LEVEL": str(self.log_level),
-            "IPBAN_HTABLE": f"ipban=>size=10;autoexpire={self.ban_seconds};",
             "PIKE_WINDOW": str(self.pike_window),
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
             "CALLID_MASK_KEY": self.callid_mask_key,
@@ -192,118 +192,22 @@ class Settings:
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
             "TLS_PORT": str(self.tls_port),
+            **self._cluster_env(),
         }
 
-
-def _ip(field: str, value: str) -> str:
-    try:
-        return str(ipaddress.IPv4Address(value))
-    except ValueError:
-        raise ConfigError(field, f"not an IPv4 address: {value!r}") from None
-
-
-def _int(field: str, value: str, low: int, high: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise ConfigError(field, f"not a whole number: {value!r}") from None
-    if not low <= number <= high:
-        raise ConfigError(field, f"{number} is outside {low}..{high}")
-    return number
-
-
-def _port(field: str, value: str) -> int:
-    return _int(field, value, 1, 65535)
-
-
-def _group(field: str, value: str) -> int:
-    return _int(field, value, 1, 9999)
-
-
-def _groups(field: str, value: str) -> tuple[int, ...]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    if not items:
-        raise ConfigError(field, "needs at least one dispatcher set id")
-    return tuple(_group(field, v) for v in items)
-
-
-_TECH_PREFIX = re.compile(r"^[0-9#*]{1,10}$")
-_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-
-
-def _directory(field: str, value: str) -> str:
-    """An absolute path without characters that Kamailio's db URLs or db_text would read otherwise."""
-    if value and (not value.startswith("/") or re.search(r"[\s;:=>]", value)):
-        raise ConfigError(field, f"not an absolute path without spaces, ';', ':', '=' or '>': {value!r}")
-    return value.rstrip("/") if len(value) > 1 else value
-
-
-def _pem_file(field: str, value: str) -> str:
-    """A path as Kamailio's tls.cfg takes it (one token); whether it is readable is the launcher's check."""
-    if value and (not value.startswith("/") or re.search(r"[\s#=\[\]\"']", value)):
-        raise ConfigError(field, f"not an absolute path without spaces, '#', '=', brackets or quotes: {value!r}")
-    return value
-
-
-def _realm(field: str, value: str) -> str:
-    """The digest realm gateways' credentials are for: quoted in challenges, part of every stored HA1."""
-    if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", value):
-        raise ConfigError(field, "1 to 64 letters, digits, '.', '_', '@' or '-'")
-    return value
-
-
-def _tech_prefixes(field: str, value: str) -> tuple[str, ...]:
-    items = [v.strip() for v in value.split(",") if v.strip()]
-    for item in items:
-        if not _TECH_PREFIX.match(item):
-            raise ConfigError(field, f"tech prefix {item!r} must be 1-10 of 0-9 # *")
-    # Longest first, so that "99" never shadows "9912".
-    return tuple(sorted(items, key=len, reverse=True))
-
-
-def _region(field: str, value: str) -> str:
-    region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
-        raise ConfigError(field, f"unknown ISO 3166 region {value!r}")
-    return region
-
-
-def _name(field: str, value: str) -> str:
-    if not _NAME.match(value):
-        raise ConfigError(field, f"must be 1-64 of A-Z a-z 0-9 _ . - (got {value!r})")
-    return value
-
-
-_REPLY_CODES = re.compile(r"^(?:(?:class=[1-6]|code=[1-6][0-9]{2})(?:;|$))+$")
-
-
-def _reply_codes(field: str, value: str) -> str:
-    if not _REPLY_CODES.match(value):
-        raise ConfigError(field, f"expected e.g. 'class=2;code=404' (got {value!r})")
-    return value.rstrip(";")
-
-
-def _optional_group(field: str, value: str) -> int | None:
-    return _group(field, value) if value else None
-
-
-def _choice(field: str, value: str, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise ConfigError(field, f"must be one of {', '.join(allowed)} (got {value!r})")
-    return value
-
-
-def _secret(field: str, value: str) -> str:
-    if not value or any(c in value for c in "@/:'\"\\ "):
-        raise ConfigError(field, "must be non-empty without @ / : quotes, backslash or spaces")
-    return value
-
-
-def _mask_key(field: str, value: str) -> str:
-    # Goes into kamailio.cfg as a string: printable ASCII without quotes or backslash.
-    if len(value) < 16 or not re.fullmatch(r"[!#-\[\]-~]+", value):
-        raise ConfigError(field, "needs 16 or more printable characters, no spaces, quotes or backslash")
-    return value
+    def _cluster_env(self) -> dict[str, str]:
+        """DMQ's addresses, and htables whose content the pair shares (dmqreplicate) or keeps per node."""
+        shared = ";dmqreplicate=1" if self.clustered else ""
+        env = {"IPBAN_HTABLE": f"ipban=>size=10;autoexpire={self.ban_seconds}{shared};",
+               "TENANTCPS_HTABLE": f"tenantcps=>size=10;autoexpire=3{shared};",
+               "SBCSTATE_HTABLE": f"sbcstate=>size=4{shared};"}
+        if self.clustered:
+            server = f"sip:{self.node_ip}:{self.dmq_port}"
+            env |= {"NODE_IP": self.node_ip, "DMQ_PORT": str(self.dmq_port), "DMQ_SERVER": server,
+                    "CDR_SQLCON": f"cdr=>{self.db_url}",  # records of calls adopted from the other node
+                    # the first node names itself: DMQ then waits for the others to announce themselves
+                    "DMQ_NOTIFY": f"sip:{self.peer_node_ip}:{self.dmq_port}" if self.peer_node_ip else server}
+        return env
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:
@@ -314,62 +218,65 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         return env.get(name, DEFAULTS[name]).strip()
 
     settings = Settings(
-        private_ip=_ip("PRIVATE_IP", get("PRIVATE_IP")),
-        private_port=_port("PRIVATE_PORT", get("PRIVATE_PORT")),
-        public_ip=_ip("PUBLIC_IP", get("PUBLIC_IP")),
-        public_port=_port("PUBLIC_PORT", get("PUBLIC_PORT")),
-        db_host=_ip("DB_HOST", get("DB_HOST")),
-        db_port=_port("DB_PORT", get("DB_PORT")),
-        db_name=_name("DB_NAME", get("DB_NAME")),
-        db_user=_name("DB_USER", get("DB_USER")),
-        db_password=_secret("DB_PASSWORD", get("DB_PASSWORD")),
-        callid_mask_key=_mask_key("CALLID_MASK_KEY", get("CALLID_MASK_KEY")),
-        metrics_ip=_ip("METRICS_IP", get("METRICS_IP")),
-        metrics_port=_port("METRICS_PORT", get("METRICS_PORT")),
-        redis_ip=_ip("REDIS_IP", get("REDIS_IP")),
-        redis_port=_port("REDIS_PORT", get("REDIS_PORT")),
-        rtpengine_ng_ip=_ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
-        rtpengine_ng_port=_port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
-        rtp_port_min=_port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
-        rtp_port_max=_port("RTP_PORT_MAX", get("RTP_PORT_MAX")),
-        media_timeout=_int("MEDIA_TIMEOUT", get("MEDIA_TIMEOUT"), 0, 86400),
-        media_check_interval=_int("MEDIA_CHECK_INTERVAL", get("MEDIA_CHECK_INTERVAL"), 1, 60),
-        default_region=_region("DEFAULT_REGION", get("DEFAULT_REGION")),
-        tech_prefixes=_tech_prefixes("TECH_PREFIXES", get("TECH_PREFIXES")),
-        default_gateway_group=_optional_group("DEFAULT_GATEWAY_GROUP", get("DEFAULT_GATEWAY_GROUP")),
-        carrier_group=_group("CARRIER_GROUP", get("CARRIER_GROUP")),
-        gateway_groups=_groups("GATEWAY_GROUPS", get("GATEWAY_GROUPS")),
-        ds_algorithm=_int("DS_ALGORITHM", get("DS_ALGORITHM"), 0, 13),
-        carrier_ds_algorithm=_int("CARRIER_DS_ALGORITHM", get("CARRIER_DS_ALGORITHM"), 0, 13),
-        backup_gateway_group=_optional_group("BACKUP_GATEWAY_GROUP", get("BACKUP_GATEWAY_GROUP")),
-        gateway_no_reply_ms=_int("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
-        gateway_no_answer_ms=_int("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
-        carrier_no_reply_ms=_int("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),
-        carrier_no_answer_ms=_int("CARRIER_NO_ANSWER_MS", get("CARRIER_NO_ANSWER_MS"), 1000, 600_000),
-        ds_ping_interval=_int("DS_PING_INTERVAL", get("DS_PING_INTERVAL"), 1, 3600),
-        ds_probing_threshold=_int("DS_PROBING_THRESHOLD", get("DS_PROBING_THRESHOLD"), 1, 100),
-        ds_inactive_threshold=_int("DS_INACTIVE_THRESHOLD", get("DS_INACTIVE_THRESHOLD"), 1, 100),
-        ds_ping_reply_codes=_reply_codes("DS_PING_REPLY_CODES", get("DS_PING_REPLY_CODES")),
-        did_cache_ttl=_int("DID_CACHE_TTL", get("DID_CACHE_TTL"), 1, 86400),
-        did_cache_negative_ttl=_int("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
-        did_cache_size=_int("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
-        db_retry_after=_int("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
-        snapshot_dir=_directory("SNAPSHOT_DIR", get("SNAPSHOT_DIR")),
-        snapshot_interval=_int("SNAPSHOT_INTERVAL", get("SNAPSHOT_INTERVAL"), 1, 3600),
-        gateway_dns_interval=_int("GATEWAY_DNS_INTERVAL", get("GATEWAY_DNS_INTERVAL"), 1, 3600),
-        tls_port=_port("TLS_PORT", get("TLS_PORT")),
-        tls_cert=_pem_file("TLS_CERT", get("TLS_CERT")),
-        tls_key=_pem_file("TLS_KEY", get("TLS_KEY")),
-        tls_ca=_pem_file("TLS_CA", get("TLS_CA")),
-        unknown_private_action=_choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), ("reject", "drop")),
-        unknown_public_action=_choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), ("reject", "drop")),
-        auth_realm=_realm("AUTH_REALM", get("AUTH_REALM")),
-        pike_window=_int("PIKE_WINDOW", get("PIKE_WINDOW"), 1, 60),
-        pike_max_requests=_int("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
-        ban_seconds=_int("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),
-        sip_workers=_int("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
-        drop_privileges=bool(_int("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),
-        log_level=_int("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
+        private_ip=fields.ip("PRIVATE_IP", get("PRIVATE_IP")),
+        private_port=fields.port("PRIVATE_PORT", get("PRIVATE_PORT")),
+        public_ip=fields.ip("PUBLIC_IP", get("PUBLIC_IP")),
+        public_port=fields.port("PUBLIC_PORT", get("PUBLIC_PORT")),
+        db_host=fields.ip("DB_HOST", get("DB_HOST")),
+        db_port=fields.port("DB_PORT", get("DB_PORT")),
+        db_name=fields.name("DB_NAME", get("DB_NAME")),
+        db_user=fields.name("DB_USER", get("DB_USER")),
+        db_password=fields.secret("DB_PASSWORD", get("DB_PASSWORD")),
+        callid_mask_key=fields.mask_key("CALLID_MASK_KEY", get("CALLID_MASK_KEY")),
+        metrics_ip=fields.ip("METRICS_IP", get("METRICS_IP")),
+        metrics_port=fields.port("METRICS_PORT", get("METRICS_PORT")),
+        redis_ip=fields.ip("REDIS_IP", get("REDIS_IP")),
+        redis_port=fields.port("REDIS_PORT", get("REDIS_PORT")),
+        rtpengine_ng_ip=fields.ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
+        rtpengine_ng_port=fields.port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
+        rtp_port_min=fields.port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
+        rtp_port_max=fields.port("RTP_PORT_MAX", get("RTP_PORT_MAX")),
+        media_timeout=fields.whole("MEDIA_TIMEOUT", get("MEDIA_TIMEOUT"), 0, 86400),
+        media_check_interval=fields.whole("MEDIA_CHECK_INTERVAL", get("MEDIA_CHECK_INTERVAL"), 1, 60),
+        default_region=fields.region("DEFAULT_REGION", get("DEFAULT_REGION")),
+        tech_prefixes=fields.tech_prefixes("TECH_PREFIXES", get("TECH_PREFIXES")),
+        default_gateway_group=fields.optional_group("DEFAULT_GATEWAY_GROUP", get("DEFAULT_GATEWAY_GROUP")),
+        carrier_group=fields.group("CARRIER_GROUP", get("CARRIER_GROUP")),
+        gateway_groups=fields.groups("GATEWAY_GROUPS", get("GATEWAY_GROUPS")),
+        ds_algorithm=fields.whole("DS_ALGORITHM", get("DS_ALGORITHM"), 0, 13),
+        carrier_ds_algorithm=fields.whole("CARRIER_DS_ALGORITHM", get("CARRIER_DS_ALGORITHM"), 0, 13),
+        backup_gateway_group=fields.optional_group("BACKUP_GATEWAY_GROUP", get("BACKUP_GATEWAY_GROUP")),
+        gateway_no_reply_ms=fields.whole("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
+        gateway_no_answer_ms=fields.whole("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
+        carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),
+        carrier_no_answer_ms=fields.whole("CARRIER_NO_ANSWER_MS", get("CARRIER_NO_ANSWER_MS"), 1000, 600_000),
+        ds_ping_interval=fields.whole("DS_PING_INTERVAL", get("DS_PING_INTERVAL"), 1, 3600),
+        ds_probing_threshold=fields.whole("DS_PROBING_THRESHOLD", get("DS_PROBING_THRESHOLD"), 1, 100),
+        ds_inactive_threshold=fields.whole("DS_INACTIVE_THRESHOLD", get("DS_INACTIVE_THRESHOLD"), 1, 100),
+        ds_ping_reply_codes=fields.reply_codes("DS_PING_REPLY_CODES", get("DS_PING_REPLY_CODES")),
+        did_cache_ttl=fields.whole("DID_CACHE_TTL", get("DID_CACHE_TTL"), 1, 86400),
+        did_cache_negative_ttl=fields.whole("DID_CACHE_NEGATIVE_TTL", get("DID_CACHE_NEGATIVE_TTL"), 0, 86400),
+        did_cache_size=fields.whole("DID_CACHE_SIZE", get("DID_CACHE_SIZE"), 1, 10_000_000),
+        db_retry_after=fields.whole("DB_RETRY_AFTER", get("DB_RETRY_AFTER"), 0, 3600),
+        snapshot_dir=fields.directory("SNAPSHOT_DIR", get("SNAPSHOT_DIR")),
+        snapshot_interval=fields.whole("SNAPSHOT_INTERVAL", get("SNAPSHOT_INTERVAL"), 1, 3600),
+        gateway_dns_interval=fields.whole("GATEWAY_DNS_INTERVAL", get("GATEWAY_DNS_INTERVAL"), 1, 3600),
+        tls_port=fields.port("TLS_PORT", get("TLS_PORT")),
+        tls_cert=fields.pem_file("TLS_CERT", get("TLS_CERT")),
+        tls_key=fields.pem_file("TLS_KEY", get("TLS_KEY")),
+        tls_ca=fields.pem_file("TLS_CA", get("TLS_CA")),
+        node_ip=fields.ip("NODE_IP", get("NODE_IP")) if get("NODE_IP") else "",
+        peer_node_ip=fields.ip("PEER_NODE_IP", get("PEER_NODE_IP")) if get("PEER_NODE_IP") else "",
+        dmq_port=fields.port("DMQ_PORT", get("DMQ_PORT")),
+        unknown_private_action=fields.choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), UNKNOWN_ACTIONS),
+        unknown_public_action=fields.choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), UNKNOWN_ACTIONS),
+        auth_realm=fields.realm("AUTH_REALM", get("AUTH_REALM")),
+        pike_window=fields.whole("PIKE_WINDOW", get("PIKE_WINDOW"), 1, 60),
+        pike_max_requests=fields.whole("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
+        ban_seconds=fields.whole("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),
+        sip_workers=fields.whole("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
+        drop_privileges=bool(fields.whole("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),
+        log_level=fields.whole("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
     )
     if settings.private_ip == settings.public_ip and settings.private_port == settings.public_port:
         raise ConfigError("PUBLIC_PORT", "the public socket must differ from the private socket")
@@ -388,6 +295,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("TLS_CA", "needed with TLS: the CAs gateways' certificates are checked against")
     if settings.tls and settings.tls_port in (settings.public_port, settings.metrics_port):
         raise ConfigError("TLS_PORT", "must differ from PUBLIC_PORT and METRICS_PORT (TCP listens there)")
+    _check_cluster(settings)
     if settings.rtp_port_min >= settings.rtp_port_max:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
     if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:
@@ -395,3 +303,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.carrier_group in settings.gateway_groups:
         raise ConfigError("CARRIER_GROUP", "must not be one of GATEWAY_GROUPS")
     return settings
+
+
+def _check_cluster(settings: Settings) -> None:
+    if settings.peer_node_ip and not settings.clustered:
+        raise ConfigError("PEER_NODE_IP", "needs NODE_IP (this node's own address)")
+    if settings.clustered and settings.node_ip in (settings.private_ip, settings.public_ip):
+        # the service addresses move between the nodes; the bus must not move with them
+        raise ConfigError("NODE_IP", "must be the node's own address, not PRIVATE_IP or PUBLIC_IP")
+    if settings.clustered and settings.peer_node_ip == settings.node_ip:
+        raise ConfigError("PEER_NODE_IP", "is another node's address, not NODE_IP")

@@ -74,6 +74,8 @@ def health(stack: Stack, part: str) -> int:
         ok = stack.redis.ping()
     elif part == "rtpengine":
         ok = ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port)
+    elif s.clustered:  # the service addresses may be on the other node: this node's bus must list it
+        ok = stack.kamailio.ready()
     else:
         ok = all(sipprobe.options(ip, port) == 200
                  for ip, port in ((s.private_ip, s.private_port), (s.public_ip, s.public_port)))

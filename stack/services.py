@@ -314,6 +314,7 @@ class Kamailio(Service):
             "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16", "-x", "tlsf",
             *(arg for name in self.defines for arg in ("-A", name)),
             *(("-A", "WITH_TLS") if self.settings.tls else ()),
+            *(("-A", "WITH_DMQ") if self.settings.clustered else ()),
         ]
         if self.settings.drop_privileges:
             argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops
@@ -346,11 +347,21 @@ class Kamailio(Service):
             print(f"kamailio: MariaDB does not answer: starting from the snapshot in {self.snapshot_dir}",
                   flush=True)
         self._spawn(self.argv(), self.env())
-        s = self.settings
-        self._wait(lambda: sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200, 30)
+        self._wait(self.ready, 30)
         if self.from_snapshot:
             self._db_watch = threading.Event()
             threading.Thread(target=self._restart_when_db_answers, args=(self._db_watch,), daemon=True).start()
+
+    def ready(self) -> bool:
+        """A single SBC answers OPTIONS on its private socket. A node of a pair may not hold the service
+        addresses (the other node answers there): its own DMQ bus must list it instead."""
+        s = self.settings
+        if not s.clustered:
+            return sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200
+        try:
+            return f"host: {s.node_ip}" in self.rpc("dmq.list_nodes")
+        except (RuntimeError, subprocess.SubprocessError):
+            return False
 
     def _restart_when_db_answers(self, stop: threading.Event) -> None:
         while not stop.wait(2):

@@ -1,0 +1,143 @@
+"""Two SBC nodes on a LAN the suite makes itself (inside its own network namespace): a bridge with the
+suite's side (MariaDB, Redis, the carrier and the gateway) and one veth per node into the node's namespace.
+The service addresses move between the nodes as keepalived would move them (address, then neighbours told).
+
+198.51.100.0/24 (TEST-NET-3) only: nothing here can reach any network outside the suite's namespace.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from stack import services
+
+from .conftest import TEST_SETTINGS
+
+NET = "198.51.100"
+HUB = f"{NET}.1"  # the suite's end of the LAN: MariaDB, Redis
+CARRIER = (f"{NET}.41", 5060)
+GATEWAY = (f"{NET}.31", 5060)
+SERVICE = {"private": f"{NET}.10", "public": f"{NET}.20"}  # what carriers and gateways know of the SBC
+NODES = {"a": f"{NET}.11", "b": f"{NET}.12"}
+BRIDGE = "sbclan"
+
+
+def ip(*argv: str, netns: str | None = None) -> None:
+    prefix = ["ip", "-n", netns] if netns else ["ip"]
+    subprocess.run([*prefix, *argv], check=True, capture_output=True, timeout=10)
+
+
+def in_netns(netns: str, *argv: str) -> None:
+    subprocess.run(["ip", "netns", "exec", netns, *argv], check=True, capture_output=True, timeout=10)
+
+
+class Lan:
+    def __init__(self):
+        self.holder: str | None = None  # the node holding the service addresses
+
+    def build(self) -> Lan:
+        ip("link", "add", BRIDGE, "type", "bridge")
+        ip("link", "set", BRIDGE, "up")
+        for address in (HUB, CARRIER[0], GATEWAY[0]):
+            ip("addr", "add", f"{address}/24", "dev", BRIDGE)
+        for name, address in NODES.items():
+            ns = netns(name)
+            ip("netns", "add", ns)
+            ip("link", "add", f"veth-{name}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+            ip("link", "set", f"veth-{name}", "master", BRIDGE, "up")
+            ip("addr", "add", f"{address}/24", "dev", "eth0", netns=ns)
+            ip("link", "set", "eth0", "up", netns=ns)
+            ip("link", "set", "lo", "up", netns=ns)
+            # rtpengine binds media on the service addresses before they arrive (keepalived setups do this)
+            in_netns(ns, "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
+        return self
+
+    def give(self, name: str) -> None:
+        """The service addresses to node `name`; then everyone on the LAN forgets where they were (what
+        keepalived's gratuitous ARP does)."""
+        if self.holder is not None:
+            for address in SERVICE.values():
+                subprocess.run(["ip", "-n", netns(self.holder), "addr", "del", f"{address}/24", "dev", "eth0"],
+                               capture_output=True, timeout=10)  # gone already when that node died
+        for address in SERVICE.values():
+            ip("addr", "add", f"{address}/24", "dev", "eth0", netns=netns(name))
+        ip("neigh", "flush", "dev", BRIDGE)
+        for other in NODES:
+            subprocess.run(["ip", "-n", netns(other), "neigh", "flush", "dev", "eth0"], capture_output=True)
+        self.holder = name
+
+    def close(self) -> None:
+        for name in NODES:
+            subprocess.run(["ip", "netns", "del", netns(name)], capture_output=True, timeout=10)
+        subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True, timeout=10)
+
+
+def netns(name: str) -> str:
+    return f"sbc-{name}"
+
+
+def node_env(name: str) -> dict[str, str]:
+    peer = next(address for other, address in NODES.items() if other != name)
+    return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "PRIVATE_IP": SERVICE["private"],
+            "PUBLIC_IP": SERVICE["public"], "NODE_IP": NODES[name], "PEER_NODE_IP": peer, "DB_HOST": HUB,
+            "REDIS_IP": HUB}
+
+
+def shared_env() -> dict[str, str]:
+    return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "DB_HOST": HUB, "REDIS_IP": HUB}
+
+
+class InNetns:
+    """A launcher service whose process runs in a node's network namespace."""
+
+    netns = ""
+
+    def argv(self) -> list[str]:
+        return ["ip", "netns", "exec", self.netns, *super().argv()]
+
+    def kill(self) -> None:
+        """Die like a lost machine: SIGKILL, nothing written, nothing said."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(os.getpgid(self.proc.pid), signal.SIGKILL)
+            self.proc.wait(5)
+
+
+class NodeKamailio(InNetns, services.Kamailio):
+    pass
+
+
+class NodeRtpEngine(InNetns, services.RtpEngine):
+    def start(self) -> None:
+        self._spawn(self.argv())
+        self._wait(lambda: (self.run_dir / "rtpengine.pid").exists(), 30)  # its ng port is in the node's netns
+
+
+class Node:
+    def __init__(self, name: str, run_dir: Path):
+        from kemi import settings as settings_mod
+
+        self.name = name
+        self.env = node_env(name)
+        self.settings = settings_mod.load(self.env)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        self.rtpengine = NodeRtpEngine(self.settings, run_dir, True)
+        self.kamailio = NodeKamailio(self.settings, self.env, run_dir, True)
+        self.rtpengine.netns = self.kamailio.netns = netns(name)
+
+    def start(self) -> Node:
+        (self.run_dir / "rtpengine.pid").unlink(missing_ok=True)
+        self.rtpengine.start()
+        self.kamailio.start()
+        return self
+
+    def stop(self) -> None:
+        self.kamailio.stop()
+        self.rtpengine.stop()
+
+    def kill(self) -> None:
+        self.kamailio.kill()
+        self.rtpengine.kill()
