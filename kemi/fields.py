@@ -104,6 +104,10 @@ def reply_codes(field: str, value: str) -> str:
     return value.rstrip(";")
 
 
+def optional_number(field: str, value: str, low: int, high: int) -> int | None:
+    return whole(field, value, low, high) if value else None
+
+
 def optional_group(field: str, value: str) -> int | None:
     return group(field, value) if value else None
 
@@ -118,6 +122,13 @@ def secret(field: str, value: str) -> str:
     if not value or any(c in value for c in "@/:'\"\\ "):
         raise ConfigError(field, "must be non-empty without @ / : quotes, backslash or spaces")
     return value
+
+
+def redis_secret(field: str, value: str) -> str:
+    """A password that also goes into ndb_redis' server spec (;-separated name=value pairs)."""
+    if any(c in value for c in ";=#"):
+        raise ConfigError(field, "must not contain ';', '=' or '#'")
+    return secret(field, value)
 
 
 def mask_key(field: str, value: str) -> str:

@@ -30,6 +30,7 @@ DEFAULTS: dict[str, str] = {
     "METRICS_PORT": "9494",
     "REDIS_IP": "127.0.0.1",
     "REDIS_PORT": "6379",
+    "REDIS_PASSWORD": "",
     "RTPENGINE_NG_IP": "127.0.0.1",
     "RTPENGINE_NG_PORT": "2223",
     "RTP_PORT_MIN": "30000",
@@ -66,6 +67,8 @@ DEFAULTS: dict[str, str] = {
     "NODE_IP": "",
     "PEER_NODE_IP": "",
     "DMQ_PORT": "5090",
+    "MEDIA_REDIS_DB": "",
+    "PEER_MEDIA_REDIS_DB": "",
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
@@ -94,6 +97,7 @@ class Settings:
     metrics_port: int
     redis_ip: str
     redis_port: int
+    redis_password: str  # "" = none: Redis then answers loopback clients only (its protected mode)
     rtpengine_ng_ip: str
     rtpengine_ng_port: int
     rtp_port_min: int
@@ -130,6 +134,8 @@ class Settings:
     node_ip: str  # this node's own address (never moves) in a pair; "" = a single SBC
     peer_node_ip: str  # a node already running, asked for the pair's state at start; "" = the first node
     dmq_port: int  # KDMQ between the nodes, on node_ip
+    media_redis_db: int | None  # rtpengine writes its calls to this Redis database (a pair's media takeover)
+    peer_media_redis_db: int | None  # ... and follows the other node's calls from this one
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
@@ -174,7 +180,8 @@ class Settings:
             "METRICS_PORT": str(self.metrics_port),
             "DB_URL": self.db_url,
             "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
-            "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port}",
+            "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port}"
+                            + (f";pass={self.redis_password}" if self.redis_password else ""),
             "DS_PING_INTERVAL": str(self.ds_ping_interval),
             "DS_PROBING_THRESHOLD": str(self.ds_probing_threshold),
             "DS_INACTIVE_THRESHOLD": str(self.ds_inactive_threshold),
@@ -232,6 +239,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_port=fields.port("METRICS_PORT", get("METRICS_PORT")),
         redis_ip=fields.ip("REDIS_IP", get("REDIS_IP")),
         redis_port=fields.port("REDIS_PORT", get("REDIS_PORT")),
+        redis_password=fields.redis_secret("REDIS_PASSWORD", get("REDIS_PASSWORD")) if get("REDIS_PASSWORD") else "",
         rtpengine_ng_ip=fields.ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
         rtpengine_ng_port=fields.port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
         rtp_port_min=fields.port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
@@ -268,6 +276,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         node_ip=fields.ip("NODE_IP", get("NODE_IP")) if get("NODE_IP") else "",
         peer_node_ip=fields.ip("PEER_NODE_IP", get("PEER_NODE_IP")) if get("PEER_NODE_IP") else "",
         dmq_port=fields.port("DMQ_PORT", get("DMQ_PORT")),
+        media_redis_db=fields.optional_number("MEDIA_REDIS_DB", get("MEDIA_REDIS_DB"), 1, 15),
+        peer_media_redis_db=fields.optional_number("PEER_MEDIA_REDIS_DB", get("PEER_MEDIA_REDIS_DB"), 1, 15),
         unknown_private_action=fields.choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), UNKNOWN_ACTIONS),
         unknown_public_action=fields.choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), UNKNOWN_ACTIONS),
         auth_realm=fields.realm("AUTH_REALM", get("AUTH_REALM")),
@@ -313,3 +323,11 @@ def _check_cluster(settings: Settings) -> None:
         raise ConfigError("NODE_IP", "must be the node's own address, not PRIVATE_IP or PUBLIC_IP")
     if settings.clustered and settings.peer_node_ip == settings.node_ip:
         raise ConfigError("PEER_NODE_IP", "is another node's address, not NODE_IP")
+    own, peer = settings.media_redis_db, settings.peer_media_redis_db
+    if (own is None) != (peer is None):
+        raise ConfigError("PEER_MEDIA_REDIS_DB" if own else "MEDIA_REDIS_DB", "MEDIA_REDIS_DB and "
+                          "PEER_MEDIA_REDIS_DB go together")
+    if own is not None and not settings.clustered:
+        raise ConfigError("MEDIA_REDIS_DB", "needs NODE_IP: media replication is between the nodes of a pair")
+    if own is not None and own == peer:
+        raise ConfigError("PEER_MEDIA_REDIS_DB", "is the other node's database, not MEDIA_REDIS_DB")

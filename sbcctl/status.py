@@ -119,6 +119,7 @@ def rtpengine(settings: Settings) -> dict:
 def redis(settings: Settings) -> dict:
     """The topology-hiding store: new calls are refused while it does not answer."""
     try:
-        return {"reachable": redis_ping(settings.redis_ip, settings.redis_port, timeout=1)}
+        return {"reachable": redis_ping(settings.redis_ip, settings.redis_port, timeout=1,
+                                        password=settings.redis_password)}
     except OSError as exc:
         return {"reachable": False, "error": str(exc) or type(exc).__name__}

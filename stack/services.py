@@ -182,9 +182,17 @@ class Redis(Service):
         self.datadir.mkdir(parents=True, exist_ok=True)
         if s.drop_privileges:
             subprocess.run(["chown", "-R", "redis:", str(self.datadir)], check=True)
-        argv = ["redis-server", "--bind", s.redis_ip, "--port", str(s.redis_port), "--dir", str(self.datadir),
-                "--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--protected-mode", "yes",
-                "--daemonize", "no", "--loglevel", "warning"]
+        # The password goes in a file only its user reads (an argument would show in ps); a pair's rtpengines
+        # follow each other's calls through keyspace notifications (K: keyspace, g$: DEL/EXPIRE and SET).
+        conf = self.datadir / "redis.conf"
+        conf.write_text(f"requirepass {s.redis_password}\n" if s.redis_password else "")
+        conf.chmod(0o600)
+        if s.drop_privileges:
+            subprocess.run(["chown", "redis:", str(conf)], check=True)
+        argv = ["redis-server", str(conf), "--bind", s.redis_ip, "--port", str(s.redis_port),
+                "--dir", str(self.datadir), "--save", "", "--appendonly", "yes", "--appendfsync", "everysec",
+                "--protected-mode", "yes", "--notify-keyspace-events", "Kg$", "--daemonize", "no",
+                "--loglevel", "warning"]
         if s.drop_privileges:
             argv = ["setpriv", "--reuid=redis", "--regid=redis", "--init-groups", *argv]
         self._spawn(argv)
@@ -192,7 +200,7 @@ class Redis(Service):
 
     def ping(self) -> bool:
         try:
-            return redis_ping(self.settings.redis_ip, self.settings.redis_port)
+            return redis_ping(self.settings.redis_ip, self.settings.redis_port, password=self.settings.redis_password)
         except OSError:
             return False
 
@@ -208,9 +216,13 @@ def db_answers(settings: Settings, timeout: float = 1.0) -> bool:
         return False
 
 
-def redis_ping(ip: str, port: int, timeout: float = 0.5) -> bool:
-    """True when Redis answers PING; OSError when it cannot be reached."""
+def redis_ping(ip: str, port: int, timeout: float = 0.5, password: str = "") -> bool:
+    """True when Redis answers PING (after AUTH when it has a password); OSError when it cannot be reached."""
     with socket.create_connection((ip, port), timeout=timeout) as conn:
+        if password:
+            conn.sendall(f"AUTH {password}\r\n".encode())
+            if not conn.recv(64).startswith(b"+OK"):
+                return False
         conn.sendall(b"PING\r\n")
         return conn.recv(16).startswith(b"+PONG")
 
@@ -222,11 +234,27 @@ class RtpEngine(Service):
         super().__init__(run_dir, log_to_files)
         self.settings = settings
 
+    def config_file(self) -> Path:
+        """The shipped rtpengine.conf; in a pair with media takeover, a copy naming the Redis databases
+        (which carry the Redis password: not on the command line)."""
+        s = self.settings
+        shipped = KAMAILIO_DIR / "rtpengine.conf"
+        if s.media_redis_db is None:
+            return shipped
+        auth = f"{s.redis_password}@" if s.redis_password else ""
+        conf = self.run_dir / "rtpengine.conf"
+        conf.write_text(shipped.read_text() + (
+            f"redis = {auth}{s.redis_ip}:{s.redis_port}/{s.media_redis_db}\n"
+            f"subscribe-keyspace = {s.peer_media_redis_db}\n"
+            "no-redis-required = true\n"))  # media before replication: a Redis outage costs only the takeover
+        conf.chmod(0o600)
+        return conf
+
     def argv(self) -> list[str]:
         s = self.settings
         return [
             "rtpengine", "--foreground", "--log-stderr",
-            f"--config-file={KAMAILIO_DIR / 'rtpengine.conf'}",
+            f"--config-file={self.config_file()}",
             f"--pidfile={self.run_dir / 'rtpengine.pid'}",
             f"--interface=private/{s.private_ip}",
             f"--interface=public/{s.public_ip}",

@@ -79,15 +79,20 @@ def netns(name: str) -> str:
     return f"sbc-{name}"
 
 
+REDIS_PASSWORD = "pair-" + os.urandom(8).hex()  # the shared Redis is reached over the LAN: it asks for one
+MEDIA_DB = {"a": "1", "b": "2"}  # each node's rtpengine writes its calls here and follows the other's
+
+
 def node_env(name: str) -> dict[str, str]:
-    peer = next(address for other, address in NODES.items() if other != name)
-    return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "PRIVATE_IP": SERVICE["private"],
-            "PUBLIC_IP": SERVICE["public"], "NODE_IP": NODES[name], "PEER_NODE_IP": peer, "DB_HOST": HUB,
-            "REDIS_IP": HUB}
+    peer = next(other for other in NODES if other != name)
+    return {**shared_env(), "PRIVATE_IP": SERVICE["private"], "PUBLIC_IP": SERVICE["public"],
+            "NODE_IP": NODES[name], "PEER_NODE_IP": NODES[peer], "MEDIA_REDIS_DB": MEDIA_DB[name],
+            "PEER_MEDIA_REDIS_DB": MEDIA_DB[peer]}
 
 
 def shared_env() -> dict[str, str]:
-    return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "DB_HOST": HUB, "REDIS_IP": HUB}
+    return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "DB_HOST": HUB, "REDIS_IP": HUB,
+            "REDIS_PASSWORD": REDIS_PASSWORD}
 
 
 class InNetns:
