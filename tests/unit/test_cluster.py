@@ -1,0 +1,138 @@
+"""A pair of nodes (kemi/cluster.py, settings): the bus admits KDMQ from the other node only, a call adopted
+from a lost node gets its record written where it ends, and what the settings refuse."""
+
+import pytest
+
+from kemi import cluster, settings
+from stack import services
+
+from .test_routes import make_routes
+
+PAIR = {"NODE_IP": "127.0.8.11", "PEER_NODE_IP": "127.0.8.12"}
+NODE, PEER = PAIR["NODE_IP"], PAIR["PEER_NODE_IP"]
+
+
+def bus_request(ksr, method="KDMQ", src=PEER, known=-1, rcv_ip=NODE, rcv_port="5090"):
+    ksr.returns.update({"kx.get_method": method, "kx.get_srcip": src, "kx.get_rcvip": rcv_ip,
+                        "kx.get_rcvport": rcv_port, "dmq.is_from_node": known})
+
+
+def test_kdmq_from_the_other_node_goes_to_dmq(ksr):
+    bus_request(ksr)
+    make_routes(**PAIR).ksr_request_route(None)
+    assert ksr.actions() == [("dmq.handle_message", ())]
+    assert ksr.called("dmq.is_from_node") == []  # the configured peer needs no lookup
+
+
+def test_kdmq_from_a_node_the_bus_already_knows_goes_to_dmq(ksr):
+    bus_request(ksr, src="127.0.8.13", known=1)
+    make_routes(**PAIR).ksr_request_route(None)
+    assert ksr.actions() == [("dmq.handle_message", ())]
+
+
+@pytest.mark.parametrize("method,src,reason", [
+    ("KDMQ", "127.0.8.66", "not a node"),
+    ("INVITE", PEER, "not KDMQ"),
+    ("OPTIONS", "127.0.8.66", "not KDMQ"),
+])
+def test_anything_else_on_the_bus_is_dropped_in_silence_and_counted(ksr, method, src, reason):
+    bus_request(ksr, method=method, src=src)
+    make_routes(**PAIR).ksr_request_route(None)
+    assert ksr.actions() == []  # no reply, no relay, no DMQ
+    assert ksr.counted("sbc_topology_guard_total") == [("ingress", "bus", reason)]
+
+
+def test_a_single_sbc_has_no_bus(ksr):
+    bus_request(ksr, rcv_ip="127.0.0.1", rcv_port="9494")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("dmq.handle_message") == []
+    assert not cluster.on_bus(settings.load({}), NODE, "5090")
+
+
+def test_a_node_names_itself_by_address_and_start(monkeypatch):
+    monkeypatch.setenv("SERVER_ID", "4711")
+    assert cluster.identity(settings.load(PAIR)) == f"{NODE}/4711"
+    assert cluster.identity(settings.load({})) == ""
+    assert cluster.adopted(f"{PEER}/1", f"{NODE}/4711")
+    assert not cluster.adopted(f"{NODE}/4711", f"{NODE}/4711")
+    assert not cluster.adopted(f"{NODE}/4710", "")  # a single SBC adopts nothing
+    assert not cluster.adopted("", f"{NODE}/4711")  # a call from before the pair: acc has it
+
+
+def adopted_call(ksr, owner, code="200"):
+    ksr.dlg_vars.update({"node": owner, "call_id": "c-1", **({"code": code} if code else {})})
+    ksr.returns["pv.geti"] = lambda name: 1795800000 if name == "$dlg(start_ts)" else 0
+    ksr.returns["pv.get"] = lambda name: (f"'{name[10:name.index(')')]}'" if name.startswith("$(dlg_var(")
+                                          else ksr.dlg_vars.get(name[9:-1]))
+
+
+def test_an_adopted_call_gets_its_record_where_it_ends(ksr, monkeypatch):
+    monkeypatch.setenv("SERVER_ID", "2")
+    monkeypatch.setattr(cluster.time, "time", lambda: 1795800090.5)
+    adopted_call(ksr, f"{PEER}/1")
+    cluster.call_ended(settings.load(PAIR))
+    [(connection, query)] = ksr.called("sqlops.sql_query_async")
+    assert connection == "cdr"
+    assert query == (
+        "INSERT INTO sbc_cdr (setup_time, direction, did, tenant, gateway, carrier, call_id, end_reason, gw_group, "
+        "code, answer_time, end_time, duration) VALUES ('setup_time', 'direction', 'did', 'tenant', 'gateway', "
+        "'carrier', 'call_id', 'end_reason', 'group', 'code', "
+        f"'{cluster.records.db_time(1795800000)}', '{cluster.records.db_time(1795800090.5)}', 90.500)")
+
+
+def test_an_adopted_call_whose_answer_was_not_replicated_is_recorded_as_answered(ksr, monkeypatch):
+    monkeypatch.setenv("SERVER_ID", "2")
+    adopted_call(ksr, f"{PEER}/1", code=None)
+    cluster.call_ended(settings.load(PAIR))
+    [(_, query)] = ksr.called("sqlops.sql_query_async")
+    assert "'group', '200', '" in query  # only confirmed dialogs end with dialog:end
+
+
+@pytest.mark.parametrize("owner", [f"{NODE}/2", ""])
+def test_a_call_made_here_is_left_to_acc(ksr, monkeypatch, owner):
+    monkeypatch.setenv("SERVER_ID", "2")
+    adopted_call(ksr, owner)
+    cluster.call_ended(settings.load(PAIR))
+    assert ksr.called("sqlops.sql_query_async") == []
+
+
+@pytest.mark.parametrize("env,field", [
+    ({"PEER_NODE_IP": PEER}, "PEER_NODE_IP"),
+    ({"NODE_IP": "127.0.1.1"}, "NODE_IP"),  # a service address moves; the node's own does not
+    ({"NODE_IP": NODE, "PEER_NODE_IP": NODE}, "PEER_NODE_IP"),
+    ({"NODE_IP": "node-a"}, "NODE_IP"),
+    ({**PAIR, "DMQ_PORT": "0"}, "DMQ_PORT"),
+    ({**PAIR, "MEDIA_REDIS_DB": "1"}, "PEER_MEDIA_REDIS_DB"),
+    ({**PAIR, "PEER_MEDIA_REDIS_DB": "2"}, "MEDIA_REDIS_DB"),
+    ({**PAIR, "MEDIA_REDIS_DB": "1", "PEER_MEDIA_REDIS_DB": "1"}, "PEER_MEDIA_REDIS_DB"),
+    ({**PAIR, "MEDIA_REDIS_DB": "16", "PEER_MEDIA_REDIS_DB": "2"}, "MEDIA_REDIS_DB"),
+    ({"MEDIA_REDIS_DB": "1", "PEER_MEDIA_REDIS_DB": "2"}, "MEDIA_REDIS_DB"),
+    ({"REDIS_PASSWORD": "a;b"}, "REDIS_PASSWORD"),
+    ({"REDIS_PASSWORD": "a b"}, "REDIS_PASSWORD"),
+])
+def test_pair_settings_refused_name_their_field(env, field):
+    with pytest.raises(settings.ConfigError) as refused:
+        settings.load(env)
+    assert refused.value.field == field
+
+
+def test_a_node_tells_kamailio_its_bus_and_shares_its_htables():
+    env = settings.load({**PAIR, "DMQ_PORT": "5091"}).kamailio_env()
+    assert (env["DMQ_SERVER"], env["DMQ_NOTIFY"]) == (f"sip:{NODE}:5091", f"sip:{PEER}:5091")
+    assert all(env[name].endswith(";dmqreplicate=1;")
+               for name in ("IPBAN_HTABLE", "TENANTCPS_HTABLE", "SBCSTATE_HTABLE"))
+    alone = settings.load({"NODE_IP": NODE}).kamailio_env()
+    assert alone["DMQ_NOTIFY"] == f"sip:{NODE}:5090"  # the first node: the others announce themselves
+    single = settings.load({}).kamailio_env()
+    assert "DMQ_SERVER" not in single and "dmqreplicate" not in single["IPBAN_HTABLE"]
+
+
+def test_a_node_with_media_takeover_gives_rtpengine_the_redis_databases_in_a_file(tmp_path):
+    s = settings.load({**PAIR, "MEDIA_REDIS_DB": "1", "PEER_MEDIA_REDIS_DB": "2", "REDIS_PASSWORD": "s3cret",
+                       "REDIS_IP": "127.0.8.1"})
+    argv = services.RtpEngine(s, tmp_path, True).argv()
+    assert f"--config-file={tmp_path}/rtpengine.conf" in argv and not any("s3cret" in a for a in argv)
+    conf = (tmp_path / "rtpengine.conf").read_text()
+    assert conf.endswith("redis = s3cret@127.0.8.1:6379/1\nsubscribe-keyspace = 2\nno-redis-required = true\n")
+    assert (tmp_path / "rtpengine.conf").stat().st_mode & 0o077 == 0
+    assert settings.load({**PAIR, "REDIS_PASSWORD": "s3cret"}).kamailio_env()["REDIS_SERVER"].endswith(";pass=s3cret")
