@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint bench bench-keepalive soak clean
+.PHONY: deps run call test unit integration integration-image image lint bench bench-keepalive bench-pair soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -51,6 +51,10 @@ bench: deps image
 # rtpengine's CPU per call with and without media keepalive (the image's rtpengine; --help for options).
 bench-keepalive: deps image
 	$(ISOLATED) $(PY) -m bench.keepalive
+
+# What the second node of a pair costs: calls through node a with b following, and with b stopped.
+bench-pair: deps
+	$(ISOLATED) $(PY) -m bench.pair
 
 # Memory and Redis keys over 20,000 calls on this host's Kamailio (python -m bench.soak --help).
 soak: deps

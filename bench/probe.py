@@ -57,9 +57,11 @@ def _redis(conn: socket.socket, command: bytes) -> str:
     return head[1:].decode(errors="replace")
 
 
-def redis_counters(ip: str, port: int) -> dict[str, int]:
+def redis_counters(ip: str, port: int, password: str = "") -> dict[str, int]:
     """Commands served so far (INFO commandstats, summed), keys held and memory used now."""
     with socket.create_connection((ip, port), timeout=2) as conn:
+        if password:
+            _redis(conn, f"AUTH {password}".encode())
         stats = _redis(conn, b"INFO commandstats")
         keys = int(_redis(conn, b"DBSIZE"))
         memory = _redis(conn, b"INFO memory")
@@ -84,15 +86,16 @@ class Snapshot:
     redis: dict[str, int]
 
     @classmethod
-    def take(cls, db, redis_addr: tuple[str, int]) -> Snapshot:
-        return cls(cpu_ns(STACK), db_counters(db), redis_counters(*redis_addr))
+    def take(cls, db, redis_addr: tuple[str, int], redis_password: str = "") -> Snapshot:
+        return cls(cpu_ns(STACK), db_counters(db), redis_counters(*redis_addr, password=redis_password))
 
 
 def per_call(before: Snapshot, after: Snapshot, calls: int) -> dict:
     """CPU in µs, statements and Redis commands per call between two snapshots."""
     cpu = {k: (after.cpu[k] - before.cpu[k]) / 1000 / calls for k in STACK}
     db = {k.removeprefix("Com_"): (after.db.get(k, 0) - before.db.get(k, 0)) / calls for k in DB_KINDS}
-    redis_cmds = after.redis["commands"] - before.redis["commands"] - 3  # this probe's own 2 INFO + DBSIZE
+    own = 3 + ("auth" in after.redis["by_command"])  # this probe's own 2 INFO + DBSIZE (+ AUTH)
+    redis_cmds = after.redis["commands"] - before.redis["commands"] - own
     return {
         "kamailio_cpu_us": round(cpu["kamailio"]),
         "stack_cpu_us": round(sum(cpu.values())),

@@ -61,6 +61,8 @@ class EgressChecks:
         return _drop_when("tm event handler", self.local_request_leaks)
 
     def reply_refused(self) -> bool:
+        if self.settings.clustered and cluster.on_bus(self.settings, KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())):
+            return False  # the other node's answer to our KDMQ: dmq's transaction (a dropped one is resent)
         reason = self.guard.problem(is_request=False)
         if reason is None and tlspeer.refusal(self.arrived_on()) is not None:
             return True  # logged and counted there; the attempt times out and fails over

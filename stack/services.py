@@ -416,7 +416,23 @@ class Kamailio(Service):
     def stop(self, timeout: float = 10) -> None:
         self._db_watch.set()
         with self._restart_lock:
+            if self.settings.clustered and super().alive():
+                self.leave_bus()
             super().stop(timeout)
+
+    def leave_bus(self) -> None:
+        """A node of a pair forgets the other nodes before it stops: at shutdown the dialog module tells every
+        node it knows to delete each dialog it holds, which would end the calls the others carry on."""
+        try:
+            listing = self.rpc("dmq.list_nodes")
+        except (RuntimeError, subprocess.SubprocessError):
+            return  # not answering: nothing will be sent either
+        for host, port in re.findall(r"host: (\S+)\s+port: (\d+)", listing):
+            if host != self.settings.node_ip:
+                try:
+                    self.rpc("dmq.remove", f"sip:{host}:{port}")
+                except (RuntimeError, subprocess.SubprocessError):
+                    pass  # gone meanwhile
 
     def jsonrpc(self, method: str, *params):
         return rpc.call(self.rpc_socket, method, *params)

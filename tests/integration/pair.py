@@ -12,6 +12,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+from kemi import settings as settings_mod
 from stack import services
 
 from .conftest import TEST_SETTINGS
@@ -122,8 +123,6 @@ class NodeRtpEngine(InNetns, services.RtpEngine):
 
 class Node:
     def __init__(self, name: str, run_dir: Path):
-        from kemi import settings as settings_mod
-
         self.name = name
         self.env = node_env(name)
         self.settings = settings_mod.load(self.env)
@@ -146,3 +145,35 @@ class Node:
     def kill(self) -> None:
         self.kamailio.kill()
         self.rtpengine.kill()
+
+
+DID = "4155550101"  # the pair's DID, to its gateway
+ROWS = f"""
+INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
+ (1, 'sip:{GATEWAY[0]}:{GATEWAY[1]}', 0, 10, 'weight=100', 'the pair''s gateway'),
+ (10, 'sip:{CARRIER[0]}:{CARRIER[1]}', 0, 10, 'weight=100;sockname=private', 'the pair''s carrier');
+INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES
+ (1, '{CARRIER[0]}', 32, 0, 'carriers'), (2, '{GATEWAY[0]}', 32, 0, NULL);
+INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) VALUES
+ ('+1{DID}', 1, NULL, '', 'the pair''s DID');
+"""
+
+
+class Shared:
+    """MariaDB and Redis on the suite's side of the LAN, shared by both nodes."""
+
+    def __init__(self, run_dir: Path):
+        self.settings = settings_mod.load(shared_env())
+        self.db = services.MariaDB(self.settings, run_dir, True)
+        self.redis = services.Redis(self.settings, run_dir, True)
+
+    def start(self) -> Shared:
+        self.db.start()
+        self.db.bootstrap(demo_data=False)
+        self.db.sql(ROWS, self.settings.db_name)
+        self.redis.start()
+        return self
+
+    def stop(self) -> None:
+        self.redis.stop()
+        self.db.stop()

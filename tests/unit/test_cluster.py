@@ -136,3 +136,12 @@ def test_a_node_with_media_takeover_gives_rtpengine_the_redis_databases_in_a_fil
     assert conf.endswith("redis = s3cret@127.0.8.1:6379/1\nsubscribe-keyspace = 2\nno-redis-required = true\n")
     assert (tmp_path / "rtpengine.conf").stat().st_mode & 0o077 == 0
     assert settings.load({**PAIR, "REDIS_PASSWORD": "s3cret"}).kamailio_env()["REDIS_SERVER"].endswith(";pass=s3cret")
+
+
+def test_the_other_nodes_answers_on_the_bus_go_to_dmqs_transactions_unchecked(ksr):
+    """KDMQ answers carry both sides' call state in their bodies: the topology checks would drop them, and
+    dmq would resend its request (an old dialog state arriving after a newer one)."""
+    bus_request(ksr, method=None)
+    ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.8.11:5090\r\n\r\n127.0.1.1 127.0.4.2"
+    assert make_routes(**PAIR).reply_refused() is False
+    assert ksr.called("kx.get_msgbuf") == [] and ksr.called("tm.t_check_trans") == []
