@@ -103,10 +103,10 @@ def main() -> int:
     try:
         lan.build()
         shared = Shared(work / "shared").start()
-        nodes = {name: Node(name, work / f"node-{name}") for name in NODES}
-        lan.give("a")
+        nodes = {name: Node(name, work / f"node-{name}", lan) for name in NODES}
         for node in nodes.values():
             node.start()
+        lan.give("a")
         uac, uas = _scenarios(work)
         gateway = Sipp(work, "gateway", uas, GATEWAY[0], GATEWAY[1], trace_messages=False).start()
         time.sleep(3)  # dispatcher's first probes see the gateway up

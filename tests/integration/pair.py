@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from kemi import settings as settings_mod
@@ -44,17 +45,21 @@ class Lan:
         ip("link", "set", BRIDGE, "up")
         for address in (HUB, CARRIER[0], GATEWAY[0]):
             ip("addr", "add", f"{address}/24", "dev", BRIDGE)
-        for name, address in NODES.items():
-            ns = netns(name)
-            ip("netns", "add", ns)
-            ip("link", "add", f"veth-{name}", "type", "veth", "peer", "name", "eth0", "netns", ns)
-            ip("link", "set", f"veth-{name}", "master", BRIDGE, "up")
-            ip("addr", "add", f"{address}/24", "dev", "eth0", netns=ns)
-            ip("link", "set", "eth0", "up", netns=ns)
-            ip("link", "set", "lo", "up", netns=ns)
-            # rtpengine binds media on the service addresses before they arrive (keepalived setups do this)
-            in_netns(ns, "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
         return self
+
+    def plug(self, name: str) -> None:
+        """Node `name`'s namespace (made, or attached from a container, as netns(name)) on the LAN."""
+        ns = netns(name)
+        subprocess.run(["ip", "link", "del", f"veth-{name}"], capture_output=True, timeout=10)  # an old one
+        ip("link", "add", f"veth-{name}", "type", "veth", "peer", "name", "eth0", "netns", ns)
+        ip("link", "set", f"veth-{name}", "master", BRIDGE, "up")
+        ip("addr", "add", f"{NODES[name]}/24", "dev", "eth0", netns=ns)
+        ip("link", "set", "eth0", "up", netns=ns)
+        ip("link", "set", "lo", "up", netns=ns)
+        # rtpengine binds media on the service addresses before they arrive (keepalived setups do this)
+        in_netns(ns, "sysctl", "-qw", "net.ipv4.ip_nonlocal_bind=1")
+        if self.holder == name:
+            self.holder = None  # a new namespace holds nothing yet
 
     def give(self, name: str) -> None:
         """The service addresses to node `name`; then everyone on the LAN forgets where they were (what
@@ -91,6 +96,99 @@ def node_env(name: str) -> dict[str, str]:
             "PEER_MEDIA_REDIS_DB": MEDIA_DB[peer]}
 
 
+IMAGE = "voice-ai-sbc:latest"
+CONTAINER_RUN_DIR = "/var/lib/sbc"
+
+
+class ImageNode:
+    """A node from the shipped image (Kamailio 6.0): its rtpengine and Kamailio containers share the network
+    namespace of a third that only holds it (as a host's NIC outlives its processes), plugged into the LAN.
+    Runs on the suite's own Docker engine (the compose backend's)."""
+
+    def __init__(self, name: str, run_dir: Path, lan: Lan):
+        self.name, self.lan = name, lan
+        self.env = {k: v for k, v in node_env(name).items() if k != "PATH"} | {"DROP_PRIVILEGES": "0"}
+        self.settings = settings_mod.load(self.env)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        self.run_dir = run_dir
+        self.env_file = run_dir / "node.env"
+        self.env_file.write_text("".join(f"{k}={v}\n" for k, v in self.env.items()))
+        self.holder, self.roles = f"pair-{name}-net", (f"pair-{name}-rtpengine", f"pair-{name}-kamailio")
+        self.kamailio = _ContainerKamailio(self.roles[1])
+
+    def start(self) -> ImageNode:
+        if not _docker("ps", "-q", "--filter", f"name=^{self.holder}$").strip():
+            _docker("rm", "-f", self.holder, check=False)
+            _docker("run", "-d", "--name", self.holder, "--network", "none", "--sysctl",
+                    "net.ipv4.ip_nonlocal_bind=1", "--entrypoint", "sleep", IMAGE, "infinity")
+            pid = _docker("inspect", "-f", "{{.State.Pid}}", self.holder).strip()
+            subprocess.run(["ip", "netns", "del", netns(self.name)], capture_output=True, timeout=10)
+            ip("netns", "attach", netns(self.name), pid)
+            self.lan.plug(self.name)
+        for role, container in zip(("rtpengine", "kamailio"), self.roles, strict=True):
+            _docker("rm", "-f", container, check=False)
+            _docker("run", "-d", "--name", container, "--network", f"container:{self.holder}", "--cap-add",
+                    "NET_ADMIN", "--cap-add", "SYS_NICE", "--env-file", str(self.env_file), IMAGE, role)
+        deadline = time.monotonic() + 90
+        while f"host: {self.settings.node_ip}" not in self.kamailio.rpc_or_empty("dmq.list_nodes"):
+            if time.monotonic() > deadline or not self.kamailio.alive():
+                raise RuntimeError(f"node {self.name} not up:\n{self.log_text()[-3000:]}")
+            time.sleep(0.5)
+        return self
+
+    def stop(self) -> None:
+        """Gracefully (SIGTERM to each launcher, as `docker stop` does), then gone."""
+        for container in reversed(self.roles):
+            _docker("stop", "-t", "20", container, check=False)
+            self._keep_log(container)
+            _docker("rm", "-f", container, check=False)
+
+    def kill(self) -> None:
+        """Like a lost machine: SIGKILL to everything it runs, at once."""
+        _docker("kill", *self.roles, check=False)
+
+    def remove(self) -> None:
+        self.stop()
+        _docker("rm", "-f", self.holder, check=False)
+
+    def log_text(self) -> str:
+        kept = self.run_dir / "kamailio.log"  # what containers of earlier starts logged
+        earlier = kept.read_text(errors="replace") if kept.exists() else ""
+        return earlier + _docker("logs", self.roles[1], check=False, stderr_too=True)
+
+    def _keep_log(self, container: str) -> None:
+        if container == self.roles[1]:
+            with open(self.run_dir / "kamailio.log", "a") as log:
+                log.write(_docker("logs", container, check=False, stderr_too=True))
+
+
+class _ContainerKamailio:
+    name = "kamailio"
+
+    def __init__(self, container: str):
+        self.container = container
+
+    def rpc(self, *args: str) -> str:
+        return _docker("exec", self.container, "kamcmd", "-s", f"unix:{CONTAINER_RUN_DIR}/kamailio_ctl", *args)
+
+    def rpc_or_empty(self, *args: str) -> str:
+        try:
+            return self.rpc(*args)
+        except RuntimeError:
+            return ""
+
+    def alive(self) -> bool:
+        return _docker("inspect", "-f", "{{.State.Running}}", self.container, check=False).strip() == "true"
+
+
+def _docker(*args: str, check: bool = True, stderr_too: bool = False) -> str:
+    """The docker CLI against the engine in DOCKER_HOST (the suite's own, set by the compose backend)."""
+    done = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120)
+    if check and done.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args[:3])}: {done.stderr.strip()[-800:]}")
+    return done.stdout + (done.stderr if stderr_too else "")
+
+
 def shared_env() -> dict[str, str]:
     return {"PATH": os.environ["PATH"], **TEST_SETTINGS, "DB_HOST": HUB, "REDIS_IP": HUB,
             "REDIS_PASSWORD": REDIS_PASSWORD}
@@ -122,8 +220,10 @@ class NodeRtpEngine(InNetns, services.RtpEngine):
 
 
 class Node:
-    def __init__(self, name: str, run_dir: Path):
-        self.name = name
+    """A node from this host's packages, in a namespace of its own."""
+
+    def __init__(self, name: str, run_dir: Path, lan: Lan):
+        self.name, self.lan = name, lan
         self.env = node_env(name)
         self.settings = settings_mod.load(self.env)
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -133,10 +233,16 @@ class Node:
         self.rtpengine.netns = self.kamailio.netns = netns(name)
 
     def start(self) -> Node:
+        if not Path("/run/netns", netns(self.name)).exists():
+            ip("netns", "add", netns(self.name))
+            self.lan.plug(self.name)
         (self.run_dir / "rtpengine.pid").unlink(missing_ok=True)
         self.rtpengine.start()
         self.kamailio.start()
         return self
+
+    def log_text(self) -> str:
+        return (self.run_dir / "kamailio.log").read_text(errors="replace")
 
     def stop(self) -> None:
         self.kamailio.stop()

@@ -5,6 +5,7 @@ record. Media is measured across the move."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import struct
@@ -15,34 +16,39 @@ import pytest
 
 from .conftest import active_dialogs
 from .harness import cdr_rows, wait_for, wait_state
-from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, Lan, Node, Shared
+from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, ImageNode, Lan, Node, Shared
 from .rtp import media_address
 from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
 
 # What each side may not see of the other (the nodes' own addresses on neither); Call-ID lines aside: on
-# Kamailio 5.6 the carrier's Call-ID crosses (the known gap, README).
+# Kamailio 5.6 the carrier's Call-ID crosses (the known gap, README); 6.0 masks it (checked below).
 PRIVATE_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (CARRIER[0], SERVICE["private"], *NODES.values())))
 PUBLIC_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (GATEWAY[0], SERVICE["public"], *NODES.values())))
 
-pytestmark = pytest.mark.host_only  # the nodes are the host's packages, each in a namespace of its own
 CALLS = 4
 
 
 @pytest.fixture(scope="module")
-def pair(tmp_path_factory):
+def pair(request, tmp_path_factory):
+    """Host backend: nodes from this host's packages (Kamailio 5.6). Compose backend: nodes from the shipped
+    image (Kamailio 6.0) on the suite's Docker engine (which the compose session fixture starts)."""
+    image = os.environ.get("SBC_BACKEND") == "compose"
+    if image:
+        request.getfixturevalue("sbc")
     lan = Lan()
     shared = nodes = None
     try:
         lan.build()
         shared = Shared(tmp_path_factory.mktemp("shared")).start()
-        nodes = {name: Node(name, tmp_path_factory.mktemp(f"node-{name}")) for name in NODES}
-        lan.give("a")
+        nodes = {name: (ImageNode if image else Node)(name, tmp_path_factory.mktemp(f"node-{name}"), lan)
+                 for name in NODES}
         for node in nodes.values():
             node.start()
+        lan.give("a")
         yield lan, shared, nodes
     finally:
         for node in (nodes or {}).values():
-            node.stop()
+            (node.remove if image else node.stop)()
         if shared is not None:
             shared.stop()
         lan.close()
@@ -127,8 +133,7 @@ def finals(endpoint, sent) -> list[int]:
 
 def refused_on_the_bus(node: Node) -> list[str]:
     """KDMQ messages or answers this node's routes refused (each would be resent, and arrive late)."""
-    return [line for line in (node.run_dir / "kamailio.log").read_text(errors="replace").splitlines()
-            if "KDMQ from" in line or "bus: dropped" in line]
+    return [line for line in node.log_text().splitlines() if "KDMQ from" in line or "bus: dropped" in line]
 
 
 def test_the_nodes_find_each_other_on_the_bus(pair):
@@ -138,7 +143,8 @@ def test_the_nodes_find_each_other_on_the_bus(pair):
 
 
 def reinvite(gateway: AnsweringPeer, call_ids: list[str]) -> dict[str, object]:
-    """The gateway re-INVITEs these calls (an AI platform's hold or codec change), as it knows them."""
+    """The gateway re-INVITEs these calls (an AI platform's hold or codec change), by the Call-IDs it was
+    given (masked on Kamailio 6.0)."""
     sent = {}
     for call_id in call_ids:
         msg = gateway.dialogs[call_id].request("INVITE", *GATEWAY, body=sdp(GATEWAY[0]))
@@ -190,9 +196,10 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
             call_ids.append(call_id)
         assert wait_until(lambda: len([m for m in gateway.requests if m.method == "ACK"]) == CALLS, 5)
         assert wait_for(lambda: len(active_dialogs(b)) == CALLS, 10), "dialogs not on the other node"
+        gw = dict(zip(call_ids, gateway.invites, strict=True))  # the Call-ID each call has at the gateway
         watched, others = call_ids[0], call_ids[1:]
         carrier_end.start(media_address(answered(caller, watched)))
-        gateway_end.start(media_address(gateway.invites[watched].body))
+        gateway_end.start(media_address(gateway.invites[gw[watched]].body))
         time.sleep(1)
         assert gateway_end.arrivals and carrier_end.arrivals, "no media through node a"
 
@@ -200,7 +207,7 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
         a.kill()
         lan.give("b")
         moved = time.monotonic() - killed
-        sent = reinvite(gateway, others)
+        sent = reinvite(gateway, [gw[c] for c in others])
         assert answered_all(gateway, caller, sent), {c: finals(gateway, m) for c, m in sent.items()}
         took_over = time.monotonic() - killed
         assert [finals(gateway, m) for m in sent.values()] == [[200]] * len(others)
@@ -208,7 +215,7 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
         time.sleep(max(0.0, killed + 2 - time.monotonic()))
         gaps = gateway_end.gap_after(killed), carrier_end.gap_after(killed)  # the watched call: no re-INVITE
 
-        sent |= reinvite(gateway, [watched])
+        sent |= reinvite(gateway, [gw[watched]])
         assert answered_all(gateway, caller, sent)
         assert [finals(gateway, m) for m in sent.values()] == [[200]] * CALLS
         carrier_reinvites = [m for m in map(parse, caller.received) if m is not None and not m.is_reply
@@ -232,7 +239,9 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
           f"calls answered again {new_calls[0]:.2f} s after the kill ({new_calls[1]} tried before)")
     assert None not in gaps and max(gaps) < 1.5, gaps  # media through b's rtpengine, no re-INVITE needed
     assert sorted(m.header("call-id") for m in gateway.requests
-                  if m.method == "BYE" and m.header("call-id") in call_ids) == sorted(call_ids)
+                  if m.method == "BYE" and m.header("call-id") in gw.values()) == sorted(gw.values())
+    if os.environ.get("SBC_BACKEND") == "compose":  # Kamailio 6.0: the carrier's Call-IDs never crossed
+        assert not set(gw.values()) & set(call_ids) and all(CARRIER[0] not in c for c in gw.values())
     assert naming(gateway.requests, PRIVATE_SIDE) == []
     assert naming([m for m in map(parse, caller.received) if m is not None], PUBLIC_SIDE) == []
     assert wait_for(lambda: active_dialogs(b) == [], 10)
@@ -271,7 +280,7 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair):
         assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 5), caller.codes
         assert wait_until(lambda: [m for m in gateway.requests if m.method == "ACK"], 5)
         carrier_end.start(media_address(answered(caller, call_id)))
-        gateway_end.start(media_address(gateway.invites[call_id].body))
+        gateway_end.start(media_address(next(iter(gateway.invites.values())).body))
 
         started = time.monotonic()
         a.start()
@@ -297,7 +306,7 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair):
             b.start()  # the pair whole again for whatever runs next
     print(f"\nnode a joined with b's call in {joined:.2f} s (start to dialog); after b left, the call's media "
           f"came back through a after {seconds(gaps[0])} s (to the gateway) and {seconds(gaps[1])} s (to the carrier)")
-    assert [m.header("call-id") for m in gateway.requests if m.method == "BYE"] == [call_id]
+    assert [m.header("call-id") for m in gateway.requests if m.method == "BYE"] == list(gateway.invites)
     assert refused_on_the_bus(a) == [] and refused_on_the_bus(b) == []
     assert naming(gateway.requests, PRIVATE_SIDE) == []
     assert None not in gaps and max(gaps) < 1.5, gaps
