@@ -22,6 +22,7 @@ NET = "198.51.100"
 HUB = f"{NET}.1"  # the suite's end of the LAN: MariaDB, Redis
 CARRIER = (f"{NET}.41", 5060)
 GATEWAY = (f"{NET}.31", 5060)
+STRANGER = f"{NET}.66"  # a scanner on the carriers' network
 SERVICE = {"private": f"{NET}.10", "public": f"{NET}.20"}  # what carriers and gateways know of the SBC
 NODES = {"a": f"{NET}.11", "b": f"{NET}.12"}
 BRIDGE = "sbclan"
@@ -43,7 +44,7 @@ class Lan:
     def build(self) -> Lan:
         ip("link", "add", BRIDGE, "type", "bridge")
         ip("link", "set", BRIDGE, "up")
-        for address in (HUB, CARRIER[0], GATEWAY[0]):
+        for address in (HUB, CARRIER[0], GATEWAY[0], STRANGER):
             ip("addr", "add", f"{address}/24", "dev", BRIDGE)
         return self
 

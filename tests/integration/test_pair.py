@@ -15,8 +15,8 @@ import time
 import pytest
 
 from .conftest import active_dialogs
-from .harness import cdr_rows, wait_for, wait_state
-from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, ImageNode, Lan, Node, Shared
+from .harness import cdr_rows, send_request, wait_for, wait_state
+from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, STRANGER, ImageNode, Lan, Node, Shared
 from .rtp import media_address
 from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
 
@@ -140,6 +140,30 @@ def test_the_nodes_find_each_other_on_the_bus(pair):
     lan, shared, nodes = pair
     assert wait_for(lambda: all(bus_nodes(n) == sorted(NODES.values()) for n in nodes.values()), 30), (
         {name: bus_nodes(n) for name, n in nodes.items()})
+
+
+def htable_value(node: Node, table: str, key: str) -> str | None:
+    try:
+        out = node.kamailio.rpc("htable.get", table, key)
+    except RuntimeError:
+        return None  # no such item
+    found = re.search(r"value: (\S+)", out)
+    return found.group(1) if found else None
+
+
+def test_a_ban_and_a_routing_change_on_one_node_hold_on_both(pair):
+    """A flooder banned by the node holding the addresses is banned on the other (it would flood that one
+    next, after a takeover); sbcctl's routing generation, bumped on one node, reaches the other."""
+    lan, shared, nodes = pair
+    holder = nodes[lan.holder]
+    other = next(n for name, n in nodes.items() if name != lan.holder)
+    for _ in range(80):  # above PIKE_MAX_REQUESTS per PIKE_WINDOW; silence once banned
+        send_request(STRANGER, (SERVICE["private"], 5060), "OPTIONS", timeout=0.02)
+    assert wait_for(lambda: htable_value(holder, "ipban", STRANGER) is not None, 5), "not banned where flooded"
+    assert wait_for(lambda: htable_value(other, "ipban", STRANGER) is not None, 5), "the ban did not reach the other"
+    before = int(htable_value(holder, "sbcstate", "generation") or 0)
+    holder.kamailio.rpc("htable.seti", "sbcstate", "generation", str(before + 1))  # what sbcctl does
+    assert wait_for(lambda: htable_value(other, "sbcstate", "generation") == str(before + 1), 5)
 
 
 def reinvite(gateway: AnsweringPeer, call_ids: list[str]) -> dict[str, object]:
