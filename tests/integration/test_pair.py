@@ -187,7 +187,7 @@ def first_new_call(since: float, timeout: float = 15) -> tuple[float, int]:
     """New calls from the carrier, one every 0.2 s, until one is answered: (seconds since `since` to that
     answer, calls refused or unanswered before it). The survivor's dispatcher had its probes fail while it
     did not hold the public address: its gateways come back up with the first probe answered after."""
-    caller = Caller((CARRIER[0], 5062), (SERVICE["private"], 5060), DID, [])
+    caller = Caller((CARRIER[0], 5062), SBC_PRIVATE, DID, [])
     try:
         for attempt in range(int(timeout / 0.2)):
             caller.send(caller.invite(f"new-{attempt}-{time.monotonic_ns()}@{CARRIER[0]}").render(), caller.sbc)
@@ -200,63 +200,84 @@ def first_new_call(since: float, timeout: float = 15) -> tuple[float, int]:
         caller.close()
 
 
-def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pair):
+SBC_PRIVATE = (SERVICE["private"], 5060)
+
+
+class Parties:
+    """The carrier (its UA and media end) and the gateway (answering, and its media end), on the LAN."""
+
+    def __init__(self):
+        self.gateway = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
+        self.caller = Caller(CARRIER, SBC_PRIVATE, DID, [])
+        self.carrier_end, self.gateway_end = MediaEnd((CARRIER[0], 40000)), MediaEnd((GATEWAY[0], 40000))
+
+    def place(self, call_id: str) -> None:
+        """A call from the carrier, answered by the gateway (the carrier acknowledges the 200)."""
+        acks = len([m for m in self.gateway.requests if m.method == "ACK"])
+        self.caller.send(self.caller.invite(call_id).render(), SBC_PRIVATE)
+        assert wait_until(lambda: self.caller.pump(keep_dialogs=True) or call_id in self.caller.dialogs, 5), (
+            self.caller.codes)
+        assert wait_until(lambda: len([m for m in self.gateway.requests if m.method == "ACK"]) > acks, 5)
+
+    def close(self) -> None:
+        for end in (self.carrier_end, self.gateway_end):
+            end.stop()
+        self.gateway.stop()
+        self.caller.close()
+
+
+@pytest.fixture
+def parties():
+    made = Parties()
+    yield made
+    made.close()
+
+
+def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pair, parties):
     """Node a dies (SIGKILL: nothing written, nothing said) with CALLS calls up; its addresses move to b.
     b's rtpengine followed a's calls (Redis keyspace): the media of a call nobody re-INVITEs flows on
     through b; the others' re-INVITEs and every BYE cross b, hidden; each call gets its record (b's)."""
     lan, shared, nodes = pair
     a, b = nodes["a"], nodes["b"]
-    sbc_private = (SERVICE["private"], 5060)
-    gateway = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
-    caller = Caller(CARRIER, sbc_private, DID, [])
-    carrier_end, gateway_end = MediaEnd((CARRIER[0], 40000)), MediaEnd((GATEWAY[0], 40000))
-    try:
-        wait_state(a, [GATEWAY[0]], active=True, timeout=20)
-        call_ids = []
-        for n in range(CALLS):
-            call_id = f"pair-{n}-{time.monotonic_ns()}@{CARRIER[0]}"
-            caller.send(caller.invite(call_id).render(), sbc_private)
-            assert wait_until(lambda c=call_id: caller.pump(keep_dialogs=True) or c in caller.dialogs, 5), caller.codes
-            call_ids.append(call_id)
-        assert wait_until(lambda: len([m for m in gateway.requests if m.method == "ACK"]) == CALLS, 5)
-        assert wait_for(lambda: len(active_dialogs(b)) == CALLS, 10), "dialogs not on the other node"
-        gw = dict(zip(call_ids, gateway.invites, strict=True))  # the Call-ID each call has at the gateway
-        watched, others = call_ids[0], call_ids[1:]
-        carrier_end.start(media_address(answered(caller, watched)))
-        gateway_end.start(media_address(gateway.invites[gw[watched]].body))
-        time.sleep(1)
-        assert gateway_end.arrivals and carrier_end.arrivals, "no media through node a"
+    gateway, caller, carrier_end, gateway_end = (parties.gateway, parties.caller, parties.carrier_end,
+                                                 parties.gateway_end)
+    wait_state(a, [GATEWAY[0]], active=True, timeout=20)
+    call_ids = [f"pair-{n}-{time.monotonic_ns()}@{CARRIER[0]}" for n in range(CALLS)]
+    for call_id in call_ids:
+        parties.place(call_id)
+    assert wait_for(lambda: len(active_dialogs(b)) == CALLS, 10), "dialogs not on the other node"
+    gw = dict(zip(call_ids, gateway.invites, strict=True))  # the Call-ID each call has at the gateway
+    watched, others = call_ids[0], call_ids[1:]
+    carrier_end.start(media_address(answered(caller, watched)))
+    gateway_end.start(media_address(gateway.invites[gw[watched]].body))
+    time.sleep(1)
+    assert gateway_end.arrivals and carrier_end.arrivals, "no media through node a"
 
-        killed = time.monotonic()
-        a.kill()
-        lan.give("b")
-        moved = time.monotonic() - killed
-        sent = reinvite(gateway, [gw[c] for c in others])
-        assert answered_all(gateway, caller, sent), {c: finals(gateway, m) for c, m in sent.items()}
-        took_over = time.monotonic() - killed
-        assert [finals(gateway, m) for m in sent.values()] == [[200]] * len(others)
-        new_calls = first_new_call(killed)
-        time.sleep(max(0.0, killed + 2 - time.monotonic()))
-        gaps = gateway_end.gap_after(killed), carrier_end.gap_after(killed)  # the watched call: no re-INVITE
+    killed = time.monotonic()
+    a.kill()
+    lan.give("b")
+    moved = time.monotonic() - killed
+    sent = reinvite(gateway, [gw[c] for c in others])
+    assert answered_all(gateway, caller, sent), {c: finals(gateway, m) for c, m in sent.items()}
+    took_over = time.monotonic() - killed
+    assert [finals(gateway, m) for m in sent.values()] == [[200]] * len(others)
+    new_calls = first_new_call(killed)
+    time.sleep(max(0.0, killed + 2 - time.monotonic()))
+    gaps = gateway_end.gap_after(killed), carrier_end.gap_after(killed)  # the watched call: no re-INVITE
 
-        sent |= reinvite(gateway, [gw[watched]])
-        assert answered_all(gateway, caller, sent)
-        assert [finals(gateway, m) for m in sent.values()] == [[200]] * CALLS
-        carrier_reinvites = [m for m in map(parse, caller.received) if m is not None and not m.is_reply
-                             and m.method == "INVITE"]
-        assert sorted(m.header("call-id") for m in carrier_reinvites) == sorted(call_ids)
+    sent |= reinvite(gateway, [gw[watched]])
+    assert answered_all(gateway, caller, sent)
+    assert [finals(gateway, m) for m in sent.values()] == [[200]] * CALLS
+    carrier_reinvites = [m for m in map(parse, caller.received) if m is not None and not m.is_reply
+                         and m.method == "INVITE"]
+    assert sorted(m.header("call-id") for m in carrier_reinvites) == sorted(call_ids)
 
-        byes = {}
-        for call_id in call_ids:
-            byes[call_id] = caller.dialogs[call_id].request("BYE", *CARRIER)
-            caller.send(byes[call_id].render(), sbc_private)
-        assert wait_until(lambda: all(finals(caller, m) for m in byes.values()), 10)
-        assert [finals(caller, m) for m in byes.values()] == [[200]] * CALLS
-    finally:
-        for end in (carrier_end, gateway_end):
-            end.stop()
-        gateway.stop()
-        caller.close()
+    byes = {}
+    for call_id in call_ids:
+        byes[call_id] = caller.dialogs[call_id].request("BYE", *CARRIER)
+        caller.send(byes[call_id].render(), SBC_PRIVATE)
+    assert wait_until(lambda: all(finals(caller, m) for m in byes.values()), 10)
+    assert [finals(caller, m) for m in byes.values()] == [[200]] * CALLS
     print(f"\nnode a killed with {CALLS} calls up: addresses moved in {moved * 1000:.0f} ms; {len(others)} "
           f"re-INVITEs answered through b {took_over:.2f} s after the kill; the un-re-INVITEd call's media "
           f"back after {seconds(gaps[0])} s (to the gateway) and {seconds(gaps[1])} s (to the carrier); new "
@@ -286,23 +307,19 @@ def naming(msgs, side: re.Pattern) -> list[str]:
 
 
 
-def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair):
+def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parties):
     """b alone carries a call; a starts and joins (DMQ sends it the dialogs, its rtpengine restores b's
     calls from Redis); b leaves (stopped), its addresses move to a, and the call ends through a."""
     lan, shared, nodes = pair
     a, b = nodes["a"], nodes["b"]
     a.stop()  # whatever an earlier test left: a down, b holding the addresses
     lan.give("b")
-    sbc_private = (SERVICE["private"], 5060)
-    gateway = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
-    caller = Caller(CARRIER, sbc_private, DID, [])
-    carrier_end, gateway_end = MediaEnd((CARRIER[0], 40000)), MediaEnd((GATEWAY[0], 40000))
+    gateway, caller, carrier_end, gateway_end = (parties.gateway, parties.caller, parties.carrier_end,
+                                                 parties.gateway_end)
     try:
         wait_state(b, [GATEWAY[0]], active=True, timeout=20)
         call_id = f"join-{time.monotonic_ns()}@{CARRIER[0]}"
-        caller.send(caller.invite(call_id).render(), sbc_private)
-        assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 5), caller.codes
-        assert wait_until(lambda: [m for m in gateway.requests if m.method == "ACK"], 5)
+        parties.place(call_id)
         carrier_end.start(media_address(answered(caller, call_id)))
         gateway_end.start(media_address(next(iter(gateway.invites.values())).body))
 
@@ -318,14 +335,10 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair):
         time.sleep(1.5)
         gaps = gateway_end.gap_after(left), carrier_end.gap_after(left)
         bye = caller.dialogs[call_id].request("BYE", *CARRIER)
-        caller.send(bye.render(), sbc_private)
+        caller.send(bye.render(), SBC_PRIVATE)
         assert wait_until(lambda: finals(caller, bye), 10)
         assert finals(caller, bye) == [200]
     finally:
-        for end in (carrier_end, gateway_end):
-            end.stop()
-        gateway.stop()
-        caller.close()
         if not b.kamailio.alive():
             b.start()  # the pair whole again for whatever runs next
     print(f"\nnode a joined with b's call in {joined:.2f} s (start to dialog); after b left, the call's media "
