@@ -14,11 +14,12 @@ import time
 import KSR
 
 from . import dlgvar, metrics, records
+from .hiding import log
 from .settings import Settings
 
+CDR_CONNECTION = "cdr"  # sqlops connection (kamailio.cfg, pairs only): written by an async worker
 # sbc_cdr columns written for an adopted call: the dialog variables of the same names (those set before
 # the INVITE left; DMQ does not carry the ones set later: pdd_ms, answer_ms, media)
-CDR_CONNECTION = "cdr"  # sqlops connection (kamailio.cfg, pairs only): written by an async worker
 ADOPTED_COLUMNS = ("setup_time", "direction", "did", "tenant", "gateway", "carrier", "call_id", "end_reason")
 
 BUS = "bus"  # the side label of messages refused on the DMQ socket (sbc_topology_guard_total)
@@ -47,7 +48,7 @@ def bus_message(settings: Settings) -> None:
     if reason is None:
         KSR.dmq.handle_message()
         return
-    KSR.notice(f"bus: dropped {method} from {src}: {reason}\n")
+    log(KSR.notice, f"bus: dropped {method} from {src}: {reason}")
     metrics.topology_guard("ingress", BUS, reason)  # silence: the bus tells a stranger nothing
 
 
@@ -74,4 +75,4 @@ def call_ended(settings: Settings) -> None:
                "duration": f"{max(0.0, now - start):.3f}"}
     KSR.sqlops.sql_query_async(CDR_CONNECTION,
                                f"INSERT INTO sbc_cdr ({', '.join(values)}) VALUES ({', '.join(values.values())})")
-    KSR.notice(f"adopted call ended: record written here for {dlgvar.get('call_id')}\n")
+    log(KSR.notice, f"adopted call ended: its record written here ({dlgvar.get('call_id')})")

@@ -83,10 +83,10 @@ def tech_prefixes(field: str, value: str) -> tuple[str, ...]:
 
 
 def region(field: str, value: str) -> str:
-    region = value.strip().upper()
-    if region not in phonenumbers.SUPPORTED_REGIONS:
+    code = value.strip().upper()
+    if code not in phonenumbers.SUPPORTED_REGIONS:
         raise ConfigError(field, f"unknown ISO 3166 region {value!r}")
-    return region
+    return code
 
 
 def name(field: str, value: str) -> str:
