@@ -255,14 +255,17 @@ class Node:
 
 
 DID = "4155550101"  # the pair's DID, to its gateway
+TENANT, TENANT_DID = "pair-tenant", "4155550202"  # a tenant's DID: its call attempts are counted per second
 ROWS = f"""
 INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) VALUES
  (1, 'sip:{GATEWAY[0]}:{GATEWAY[1]}', 0, 10, 'weight=100', 'the pair''s gateway'),
  (10, 'sip:{CARRIER[0]}:{CARRIER[1]}', 0, 10, 'weight=100;sockname=private', 'the pair''s carrier');
 INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES
  (1, '{CARRIER[0]}', 32, 0, 'carriers'), (2, '{GATEWAY[0]}', 32, 0, NULL);
+INSERT INTO tenant (name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did)
+ VALUES ('{TENANT}', 1, 1, 0, 10, 50, 'reject', NULL);
 INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) VALUES
- ('+1{DID}', 1, NULL, '', 'the pair''s DID');
+ ('+1{DID}', 1, NULL, '', 'the pair''s DID'), ('+1{TENANT_DID}', NULL, NULL, '{TENANT}', 'the pair''s tenant');
 """
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from .conftest import active_dialogs
 from .harness import cdr_rows, send_request, wait_for, wait_state
-from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, STRANGER, ImageNode, Lan, Node, Shared
+from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, STRANGER, TENANT, TENANT_DID, ImageNode, Lan, Node, Shared
 from .rtp import media_address
 from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
 
@@ -151,9 +151,10 @@ def htable_value(node: Node, table: str, key: str) -> str | None:
     return found.group(1) if found else None
 
 
-def test_a_ban_and_a_routing_change_on_one_node_hold_on_both(pair):
+def test_a_ban_a_tenant_rate_and_a_routing_change_on_one_node_hold_on_both(pair):
     """A flooder banned by the node holding the addresses is banned on the other (it would flood that one
-    next, after a takeover); sbcctl's routing generation, bumped on one node, reaches the other."""
+    next, after a takeover); a tenant's call attempts of this second are counted on both (its max_cps holds
+    across a takeover); sbcctl's routing generation, bumped on one node, reaches the other."""
     lan, shared, nodes = pair
     holder = nodes[lan.holder]
     other = next(n for name, n in nodes.items() if name != lan.holder)
@@ -161,6 +162,15 @@ def test_a_ban_and_a_routing_change_on_one_node_hold_on_both(pair):
         send_request(STRANGER, (SERVICE["private"], 5060), "OPTIONS", timeout=0.02)
     assert wait_for(lambda: htable_value(holder, "ipban", STRANGER) is not None, 5), "not banned where flooded"
     assert wait_for(lambda: htable_value(other, "ipban", STRANGER) is not None, 5), "the ban did not reach the other"
+    seconds = (int(time.time()), int(time.time()) + 1)  # the attempt's second (the clock may turn meanwhile)
+
+    def counted(node: Node) -> bool:
+        return any(htable_value(node, "tenantcps", f"{TENANT}:{second}") == "1" for second in seconds)
+
+    send_request(CARRIER[0], (SERVICE["private"], 5060), "INVITE", ruser=TENANT_DID, timeout=0.3)
+    assert counted(holder)
+    assert wait_for(lambda: counted(other), 2), "the tenant's attempt not counted on the other node"
+    assert wait_for(lambda: active_dialogs(holder) == [] and active_dialogs(other) == [], 15)  # no gateway up
     before = int(htable_value(holder, "sbcstate", "generation") or 0)
     holder.kamailio.rpc("htable.seti", "sbcstate", "generation", str(before + 1))  # what sbcctl does
     assert wait_for(lambda: htable_value(other, "sbcstate", "generation") == str(before + 1), 5)
