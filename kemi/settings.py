@@ -206,7 +206,9 @@ class Settings:
         """DMQ's addresses, and htables whose content the pair shares (dmqreplicate) or keeps per node."""
         shared = ";dmqreplicate=1" if self.clustered else ""
         env = {"IPBAN_HTABLE": f"ipban=>size=10;autoexpire={self.ban_seconds}{shared};",
-               "TENANTCPS_HTABLE": f"tenantcps=>size=10;autoexpire=3{shared};",
+               # initval: htable's inc adds no missing item to a table without one (sht_inc answered
+               # "no value" to every call's first attempt of a second: the rate limit never held)
+               "TENANTCPS_HTABLE": f"tenantcps=>size=10;autoexpire=3;initval=0{shared};",
                "SBCSTATE_HTABLE": f"sbcstate=>size=4{shared};"}
         if self.clustered:
             server = f"sip:{self.node_ip}:{self.dmq_port}"

@@ -95,5 +95,23 @@ def test_concurrent_call_limit_refuses_the_next_call_until_one_ends(quiet_sbc, w
     assert len(peers["127.0.3.24"].received("INVITE")) == 3
 
 
+def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_after(quiet_sbc, work):
+    """digipanda: max_cps 10. 14 calls within 50 ms of one second: 10 reach its gateway, 4 are refused."""
+    peers = start_peers(work, quiet_sbc, DIGIPANDA, args=())
+    try:
+        time.sleep(1.05 - time.time() % 1)  # the burst inside one second (the count is per second)
+        burst = run_uac(work, "burst", "127.0.1.1:5060", "+14155550301", "127.0.4.2", calls=14, rate=14, limit=14,
+                        duration_ms=100, extra=("-rp", "50"))
+        burst.wait(30)  # SIPp exits 1: its refused calls are failed calls
+    finally:
+        stop_peers(peers)
+    refused = [m for m in burst.received() if m.status == 503]
+    print(f"\nmax_cps 10: {len(peers['127.0.3.23'].received('INVITE'))} of 14 calls reached the gateway, "
+          f"{len(refused)} refused")
+    assert len(refused) == 4 and all("Tenant Call Rate Exceeded" in m.first_line and m.headers("Retry-After") == ["1"]
+                                     for m in refused), [m.first_line for m in refused]
+    assert len(peers["127.0.3.23"].received("INVITE")) == 10
+
+
 def test_disabled_tenant_did_gets_403(quiet_sbc):
     assert send_request("127.0.4.2", ("127.0.1.1", 5060), ruser="+14155550501") == 403

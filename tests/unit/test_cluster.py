@@ -125,6 +125,8 @@ def test_a_node_tells_kamailio_its_bus_and_shares_its_htables():
     assert alone["DMQ_NOTIFY"] == f"sip:{NODE}:5090"  # the first node: the others announce themselves
     single = settings.load({}).kamailio_env()
     assert "DMQ_SERVER" not in single and "dmqreplicate" not in single["IPBAN_HTABLE"]
+    # sht_inc creates a missing item only in a table with an initial value (the tenants' rate counters)
+    assert ";initval=0" in single["TENANTCPS_HTABLE"] and ";initval=0" in env["TENANTCPS_HTABLE"]
 
 
 def test_a_node_with_media_takeover_gives_rtpengine_the_redis_databases_in_a_file(tmp_path):
