@@ -278,10 +278,14 @@ class Shared:
         self.redis = services.Redis(self.settings, run_dir, True)
 
     def start(self) -> Shared:
-        self.db.start()
-        self.db.bootstrap(demo_data=False)
-        self.db.sql(ROWS, self.settings.db_name)
-        self.redis.start()
+        try:
+            self.db.start()
+            self.db.bootstrap(demo_data=False)
+            self.db.sql(ROWS, self.settings.db_name)
+            self.redis.start()
+        except BaseException:
+            self.stop()  # a Redis that did not start must not leave MariaDB running
+            raise
         return self
 
     def stop(self) -> None:
