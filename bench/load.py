@@ -63,26 +63,33 @@ class Load:
             gw.stop()
 
     def calls(self, name: str, calls: int, rate: float) -> dict:
-        """Place `calls` at `rate`; successes, failures and INVITE->200 percentiles (ms)."""
+        """Place `calls` at `rate` from the carrier to the SBC's private socket (see place)."""
         run = self.work / name
         run.mkdir(exist_ok=True)
-        limit = int(rate * (self.duration_ms / 1000 + 2)) + 10
-        uac = Sipp(run, "carrier", self.uac, CARRIER, 5060, remote=self.sbc, trace_messages=False, args=(
-            "-s", DID, "-m", str(calls), "-r", str(rate), "-l", str(limit), "-d", str(self.duration_ms),
-            "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-recv_timeout", "10000",
-            "-trace_rtt", "-rtt_freq", "1"))
-        started = time.monotonic()
-        uac.start()
-        exit_code = uac.wait(calls / rate + 120)
-        wall = time.monotonic() - started
-        out = uac.output.read_text(errors="replace")
-        rtts = []
-        for path in run.glob("*_rtt.csv"):
-            with open(path) as f:
-                rtts += [float(row["response_time_ms"]) for row in csv.DictReader(f, delimiter=";")]
-        q = statistics.quantiles(rtts, n=100, method="inclusive") if len(rtts) > 1 else [0.0] * 99
-        return {"ok": _count(out, "Successful call"), "failed": _count(out, "Failed call"),
-                "sipp_exit": exit_code, "wall_s": round(wall, 1),
-                # SIPp queues calls it cannot place in time: a saturated side shows here, not in failures.
-                "achieved_cps": round(calls / max(wall - self.duration_ms / 1000, 1e-3), 1),
-                "invite_200_p50_ms": round(q[49], 2), "invite_200_p99_ms": round(q[98], 2)}
+        return place(run, self.uac, CARRIER, self.sbc, DID, calls, rate, self.duration_ms)
+
+
+def place(run: Path, uac_scenario: str, carrier: str, sbc: str, did: str, calls: int, rate: float,
+          duration_ms: int) -> dict:
+    """Place `calls` at `rate` with SIPp from `carrier` to `sbc` (ip:port), in the directory `run`;
+    successes, failures and INVITE->200 percentiles (ms)."""
+    limit = int(rate * (duration_ms / 1000 + 2)) + 10
+    uac = Sipp(run, "carrier", uac_scenario, carrier, 5060, remote=sbc, trace_messages=False, args=(
+        "-s", did, "-m", str(calls), "-r", str(rate), "-l", str(limit), "-d", str(duration_ms),
+        "-timeout", f"{int(calls / rate) + 60}s", "-timeout_error", "-recv_timeout", "10000",
+        "-trace_rtt", "-rtt_freq", "1"))
+    started = time.monotonic()
+    uac.start()
+    exit_code = uac.wait(calls / rate + 120)
+    wall = time.monotonic() - started
+    out = uac.output.read_text(errors="replace")
+    rtts = []
+    for path in run.glob("*_rtt.csv"):
+        with open(path) as f:
+            rtts += [float(row["response_time_ms"]) for row in csv.DictReader(f, delimiter=";")]
+    q = statistics.quantiles(rtts, n=100, method="inclusive") if len(rtts) > 1 else [0.0] * 99
+    return {"ok": _count(out, "Successful call"), "failed": _count(out, "Failed call"),
+            "sipp_exit": exit_code, "wall_s": round(wall, 1),
+            # SIPp queues calls it cannot place in time: a saturated side shows here, not in failures.
+            "achieved_cps": round(calls / max(wall - duration_ms / 1000, 1e-3), 1),
+            "invite_200_p50_ms": round(q[49], 2), "invite_200_p99_ms": round(q[98], 2)}

@@ -13,7 +13,6 @@ call. Signalling and SDP only (rtpengine anchors, no RTP), as `make bench`.
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from tests.integration.harness import Sipp
 from tests.integration.pair import CARRIER, DID, GATEWAY, NODES, SERVICE, Lan, Node, Shared
 
 from . import probe
-from .load import _count, _scenarios
+from .load import _scenarios, place
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -54,35 +53,23 @@ def groups(nodes: dict[str, Node], shared: Shared) -> dict[str, int]:
     return found
 
 
-def place(work: Path, uac: str, rate: float, seconds: float, label: str) -> dict:
-    calls = int(rate * seconds)
+def place_calls(work: Path, uac: str, rate: float, seconds: float, label: str) -> dict:
+    """Calls for `seconds` at `rate` from the pair's carrier to the private service address."""
     run = work / label
     run.mkdir()
-    sipp = Sipp(run, "carrier", uac, CARRIER[0], 5060, remote=f"{SERVICE['private']}:5060", trace_messages=False,
-                args=("-s", DID, "-m", str(calls), "-r", str(rate), "-l", str(int(rate * 3) + 10), "-d", "1000",
-                      "-timeout", f"{int(seconds) + 60}s", "-timeout_error", "-recv_timeout", "10000",
-                      "-trace_rtt", "-rtt_freq", "1")).start()
-    code = sipp.wait(seconds + 120)
-    out = sipp.output.read_text(errors="replace")
-    rtts = []
-    for path in run.glob("*_rtt.csv"):
-        with open(path) as f:
-            rtts += [float(row["response_time_ms"]) for row in csv.DictReader(f, delimiter=";")]
-    rtts.sort()
-    pick = (lambda q: round(rtts[min(len(rtts) - 1, int(q * len(rtts)))], 2)) if rtts else (lambda q: None)
-    return {"calls": calls, "ok": _count(out, "Successful call"), "failed": _count(out, "Failed call"),
-            "sipp_exit": code, "invite_200_p50_ms": pick(0.5), "invite_200_p99_ms": pick(0.99)}
+    calls = int(rate * seconds)
+    return {"calls": calls, **place(run, uac, CARRIER[0], f"{SERVICE['private']}:5060", DID, calls, rate, 1000)}
 
 
 def measure(work: Path, uac: str, nodes: dict[str, Node], shared: Shared, mode: str, rate: float,
             seconds: float) -> dict:
-    place(work, uac, 20, 2, f"{mode}-{rate:g}-warm")
+    place_calls(work, uac, 20, 2, f"{mode}-{rate:g}-warm")
     time.sleep(2)
     watched = groups(nodes, shared)
     redis = (shared.settings.redis_ip, shared.settings.redis_port, shared.settings.redis_password)
     before_cpu = {k: group_cpu_ns(v) for k, v in watched.items()}
     before_redis = probe.redis_counters(*redis[:2], password=redis[2])
-    result = place(work, uac, rate, seconds, f"{mode}-{rate:g}")
+    result = place_calls(work, uac, rate, seconds, f"{mode}-{rate:g}")
     time.sleep(2)  # the last BYEs' replication and rtpengine deletes
     after_cpu = {k: group_cpu_ns(v) for k, v in watched.items()}
     after_redis = probe.redis_counters(*redis[:2], password=redis[2])
