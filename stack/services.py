@@ -294,6 +294,18 @@ def start_id() -> int:
     return secrets.randbelow(2**31 - 1) + 1  # server_id is a C int; 0 would mean 'unset' to sruid
 
 
+def dmq_nodes(listing: str) -> list[dict[str, str]]:
+    """`kamcmd dmq.list_nodes` as one dict per node (host, port, status, local, ...)."""
+    nodes: list[dict[str, str]] = []
+    for line in listing.splitlines():
+        key, colon, value = line.strip().partition(": ")
+        if key == "host":
+            nodes.append({})
+        if colon and nodes:
+            nodes[-1][key] = value
+    return nodes
+
+
 class Kamailio(Service):
     name = "kamailio"
 
@@ -387,7 +399,7 @@ class Kamailio(Service):
         if not s.clustered:
             return sipprobe.options(s.private_ip, s.private_port, timeout=0.3) == 200
         try:
-            return f"host: {s.node_ip}" in self.rpc("dmq.list_nodes")
+            return any(node.get("host") == s.node_ip for node in dmq_nodes(self.rpc("dmq.list_nodes")))
         except (RuntimeError, subprocess.SubprocessError):
             return False
 
@@ -427,10 +439,10 @@ class Kamailio(Service):
             listing = self.rpc("dmq.list_nodes")
         except (RuntimeError, subprocess.SubprocessError):
             return  # not answering: nothing will be sent either
-        for host, port in re.findall(r"host: (\S+)\s+port: (\d+)", listing):
-            if host != self.settings.node_ip:
+        for node in dmq_nodes(listing):
+            if node.get("host") != self.settings.node_ip:
                 try:
-                    self.rpc("dmq.remove", f"sip:{host}:{port}")
+                    self.rpc("dmq.remove", f"sip:{node.get('host')}:{node.get('port')}")
                 except (RuntimeError, subprocess.SubprocessError):
                     pass  # gone meanwhile
 

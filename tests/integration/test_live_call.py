@@ -63,11 +63,13 @@ def from_carrier(call: Call, method: str, headers: dict[str, str], body: str = "
 
 
 def final_replies(endpoint, sent: Msg) -> list[Msg]:
-    """Final answers `endpoint` received to the request `sent` (by CSeq)."""
+    """Final answers `endpoint` received to the request `sent` (by Call-ID and CSeq: calls up at once may
+    use the same CSeq numbers)."""
     if hasattr(endpoint, "pump"):  # the carrier's UA reads its socket only when asked
         endpoint.pump(keep_dialogs=True)
     return [m for m in map(parse, list(endpoint.received))
-            if m is not None and m.is_reply and m.status >= 200 and m.header("cseq") == sent.header("cseq")]
+            if m is not None and m.is_reply and m.status >= 200 and m.header("cseq") == sent.header("cseq")
+            and m.header("call-id") == sent.header("call-id")]
 
 
 def answers(endpoint, sent: Msg) -> list[int]:

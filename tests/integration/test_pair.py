@@ -14,11 +14,14 @@ import time
 
 import pytest
 
+from stack import services
+
 from .conftest import active_dialogs
 from .harness import cdr_rows, send_request, wait_for, wait_state
 from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, STRANGER, TENANT, TENANT_DID, ImageNode, Lan, Node, Shared
 from .rtp import media_address
 from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
+from .test_live_call import answers
 
 # What each side may not see of the other (the nodes' own addresses on neither); Call-ID lines aside: on
 # Kamailio 5.6 the carrier's Call-ID crosses (the known gap, README); 6.0 masks it (checked below).
@@ -56,14 +59,8 @@ def pair(request, tmp_path_factory):
 
 def bus_nodes(node: Node) -> list[str]:
     """The DMQ nodes `node` sees as active, by address."""
-    nodes, host = [], None
-    for line in node.kamailio.rpc("dmq.list_nodes").splitlines():
-        key, _, value = line.strip().partition(": ")
-        if key == "host":
-            host = value
-        elif key == "status" and value == "active":
-            nodes.append(host)
-    return sorted(nodes)
+    return sorted(n["host"] for n in services.dmq_nodes(node.kamailio.rpc("dmq.list_nodes"))
+                  if n.get("status") == "active")
 
 
 class MediaEnd:
@@ -121,14 +118,6 @@ def answered(caller: Caller, call_id: str) -> str:
     """The SDP of the SBC's 200 to the carrier's INVITE."""
     return next(m for m in map(parse, caller.received)
                 if m is not None and m.is_reply and m.status == 200 and m.header("call-id") == call_id).body
-
-
-def finals(endpoint, sent) -> list[int]:
-    if hasattr(endpoint, "pump"):
-        endpoint.pump(keep_dialogs=True)
-    return [m.status for m in map(parse, list(endpoint.received))
-            if m is not None and m.is_reply and m.status >= 200 and m.header("cseq") == sent.header("cseq")
-            and m.header("call-id") == sent.header("call-id")]
 
 
 def refused_on_the_bus(node: Node) -> list[str]:
@@ -189,7 +178,7 @@ def reinvite(gateway: AnsweringPeer, call_ids: list[str]) -> dict[str, object]:
 
 def answered_all(gateway: AnsweringPeer, caller: Caller, sent: dict, timeout: float = 10) -> bool:
     # the carrier's UA answers what reaches it when pumped
-    return wait_until(lambda: caller.pump(keep_dialogs=True) or all(finals(gateway, m) for m in sent.values()),
+    return wait_until(lambda: caller.pump(keep_dialogs=True) or all(answers(gateway, m) for m in sent.values()),
                       timeout)
 
 
@@ -268,16 +257,16 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
     lan.give("b")
     moved = time.monotonic() - killed
     sent = reinvite(gateway, [gw[c] for c in others])
-    assert answered_all(gateway, caller, sent), {c: finals(gateway, m) for c, m in sent.items()}
+    assert answered_all(gateway, caller, sent), {c: answers(gateway, m) for c, m in sent.items()}
     took_over = time.monotonic() - killed
-    assert [finals(gateway, m) for m in sent.values()] == [[200]] * len(others)
+    assert [answers(gateway, m) for m in sent.values()] == [[200]] * len(others)
     new_calls = first_new_call(killed)
     time.sleep(max(0.0, killed + 2 - time.monotonic()))
     gaps = gateway_end.gap_after(killed), carrier_end.gap_after(killed)  # the watched call: no re-INVITE
 
     sent |= reinvite(gateway, [gw[watched]])
     assert answered_all(gateway, caller, sent)
-    assert [finals(gateway, m) for m in sent.values()] == [[200]] * CALLS
+    assert [answers(gateway, m) for m in sent.values()] == [[200]] * CALLS
     carrier_reinvites = [m for m in map(parse, caller.received) if m is not None and not m.is_reply
                          and m.method == "INVITE"]
     assert sorted(m.header("call-id") for m in carrier_reinvites) == sorted(call_ids)
@@ -286,8 +275,8 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
     for call_id in call_ids:
         byes[call_id] = caller.dialogs[call_id].request("BYE", *CARRIER)
         caller.send(byes[call_id].render(), SBC_PRIVATE)
-    assert wait_until(lambda: all(finals(caller, m) for m in byes.values()), 10)
-    assert [finals(caller, m) for m in byes.values()] == [[200]] * CALLS
+    assert wait_until(lambda: all(answers(caller, m) for m in byes.values()), 10)
+    assert [answers(caller, m) for m in byes.values()] == [[200]] * CALLS
     print(f"\nnode a killed with {CALLS} calls up: addresses moved in {moved * 1000:.0f} ms; {len(others)} "
           f"re-INVITEs answered through b {took_over:.2f} s after the kill; the un-re-INVITEd call's media "
           f"back after {seconds(gaps[0])} s (to the gateway) and {seconds(gaps[1])} s (to the carrier); new "
@@ -346,8 +335,8 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parti
         gaps = gateway_end.gap_after(left), carrier_end.gap_after(left)
         bye = caller.dialogs[call_id].request("BYE", *CARRIER)
         caller.send(bye.render(), SBC_PRIVATE)
-        assert wait_until(lambda: finals(caller, bye), 10)
-        assert finals(caller, bye) == [200]
+        assert wait_until(lambda: answers(caller, bye), 10)
+        assert answers(caller, bye) == [200]
     finally:
         if not b.kamailio.alive():
             b.start()  # the pair whole again for whatever runs next

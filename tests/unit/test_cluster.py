@@ -147,3 +147,31 @@ def test_the_other_nodes_answers_on_the_bus_go_to_dmqs_transactions_unchecked(ks
     ksr.returns["kx.get_msgbuf"] = "SIP/2.0 200 OK\r\nVia: SIP/2.0/UDP 127.0.8.11:5090\r\n\r\n127.0.1.1 127.0.4.2"
     assert make_routes(**PAIR).reply_refused() is False
     assert ksr.called("kx.get_msgbuf") == [] and ksr.called("tm.t_check_trans") == []
+
+
+LIST_NODES = """{
+\thost: 198.51.100.12
+\tport: 5090
+\tproto: *
+\tresolved_ip: 198.51.100.12
+\tstatus: pending
+\tlast_notification: 0
+\tlocal: 0
+}
+{
+\thost: 198.51.100.11
+\tport: 5090
+\tproto: *
+\tresolved_ip: 198.51.100.11
+\tstatus: active
+\tlast_notification: 0
+\tlocal: 1
+}
+"""  # kamcmd dmq.list_nodes on a node of the test pair (Kamailio 5.6.3)
+
+
+def test_the_bus_listing_reads_as_one_entry_per_node():
+    nodes = services.dmq_nodes(LIST_NODES)
+    assert [(n["host"], n["port"], n["status"], n["local"]) for n in nodes] == [
+        ("198.51.100.12", "5090", "pending", "0"), ("198.51.100.11", "5090", "active", "1")]
+    assert services.dmq_nodes("") == []
