@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import challenges, dlgvar, media, metrics, policy, records, timing, tlspeer
+from . import challenges, dlgvar, media, metrics, policy, records, sdpscrub, timing, tlspeer
 from .hiding import crashed, log
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
@@ -137,7 +137,12 @@ class Attempts:
                 records.late_ringing(pdd)
             self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
             if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                if KSR.rtpengine.rtpengine_manage(media.answer_flags(self.arrived_on(), kept_alive())) < 0:
+                if not sdpscrub.scrub():
+                    # It would name the answering side's software: the far side waits for the next answer.
+                    self.guard.refused("media", self.arrived_on(), "sdp not scrubbed")
+                    KSR.set_drop()
+                elif KSR.rtpengine.rtpengine_manage(media.answer_flags(
+                        self.arrived_on(), kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) < 0:
                     log(KSR.err, f"rtpengine answer failed on {status}")
         except Exception:  # noqa: BLE001
             crashed("reply route", traceback.format_exc())

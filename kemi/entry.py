@@ -40,6 +40,7 @@ import kemi.quality  # noqa: E402
 import kemi.records  # noqa: E402
 import kemi.rewriting  # noqa: E402
 import kemi.routes  # noqa: E402
+import kemi.sdpscrub  # noqa: E402
 import kemi.settings  # noqa: E402
 import kemi.snapshot  # noqa: E402
 import kemi.tenancy  # noqa: E402
@@ -50,10 +51,10 @@ import kemi.wire  # noqa: E402
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
-            kemi.wire, kemi.didcache, kemi.media, kemi.mediastats, kemi.metrics, kemi.policy, kemi.hostnames,
-            kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.records, kemi.cluster, kemi.quality,
-            kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress, kemi.events,
-            kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
+            kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics, kemi.policy,
+            kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.records, kemi.cluster,
+            kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress,
+            kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

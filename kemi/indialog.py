@@ -68,6 +68,8 @@ class InDialog:
         self.remove_headers(policy.side_headers(self.guard.names))
         if KSR.is_BYE():
             end_media(side)
+        elif not self.scrub_sdp(side):
+            return
         elif KSR.textops.has_body_type("application/sdp") > 0 and not self.in_dialog_media(side):
             # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
             self.guard.refused("media", side, "sdp rtpengine refused")
@@ -113,5 +115,6 @@ class InDialog:
             protocol = (dlgvar.get(media.GATEWAY_PROTOCOL_VAR) or media.RTP_AVP) if side == "private" else media.RTP_AVP
             return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side), protocol=protocol)) > 0
         if KSR.is_ACK():
-            return KSR.rtpengine.rtpengine_manage(media.answer_flags(side)) > 0
+            return KSR.rtpengine.rtpengine_manage(media.answer_flags(
+                side, gateway_protocol=dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) > 0
         return True  # other methods' bodies were checked on ingress: no address in them

@@ -59,7 +59,11 @@ def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol:
     return f"{flags} {_KEEPALIVE}" if keepalive else flags
 
 
-def answer_flags(from_side: str, keepalive: bool = False) -> str:
-    """Flags for an SDP answer that arrived from `from_side`."""
+def answer_flags(from_side: str, keepalive: bool = False, gateway_protocol: str = RTP_AVP) -> str:
+    """Flags for an SDP answer that arrived from `from_side`. Toward a gateway that offered DTLS-SRTP the
+    answer takes the passive role (a=setup:passive): the gateway starts the handshake at once, where
+    rtpengine, active, began it 1 s after the answer (measured with baresip): the call's first second silent."""
     flags = f"{_HIDE} label={from_side}"
+    if from_side == "private" and gateway_protocol.startswith("UDP/TLS/"):
+        flags += " DTLS=passive"
     return f"{flags} {_KEEPALIVE}" if keepalive else flags

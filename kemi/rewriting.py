@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import dlgvar, policy
+from . import dlgvar, policy, sdpscrub
 from .attempts import destination
 from .hiding import CALLEE_FROM, CALLEE_TO, log
 
@@ -34,14 +34,26 @@ class Rewriting:
             KSR.hdr.remove("P-Asserted-Identity")
         KSR.hdr.append(f"P-Asserted-Identity: <sip:{user}@{self.settings.socket_ip(side)}>\r\n")
 
-    def sanitize_initial(self) -> None:
+    def sanitize_initial(self, side: str) -> bool:
         """Nothing the sender wrote decides where the call goes or what the far side learns:
         preloaded Route headers go (the next hop is chosen here), and so does every header outside
-        the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...)."""
+        the whitelist (User-Agent, Server, X-*, P-Charging-Vector, ...), and what the SDP says of its
+        sender. False: answered (an SDP that could not be scrubbed)."""
         if KSR.hdr.is_present("Route") > 0:
             log(KSR.notice, f"removed preloaded Route from {KSR.kx.get_srcip()}")
             KSR.hdr.remove("Route")
         self.remove_headers(policy.outside_whitelist(self.guard.names))
+        return self.scrub_sdp(side)
+
+    def scrub_sdp(self, side: str | None) -> bool:
+        """A request's SDP tells nothing of its sender (kemi.sdpscrub), or it is answered 488 (ACK: dropped).
+        In a request route only, before record_route: the edits are applied to the message."""
+        if KSR.textops.has_body_type("application/sdp") <= 0 or sdpscrub.scrub():
+            return True
+        self.guard.refused("media", side, "sdp not scrubbed")
+        if not KSR.is_ACK():
+            self.guard.reply(488, "Not Acceptable Here", side)
+        return False
 
     def remove_headers(self, names: list[str]) -> None:
         """By name (names from the ingress check of this message): no regular expression compiled per

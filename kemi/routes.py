@@ -154,7 +154,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if not KSR.is_INVITE():
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
-        self.sanitize_initial()
+        if not self.sanitize_initial("private"):
+            return
         self.sync_caches()
         self.to_public_gateway()
 
@@ -248,7 +249,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if not KSR.is_INVITE():
             KSR.sl.send_reply(405, "Method Not Allowed")
             return
-        self.sanitize_initial()
+        if not self.sanitize_initial("public"):
+            return
         self.sync_caches()
         self.to_telecom()
 

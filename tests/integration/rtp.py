@@ -7,6 +7,7 @@ figures are kept to compare against what rtpengine reported."""
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import socket
@@ -28,6 +29,26 @@ def media_address(sdp: str) -> tuple[str, int]:
     """Where an SDP's audio is to be sent: its c= address and m=audio port."""
     ip = re.search(r"^c=IN IP4 (\S+)", sdp, re.M).group(1)
     return ip, int(re.search(r"^m=audio (\d+) ", sdp, re.M).group(1))
+
+
+def ulaw(sample: int) -> int:
+    """G.711 mu-law byte of a 16-bit sample."""
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(abs(sample), 32635) + 0x84
+    exponent = max(magnitude.bit_length() - 8, 0)
+    return ~(sign | exponent << 4 | (magnitude >> (exponent + 3)) & 0x0F) & 0xFF
+
+
+def linear(byte: int) -> int:
+    """The 16-bit sample of a G.711 mu-law byte."""
+    byte = ~byte & 0xFF
+    magnitude = (((byte & 0x0F) << 3) + 0x84 << (byte >> 4 & 0x07)) - 0x84
+    return -magnitude if byte & 0x80 else magnitude
+
+
+def tone(hz: float, seq: int) -> bytes:
+    """Packet `seq`'s 20 ms of a sine at `hz`, half scale, in PCMU."""
+    return bytes(ulaw(int(16000 * math.sin(2 * math.pi * hz * (seq * FRAME + n) / CLOCK))) for n in range(FRAME))
 
 
 def _ntp(now: float) -> tuple[int, int]:
@@ -86,10 +107,12 @@ class RtpPeer:
 
     def __init__(self, ip: str, port: int, drop: Callable[[int], bool] = lambda seq: False,
                  hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True,
-                 digits: dict[int, int] | None = None, srtp: Srtp | None = None):
+                 digits: dict[int, int] | None = None, srtp: Srtp | None = None, tone_hz: float = 0):
         self.drop, self.hold_ms, self.rtcp = drop, hold_ms, rtcp
         self.srtp = srtp  # SRTP (srtp.py): packets protected on the way out, checked and opened on the way in
         self.undecryptable = 0
+        self.tone_hz = tone_hz  # what it sends: a sine at this frequency, or silence (0)
+        self.audio: list[int] = []  # the PCMU it heard, as 16-bit samples in arrival order
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
@@ -142,7 +165,7 @@ class RtpPeer:
                 continue
             header = struct.pack("!BBHII", 0x80, PCMU, seq & 0xFFFF, (timestamp0 + seq * FRAME) & 0xFFFFFFFF,
                                  self.ssrc)
-            packet = header + payload
+            packet = header + (tone(self.tone_hz, seq) if self.tone_hz else payload)
             self.rtp.sendto(self.srtp.protect(packet) if self.srtp else packet, self.remote)
             with self._lock:
                 self.sent += 1
@@ -188,6 +211,8 @@ class RtpPeer:
                     self.events.append(data[12])
                 continue
             with self._lock:
+                if data[1] & 0x7F == PCMU:
+                    self.audio.extend(linear(b) for b in data[12:])
                 self.heard.ssrc = ssrc
                 self.heard.packet(seq, timestamp, time.monotonic())
 

@@ -1,7 +1,6 @@
 """A gateway answering over TLS (Python's ssl on a TCP socket): OPTIONS and INVITE get 200 (with an SDP),
-BYE 200; it records the SNI each connection asked for and every request. baresip 1.0 (Debian 12) answers
-only a Request-URI naming its own contact user, which an SBC sending the DID cannot know, so the suite's
-inbound TLS gateway is this one; baresip calls in over TLS (test_tls.py)."""
+BYE 200; it records the SNI each connection asked for and every request, which a real user agent does not
+tell (baresip as the gateway: test_real_ua.py)."""
 
 from __future__ import annotations
 

@@ -91,3 +91,17 @@ def test_sbcctl_refuses_a_media_setting_or_tls_uri_that_cannot_work(value, uri, 
                                        ("rtp", "sip:gw.example.test;transport=tls")])
 def test_sbcctl_takes_srtp_and_dtls_for_gateways(value, uri):
     assert validate.gateway_media(value, uri, False, True) == value
+
+
+@pytest.mark.parametrize("side,protocol,passive", [("private", "UDP/TLS/RTP/SAVP", True),
+                                                   ("private", "UDP/TLS/RTP/SAVPF", True),
+                                                   ("private", "RTP/SAVP", False), ("private", "", False),
+                                                   ("public", "UDP/TLS/RTP/SAVP", False)])
+def test_the_answer_to_a_gateway_that_offered_dtls_takes_the_passive_role(ksr, side, protocol, passive):
+    request(ksr, side=side)  # the answer arrives from the carrier (private) toward the gateway, or back
+    ksr.returns["kx.get_status"] = 200
+    ksr.dlg_vars[media.GATEWAY_PROTOCOL_VAR] = protocol
+    make_routes().reply_media(None)
+    flags = ksr.called("rtpengine.rtpengine_manage")[0][0].split()
+    assert ("DTLS=passive" in flags) is passive
+    assert ksr.called("rtpengine.rtpengine_manage") == [(media.answer_flags(side, gateway_protocol=protocol),)]
