@@ -30,7 +30,12 @@ class InDialog:
 
     def in_dialog(self, side: str | None, peer: str | None) -> None:
         # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
-        if KSR.dialog.is_known_dlg() < 0 or KSR.rr.loose_route() < 0:
+        known = KSR.dialog.is_known_dlg() > 0
+        # The SDP's edits are applied before loose_route: uac restores From/To there (lumps), which applying
+        # would write into the request tm answers from (its 100 Trying named the other side).
+        if known and not self.scrub_sdp(side):
+            return
+        if not known or KSR.rr.loose_route() < 0:
             if KSR.is_ACK():
                 # tm absorbs the ACK to a negative reply; an ACK to a 2xx of a dialog that is gone (a
                 # BYE overtook it) is dropped: without its dialog uac cannot restore From/To (fuzzing).
@@ -68,8 +73,6 @@ class InDialog:
         self.remove_headers(policy.side_headers(self.guard.names))
         if KSR.is_BYE():
             end_media(side)
-        elif not self.scrub_sdp(side):
-            return
         elif KSR.textops.has_body_type("application/sdp") > 0 and not self.in_dialog_media(side):
             # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
             self.guard.refused("media", side, "sdp rtpengine refused")

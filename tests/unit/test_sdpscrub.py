@@ -130,3 +130,21 @@ def test_an_answer_that_cannot_be_scrubbed_is_not_relayed(ksr):
     assert ("set_drop", ()) in ksr.actions()
     assert not [args for args in ksr.called("rtpengine.rtpengine_manage") if args == (media.answer_flags("public"),)]
     assert ksr.counted("sbc_topology_guard_total") == [("media", "public", "sdp not scrubbed")]
+
+
+def test_a_reinvite_is_scrubbed_before_loose_route_restores_from_and_to(ksr):
+    request(ksr, side="public", acl=(2,), totag=True, sdp=True)
+    answers = iter([1, -1])
+    ksr.returns["textops.search_body"] = lambda pattern: next(answers, -1)
+    make_routes().ksr_request_route(None)
+    names = [name for name, _ in ksr.calls]
+    assert names.index("textopsx.msg_apply_changes") < names.index("rr.loose_route")
+    assert ksr.called("tm.t_relay")
+
+
+def test_a_request_of_no_known_dialog_is_not_scrubbed(ksr):
+    request(ksr, side="public", acl=(2,), totag=True, sdp=True)
+    ksr.returns["dialog.is_known_dlg"] = -1
+    ksr.returns["textops.search_body"] = 1
+    make_routes().ksr_request_route(None)
+    assert not ksr.called("textopsx.msg_apply_changes") and not ksr.called("tm.t_relay")
