@@ -25,8 +25,9 @@ EDITS = (
 
 
 def scrub() -> bool:
-    """Whether the message's SDP now tells nothing of its sender (most do at once: one search). False: an
-    edit could not be made, and the message must not go on as it is."""
+    """Whether the message's SDP now tells nothing of its sender (one search when it told nothing already;
+    real carriers' o= user names usually do tell). False: an edit could not be made, and the message must
+    not go on as it is."""
     if KSR.textops.search_body(TELLING) <= 0:
         return True
     for pattern, replacement in EDITS:
