@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "tenant", "quality")
+FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "tenant", "quality", "sdpscrub")
 
 
 def load(environ: Mapping[str, str] | None = None) -> frozenset[str]:
