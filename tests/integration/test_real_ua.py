@@ -95,8 +95,7 @@ def test_baresip_as_the_gateway_over_tls_and_srtp_hears_the_carrier_and_is_heard
           f"{CARRIER_HZ} Hz; baresip decoded "
           f"{len(heard) / 8000:.2f} s, {tone_share(heard, CARRIER_HZ):.2f} of it at {CARRIER_HZ} Hz; "
           f"the carrier heard {len(carrier.audio) / 8000:.2f} s, {tone_share(carrier.audio, GATEWAY_HZ):.2f} "
-          f"at {GATEWAY_HZ} Hz; srtp/dtls lines: "
-          f"{[line for line in log.splitlines() if 'srtp' in line.lower()][:6]}")
+          f"at {GATEWAY_HZ} Hz")
     if media == "dtls":
         assert "fingerprint OK" in log, log[-3000:]
     assert "failed to decrypt" not in log, log[-3000:]
