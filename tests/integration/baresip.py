@@ -17,7 +17,7 @@ import time
 import wave
 from pathlib import Path
 
-MODULES = ["g711", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp", "account"]
+MODULES = ["g711", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp"]  # and the app account.so
 CONTROL_PORT = 4444
 
 
@@ -27,7 +27,7 @@ class Baresip:
         self.dir, self.ip, self.port = directory, ip, port
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "dumps").mkdir(exist_ok=True)
-        modules = "".join(f"module {name}.so\n" for name in MODULES if name != "account")
+        modules = "".join(f"module {name}.so\n" for name in MODULES)
         # sip_listen's port + 1 is its TLS port (libre); the gateway answers by name, its account user being
         # the number the SBC sends (baresip finds the account by the Request-URI's user).
         # ausine makes 48 kHz stereo only; baresip resamples it to the codec's 8 kHz mono.
