@@ -27,6 +27,7 @@ import kemi.e164  # noqa: E402
 import kemi.egress  # noqa: E402
 import kemi.events  # noqa: E402
 import kemi.fields  # noqa: E402
+import kemi.gwprobe  # noqa: E402
 import kemi.hiding  # noqa: E402
 import kemi.hostnames  # noqa: E402
 import kemi.indialog  # noqa: E402
@@ -52,9 +53,9 @@ import kemi.wire  # noqa: E402
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
             kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics, kemi.policy,
-            kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.records, kemi.cluster,
-            kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts, kemi.egress,
-            kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
+            kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.gwprobe, kemi.records,
+            kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts,
+            kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():
@@ -95,7 +96,20 @@ def mod_init():
     h = kemi.hostnames
     resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome,
                           h.ksr_reload_dispatcher)
-    gateway_dns = h.Paced(lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)),
-                          settings.gateway_dns_interval)
+    resolve = h.Paced(lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)),
+                      settings.gateway_dns_interval)
+    p = kemi.gwprobe
+    probe = h.Paced(p.Prober(resolver.targets, p.Health(settings.ds_probing_threshold, settings.ds_inactive_threshold),
+                             lambda code: p.accepts(settings.ds_ping_reply_codes, code),
+                             p.ksr_send(lambda transport: settings.socket("public", transport)), p.ksr_answer,
+                             p.ksr_block, p.ksr_unblock_all, p.told),
+                    settings.ds_ping_interval)
+
+    def gateway_dns() -> None:
+        try:
+            resolve()
+        finally:  # a DB outage (no gateway list) must not stop the probes of the targets already known
+            probe()
+
     return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper, gateway_dns)
 

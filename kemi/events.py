@@ -6,7 +6,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import cluster, deadmedia, dlgvar, metrics, records
+from . import cluster, deadmedia, dlgvar, gwprobe, metrics, records
 from .didcache import DidSourceError
 from .hiding import CALLEE_CALLID, crashed, log, printable
 
@@ -78,7 +78,8 @@ class EventRoutes:
         return 1
 
     def ksr_gateway_dns(self, msg, event: str = "") -> int:
-        """rtimer (every GATEWAY_DNS_INTERVAL s, its own process): the addresses of host-named gateways."""
+        """rtimer (every second, its own process, paced in Python): the addresses of host-named gateways
+        (every GATEWAY_DNS_INTERVAL s) and the probes of each of their targets (every DS_PING_INTERVAL s)."""
         try:
             if self.gateway_dns is not None:
                 self.gateway_dns()
@@ -86,6 +87,14 @@ class EventRoutes:
             KSR.warn(printable(f"sbc: gateway dns: no gateway list ({exc}), the last addresses stay") + "\n")
         except Exception:  # noqa: BLE001
             crashed("gateway dns", traceback.format_exc())
+        return 1
+
+    def ksr_uac_reply(self, msg, event: str = "") -> int:
+        """uac:reply: the answer to a gateway target's probe (kemi/gwprobe.py), kept for the timer's next round."""
+        try:
+            gwprobe.ksr_record()
+        except Exception:  # noqa: BLE001
+            crashed("gateway probe answer", traceback.format_exc())
         return 1
 
     def ksr_xhttp_event(self, msg, event: str = "") -> int:

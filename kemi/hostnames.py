@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
 import KSR
 
@@ -23,7 +24,22 @@ from .policy import Named, named
 
 TABLE = "gwdns"  # kamailio.cfg htable: address -> the host names it was resolved from (space-separated)
 SRV_PREFIX = {"udp": "_sip._udp.", "tcp": "_sip._tcp.", "tls": "_sips._tcp."}
+DEFAULT_PORT = {"tls": 5061}  # else 5060 (RFC 3263 4.2, a name without SRV records or a port)
 MAX_ADDRESSES = 32  # per name: more is not a gateway's DNS
+
+
+@dataclass(frozen=True, order=True)
+class Target:
+    """One place a host-named gateway is reached at: an address and port its SRV/A records give."""
+
+    host: str
+    transport: str
+    ip: str
+    port: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.transport}:{self.ip}:{self.port}"
 
 
 def lookups(target: Named) -> tuple[str | None, str]:
@@ -43,6 +59,7 @@ class Resolver:
         self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
         self.recovered = recovered  # a name that had failed resolves: dispatcher may have left its row out
         self.known: dict[str, set[str]] = {}  # host -> its addresses, last resolved
+        self.reached: dict[str, tuple[str, set[tuple[str, int]]]] = {}  # host -> transport, (address, port)s
         self.stored: dict[str, str] = {}  # address -> host, as in the htable
         self.failing: set[str] = set()
 
@@ -51,8 +68,8 @@ class Resolver:
         targets = {t.host: t for t in (named(u) for u in uris) if t is not None}
         back = False
         for host, target in targets.items():
-            found = self._resolve(target)
-            if found is None:
+            reached = self._resolve(target)
+            if reached is None:
                 if host not in self.failing:  # told once per outage, not every interval
                     self.failing.add(host)
                     self.told("failed" if host in self.known else "unresolved", host)
@@ -60,10 +77,13 @@ class Resolver:
             if host in self.failing:
                 self.failing.discard(host)
                 back = True
+            found = {address for address, _ in reached}
             if found != self.known.get(host):
                 self.told("changed", f"{host}: {', '.join(sorted(found)) or 'no address'}")
             self.known[host] = found
+            self.reached[host] = (target.transport, reached)
         self.known = {h: a for h, a in self.known.items() if h in targets}  # a removed gateway is forgotten
+        self.reached = {h: r for h, r in self.reached.items() if h in targets}
         self.failing &= targets.keys()
         hosts: dict[str, set[str]] = {}
         for host, addresses in self.known.items():
@@ -80,21 +100,27 @@ class Resolver:
             self.recovered()
         return wanted
 
-    def _resolve(self, target: Named) -> set[str] | None:
+    def _resolve(self, target: Named) -> set[tuple[str, int]] | None:
+        """(address, port) of every target, as tm would reach them; None when a lookup failed."""
         srv_name, a_name = lookups(target)
-        names = [a_name]
+        names = [(a_name, target.port or DEFAULT_PORT.get(target.transport, 5060))]
         if srv_name is not None:
             records = self.srv(srv_name)
             if records is None:
                 return None
-            names = [name for name, _ in records] or names  # no SRV record: the name's own A records
-        addresses: set[str] = set()
-        for name in names:
-            found = self.a(name)
-            if found is None:
+            names = records or names  # no SRV record: the name's own A records
+        found: set[tuple[str, int]] = set()
+        for name, port in names:
+            addresses = self.a(name)
+            if addresses is None:
                 return None
-            addresses.update(found)
-        return set(sorted(addresses)[:MAX_ADDRESSES])
+            found.update((address, port) for address in addresses)
+        return set(sorted(found)[:MAX_ADDRESSES])
+
+    def targets(self) -> list[Target]:
+        """Every (last known) target of every host-named gateway, for probing each one."""
+        return sorted(Target(host, transport, ip, port) for host, (transport, found) in self.reached.items()
+                      for ip, port in found)
 
 
 class Paced:

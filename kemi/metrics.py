@@ -33,6 +33,7 @@ SNAPSHOT = "sbc_snapshot_total"  # {event}: written|failed|db down (timer checks
 REGISTRATIONS = "sbc_registrations_total"  # {result}: saved|refused, gateways' REGISTERs past their authentication
 TLS_REFUSED = "sbc_tls_refused_total"  # {side, reason}: messages dropped for what their TLS peer presented
 GATEWAY_DNS = "sbc_gateway_dns_total"  # {result}: changed|failed|unresolved, per host-named gateway and change
+GATEWAY_TARGET = "sbc_gateway_target_total"  # {event}: down|up, per target of a host-named gateway and change
 # {tenant, result}: in-dialog REFERs relayed | not allowed | from carrier | attended | bad target
 TRANSFERS = "sbc_transfers_total"
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
@@ -116,6 +117,10 @@ def registration(result: str) -> None:
 
 def gateway_dns(result: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(GATEWAY_DNS, 1, result)
+
+
+def gateway_target(event: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(GATEWAY_TARGET, 1, event)
 
 
 def tls_refused(side: str, reason: str) -> None:

@@ -198,6 +198,7 @@ class Settings:
             # every second: the Python side paces itself (kemi.hostnames.Paced), resolving at once after a start
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
+            "GATEWAY_TARGET_HOLD": str(3 * self.ds_ping_interval),  # s a down target stays blocklisted
             "TLS_PORT": str(self.tls_port),
             **self._cluster_env(),
         }

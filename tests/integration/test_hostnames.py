@@ -6,6 +6,8 @@ record's TTL, and their own calls recognised by the addresses DNS gives (outside
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 
 import pytest
@@ -245,3 +247,90 @@ def test_a_gateway_whose_name_did_not_resolve_when_added_joins_its_set_once_dns_
         zone.remove(host)
         remove_gateways_since(sbcctl, before)
     assert [host_of(i.request_uri) for i in peer.received("INVITE")] == [host]
+
+
+MULTI = "multi.gw.test"  # one name, two addresses: the first DNS gives is dead
+DEAD, LIVE = "127.0.7.42", "127.0.7.41"
+TARGET_TOTAL = "kamailio_sbc_gateway_target_total"
+
+
+class Silent:
+    """A gateway that died without closing anything: datagrams arrive, nothing answers."""
+
+    def __init__(self, ip: str, port: int = 5060):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind((ip, port))
+        self.sock.settimeout(0.2)
+        self.first_lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> Silent:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, _ = self.sock.recvfrom(65535)
+            except OSError:
+                continue
+            self.first_lines.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+def target_events(sbc, event: str) -> float:
+    return scrape(sbc).get((TARGET_TOTAL, (("event", event),)), 0)
+
+
+def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, dns_zone, sbcctl, work):
+    dns_zone.a(MULTI, DEAD, LIVE, ttl=60)  # in this order: tm tries the dead one first
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    silent = Silent(DEAD).start()
+    live = Sipp(work, "multi-live", "uas_answer.xml", LIVE, args=("-rtp_echo",)).start()
+    back = None
+    try:
+        down, up = target_events(quiet_sbc, "down"), target_events(quiet_sbc, "up")
+        added = time.monotonic()
+        assert sbcctl("gateway", "add", "--uri", f"sip:{MULTI}", "--group", "1").returncode == 0
+        wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+        assert wait_for(lambda: target_events(quiet_sbc, "down") == down + 1, 15)
+        detected = time.monotonic() - added
+        blocklist = quiet_sbc.kamailio.rpc("dst_blocklist.view")
+        assert DEAD in blocklist and LIVE not in blocklist, blocklist
+        assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{MULTI}"]), 15), dispatcher_states(quiet_sbc)
+        started = time.monotonic()
+        uac = run_uac(work, "to-multi", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=5, rate=5,
+                      duration_ms=100)
+        assert uac.wait(30) == 0, uac.log()
+        took = time.monotonic() - started
+        invites_dead = [line for line in silent.first_lines if line.startswith("INVITE")]
+        probes_dead = [line for line in silent.first_lines if line.startswith("OPTIONS")]
+        # It comes back: answering there, it is up again and the first target DNS gives gets the next call.
+        silent.stop()
+        back = Sipp(work, "multi-back", "uas_answer.xml", DEAD, args=("-rtp_echo",)).start()
+        assert wait_for(lambda: target_events(quiet_sbc, "up") == up + 1, 15)
+        assert DEAD not in quiet_sbc.kamailio.rpc("dst_blocklist.view")
+        again = run_uac(work, "to-multi-again", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=100,
+                        media_port=17800)
+        assert again.wait(30) == 0, again.log()
+    finally:
+        silent.stop()
+        live.stop()
+        if back is not None:
+            back.stop()
+        remove_gateways_since(sbcctl, before)
+        dns_zone.remove(MULTI)
+    print(f"\n{MULTI} -> {DEAD} (silent), {LIVE}: the dead target blocklisted {detected:.1f} s after the gateway "
+          f"was added (probing 1 s, threshold 2); 5 calls then took {took:.2f} s in all, "
+          f"{len(invites_dead)} INVITE reached the dead target ({len(probes_dead)} probes did)")
+    assert invites_dead == [] and len(probes_dead) >= 2
+    assert all(f"sip:{MULTI}" in line for line in probes_dead), probes_dead[:2]
+    assert len(live.received("INVITE")) == 5
+    assert {host_of(m.request_uri) for m in live.received("OPTIONS", probes=True)} == {MULTI}
+    assert len(back.received("INVITE")) == 1

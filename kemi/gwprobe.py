@@ -1,0 +1,171 @@
+"""Each address a gateway's name resolves to, probed on its own.
+
+Dispatcher keeps one state per row and probes the name, which reaches the target DNS gives first: a dead
+target among several would cost every call that reaches it one reply timeout and never show as down. So
+the gateway DNS timer process also sends an OPTIONS to every target of every host-named gateway (the
+address and port its SRV/A records give) each DS_PING_INTERVAL s, with the name in the Request-URI and, over
+TLS, as the SNI (the connection a call then reuses was opened asking for the name). The answers land in
+shared memory (htable gwprobe, written by the uac:reply event in whichever process got the reply); the next
+round reads them. A target unanswered DS_PROBING_THRESHOLD rounds in a row is down, up again after
+DS_INACTIVE_THRESHOLD answered rounds; each change is logged and counted. While another target of its name
+answers, a down target is on Kamailio's destination blocklist, which tm consults for INVITEs only: a call's
+DNS failover skips it at once instead of waiting for its reply timeout.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+
+import KSR
+
+from . import metrics, tlspeer
+from .hiding import printable
+from .hostnames import Target
+
+TABLE = "gwprobe"  # kamailio.cfg htable: target key -> the code its last probe was answered with
+FROM = "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from: one identity for every probe
+PROTO = {"udp": 1, "tcp": 2, "tls": 3}  # Kamailio's PROTO_* numbers (dst_blocklist.add)
+ADMIN = 64  # BLST_ADM_PROHIBITED: the only reason the blocklist keeps (kamailio.cfg ignores the others)
+
+
+def accepts(spec: str, code: int) -> bool:
+    """Whether a probe's answer means alive, as DS_PING_REPLY_CODES says ("class=2;code=403;...")."""
+    for item in spec.split(";"):
+        kind, _, value = item.strip().partition("=")
+        if value.isdigit() and ((kind == "class" and code // 100 == int(value))
+                                or (kind == "code" and code == int(value))):
+            return True
+    return False
+
+
+class Health:
+    """Down after `down_after` unanswered rounds in a row, up again after `up_after` answered ones."""
+
+    def __init__(self, down_after: int, up_after: int):
+        self.down_after, self.up_after = max(1, down_after), max(1, up_after)
+        self.misses: dict[str, int] = {}
+        self.hits: dict[str, int] = {}
+        self.down: set[str] = set()
+
+    def update(self, key: str, answered: bool) -> str | None:
+        """"down" or "up" when this round changes the target's state, else None."""
+        if answered:
+            self.misses.pop(key, None)
+            self.hits[key] = self.hits.get(key, 0) + 1
+            if key in self.down and self.hits[key] >= self.up_after:
+                self.down.discard(key)
+                return "up"
+            return None
+        self.hits.pop(key, None)
+        self.misses[key] = self.misses.get(key, 0) + 1
+        if key not in self.down and self.misses[key] >= self.down_after:
+            self.down.add(key)
+            return "down"
+        return None
+
+    def keep_only(self, keys: Iterable[str]) -> None:
+        """A target DNS no longer gives is forgotten (its blocklist entry expires)."""
+        keys = set(keys)
+        self.misses = {k: v for k, v in self.misses.items() if k in keys}
+        self.hits = {k: v for k, v in self.hits.items() if k in keys}
+        self.down &= keys
+
+
+class Prober:
+    """One round: read the last round's answers, tell and apply the changes, probe every target again.
+    Kamailio's side comes in as functions, so that the rounds are tested without it."""
+
+    def __init__(self, targets: Callable[[], Iterable[Target]], health: Health, accepted: Callable[[int], bool],
+                 send: Callable[[Target], None], answer: Callable[[str], int | None],
+                 block: Callable[[Target], None], unblock_all: Callable[[], None],
+                 told: Callable[[str, Target, int | None], None]):
+        self.targets, self.health, self.accepted = targets, health, accepted
+        self.send, self.answer, self.block, self.unblock_all, self.told = send, answer, block, unblock_all, told
+        self.probed: dict[str, Target] = {}
+        self.blocked: set[str] = set()
+
+    def __call__(self) -> None:
+        every = list(self.targets())
+        current = {t.key: t for t in every}  # a target two names share is probed once
+        for key in self.probed:
+            if key not in current:
+                continue
+            code = self.answer(key)
+            change = self.health.update(key, code is not None and self.accepted(code))
+            if change is not None:
+                self.told(change, current[key], code)
+        self.health.keep_only(current)
+        wanted = blockable(every, self.health.down)
+        if self.blocked - wanted:
+            self.unblock_all()  # the blocklist deletes all or nothing: the others go back on below
+        for key in sorted(wanted):
+            self.block(current[key])  # again every round: the entry's expiry is a few rounds
+        self.blocked = wanted
+        for target in current.values():
+            self.send(target)
+        self.probed = current
+
+
+def blockable(targets: list[Target], down: set[str]) -> set[str]:
+    """The down targets calls should skip: only where each name using one still has a target answering.
+    A name whose targets are all down is dispatcher's to take out of its set (its own probes fail too):
+    blocklisting them all would make tm refuse the call's relay instead of failing over to the next gateway."""
+    answering = {t.host for t in targets if t.key not in down}
+    names: dict[str, set[str]] = {}
+    for t in targets:
+        names.setdefault(t.key, set()).add(t.host)
+    return {key for key in down if names.get(key, set()) <= answering}
+
+
+def told(change: str, target: Target, code: int | None) -> None:
+    """A target's state changed: a log line and a metric."""
+    answer = "no answer" if code is None else f"answered {code}"
+    line = f"sbc: gateway target {change}: {target.host} {target.key} ({answer})"
+    (KSR.warn if change == "down" else KSR.notice)(printable(line) + "\n")
+    metrics.gateway_target(change)
+
+
+# ---- Kamailio's side -------------------------------------------------------------------------------
+
+def ksr_send(socket: Callable[[str], str]) -> Callable[[Target], None]:
+    """An OPTIONS to the target itself, naming the gateway; its answer (or tm's 408) comes to ksr_record."""
+
+    def send(target: Target) -> None:
+        KSR.htable.sht_rm(TABLE, target.key)
+        uri = f"sip:{target.host}" + ("" if target.transport == "udp" else f";transport={target.transport}")
+        tlspeer.ask_for_name(uri)
+        KSR.pv.unset("$uac_req(all)")  # nothing of the last probe carries over
+        for field, value in (("method", "OPTIONS"), ("ruri", uri), ("furi", FROM), ("turi", uri),
+                             ("ouri", f"sip:{target.ip}:{target.port};transport={target.transport}"),
+                             ("sock", socket(target.transport)), ("evparam", target.key)):
+            KSR.pv.sets(f"$uac_req({field})", value)
+        KSR.pv.seti("$uac_req(evroute)", 1)
+        if KSR.uac.uac_req_send() < 0:
+            KSR.warn(printable(f"sbc: gateway target probe to {target.key} not sent") + "\n")
+
+    return send
+
+
+def ksr_record() -> None:
+    """uac:reply: the answer to one of our probes (a reply, or tm's 408 when none came)."""
+    key, code = KSR.pv.get("$uac_req(evparam)"), KSR.pv.get("$uac_req(evcode)")
+    if isinstance(key, str) and key.count(":") == 2 and isinstance(code, int):
+        KSR.htable.sht_seti(TABLE, key, code)
+
+
+def ksr_answer(key: str) -> int | None:
+    code = KSR.htable.sht_get(TABLE, key)
+    return code if isinstance(code, int) else None
+
+
+def _rpc(method: str, params: list) -> None:
+    KSR.jsonrpcs.exec(json.dumps({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+
+
+def ksr_block(target: Target) -> None:
+    _rpc("dst_blocklist.add", [target.ip, target.port, PROTO[target.transport], ADMIN])
+
+
+def ksr_unblock_all() -> None:
+    _rpc("dst_blocklist.delete_all", [])
