@@ -93,15 +93,16 @@ class DidDatabase:
         row = self._fetchone(_ACCOUNT_QUERY, username)
         return Account(*row) if row is not None else None
 
-    def gateway_uris(self, groups: tuple[int, ...]) -> list[str]:
-        """Every gateway URI of these dispatcher sets, for the gateway DNS timer (a connection of its own
-        per check, like the snapshot's); from the snapshot when MariaDB does not answer."""
+    def gateway_rows(self, groups: tuple[int, ...]) -> list[tuple[int, str, int]]:
+        """(set, URI, flags) of every gateway of these dispatcher sets, for the gateway DNS timer (a
+        connection of its own per check, like the snapshot's); from the snapshot when MariaDB does not answer."""
         try:
             conn = self.connect()
             try:
                 with conn.cursor() as cur:
-                    cur.execute("SELECT destination FROM dispatcher WHERE setid IN %s", (tuple(groups),))
-                    return [row[0] for row in cur.fetchall()]
+                    cur.execute("SELECT setid, destination, flags FROM dispatcher WHERE setid IN %s",
+                                (tuple(groups),))
+                    return [(int(row[0]), row[1], int(row[2] or 0)) for row in cur.fetchall()]
             finally:
                 conn.close()
         except pymysql.MySQLError as exc:
@@ -112,7 +113,8 @@ class DidDatabase:
         except SnapshotError:
             raise DidSourceError("database down and no readable snapshot") from None
         wanted = {str(g) for g in groups}
-        return [row["destination"] for row in rows if row.get("setid") in wanted and row.get("destination")]
+        return [(int(row["setid"]), row["destination"], int(row.get("flags") or 0)) for row in rows
+                if row.get("setid") in wanted and row.get("destination")]
 
     def _fetchone(self, query: str, key: str):
         try:

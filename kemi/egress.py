@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import cluster, deadmedia, metrics, tlspeer
+from . import cluster, deadmedia, gwprobe, metrics, tlspeer
 from .hiding import DOWNSTREAM, crashed, log
 
 
@@ -57,8 +57,9 @@ class EgressChecks:
     def ksr_tm_event(self, msg, event: str = "") -> int:
         """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg, a timeout or dead media;
         probes). Toward a call's callee it gets the callee's Call-ID/From/To (topos leaves local requests
-        alone), or is dropped and counted; a BYE the SBC ends a call with says why (Reason)."""
-        return _drop_when("tm event handler", self.local_request_leaks)
+        alone), or is dropped and counted; a BYE the SBC ends a call with says why (Reason). Dispatcher's
+        probe of a TLS gateway named by host name is dropped too (kemi/gwprobe.py probes it, with SNI)."""
+        return _drop_when("tm event handler", lambda: gwprobe.tls_probe_dropped() or self.local_request_leaks())
 
     def reply_refused(self) -> bool:
         if self.settings.clustered and cluster.on_bus(self.settings, KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())):

@@ -96,13 +96,18 @@ def mod_init():
     h = kemi.hostnames
     resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome,
                           h.ksr_reload_dispatcher)
-    resolve = h.Paced(lambda: resolver.refresh(loader.gateway_uris(settings.gateway_groups)),
-                      settings.gateway_dns_interval)
+    rows: list[tuple[int, str, int]] = []  # the gateway sets' rows, as the last resolution read them
+
+    def resolve_all() -> None:
+        rows[:] = loader.gateway_rows(settings.gateway_groups)
+        resolver.refresh([uri for _, uri, _ in rows])
+
+    resolve = h.Paced(resolve_all, settings.gateway_dns_interval)
     p = kemi.gwprobe
     probe = h.Paced(p.Prober(resolver.targets, p.Health(settings.ds_probing_threshold, settings.ds_inactive_threshold),
                              lambda code: p.accepts(settings.ds_ping_reply_codes, code),
                              p.ksr_send(lambda transport: settings.socket("public", transport)), p.ksr_answer,
-                             p.ksr_block, p.ksr_unblock_all, p.told),
+                             p.ksr_block, p.ksr_unblock_all, p.told, lambda: rows, p.ksr_set_state, p.told_row),
                     settings.ds_ping_interval)
 
     def gateway_dns() -> None:

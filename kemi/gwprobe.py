@@ -10,6 +10,10 @@ round reads them. A target unanswered DS_PROBING_THRESHOLD rounds in a row is do
 DS_INACTIVE_THRESHOLD answered rounds; each change is logged and counted. While another target of its name
 answers, a down target is on Kamailio's destination blocklist, which tm consults for INVITEs only: a call's
 DNS failover skips it at once instead of waiting for its reply timeout.
+
+Over TLS these probes are the only ones: dispatcher's would open a connection without SNI, which calls then
+reuse, so they are dropped before they leave (tls_probe_dropped) and such a row's state is set from its
+targets' (up while one answers, down once all are down).
 """
 
 from __future__ import annotations
@@ -22,11 +26,13 @@ import KSR
 from . import metrics, tlspeer
 from .hiding import printable
 from .hostnames import Target
+from .policy import named
 
 TABLE = "gwprobe"  # kamailio.cfg htable: target key -> the code its last probe was answered with
 FROM = "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from: one identity for every probe
 PROTO = {"udp": 1, "tcp": 2, "tls": 3}  # Kamailio's PROTO_* numbers (dst_blocklist.add)
 ADMIN = 64  # BLST_ADM_PROHIBITED: the only reason the blocklist keeps (kamailio.cfg ignores the others)
+DISABLED = 4  # dispatcher flags: administratively disabled (sbcctl gateway disable)
 
 
 def accepts(spec: str, code: int) -> bool:
@@ -47,6 +53,7 @@ class Health:
         self.misses: dict[str, int] = {}
         self.hits: dict[str, int] = {}
         self.down: set[str] = set()
+        self.up: set[str] = set()  # answered since it was last down (or ever): known to be there
 
     def update(self, key: str, answered: bool) -> str | None:
         """"down" or "up" when this round changes the target's state, else None."""
@@ -55,12 +62,16 @@ class Health:
             self.hits[key] = self.hits.get(key, 0) + 1
             if key in self.down and self.hits[key] >= self.up_after:
                 self.down.discard(key)
+                self.up.add(key)
                 return "up"
+            if key not in self.down:
+                self.up.add(key)
             return None
         self.hits.pop(key, None)
         self.misses[key] = self.misses.get(key, 0) + 1
         if key not in self.down and self.misses[key] >= self.down_after:
             self.down.add(key)
+            self.up.discard(key)
             return "down"
         return None
 
@@ -70,6 +81,7 @@ class Health:
         self.misses = {k: v for k, v in self.misses.items() if k in keys}
         self.hits = {k: v for k, v in self.hits.items() if k in keys}
         self.down &= keys
+        self.up &= keys
 
 
 class Prober:
@@ -79,9 +91,14 @@ class Prober:
     def __init__(self, targets: Callable[[], Iterable[Target]], health: Health, accepted: Callable[[int], bool],
                  send: Callable[[Target], None], answer: Callable[[str], int | None],
                  block: Callable[[Target], None], unblock_all: Callable[[], None],
-                 told: Callable[[str, Target, int | None], None]):
+                 told: Callable[[str, Target, int | None], None],
+                 rows: Callable[[], Iterable[tuple[int, str, int]]] = list,
+                 set_state: Callable[[str, int, str], None] = lambda state, group, uri: None,
+                 told_row: Callable[[str, int, str], None] = lambda change, group, uri: None):
         self.targets, self.health, self.accepted = targets, health, accepted
         self.send, self.answer, self.block, self.unblock_all, self.told = send, answer, block, unblock_all, told
+        self.rows, self.set_state, self.told_row = rows, set_state, told_row
+        self.verdicts: dict[tuple[int, str], str] = {}
         self.probed: dict[str, Target] = {}
         self.blocked: set[str] = set()
 
@@ -102,9 +119,38 @@ class Prober:
         for key in sorted(wanted):
             self.block(current[key])  # again every round: the entry's expiry is a few rounds
         self.blocked = wanted
+        self._tls_rows(every)
         for target in current.values():
             self.send(target)
         self.probed = current
+
+    def _tls_rows(self, every: list[Target]) -> None:
+        """A TLS row's state is its targets' (dispatcher's own probes of it are dropped: see tls_probe_dropped):
+        up while one answers, down once all are down; set again every round, since a dispatcher reload
+        resets it. A row the operator disabled is left alone."""
+        verdicts = {}
+        for group, uri, flags in self.rows():
+            target = named(uri)
+            if target is None or target.transport != tlspeer.TLS or flags & DISABLED:
+                continue
+            keys = {t.key for t in every if t.host == target.host}
+            state = row_state(keys, self.health)
+            if state is None:
+                continue
+            verdicts[(group, uri)] = state
+            self.set_state(state, group, uri)
+            if self.verdicts.get((group, uri), "ap") != state:  # dispatcher takes a new row as up
+                self.told_row("up" if state == "ap" else "down", group, uri)
+        self.verdicts = verdicts
+
+
+def row_state(keys: set[str], health: Health) -> str | None:
+    """dispatcher.set_state's "ap" (active, probing) while a target answers, "ip" once all are down."""
+    if keys & health.up:
+        return "ap"
+    if keys and keys <= health.down:
+        return "ip"
+    return None  # not known yet: dispatcher keeps what it has
 
 
 def blockable(targets: list[Target], down: set[str]) -> set[str]:
@@ -143,6 +189,7 @@ def ksr_send(socket: Callable[[str], str]) -> Callable[[Target], None]:
         KSR.pv.seti("$uac_req(evroute)", 1)
         if KSR.uac.uac_req_send() < 0:
             KSR.warn(printable(f"sbc: gateway target probe to {target.key} not sent") + "\n")
+        KSR.pv.unset("$uac_req(all)")  # set only while ours is built (tls_probe_dropped tells them apart)
 
     return send
 
@@ -150,6 +197,7 @@ def ksr_send(socket: Callable[[str], str]) -> Callable[[Target], None]:
 def ksr_record() -> None:
     """uac:reply: the answer to one of our probes (a reply, or tm's 408 when none came)."""
     key, code = KSR.pv.get("$uac_req(evparam)"), KSR.pv.get("$uac_req(evcode)")
+    KSR.pv.unset("$uac_req(all)")  # uac copied the probe here: left set, it would pass for one of ours
     if isinstance(key, str) and key.count(":") == 2 and isinstance(code, int):
         KSR.htable.sht_seti(TABLE, key, code)
 
@@ -169,3 +217,25 @@ def ksr_block(target: Target) -> None:
 
 def ksr_unblock_all() -> None:
     _rpc("dst_blocklist.delete_all", [])
+
+
+def ksr_set_state(state: str, group: int, uri: str) -> None:
+    _rpc("dispatcher.set_state", [state, group, uri])
+
+
+def told_row(change: str, group: int, uri: str) -> None:
+    line = f"sbc: gateway {uri} (set {group}) {change}: " + (
+        "a target of its name answers its probes" if change == "up" else "no target of its name answers")
+    (KSR.warn if change == "down" else KSR.notice)(printable(line) + "\n")
+
+
+def tls_probe_dropped() -> bool:
+    """tm:local-request: dispatcher's OPTIONS over TLS to a gateway named by host name is not sent. Its
+    connection would ask no SNI (tm sends a local request with the process's xavps, not the ones its event
+    route sets), and calls would then reuse that connection; such a row is probed by our own probes (which
+    ask with the name) and its state set from theirs. A dropped probe changes no dispatcher state."""
+    if KSR.kx.get_method() != "OPTIONS" or KSR.pv.get("$snd(sproto)") != tlspeer.TLS:
+        return False
+    if isinstance(KSR.pv.get("$uac_req(evparam)"), str):
+        return False  # ours: uac_req_send runs this route in the sending process, while $uac_req is set
+    return named(KSR.kx.get_ruri()) is not None

@@ -129,3 +129,16 @@ def test_connection_from_before_a_fork_is_not_reused(monkeypatch):
     monkeypatch.setattr("os.getpid", lambda: 999999)
     db("+1")
     assert len(connect.made) == 2
+
+
+def test_the_gateway_rows_are_read_with_their_set_and_flags():
+    connect = Connector()
+    db = DidDatabase(S, connect=connect)
+    Cursor.fetchall = lambda self: [(1, "sip:a.test;transport=tls", 4), (2, "sip:b.test", None)]
+    try:
+        assert db.gateway_rows((1, 2)) == [(1, "sip:a.test;transport=tls", 4), (2, "sip:b.test", 0)]
+    finally:
+        del Cursor.fetchall
+    sql, args = connect.made[-1][1].executed[-1]
+    assert "FROM dispatcher WHERE setid IN" in sql and args == ((1, 2),)
+    assert connect.made[-1][1].closed

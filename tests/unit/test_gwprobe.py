@@ -38,10 +38,13 @@ def test_down_after_the_threshold_of_misses_in_a_row_up_after_the_threshold_of_a
 
 
 class Probes:
-    """The timer's world: targets DNS gives, what each answers, the blocklist."""
+    """The timer's world: targets DNS gives, what each answers, the blocklist, dispatcher's rows."""
 
-    def __init__(self, targets, down_after=2, up_after=1):
+    def __init__(self, targets, down_after=2, up_after=1, rows=()):
         self.current = list(targets)
+        self.rows = list(rows)
+        self.states: list[tuple[str, int, str]] = []
+        self.row_events: list[tuple[str, int, str]] = []
         self.answers: dict[str, int | None] = {}
         self.sent: list[str] = []
         self.blocked: set[str] = set()
@@ -49,7 +52,9 @@ class Probes:
         self.prober = gwprobe.Prober(lambda: self.current, gwprobe.Health(down_after, up_after),
                                      lambda code: gwprobe.accepts(CODES, code), lambda t: self.sent.append(t.key),
                                      self.answers.get, lambda t: self.blocked.add(t.key), self.blocked.clear,
-                                     lambda change, t, code: self.events.append((change, t.key, code)))
+                                     lambda change, t, code: self.events.append((change, t.key, code)),
+                                     lambda: self.rows, lambda *a: self.states.append(a),
+                                     lambda *a: self.row_events.append(a))
 
     def rounds(self, n=1):
         for _ in range(n):
@@ -139,6 +144,42 @@ def test_the_resolver_gives_each_target_with_the_port_tm_would_use():
     assert r.targets() == [Target("tls.test", "tls", "127.0.7.80", 5061)]
 
 
+def test_a_tls_rows_state_is_set_from_its_targets_every_round_and_told_on_change():
+    tls = [Target("pool.test", "tls", "127.0.7.61", 5061), Target("pool.test", "tls", "127.0.7.62", 5061)]
+    rows = [(1, "sip:pool.test;transport=tls", 0), (2, "sip:lk.test", 0), (3, "sip:off.test;transport=tls", 4)]
+    p = Probes([*tls, A, Target("off.test", "tls", "127.0.7.70", 5061)], rows=rows)
+    p.rounds()
+    assert p.states == []  # nothing known yet: dispatcher keeps what it has
+    p.answers[tls[1].key] = 200
+    p.rounds()
+    assert p.states == [("ap", 1, "sip:pool.test;transport=tls")] and p.row_events == []  # a new row is up
+    p.rounds(2)
+    assert p.states[-1] == ("ap", 1, "sip:pool.test;transport=tls") and len(p.states) == 3  # again each round
+    p.answers[tls[1].key] = None
+    p.rounds(2)
+    assert p.states[-1] == ("ip", 1, "sip:pool.test;transport=tls")
+    assert p.row_events == [("down", 1, "sip:pool.test;transport=tls")]
+    p.answers[tls[0].key] = 200
+    p.rounds()
+    assert p.row_events[-1] == ("up", 1, "sip:pool.test;transport=tls")
+    # UDP rows are dispatcher's to probe; a disabled row is never touched
+    assert {uri for _, _, uri in p.states} == {"sip:pool.test;transport=tls"}
+
+
+def test_a_row_state_follows_its_targets():
+    h = gwprobe.Health(1, 1)
+    assert gwprobe.row_state({"a", "b"}, h) is None and gwprobe.row_state(set(), h) is None
+    h.update("a", False)
+    assert gwprobe.row_state({"a", "b"}, h) is None  # b unknown
+    h.update("b", False)
+    assert gwprobe.row_state({"a", "b"}, h) == "ip"
+    h.update("b", True)
+    assert gwprobe.row_state({"a", "b"}, h) == "ap"
+    h.update("a", True)
+    h.update("a", False)
+    assert "a" not in h.up and "a" in h.down
+
+
 # ---- Kamailio's side ------------------------------------------------------------------------------
 
 def test_a_probe_is_an_options_to_the_target_naming_the_gateway_with_its_answer_routed_back(ksr):
@@ -158,6 +199,7 @@ def test_a_probe_is_an_options_to_the_target_naming_the_gateway_with_its_answer_
         ("pv.sets", ("$uac_req(evparam)", "tls:127.0.7.80:5061")),
         ("pv.seti", ("$uac_req(evroute)", 1)),
         ("uac.uac_req_send", ()),
+        ("pv.unset", ("$uac_req(all)",)),
     ]
 
 
@@ -172,7 +214,8 @@ def test_a_udp_probe_asks_no_sni_and_a_failed_send_is_logged(ksr):
 def test_the_answer_is_kept_for_the_next_round_by_whichever_process_got_it(ksr):
     ksr.pvs.update({"$uac_req(evparam)": "udp:127.0.7.21:5060", "$uac_req(evcode)": 200})
     assert make_routes().ksr_uac_reply(None, "uac:reply") == 1
-    assert ksr.calls[-1] == ("htable.sht_seti", ("gwprobe", "udp:127.0.7.21:5060", 200))
+    assert ksr.calls[-2:] == [("pv.unset", ("$uac_req(all)",)),  # nothing of it stays in this process
+                              ("htable.sht_seti", ("gwprobe", "udp:127.0.7.21:5060", 200))]
 
 
 def test_an_answer_without_our_key_is_ignored_and_a_crash_is_contained(ksr):
@@ -204,3 +247,28 @@ def test_a_change_is_logged_and_counted(ksr):
     assert "gateway target up: lk.test udp:127.0.7.22:5060 (answered 200)" in ksr.logged()
     assert [args for name, args in ksr.calls if name == "xhttp_prom.counter_inc_l1"] == [
         ("sbc_gateway_target_total", 1, "down"), ("sbc_gateway_target_total", 1, "up")]
+
+
+def test_a_row_state_goes_to_dispatcher_by_rpc_and_a_change_is_logged(ksr):
+    gwprobe.ksr_set_state("ip", 1, "sip:pool.test;transport=tls")
+    sent = [json.loads(args[0]) for name, args in ksr.calls if name == "jsonrpcs.exec"]
+    assert [(r["method"], r["params"]) for r in sent] == [
+        ("dispatcher.set_state", ["ip", 1, "sip:pool.test;transport=tls"])]
+    gwprobe.told_row("down", 1, "sip:pool.test;transport=tls")
+    assert "gateway sip:pool.test;transport=tls (set 1) down: no target of its name answers" in ksr.logged()
+
+
+@pytest.mark.parametrize("method,proto,evparam,ruri,dropped", [
+    ("OPTIONS", "tls", None, "sip:pool.test;transport=tls", True),  # dispatcher's probe of a named TLS row
+    ("OPTIONS", "tls", "tls:127.0.7.61:5061", "sip:pool.test;transport=tls", False),  # ours, being sent
+    ("OPTIONS", "tls", None, "sip:127.0.7.60:5061;transport=tls", False),  # an address: dispatcher's
+    ("OPTIONS", "udp", None, "sip:lk.test", False),  # no connection to open
+    ("BYE", "tls", None, "sip:gw@127.0.7.60:5061;transport=tls", False),
+])
+def test_dispatchers_probe_of_a_named_tls_row_is_dropped_before_it_opens_a_connection(
+        ksr, method, proto, evparam, ruri, dropped):
+    ksr.returns.update({"kx.get_method": method, "kx.get_ruri": ruri, "siputils.has_totag": -1})
+    ksr.pvs.update({"$snd(sproto)": proto, "$uac_req(evparam)": evparam})
+    assert gwprobe.tls_probe_dropped() is dropped
+    result = make_routes().ksr_tm_event(None, "tm:local-request")
+    assert (result == 0 and ("set_drop", ()) in ksr.calls) is dropped

@@ -215,3 +215,12 @@ def test_a_table_is_decoded_once_per_change_however_many_lookups(snap, monkeypat
         [True, True, True, False]
     assert found.find("did_routing", "did", "+14155550102", enabled="1") is None  # there, but disabled
     assert len(decoded) == 1
+
+
+def test_the_gateway_rows_come_from_the_snapshot_when_mariadb_is_down(tmp_path):
+    write_tables(tmp_path, dispatcher=(("id", "setid", "destination", "flags"),
+                                       [(1, 1, "sip:a.test;transport=tls", 4), (2, 2, "sip:b.test", 0),
+                                        (3, 9, "sip:127.0.4.1:5060", 0)]))
+    assert down_db(tmp_path, []).gateway_rows((1, 2)) == [(1, "sip:a.test;transport=tls", 4), (2, "sip:b.test", 0)]
+    with pytest.raises(DidSourceError):
+        down_db(None, []).gateway_rows((1, 2))
