@@ -155,8 +155,8 @@ def row_state(keys: set[str], health: Health) -> str | None:
 
 def blockable(targets: list[Target], down: set[str]) -> set[str]:
     """The down targets calls should skip: only where each name using one still has a target answering.
-    A name whose targets are all down is dispatcher's to take out of its set (its own probes fail too):
-    blocklisting them all would make tm refuse the call's relay instead of failing over to the next gateway."""
+    A name whose targets are all down leaves its set instead (through dispatcher's probes, or over TLS through
+    row_state): blocklisting them all would make tm refuse the call's relay, not fail over to the next gateway."""
     answering = {t.host for t in targets if t.key not in down}
     names: dict[str, set[str]] = {}
     for t in targets:

@@ -184,6 +184,10 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=..
         lambda: validate.gateway_media(media_, uri, carrier, s.tls))
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
+    if policy.transport(uri) == "tls" and policy.named(uri) and group not in s.gateway_groups:
+        # Only their names are resolved: its certificate could not be checked, nor its targets probed.
+        fail(2, f"group: a TLS gateway named by host name belongs to GATEWAY_GROUPS "
+                f"({','.join(map(str, s.gateway_groups))})")
     attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
     if policy.transport(uri) == "tls":
         attrs += ";sockname=public_tls"  # dispatcher's probes leave by the TLS socket (kamailio.cfg)

@@ -51,6 +51,7 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["gateway", "add", "--uri", "sip:127.0.3.40", "--group", "7", "--weight", "101"], "weight"),
     (["gateway", "add", "--uri", "sip:127.0.3.40", "--group", "7", "--priority", "-1"], "priority"),
     (["gateway", "add", "--uri", "sip:127.0.3.40", "--group", "7", "--carrier"], "group"),
+    (["gateway", "add", "--uri", "sip:gw.tls.test;transport=tls", "--group", "7"], "group"),
     (["gateway", "disable", "99999"], "id"),
     (["did", "add", "4155550707", "--group", "7"], "did"),
     (["did", "add", "+14155550101", "--group", "7"], "did"),  # exists
