@@ -6,8 +6,6 @@ record's TTL, and their own calls recognised by the addresses DNS gives (outside
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 
 import pytest
@@ -23,6 +21,7 @@ from .harness import (
     wait_for,
     wait_state,
 )
+from .sipua import Endpoint
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",
@@ -254,35 +253,6 @@ DEAD, LIVE = "127.0.7.42", "127.0.7.41"
 TARGET_TOTAL = "kamailio_sbc_gateway_target_total"
 
 
-class Silent:
-    """A gateway that died without closing anything: datagrams arrive, nothing answers."""
-
-    def __init__(self, ip: str, port: int = 5060):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind((ip, port))
-        self.sock.settimeout(0.2)
-        self.first_lines: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> Silent:
-        self._thread.start()
-        return self
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, _ = self.sock.recvfrom(65535)
-            except OSError:
-                continue
-            self.first_lines.append(data.split(b"\r\n", 1)[0].decode(errors="replace"))
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
-
-
 def target_events(sbc, event: str) -> float:
     return scrape(sbc).get((TARGET_TOTAL, (("event", event),)), 0)
 
@@ -291,7 +261,7 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
     dns_zone.a(MULTI, DEAD, LIVE, ttl=60)  # in this order: tm tries the dead one first
     wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
     before = {row["id"] for row in gateways(sbcctl)}
-    silent = Silent(DEAD).start()
+    silent = Endpoint(DEAD, 5060)  # a gateway that died without closing anything: datagrams arrive, no answer
     live = Sipp(work, "multi-live", "uas_answer.xml", LIVE, args=("-rtp_echo",)).start()
     back = None
     try:
@@ -309,10 +279,11 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
                       duration_ms=100)
         assert uac.wait(30) == 0, uac.log()
         took = time.monotonic() - started
-        invites_dead = [line for line in silent.first_lines if line.startswith("INVITE")]
-        probes_dead = [line for line in silent.first_lines if line.startswith("OPTIONS")]
+        first_lines = [data.split(b"\r\n", 1)[0].decode(errors="replace") for data, _ in silent.drain()]
+        invites_dead = [line for line in first_lines if line.startswith("INVITE")]
+        probes_dead = [line for line in first_lines if line.startswith("OPTIONS")]
         # It comes back: answering there, it is up again and the first target DNS gives gets the next call.
-        silent.stop()
+        silent.close()
         back = Sipp(work, "multi-back", "uas_answer.xml", DEAD, args=("-rtp_echo",)).start()
         assert wait_for(lambda: target_events(quiet_sbc, "up") == up + 1, 15)
         assert DEAD not in quiet_sbc.kamailio.rpc("dst_blocklist.view")
@@ -320,7 +291,7 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
                         media_port=17800)
         assert again.wait(30) == 0, again.log()
     finally:
-        silent.stop()
+        silent.close()
         live.stop()
         if back is not None:
             back.stop()
