@@ -117,6 +117,11 @@ class Attempts:
             else:
                 protocol = media.offered_protocol(KSR.textops.search_body)
             dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
+            if dst == "public" and not self.replace_to(KSR.pv.get(NUMBER_AVP) or "", dst):
+                # The caller's own To would name our private side: the branch does not leave.
+                log(KSR.err, "To of the attempt not replaced, branch dropped")
+                KSR.set_drop()
+                return 1
             flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
             if KSR.rtpengine.rtpengine_manage(flags) < 0:
                 # Never let an SDP with the other side's addresses through: drop the branch.

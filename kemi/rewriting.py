@@ -13,20 +13,29 @@ class Rewriting:
     """SbcRoutes' edits of the request it forwards."""
 
     def rewrite_parties(self, number: str, side: str, caller: str) -> None:
-        """To = the number, From = the caller, both at our own socket on the outgoing side: neither names
+        """From = the caller, To = the number, both at our own socket on the outgoing side: neither names
         the other side, and both stay true when a failover sends the call to another peer (the egress
-        check would drop a To naming the previous one's address). A peer named by host name gets its name
-        in the To as in the Request-URI (VAPI picks the trunk's credential by it; a name is no address the
-        egress check could object to). uac restores both in replies."""
-        named = policy.named(destination())  # the peer this attempt goes to
-        to_uri = f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}"
+        check would drop a To naming the previous one's address). Toward gateways the To is set per
+        attempt instead (replace_to, from the branch route), since a gateway's name belongs in it.
+        uac restores both in replies."""
+        if side == "private":
+            self.replace_to(number, side)
         from_uri = f"sip:{caller}@{self.settings.socket_ip(side)}"
-        KSR.uac.uac_replace_to_uri(to_uri)
         KSR.uac.uac_replace_from_uri(from_uri)
         # kept for the dialog's own requests toward the callee (hiding.as_the_callee_knows_it): uac keeps
         # them on the dialog only on a single SBC (a pair's uac keeps them in the Record-Route)
         dlgvar.put(CALLEE_FROM, from_uri)
+
+    def replace_to(self, number: str, side: str) -> bool:
+        """To = the number at this attempt's peer when it is named by host name (VAPI picks the trunk's
+        credential by it, as by the Request-URI's; a name is no address the egress check could object to),
+        else at our own socket. In a branch route each attempt gets its own (uac keeps the dialog's last)."""
+        named = policy.named(destination())
+        to_uri = f"sip:{number}@{named.host if named else self.settings.socket_ip(side)}"
+        if KSR.uac.uac_replace_to_uri(to_uri) < 0:
+            return False
         dlgvar.put(CALLEE_TO, to_uri)
+        return True
 
     def assert_identity(self, user: str, side: str) -> None:
         """P-Asserted-Identity = the user at our own socket on the outgoing side (one, ours)."""

@@ -305,3 +305,40 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
     assert len(live.received("INVITE")) == 5
     assert {host_of(m.request_uri) for m in live.received("OPTIONS", probes=True)} == {MULTI}
     assert len(back.received("INVITE")) == 1
+
+
+def test_a_failover_to_another_named_gateway_gives_it_its_own_name_in_the_to(quiet_sbc, dns_zone, sbcctl, work):
+    """The To host is each attempt's gateway's name, as the Request-URI's: VAPI picks the trunk's
+    credential by it, and one provider must not see another's name."""
+    busy, spare = ("busy.gw.test", "127.0.7.51"), ("spare.gw.test", "127.0.7.52")
+    for host, address in (busy, spare):
+        dns_zone.a(host, address, ttl=60)
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    peers = [Sipp(work, "busy", "uas_503.xml", busy[1]).start(),
+             Sipp(work, "spare", "uas_answer.xml", spare[1], args=("-rtp_echo",)).start()]
+    try:
+        # first in the set (priority) with weight 100: every first attempt goes to the busy one (DS_ALGORITHM 9)
+        for (host, _), priority, weight in ((busy, "20", "100"), (spare, "10", "50")):
+            assert sbcctl("gateway", "add", "--uri", f"sip:{host}", "--group", "1", "--priority", priority,
+                          "--weight", weight).returncode == 0
+        wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+        assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{busy[0]}", f"sip:{spare[0]}"]), 15), \
+            dispatcher_states(quiet_sbc)
+        uac = run_uac(work, "to-busy-then-spare", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=100)
+        assert uac.wait(30) == 0, uac.log()
+    finally:
+        for peer in peers:
+            peer.stop()
+        remove_gateways_since(sbcctl, before)
+        dns_zone.remove(busy[0], spare[0])
+    first, second = peers[0].received("INVITE"), peers[1].received("INVITE")
+    print(f"\nINVITE To: {busy[0]}: {[m.headers('To')[0] for m in first]}; "
+          f"{spare[0]}: {[m.headers('To')[0] for m in second]}; its BYE: "
+          f"{[m.headers('To')[0] for m in peers[1].received('BYE')]}")
+    assert len(first) == 1 and f"@{busy[0]}>" in first[0].headers("To")[0]
+    assert len(second) == 1 and f"@{spare[0]}>" in second[0].headers("To")[0]
+    assert host_of(second[0].request_uri) == spare[0]
+    assert [f"@{spare[0]}>" in m.headers("To")[0] for m in peers[1].received("BYE")] == [True]
+    for msg in uac.received():  # the carrier sees neither name (uac restores its To in the replies)
+        assert busy[0] not in msg.text and spare[0] not in msg.text, msg.text

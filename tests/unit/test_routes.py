@@ -9,6 +9,7 @@ from kemi.accounts import Account
 from kemi.attempts import GIVE_UP_REASON, KEEPALIVE_AVP
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
 from kemi.didcache import DidCache, DidRoute, DidSourceError
+from kemi.hiding import CALLEE_TO
 from kemi.routes import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
 from kemi.tenancy import Tenant
 from tests.unit.fake_ksr import WELL_FORMED
@@ -262,20 +263,37 @@ def test_inbound_did_of_a_group_goes_to_that_group_from_the_public_socket(ksr):
         ("pv.sets", (GROUP_AVP, "1")),  # the group tried now, for metrics and the call record
         ("seturi", ("sip:+14155550101@127.0.3.1:5060",)),
         ("dialog.set_dlg_profile", ("direction_calls", "inbound")),
-        ("uac.uac_replace_to_uri", ("sip:+14155550101@127.0.2.1",)),
-        ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),
+        ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PUBLIC}",)),  # the To: per attempt, in its branch
         ("rr.record_route", ()),
         *GATEWAY_ATTEMPT,
     ]
 
 
 def test_a_gateway_named_by_host_name_finds_its_name_in_the_to_as_in_the_request_uri(ksr):
-    """VAPI picks the trunk's credential by the host it is called at; an address stays ours."""
-    request(ksr, ruser="4155550101", duri="sip:66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai")
+    """VAPI picks the trunk's credential by the host it is called at; an address stays ours. Per attempt:
+    a failover to another named gateway gives that one its own name."""
+    vapi = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
+    request(ksr, ruser="4155550101", duri=f"sip:{vapi}")
     make_routes().ksr_request_route(None)
-    assert ("uac.uac_replace_to_uri", ("sip:+14155550101@66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai",)) \
-        in ksr.actions()
-    assert ("seturi", ("sip:+14155550101@66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai",)) in ksr.actions()
+    assert ("seturi", (f"sip:+14155550101@{vapi}",)) in ksr.actions()
+    assert not ksr.called("uac.uac_replace_to_uri")  # not in the request route: in each attempt's branch
+    for duri, host in ((f"sip:{vapi}", vapi), ("sip:3i5bvr312d9.sip.livekit.cloud;transport=tcp",
+                                               "3i5bvr312d9.sip.livekit.cloud"), ("sip:127.0.3.2:5060", PUBLIC)):
+        ksr.calls.clear()
+        ksr.returns["kx.get_duri"] = duri
+        ksr.pvs[NUMBER_AVP] = "+14155550101"
+        make_routes().branch_to_gateway(None)
+        assert ksr.actions()[0] == ("uac.uac_replace_to_uri", (f"sip:+14155550101@{host}",))
+        assert ksr.dlg_vars[CALLEE_TO] == f"sip:+14155550101@{host}"  # the dialog's own requests: the last
+
+
+def test_an_attempt_whose_to_cannot_be_replaced_does_not_leave(ksr):
+    """The caller's To names our private side: without the replacement the branch is dropped, no offer."""
+    request(ksr)
+    ksr.returns["uac.uac_replace_to_uri"] = -1
+    make_routes().branch_to_gateway(None)
+    assert ksr.called("set_drop") == [()] and not ksr.called("rtpengine.rtpengine_manage")
+    assert "branch dropped" in ksr.logged()
 
 
 def test_preloaded_route_headers_are_removed(ksr):
@@ -562,16 +580,18 @@ def test_cancel_without_transaction_gets_481_from_a_peer_and_nothing_from_a_stra
 
 def test_branch_to_gateway_offers_media_private_to_public(ksr):
     request(ksr)
+    ksr.pvs[NUMBER_AVP] = "+14155550101"
     make_routes().branch_to_gateway(None)
-    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public"),))]
+    assert ksr.actions() == [("uac.uac_replace_to_uri", (f"sip:+14155550101@{PUBLIC}",)),
+                             ("rtpengine.rtpengine_manage", (media.offer_flags("private", "public"),))]
 
 
 def test_branch_of_a_kept_alive_call_asks_for_rtpengines_audio_player(ksr):
     request(ksr)
     ksr.pvs[KEEPALIVE_AVP] = 1
     make_routes().branch_to_gateway(None)
-    assert ksr.actions() == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public") +
-                                                             " audio-player=force",))]
+    assert ksr.actions()[1:] == [("rtpengine.rtpengine_manage", (media.offer_flags("private", "public") +
+                                                                 " audio-player=force",))]
 
 
 def test_answer_of_a_kept_alive_call_asks_for_rtpengines_audio_player_too(ksr):
