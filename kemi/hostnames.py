@@ -1,11 +1,12 @@
 """Gateways named by host name (`sip:<id>.sip.vapi.ai`): the addresses their requests come from.
 
-Routing and probing need nothing here: dispatcher probes such a row and tm sends to it as RFC 3263 says
-(SRV, then A), through Kamailio's DNS cache, which keeps each record for its TTL; use_dns_failover moves
-to the name's next target. Recognising a request *from* such a gateway needs its addresses: a timer
-process of its own resolves every host-named gateway every GATEWAY_DNS_INTERVAL seconds and keeps the
-addresses in shared memory (htable gwdns: address -> host), so no SIP worker waits on DNS. A name that
-stops resolving keeps its last known addresses: a DNS outage must not turn a provider into a stranger.
+Routing needs nothing here: tm sends to such a row as RFC 3263 says (SRV, then A), through Kamailio's DNS
+cache, which keeps each record for its TTL; use_dns_failover moves to the name's next target. Recognising a
+request *from* such a gateway needs its addresses: a timer process of its own resolves every host-named
+gateway every GATEWAY_DNS_INTERVAL seconds and keeps the addresses in shared memory (htable gwdns: address ->
+host), so no SIP worker waits on DNS; each target's address and port are kept too, for kemi/gwprobe.py to
+probe one by one. A name that stops resolving keeps its last known addresses and targets: a DNS outage must
+not turn a provider into a stranger.
 
 Dispatcher resolves each row when it loads (ds_dns_mode) and leaves out a row whose name does not resolve
 then (6.0 would not probe a row flagged to skip that). So when a name resolves again after failing, the
