@@ -91,15 +91,13 @@ class Prober:
     def __init__(self, targets: Callable[[], Iterable[Target]], health: Health, accepted: Callable[[int], bool],
                  send: Callable[[Target], None], answer: Callable[[str], int | None],
                  block: Callable[[Target], None], unblock_all: Callable[[], None],
-                 told: Callable[[str, Target, int | None], None],
-                 rows: Callable[[], Iterable[tuple[int, str, int]]] = list,
-                 set_state: Callable[[str, int, str], None] = lambda state, group, uri: None,
-                 told_row: Callable[[str, int, str], None] = lambda change, group, uri: None):
+                 told: Callable[[str, Target, int | None], None], rows: Callable[[], Iterable[tuple[int, str, int]]],
+                 set_state: Callable[[str, int, str], None], told_row: Callable[[str, int, str], None]):
         self.targets, self.health, self.accepted = targets, health, accepted
         self.send, self.answer, self.block, self.unblock_all, self.told = send, answer, block, unblock_all, told
         self.rows, self.set_state, self.told_row = rows, set_state, told_row
         self.verdicts: dict[tuple[int, str], str] = {}
-        self.probed: dict[str, Target] = {}
+        self.probed: set[str] = set()  # the targets whose answers the next round reads
         self.blocked: set[str] = set()
 
     def __call__(self) -> None:
@@ -122,7 +120,7 @@ class Prober:
         self._tls_rows(every)
         for target in current.values():
             self.send(target)
-        self.probed = current
+        self.probed = set(current)
 
     def _tls_rows(self, every: list[Target]) -> None:
         """A TLS row's state is its targets' (dispatcher's own probes of it are dropped: see tls_probe_dropped):

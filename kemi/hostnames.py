@@ -59,7 +59,6 @@ class Resolver:
                  recovered: Callable[[], None] = lambda: None):
         self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
         self.recovered = recovered  # a name that had failed resolves: dispatcher may have left its row out
-        self.known: dict[str, set[str]] = {}  # host -> its addresses, last resolved
         self.reached: dict[str, tuple[str, set[tuple[str, int]]]] = {}  # host -> transport, (address, port)s
         self.stored: dict[str, str] = {}  # address -> host, as in the htable
         self.failing: set[str] = set()
@@ -73,22 +72,20 @@ class Resolver:
             if reached is None:
                 if host not in self.failing:  # told once per outage, not every interval
                     self.failing.add(host)
-                    self.told("failed" if host in self.known else "unresolved", host)
+                    self.told("failed" if host in self.reached else "unresolved", host)
                 continue
             if host in self.failing:
                 self.failing.discard(host)
                 back = True
-            found = {address for address, _ in reached}
-            if found != self.known.get(host):
+            found = addresses(reached)
+            if host not in self.reached or found != addresses(self.reached[host][1]):
                 self.told("changed", f"{host}: {', '.join(sorted(found)) or 'no address'}")
-            self.known[host] = found
             self.reached[host] = (target.transport, reached)
-        self.known = {h: a for h, a in self.known.items() if h in targets}  # a removed gateway is forgotten
-        self.reached = {h: r for h, r in self.reached.items() if h in targets}
+        self.reached = {h: r for h, r in self.reached.items() if h in targets}  # a removed gateway is forgotten
         self.failing &= targets.keys()
         hosts: dict[str, set[str]] = {}
-        for host, addresses in self.known.items():
-            for address in addresses:
+        for host, (_, reached) in self.reached.items():
+            for address in addresses(reached):
                 hosts.setdefault(address, set()).add(host)
         wanted = {address: " ".join(sorted(names)) for address, names in hosts.items()}  # names sharing one
         for address in self.stored.keys() - wanted.keys():
@@ -122,6 +119,10 @@ class Resolver:
         """Every (last known) target of every host-named gateway, for probing each one."""
         return sorted(Target(host, transport, ip, port) for host, (transport, found) in self.reached.items()
                       for ip, port in found)
+
+
+def addresses(reached: set[tuple[str, int]]) -> set[str]:
+    return {address for address, _ in reached}
 
 
 class Paced:
