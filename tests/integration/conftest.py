@@ -20,7 +20,7 @@ from stack import services
 from stack.stack import Stack
 
 from . import dns, tlsca
-from .harness import rtpengine_calls, wait_for
+from .harness import rtpengine_calls, wait_for, wait_state
 
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
 TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
@@ -162,3 +162,23 @@ def sbcctl(quiet_sbc, tmp_path, tls_ca):
     def run(*args):
         return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
     return run
+
+
+@pytest.fixture
+def add_named(quiet_sbc, dns_zone, sbcctl):
+    """For one test: `add_named(uri, *options)` adds a gateway named by host name to set 1 (whose demo
+    gateways nobody answers) with sbcctl; afterwards its row and its name's DNS records are removed."""
+    from .test_hostnames import DEMO_GATEWAYS, gateways, host_of, remove_gateways_since  # its helpers
+
+    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
+    before = {row["id"] for row in gateways(sbcctl)}
+    hosts = []
+
+    def add(uri: str, *options: str) -> None:
+        done = sbcctl("gateway", "add", "--uri", uri, "--group", "1", *options)
+        assert done.returncode == 0, done.stderr
+        hosts.append(host_of(uri))
+
+    yield add
+    remove_gateways_since(sbcctl, before)
+    dns_zone.remove(*hosts)

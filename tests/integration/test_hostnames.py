@@ -257,17 +257,15 @@ def target_events(sbc, event: str) -> float:
     return scrape(sbc).get((TARGET_TOTAL, (("event", event),)), 0)
 
 
-def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, dns_zone, sbcctl, work):
+def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, dns_zone, add_named, work):
     dns_zone.a(MULTI, DEAD, LIVE, ttl=60)  # in this order: tm tries the dead one first
-    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
-    before = {row["id"] for row in gateways(sbcctl)}
     silent = Endpoint(DEAD, 5060)  # a gateway that died without closing anything: datagrams arrive, no answer
     live = Sipp(work, "multi-live", "uas_answer.xml", LIVE, args=("-rtp_echo",)).start()
     back = None
     try:
         down, up = target_events(quiet_sbc, "down"), target_events(quiet_sbc, "up")
         added = time.monotonic()
-        assert sbcctl("gateway", "add", "--uri", f"sip:{MULTI}", "--group", "1").returncode == 0
+        add_named(f"sip:{MULTI}")
         wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         assert wait_for(lambda: target_events(quiet_sbc, "down") == down + 1, 15)
         detected = time.monotonic() - added
@@ -295,8 +293,6 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
         live.stop()
         if back is not None:
             back.stop()
-        remove_gateways_since(sbcctl, before)
-        dns_zone.remove(MULTI)
     print(f"\n{MULTI} -> {DEAD} (silent), {LIVE}: the dead target blocklisted {detected:.1f} s after the gateway "
           f"was added (probing 1 s, threshold 2); 5 calls then took {took:.2f} s in all, "
           f"{len(invites_dead)} INVITE reached the dead target ({len(probes_dead)} probes did)")
@@ -307,21 +303,18 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
     assert len(back.received("INVITE")) == 1
 
 
-def test_a_failover_to_another_named_gateway_gives_it_its_own_name_in_the_to(quiet_sbc, dns_zone, sbcctl, work):
+def test_a_failover_to_another_named_gateway_gives_it_its_own_name_in_the_to(quiet_sbc, dns_zone, add_named, work):
     """The To host is each attempt's gateway's name, as the Request-URI's: VAPI picks the trunk's
     credential by it, and one provider must not see another's name."""
     busy, spare = ("busy.gw.test", "127.0.7.51"), ("spare.gw.test", "127.0.7.52")
     for host, address in (busy, spare):
         dns_zone.a(host, address, ttl=60)
-    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
-    before = {row["id"] for row in gateways(sbcctl)}
     peers = [Sipp(work, "busy", "uas_503.xml", busy[1]).start(),
              Sipp(work, "spare", "uas_answer.xml", spare[1], args=("-rtp_echo",)).start()]
     try:
         # first in the set (priority) with weight 100: every first attempt goes to the busy one (DS_ALGORITHM 9)
         for (host, _), priority, weight in ((busy, "20", "100"), (spare, "10", "50")):
-            assert sbcctl("gateway", "add", "--uri", f"sip:{host}", "--group", "1", "--priority", priority,
-                          "--weight", weight).returncode == 0
+            add_named(f"sip:{host}", "--priority", priority, "--weight", weight)
         wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{busy[0]}", f"sip:{spare[0]}"]), 15), \
             dispatcher_states(quiet_sbc)
@@ -330,8 +323,6 @@ def test_a_failover_to_another_named_gateway_gives_it_its_own_name_in_the_to(qui
     finally:
         for peer in peers:
             peer.stop()
-        remove_gateways_since(sbcctl, before)
-        dns_zone.remove(busy[0], spare[0])
     first, second = peers[0].received("INVITE"), peers[1].received("INVITE")
     print(f"\nINVITE To: {busy[0]}: {[m.headers('To')[0] for m in first]}; "
           f"{spare[0]}: {[m.headers('To')[0] for m in second]}; its BYE: "

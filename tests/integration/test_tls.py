@@ -11,7 +11,7 @@ import pytest
 
 from .conftest import kamailio_major
 from .harness import delta_sum, dispatcher_states, run_uac, scrape, start_peers, wait_for, wait_state
-from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since
+from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since, target_events
 from .tlsca import SBC_NAME, Authority
 from .tlspeer import TlsCaller, TlsGateway
 
@@ -130,28 +130,24 @@ def test_the_sbc_speaks_tls_1_2_or_newer_only(quiet_sbc, tls_ca):
             handshake(old, ca)
 
 
-def test_each_target_of_a_tls_name_is_probed_asking_for_the_name(quiet_sbc, dns_zone, sbcctl, work, tls_ca):
+def test_each_target_of_a_tls_name_is_probed_asking_for_the_name(quiet_sbc, dns_zone, add_named, work, tls_ca):
     """A name with two addresses: the SBC's own probes (kemi/gwprobe.py) reach each of them, over a
     connection that asks for the name (SNI); dispatcher's would reach the first one only, without SNI."""
     name, addresses = "pool.tls.test", ["127.0.7.61", "127.0.7.62"]
     dns_zone.a(name, *addresses, ttl=60)
-    wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
-    before = {row["id"] for row in gateways(sbcctl)}
-    down = scrape(quiet_sbc).get(("kamailio_sbc_gateway_target_total", (("event", "down"),)), 0)
+    down = target_events(quiet_sbc, "down")
     pool = [TlsGateway(ip, tls_ca[1].write(work, f"pool-{n}", [name])).start() for n, ip in enumerate(addresses)]
     try:
-        assert sbcctl("gateway", "add", "--uri", f"sip:{name};transport=tls", "--group", "1").returncode == 0
+        add_named(f"sip:{name};transport=tls")
         assert wait_for(lambda: all(len(gw.received("OPTIONS", probes=True)) >= 3 for gw in pool), 15), \
             [len(gw.received("OPTIONS", probes=True)) for gw in pool]
     finally:
         for gw in pool:
             gw.stop()
-        remove_gateways_since(sbcctl, before)
-        dns_zone.remove(name)
     print(f"\n{name}: SNI asked by the connections to {addresses}: {[gw.server_names for gw in pool]}; "
           f"probes answered: {[len(gw.received('OPTIONS', probes=True)) for gw in pool]}")
     for gw in pool:
         assert gw.server_names == [name]  # one connection each, kept open, opened asking for the name
         assert {m.start for m in gw.received("OPTIONS", probes=True)} == {f"OPTIONS sip:{name};transport=tls SIP/2.0"}
     assert all(gw.handshake_errors == [] for gw in pool)
-    assert scrape(quiet_sbc).get(("kamailio_sbc_gateway_target_total", (("event", "down"),)), 0) == down
+    assert target_events(quiet_sbc, "down") == down
