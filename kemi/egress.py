@@ -58,8 +58,8 @@ class EgressChecks:
         """tm:local-request: a request built here (dialog BYEs from dlg.end_dlg, a timeout or dead media;
         probes). Toward a call's callee it gets the callee's Call-ID/From/To (topos leaves local requests
         alone), or is dropped and counted; a BYE the SBC ends a call with says why (Reason). Dispatcher's
-        probe of a TLS gateway named by host name is dropped too (kemi/gwprobe.py probes it, with SNI)."""
-        return _drop_when("tm event handler", lambda: gwprobe.tls_probe_dropped() or self.local_request_leaks())
+        probe of a gateway whose name kemi/gwprobe.py probes target by target is dropped too."""
+        return _drop_when("tm event handler", lambda: gwprobe.probe_dropped() or self.local_request_leaks())
 
     def reply_refused(self) -> bool:
         if self.settings.clustered and cluster.on_bus(self.settings, KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())):

@@ -107,7 +107,8 @@ def mod_init():
     probe = h.Paced(p.Prober(resolver.targets, p.Health(settings.ds_probing_threshold, settings.ds_inactive_threshold),
                              lambda code: p.accepts(settings.ds_ping_reply_codes, code),
                              p.ksr_send(lambda transport: settings.socket("public", transport)), p.ksr_answer,
-                             p.ksr_block, p.ksr_unblock_all, p.told, lambda: rows, p.ksr_set_state, p.told_row),
+                             p.ksr_block, p.ksr_unblock_all, p.told, lambda: rows, p.ksr_set_state, p.told_row,
+                             p.ksr_cover),
                     settings.ds_ping_interval)
 
     def gateway_dns() -> None:

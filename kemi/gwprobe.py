@@ -11,9 +11,11 @@ DS_INACTIVE_THRESHOLD answered rounds; each change is logged and counted. While 
 answers, a down target is on Kamailio's destination blocklist, which tm consults for INVITEs only: a call's
 DNS failover skips it at once instead of waiting for its reply timeout.
 
-Over TLS these probes are the only ones: dispatcher's would open a connection without SNI, which calls then
-reuse, so they are dropped before they leave (tls_probe_dropped) and such a row's state is set from its
-targets' (up while one answers, down once all are down).
+For these names they are the only probes: dispatcher's probe of the name reaches the first target only,
+waits out its reply timer (with retransmissions) whenever that one is dead, and over TLS would open a
+connection without SNI, which calls then reuse. So dispatcher's probe of a row whose name (and transport)
+we probe is dropped before it leaves (probe_dropped), and the row's state is set from its targets' (up while
+one answers, down once all are down). Rows of other sets and names that never resolved keep dispatcher's.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from .hostnames import Target
 from .policy import named
 
 TABLE = "gwprobe"  # kamailio.cfg htable: target key -> the code its last probe was answered with
+NAMES = "gwnames"  # kamailio.cfg htable: "transport:host" of every name probed here -> 1
 FROM = "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from: one identity for every probe
 PROTO = {"udp": 1, "tcp": 2, "tls": 3}  # Kamailio's PROTO_* numbers (dst_blocklist.add)
 ADMIN = 64  # BLST_ADM_PROHIBITED: the only reason the blocklist keeps (kamailio.cfg ignores the others)
@@ -92,13 +95,15 @@ class Prober:
                  send: Callable[[Target], None], answer: Callable[[str], int | None],
                  block: Callable[[Target], None], unblock_all: Callable[[], None],
                  told: Callable[[str, Target, int | None], None], rows: Callable[[], Iterable[tuple[int, str, int]]],
-                 set_state: Callable[[str, int, str], None], told_row: Callable[[str, int, str], None]):
+                 set_state: Callable[[str, int, str], None], told_row: Callable[[str, int, str], None],
+                 cover: Callable[[str, bool], None]):
         self.targets, self.health, self.accepted = targets, health, accepted
         self.send, self.answer, self.block, self.unblock_all, self.told = send, answer, block, unblock_all, told
-        self.rows, self.set_state, self.told_row = rows, set_state, told_row
+        self.rows, self.set_state, self.told_row, self.cover = rows, set_state, told_row, cover
         self.verdicts: dict[tuple[int, str], str] = {}
         self.probed: set[str] = set()  # the targets whose answers the next round reads
         self.blocked: set[str] = set()
+        self.covered: set[str] = set()  # name_key of every name probed here (dispatcher's probes dropped)
 
     def __call__(self) -> None:
         every = list(self.targets())
@@ -117,21 +122,30 @@ class Prober:
         for key in sorted(wanted):
             self.block(current[key])  # again every round: the entry's expiry is a few rounds
         self.blocked = wanted
-        self._tls_rows(every)
+        self._cover({name_key(t.transport, t.host) for t in every})
+        self._rows(every)
         for target in current.values():
             self.send(target)
         self.probed = set(current)
 
-    def _tls_rows(self, every: list[Target]) -> None:
-        """A TLS row's state is its targets' (dispatcher's own probes of it are dropped: see tls_probe_dropped):
-        up while one answers, down once all are down; set again every round, since a dispatcher reload
-        resets it. A row the operator disabled is left alone."""
+    def _cover(self, names: set[str]) -> None:
+        """Tell probe_dropped which names are ours to probe: set before their rows' state is first set."""
+        for name in sorted(self.covered - names):
+            self.cover(name, False)  # dispatcher probes it again
+        for name in sorted(names - self.covered):
+            self.cover(name, True)
+        self.covered = names
+
+    def _rows(self, every: list[Target]) -> None:
+        """The state of a row whose name is probed here is its targets' (dispatcher's own probes of it are
+        dropped: see probe_dropped): up while one answers, down once all are down; set again every round,
+        since a dispatcher reload resets it. A row the operator disabled is left alone."""
         verdicts = {}
         for group, uri, flags in self.rows():
             target = named(uri)
-            if target is None or target.transport != tlspeer.TLS or flags & DISABLED:
+            if target is None or flags & DISABLED or name_key(target.transport, target.host) not in self.covered:
                 continue
-            keys = {t.key for t in every if t.host == target.host}
+            keys = {t.key for t in every if t.host == target.host and t.transport == target.transport}
             state = row_state(keys, self.health)
             if state is None:
                 continue
@@ -140,6 +154,10 @@ class Prober:
             if self.verdicts.get((group, uri), "ap") != state:  # dispatcher takes a new row as up
                 self.told_row("up" if state == "ap" else "down", group, uri)
         self.verdicts = verdicts
+
+
+def name_key(transport: str, host: str) -> str:
+    return f"{transport}:{host}"
 
 
 def row_state(keys: set[str], health: Health) -> str | None:
@@ -153,8 +171,8 @@ def row_state(keys: set[str], health: Health) -> str | None:
 
 def blockable(targets: list[Target], down: set[str]) -> set[str]:
     """The down targets calls should skip: only where each name using one still has a target answering.
-    A name whose targets are all down leaves its set instead (through dispatcher's probes, or over TLS through
-    row_state): blocklisting them all would make tm refuse the call's relay, not fail over to the next gateway."""
+    A name whose targets are all down leaves its set instead (row_state): blocklisting them all would make
+    tm refuse the call's relay, not fail over to the next gateway."""
     answering = {t.host for t in targets if t.key not in down}
     names: dict[str, set[str]] = {}
     for t in targets:
@@ -187,7 +205,7 @@ def ksr_send(socket: Callable[[str], str]) -> Callable[[Target], None]:
         KSR.pv.seti("$uac_req(evroute)", 1)
         if KSR.uac.uac_req_send() < 0:
             KSR.warn(printable(f"sbc: gateway target probe to {target.key} not sent") + "\n")
-        KSR.pv.unset("$uac_req(all)")  # set only while ours is built (tls_probe_dropped tells them apart)
+        KSR.pv.unset("$uac_req(all)")  # set only while ours is built (probe_dropped tells them apart)
 
     return send
 
@@ -217,6 +235,13 @@ def ksr_unblock_all() -> None:
     _rpc("dst_blocklist.delete_all", [])
 
 
+def ksr_cover(name: str, covered: bool) -> None:
+    if covered:
+        KSR.htable.sht_seti(NAMES, name, 1)
+    else:
+        KSR.htable.sht_rm(NAMES, name)
+
+
 def ksr_set_state(state: str, group: int, uri: str) -> None:
     _rpc("dispatcher.set_state", [state, group, uri])
 
@@ -227,13 +252,12 @@ def told_row(change: str, group: int, uri: str) -> None:
     (KSR.warn if change == "down" else KSR.notice)(printable(line) + "\n")
 
 
-def tls_probe_dropped() -> bool:
-    """tm:local-request: dispatcher's OPTIONS over TLS to a gateway named by host name is not sent. Its
-    connection would ask no SNI (tm sends a local request with the process's xavps, not the ones its event
-    route sets), and calls would then reuse that connection; such a row is probed by our own probes (which
-    ask with the name) and its state set from theirs. A dropped probe changes no dispatcher state."""
-    if KSR.kx.get_method() != "OPTIONS" or KSR.pv.get("$snd(sproto)") != tlspeer.TLS:
-        return False
-    if isinstance(KSR.pv.get("$uac_req(evparam)"), str):
-        return False  # ours: uac_req_send runs this route in the sending process, while $uac_req is set
-    return named(KSR.kx.get_ruri()) is not None
+def probe_dropped() -> bool:
+    """tm:local-request: dispatcher's OPTIONS to a gateway whose name we probe target by target is not sent
+    (its row's state is set from ours). Over TLS it would also open a connection asking no SNI (tm sends a
+    local request with the process's xavps, not the ones its event route sets), which calls would reuse.
+    A dropped probe changes no dispatcher state."""
+    if KSR.kx.get_method() != "OPTIONS" or isinstance(KSR.pv.get("$uac_req(evparam)"), str):
+        return False  # not a probe, or ours: uac_req_send runs this route in the sending process
+    target = named(KSR.kx.get_ruri())
+    return target is not None and KSR.htable.sht_get(NAMES, name_key(target.transport, target.host)) is not None

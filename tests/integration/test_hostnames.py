@@ -257,34 +257,52 @@ def target_events(sbc, event: str) -> float:
     return scrape(sbc).get((TARGET_TOTAL, (("event", event),)), 0)
 
 
+def call_id(datagram: bytes) -> str:
+    for line in datagram.split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() in (b"call-id", b"i"):
+            return value.strip().decode(errors="replace")
+    return ""
+
+
 def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, dns_zone, add_named, work):
+    """Each target gets our probe, once per round, and no other (dispatcher's probe of the name is dropped);
+    calls skip the dead one; the row goes down once no target answers and up when one does again."""
     dns_zone.a(MULTI, DEAD, LIVE, ttl=60)  # in this order: tm tries the dead one first
     silent = Endpoint(DEAD, 5060)  # a gateway that died without closing anything: datagrams arrive, no answer
     live = Sipp(work, "multi-live", "uas_answer.xml", LIVE, args=("-rtp_echo",)).start()
-    back = None
+    uri, back = f"sip:{MULTI}", None
     try:
         down, up = target_events(quiet_sbc, "down"), target_events(quiet_sbc, "up")
         added = time.monotonic()
-        add_named(f"sip:{MULTI}")
+        add_named(uri)
         wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         assert wait_for(lambda: target_events(quiet_sbc, "down") == down + 1, 15)
         detected = time.monotonic() - added
         blocklist = quiet_sbc.kamailio.rpc("dst_blocklist.view")
         assert DEAD in blocklist and LIVE not in blocklist, blocklist
-        assert wait_for(lambda: all_up(quiet_sbc, [f"sip:{MULTI}"]), 15), dispatcher_states(quiet_sbc)
+        assert wait_for(lambda: all_up(quiet_sbc, [uri]), 15), dispatcher_states(quiet_sbc)
         started = time.monotonic()
         uac = run_uac(work, "to-multi", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=5, rate=5,
                       duration_ms=100)
         assert uac.wait(30) == 0, uac.log()
         took = time.monotonic() - started
-        first_lines = [data.split(b"\r\n", 1)[0].decode(errors="replace") for data, _ in silent.drain()]
+        at_dead = silent.drain()
+        probing = time.monotonic() - added
+        first_lines = [data.split(b"\r\n", 1)[0].decode(errors="replace") for data, _ in at_dead]
         invites_dead = [line for line in first_lines if line.startswith("INVITE")]
         probes_dead = [line for line in first_lines if line.startswith("OPTIONS")]
+        transactions = {call_id(data) for data, _ in at_dead if data.startswith(b"OPTIONS")}
+        # No target answers: the row leaves its set (our probes set it; dispatcher's would not reach here).
+        live.stop()
+        assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("I"), 15), \
+            dispatcher_states(quiet_sbc)
+        assert DEAD not in quiet_sbc.kamailio.rpc("dst_blocklist.view")  # all down: nothing to skip to
         # It comes back: answering there, it is up again and the first target DNS gives gets the next call.
         silent.close()
         back = Sipp(work, "multi-back", "uas_answer.xml", DEAD, args=("-rtp_echo",)).start()
         assert wait_for(lambda: target_events(quiet_sbc, "up") == up + 1, 15)
-        assert DEAD not in quiet_sbc.kamailio.rpc("dst_blocklist.view")
+        assert wait_for(lambda: all_up(quiet_sbc, [uri]), 15), dispatcher_states(quiet_sbc)
         again = run_uac(work, "to-multi-again", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=100,
                         media_port=17800)
         assert again.wait(30) == 0, again.log()
@@ -295,9 +313,11 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
             back.stop()
     print(f"\n{MULTI} -> {DEAD} (silent), {LIVE}: the dead target blocklisted {detected:.1f} s after the gateway "
           f"was added (probing 1 s, threshold 2); 5 calls then took {took:.2f} s in all, "
-          f"{len(invites_dead)} INVITE reached the dead target ({len(probes_dead)} probes did)")
+          f"{len(invites_dead)} INVITE reached the dead target; {len(probes_dead)} OPTIONS datagrams did, "
+          f"{len(transactions)} probes in {probing:.1f} s")
     assert invites_dead == [] and len(probes_dead) >= 2
     assert all(f"sip:{MULTI}" in line for line in probes_dead), probes_dead[:2]
+    assert len(transactions) <= probing + 1  # one per 1 s round: ours only
     assert len(live.received("INVITE")) == 5
     assert {host_of(m.request_uri) for m in live.received("OPTIONS", probes=True)} == {MULTI}
     assert len(back.received("INVITE")) == 1

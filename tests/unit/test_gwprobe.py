@@ -49,12 +49,13 @@ class Probes:
         self.sent: list[str] = []
         self.blocked: set[str] = set()
         self.events: list[tuple[str, str, int | None]] = []
+        self.covered: list[tuple[str, bool]] = []
         self.prober = gwprobe.Prober(lambda: self.current, gwprobe.Health(down_after, up_after),
                                      lambda code: gwprobe.accepts(CODES, code), lambda t: self.sent.append(t.key),
                                      self.answers.get, lambda t: self.blocked.add(t.key), self.blocked.clear,
                                      lambda change, t, code: self.events.append((change, t.key, code)),
                                      lambda: self.rows, lambda *a: self.states.append(a),
-                                     lambda *a: self.row_events.append(a))
+                                     lambda *a: self.row_events.append(a), lambda *a: self.covered.append(a))
 
     def rounds(self, n=1):
         for _ in range(n):
@@ -144,26 +145,41 @@ def test_the_resolver_gives_each_target_with_the_port_tm_would_use():
     assert r.targets() == [Target("tls.test", "tls", "127.0.7.80", 5061)]
 
 
-def test_a_tls_rows_state_is_set_from_its_targets_every_round_and_told_on_change():
+def test_a_rows_state_is_set_from_its_targets_every_round_and_told_on_change():
     tls = [Target("pool.test", "tls", "127.0.7.61", 5061), Target("pool.test", "tls", "127.0.7.62", 5061)]
-    rows = [(1, "sip:pool.test;transport=tls", 0), (2, "sip:lk.test", 0), (3, "sip:off.test;transport=tls", 4)]
+    rows = [(1, "sip:pool.test;transport=tls", 0), (2, "sip:lk.test", 0), (3, "sip:off.test;transport=tls", 4),
+            (2, "sip:lk.test;transport=tcp", 0), (3, "sip:127.0.7.9", 0), (1, "sip:gone.test", 0)]
     p = Probes([*tls, A, Target("off.test", "tls", "127.0.7.70", 5061)], rows=rows)
     p.rounds()
     assert p.states == []  # nothing known yet: dispatcher keeps what it has
     p.answers[tls[1].key] = 200
+    p.answers[A.key] = 200
     p.rounds()
-    assert p.states == [("ap", 1, "sip:pool.test;transport=tls")] and p.row_events == []  # a new row is up
+    assert p.states == [("ap", 1, "sip:pool.test;transport=tls"), ("ap", 2, "sip:lk.test")]
+    assert p.row_events == []  # dispatcher took the new rows as up
     p.rounds(2)
-    assert p.states[-1] == ("ap", 1, "sip:pool.test;transport=tls") and len(p.states) == 3  # again each round
+    assert p.states[-2:] == [("ap", 1, "sip:pool.test;transport=tls"), ("ap", 2, "sip:lk.test")]
+    assert len(p.states) == 6  # again each round
     p.answers[tls[1].key] = None
     p.rounds(2)
-    assert p.states[-1] == ("ip", 1, "sip:pool.test;transport=tls")
+    assert p.states[-2] == ("ip", 1, "sip:pool.test;transport=tls")
     assert p.row_events == [("down", 1, "sip:pool.test;transport=tls")]
     p.answers[tls[0].key] = 200
     p.rounds()
     assert p.row_events[-1] == ("up", 1, "sip:pool.test;transport=tls")
-    # UDP rows are dispatcher's to probe; a disabled row is never touched
-    assert {uri for _, _, uri in p.states} == {"sip:pool.test;transport=tls"}
+    # dispatcher's: a name probed over another transport, an address, a name that never resolved;
+    # a disabled row is never touched
+    assert {uri for _, _, uri in p.states} == {"sip:pool.test;transport=tls", "sip:lk.test"}
+
+
+def test_the_names_probed_here_are_told_once_each_way_so_that_dispatchers_probes_of_them_are_dropped():
+    tcp = Target("lk.test", "tcp", "127.0.7.21", 5060)
+    p = Probes([A, B, tcp])
+    p.rounds(3)
+    assert p.covered == [("tcp:lk.test", True), ("udp:lk.test", True)]
+    p.current = [tcp]  # the UDP gateway removed from its set: dispatcher probes it again, if it still has it
+    p.rounds(2)
+    assert p.covered[2:] == [("udp:lk.test", False)]
 
 
 def test_a_row_state_follows_its_targets():
@@ -258,17 +274,28 @@ def test_a_row_state_goes_to_dispatcher_by_rpc_and_a_change_is_logged(ksr):
     assert "gateway sip:pool.test;transport=tls (set 1) down: no target of its name answers" in ksr.logged()
 
 
-@pytest.mark.parametrize("method,proto,evparam,ruri,dropped", [
-    ("OPTIONS", "tls", None, "sip:pool.test;transport=tls", True),  # dispatcher's probe of a named TLS row
-    ("OPTIONS", "tls", "tls:127.0.7.61:5061", "sip:pool.test;transport=tls", False),  # ours, being sent
-    ("OPTIONS", "tls", None, "sip:127.0.7.60:5061;transport=tls", False),  # an address: dispatcher's
-    ("OPTIONS", "udp", None, "sip:lk.test", False),  # no connection to open
-    ("BYE", "tls", None, "sip:gw@127.0.7.60:5061;transport=tls", False),
+@pytest.mark.parametrize("method,evparam,ruri,dropped", [
+    ("OPTIONS", None, "sip:pool.test;transport=tls", True),  # dispatcher's probe of a name we probe
+    ("OPTIONS", None, "sip:lk.test", True),
+    ("OPTIONS", "tls:127.0.7.61:5061", "sip:pool.test;transport=tls", False),  # ours, being sent
+    ("OPTIONS", None, "sip:lk.test;transport=tcp", False),  # the name, over a transport we do not probe
+    ("OPTIONS", None, "sip:carrier.test", False),  # a name outside the gateway sets
+    ("OPTIONS", None, "sip:127.0.7.60:5061;transport=tls", False),  # an address: dispatcher's
+    ("BYE", None, "sip:gw@pool.test;transport=tls", False),
 ])
-def test_dispatchers_probe_of_a_named_tls_row_is_dropped_before_it_opens_a_connection(
-        ksr, method, proto, evparam, ruri, dropped):
-    ksr.returns.update({"kx.get_method": method, "kx.get_ruri": ruri, "siputils.has_totag": -1})
-    ksr.pvs.update({"$snd(sproto)": proto, "$uac_req(evparam)": evparam})
-    assert gwprobe.tls_probe_dropped() is dropped
+def test_dispatchers_probe_of_a_name_probed_target_by_target_is_dropped_before_it_leaves(
+        ksr, method, evparam, ruri, dropped):
+    probed = {"tls:pool.test", "udp:lk.test"}
+    ksr.returns.update({"kx.get_method": method, "kx.get_ruri": ruri, "siputils.has_totag": -1,
+                        "htable.sht_get": lambda table, key: 1 if table == "gwnames" and key in probed else None})
+    ksr.pvs["$uac_req(evparam)"] = evparam
+    assert gwprobe.probe_dropped() is dropped
     result = make_routes().ksr_tm_event(None, "tm:local-request")
     assert (result == 0 and ("set_drop", ()) in ksr.calls) is dropped
+
+
+def test_a_name_probed_here_is_marked_for_every_process_and_unmarked_when_it_goes(ksr):
+    gwprobe.ksr_cover("udp:lk.test", True)
+    gwprobe.ksr_cover("udp:lk.test", False)
+    assert ksr.calls == [("htable.sht_seti", ("gwnames", "udp:lk.test", 1)),
+                         ("htable.sht_rm", ("gwnames", "udp:lk.test"))]
