@@ -31,7 +31,7 @@ from .hostnames import Target
 from .policy import named
 
 TABLE = "gwprobe"  # kamailio.cfg htable: target key -> the code its last probe was answered with
-NAMES = "gwnames"  # kamailio.cfg htable: "transport:host" of every name probed here -> 1
+NAMES = "gwnames"  # kamailio.cfg htable: "transport:host" of every name probed here -> 1 (expires unrenewed)
 FROM = "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from: one identity for every probe
 PROTO = {"udp": 1, "tcp": 2, "tls": 3}  # Kamailio's PROTO_* numbers (dst_blocklist.add)
 ADMIN = 64  # BLST_ADM_PROHIBITED: the only reason the blocklist keeps (kamailio.cfg ignores the others)
@@ -96,7 +96,7 @@ class Prober:
                  block: Callable[[Target], None], unblock_all: Callable[[], None],
                  told: Callable[[str, Target, int | None], None], rows: Callable[[], Iterable[tuple[int, str, int]]],
                  set_state: Callable[[str, int, str], None], told_row: Callable[[str, int, str], None],
-                 cover: Callable[[str, bool], None]):
+                 cover: Callable[[str], None]):
         self.targets, self.health, self.accepted = targets, health, accepted
         self.send, self.answer, self.block, self.unblock_all, self.told = send, answer, block, unblock_all, told
         self.rows, self.set_state, self.told_row, self.cover = rows, set_state, told_row, cover
@@ -122,19 +122,13 @@ class Prober:
         for key in sorted(wanted):
             self.block(current[key])  # again every round: the entry's expiry is a few rounds
         self.blocked = wanted
-        self._cover({name_key(t.transport, t.host) for t in every})
+        self.covered = {name_key(t.transport, t.host) for t in every}
+        for name in sorted(self.covered):
+            self.cover(name)  # before its row's state is first set; again every round, or it expires
         self._rows(every)
         for target in current.values():
             self.send(target)
         self.probed = set(current)
-
-    def _cover(self, names: set[str]) -> None:
-        """Tell probe_dropped which names are ours to probe: set before their rows' state is first set."""
-        for name in sorted(self.covered - names):
-            self.cover(name, False)  # dispatcher probes it again
-        for name in sorted(names - self.covered):
-            self.cover(name, True)
-        self.covered = names
 
     def _rows(self, every: list[Target]) -> None:
         """The state of a row whose name is probed here is its targets' (dispatcher's own probes of it are
@@ -235,11 +229,9 @@ def ksr_unblock_all() -> None:
     _rpc("dst_blocklist.delete_all", [])
 
 
-def ksr_cover(name: str, covered: bool) -> None:
-    if covered:
-        KSR.htable.sht_seti(NAMES, name, 1)
-    else:
-        KSR.htable.sht_rm(NAMES, name)
+def ksr_cover(name: str) -> None:
+    """probe_dropped's list, in shared memory; an entry not renewed expires (GWNAMES_HTABLE)."""
+    KSR.htable.sht_seti(NAMES, name, 1)
 
 
 def ksr_set_state(state: str, group: int, uri: str) -> None:

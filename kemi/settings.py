@@ -199,6 +199,9 @@ class Settings:
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
             "GATEWAY_TARGET_HOLD": str(3 * self.ds_ping_interval),  # s a down target stays blocklisted
+            # the names probed target by target (kemi/gwprobe.py), renewed every round: one no longer probed
+            # goes back to dispatcher's probes within 3 rounds, even after a hot reload forgot it
+            "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={3 * self.ds_ping_interval};",
             "TLS_PORT": str(self.tls_port),
             **self._cluster_env(),
         }

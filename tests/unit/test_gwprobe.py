@@ -49,13 +49,13 @@ class Probes:
         self.sent: list[str] = []
         self.blocked: set[str] = set()
         self.events: list[tuple[str, str, int | None]] = []
-        self.covered: list[tuple[str, bool]] = []
+        self.covered: list[str] = []
         self.prober = gwprobe.Prober(lambda: self.current, gwprobe.Health(down_after, up_after),
                                      lambda code: gwprobe.accepts(CODES, code), lambda t: self.sent.append(t.key),
                                      self.answers.get, lambda t: self.blocked.add(t.key), self.blocked.clear,
                                      lambda change, t, code: self.events.append((change, t.key, code)),
                                      lambda: self.rows, lambda *a: self.states.append(a),
-                                     lambda *a: self.row_events.append(a), lambda *a: self.covered.append(a))
+                                     lambda *a: self.row_events.append(a), self.covered.append)
 
     def rounds(self, n=1):
         for _ in range(n):
@@ -172,14 +172,14 @@ def test_a_rows_state_is_set_from_its_targets_every_round_and_told_on_change():
     assert {uri for _, _, uri in p.states} == {"sip:pool.test;transport=tls", "sip:lk.test"}
 
 
-def test_the_names_probed_here_are_told_once_each_way_so_that_dispatchers_probes_of_them_are_dropped():
+def test_the_names_probed_here_are_marked_every_round_so_that_dispatchers_probes_of_them_are_dropped():
     tcp = Target("lk.test", "tcp", "127.0.7.21", 5060)
     p = Probes([A, B, tcp])
-    p.rounds(3)
-    assert p.covered == [("tcp:lk.test", True), ("udp:lk.test", True)]
-    p.current = [tcp]  # the UDP gateway removed from its set: dispatcher probes it again, if it still has it
     p.rounds(2)
-    assert p.covered[2:] == [("udp:lk.test", False)]
+    assert p.covered == ["tcp:lk.test", "udp:lk.test"] * 2  # renewed: an entry not renewed expires
+    p.current = [tcp]  # the UDP gateway removed from its set: its mark expires, dispatcher probes it again
+    p.rounds()
+    assert p.covered[4:] == ["tcp:lk.test"]
 
 
 def test_a_row_state_follows_its_targets():
@@ -294,8 +294,6 @@ def test_dispatchers_probe_of_a_name_probed_target_by_target_is_dropped_before_i
     assert (result == 0 and ("set_drop", ()) in ksr.calls) is dropped
 
 
-def test_a_name_probed_here_is_marked_for_every_process_and_unmarked_when_it_goes(ksr):
-    gwprobe.ksr_cover("udp:lk.test", True)
-    gwprobe.ksr_cover("udp:lk.test", False)
-    assert ksr.calls == [("htable.sht_seti", ("gwnames", "udp:lk.test", 1)),
-                         ("htable.sht_rm", ("gwnames", "udp:lk.test"))]
+def test_a_name_probed_here_is_marked_for_every_process(ksr):
+    gwprobe.ksr_cover("udp:lk.test")
+    assert ksr.calls == [("htable.sht_seti", ("gwnames", "udp:lk.test", 1))]
