@@ -20,7 +20,7 @@ from stack import services
 from stack.stack import Stack
 
 from . import dns, tlsca
-from .harness import rtpengine_calls, wait_for, wait_state
+from .harness import DEMO_GATEWAYS, gateways, host_of, remove_gateways_since, rtpengine_calls, wait_for, wait_state
 
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
 TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
@@ -168,8 +168,6 @@ def sbcctl(quiet_sbc, tmp_path, tls_ca):
 def add_named(quiet_sbc, dns_zone, sbcctl):
     """For one test: `add_named(uri, *options)` adds a gateway named by host name to set 1 (whose demo
     gateways nobody answers) with sbcctl; afterwards its row and its name's DNS records are removed."""
-    from .test_hostnames import DEMO_GATEWAYS, gateways, host_of, remove_gateways_since  # its helpers
-
     wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
     before = {row["id"] for row in gateways(sbcctl)}
     hosts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import time
@@ -145,6 +146,27 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
                     sock.sendto(ack.encode(), dst)
                 return code
         return None
+
+
+DEMO_GATEWAYS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"]  # sets 1-3 in the demo data: no peer here
+
+
+def gateways(sbcctl) -> list[dict]:
+    """sbcctl's gateway rows."""
+    done = sbcctl("--json", "gateway", "list")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def remove_gateways_since(sbcctl, before: set[int]) -> None:
+    """Removes every gateway row added since `before` (the row ids then)."""
+    for row in gateways(sbcctl):
+        if row["id"] not in before:
+            sbcctl("gateway", "remove", str(row["id"]))
+
+
+def host_of(request_uri: str) -> str:
+    return request_uri.split(":", 1)[1].split("@", 1)[-1].split(";")[0].split(":")[0]
 
 
 def dispatcher_states(sbc) -> dict[str, str]:

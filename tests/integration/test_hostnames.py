@@ -5,14 +5,17 @@ record's TTL, and their own calls recognised by the addresses DNS gives (outside
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 
 from .harness import (
+    DEMO_GATEWAYS,
     Sipp,
     dispatcher_states,
+    gateways,
+    host_of,
+    remove_gateways_since,
     run_uac,
     scrape,
     send_request,
@@ -35,7 +38,6 @@ SEED = [(1, f"sip:{VAPI}"), (2, f"sip:{LIVEKIT[0]}"), (2, f"sip:{LIVEKIT[1]};tra
 SRV_TARGET, SRV_PORT = f"edge-1.{LIVEKIT[0]}", 5070
 ADDRESS = {VAPI: "127.0.7.11", LIVEKIT[0]: "127.0.7.21", LIVEKIT[1]: "127.0.7.22", LIVEKIT[2]: "127.0.7.23",
            LIVEKIT[3]: "127.0.7.24", UNPOD[0]: "127.0.7.31", UNPOD[1]: "127.0.7.32"}
-DEMO_GATEWAYS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"]  # sets 1-3 in the demo data: no peer here
 TTL = 2
 CHANGE_TTL = 4  # the VAPI name's TTL in the DNS change test
 
@@ -69,18 +71,6 @@ def seed(quiet_sbc, zone, sbcctl):
         remove_gateways_since(sbcctl, before)
 
 
-def remove_gateways_since(sbcctl, before: set[int]) -> None:
-    for row in gateways(sbcctl):
-        if row["id"] not in before:
-            sbcctl("gateway", "remove", str(row["id"]))
-
-
-def gateways(sbcctl) -> list[dict]:
-    done = sbcctl("--json", "gateway", "list")
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)
-
-
 def peers_at_dns_addresses(work) -> dict[str, Sipp]:
     """One SIPp gateway per name, where DNS sends it (LIVEKIT[0] at its SRV port, LIVEKIT[1] on TCP)."""
     peers = {}
@@ -95,10 +85,6 @@ def peers_at_dns_addresses(work) -> dict[str, Sipp]:
 def all_up(sbc, uris=tuple(uri for _, uri in SEED)) -> bool:
     states = dispatcher_states(sbc)
     return all(states.get(uri, "").startswith("A") for uri in uris)
-
-
-def host_of(request_uri: str) -> str:
-    return request_uri.split(":", 1)[1].split("@", 1)[-1].split(";")[0].split(":")[0]
 
 
 def test_the_seeds_gateways_are_probed_and_reached_by_their_names(seed, zone, work, sbcctl):

@@ -10,10 +10,17 @@ import time
 import pytest
 
 from .baresip import Baresip, connecting_from, samples, tone_share
-from .harness import dispatcher_states, start_peers, wait_for, wait_state
+from .harness import (
+    DEMO_GATEWAYS,
+    dispatcher_states,
+    gateways,
+    remove_gateways_since,
+    start_peers,
+    wait_for,
+    wait_state,
+)
 from .rtp import RtpPeer, media_address
 from .sipua import Caller
-from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since
 from .test_srtp import answered_call, hang_up
 from .tlsca import SBC_NAME
 

@@ -9,11 +9,18 @@ import time
 
 import pytest
 
-from .harness import dispatcher_states, start_peers, wait_for, wait_state
+from .harness import (
+    DEMO_GATEWAYS,
+    dispatcher_states,
+    gateways,
+    remove_gateways_since,
+    start_peers,
+    wait_for,
+    wait_state,
+)
 from .rtp import RtpPeer, media_address
 from .sipua import AnsweringPeer, Caller, Msg, parse, reply, tag, wait_until
 from .srtp import SUITE, Srtp, crypto_lines, new_key, savp_sdp
-from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since
 
 GATEWAY = ("127.0.7.70", 5060)  # outside the demo ACL; in set 1 (whose demo gateways nobody answers)
 CARRIER = ("127.0.4.2", 5078)

@@ -10,8 +10,19 @@ import ssl
 import pytest
 
 from .conftest import kamailio_major
-from .harness import delta_sum, dispatcher_states, run_uac, scrape, start_peers, wait_for, wait_state
-from .test_hostnames import DEMO_GATEWAYS, gateways, remove_gateways_since, target_events
+from .harness import (
+    DEMO_GATEWAYS,
+    delta_sum,
+    dispatcher_states,
+    gateways,
+    remove_gateways_since,
+    run_uac,
+    scrape,
+    start_peers,
+    wait_for,
+    wait_state,
+)
+from .test_hostnames import target_events
 from .tlsca import SBC_NAME, Authority
 from .tlspeer import TlsCaller, TlsGateway
 
