@@ -246,10 +246,14 @@ def told_row(change: str, group: int, uri: str) -> None:
 
 def probe_dropped() -> bool:
     """tm:local-request: dispatcher's OPTIONS to a gateway whose name we probe target by target is not sent
-    (its row's state is set from ours). Over TLS it would also open a connection asking no SNI (tm sends a
-    local request with the process's xavps, not the ones its event route sets), which calls would reuse.
-    A dropped probe changes no dispatcher state."""
+    (its row's state is set from ours). Over TLS never, not even before the name's first round (just added):
+    it would open a connection asking no SNI (tm sends a local request with the process's xavps, not the
+    ones its event route sets), which calls would then reuse. A dropped probe changes no dispatcher state."""
     if KSR.kx.get_method() != "OPTIONS" or isinstance(KSR.pv.get("$uac_req(evparam)"), str):
         return False  # not a probe, or ours: uac_req_send runs this route in the sending process
     target = named(KSR.kx.get_ruri())
-    return target is not None and KSR.htable.sht_get(NAMES, name_key(target.transport, target.host)) is not None
+    if target is None:
+        return False
+    if target.transport == tlspeer.TLS:
+        return True
+    return KSR.htable.sht_get(NAMES, name_key(target.transport, target.host)) is not None

@@ -277,6 +277,7 @@ def test_a_row_state_goes_to_dispatcher_by_rpc_and_a_change_is_logged(ksr):
 @pytest.mark.parametrize("method,evparam,ruri,dropped", [
     ("OPTIONS", None, "sip:pool.test;transport=tls", True),  # dispatcher's probe of a name we probe
     ("OPTIONS", None, "sip:lk.test", True),
+    ("OPTIONS", None, "sip:new.test;transport=tls", True),  # not probed yet: its connection would ask no SNI
     ("OPTIONS", "tls:127.0.7.61:5061", "sip:pool.test;transport=tls", False),  # ours, being sent
     ("OPTIONS", None, "sip:lk.test;transport=tcp", False),  # the name, over a transport we do not probe
     ("OPTIONS", None, "sip:carrier.test", False),  # a name outside the gateway sets
