@@ -15,7 +15,9 @@ For these names they are the only probes: dispatcher's probe of the name reaches
 waits out its reply timer (with retransmissions) whenever that one is dead, and over TLS would open a
 connection without SNI, which calls then reuse. So dispatcher's probe of a row whose name (and transport)
 we probe is dropped before it leaves (probe_dropped), and the row's state is set from its targets' (up while
-one answers, down once all are down). Rows of other sets and names that never resolved keep dispatcher's.
+one answers, down once all are down). Over UDP/TCP, rows of other sets and names that never resolved keep
+dispatcher's probes; over TLS a row named by host name gets none of dispatcher's, from the start (sbcctl
+refuses one outside the gateway sets).
 """
 
 from __future__ import annotations
