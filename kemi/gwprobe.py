@@ -31,10 +31,10 @@ from . import metrics, tlspeer
 from .hiding import printable
 from .hostnames import Target
 from .policy import named
+from .settings import PROBE_FROM
 
 TABLE = "gwprobe"  # kamailio.cfg htable: target key -> the code its last probe was answered with
 NAMES = "gwnames"  # kamailio.cfg htable: "transport:host" of every name probed here -> 1 (expires unrenewed)
-FROM = "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from: one identity for every probe
 PROTO = {"udp": 1, "tcp": 2, "tls": 3}  # Kamailio's PROTO_* numbers (dst_blocklist.add)
 ADMIN = 64  # BLST_ADM_PROHIBITED: the only reason the blocklist keeps (kamailio.cfg ignores the others)
 DISABLED = 4  # dispatcher flags: administratively disabled (sbcctl gateway disable)
@@ -194,7 +194,7 @@ def ksr_send(socket: Callable[[str], str]) -> Callable[[Target], None]:
         uri = f"sip:{target.host}" + ("" if target.transport == "udp" else f";transport={target.transport}")
         tlspeer.ask_for_name(uri)
         KSR.pv.unset("$uac_req(all)")  # nothing of the last probe carries over
-        for field, value in (("method", "OPTIONS"), ("ruri", uri), ("furi", FROM), ("turi", uri),
+        for field, value in (("method", "OPTIONS"), ("ruri", uri), ("furi", PROBE_FROM), ("turi", uri),
                              ("ouri", f"sip:{target.ip}:{target.port};transport={target.transport}"),
                              ("sock", socket(target.transport)), ("evparam", target.key)):
             KSR.pv.sets(f"$uac_req({field})", value)

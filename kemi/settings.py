@@ -14,6 +14,7 @@ from .fields import ConfigError
 
 UNKNOWN_ACTIONS = ("reject", "drop")  # what a stranger gets: a SIP answer, or silence
 LOOPBACK = "127.0.0.1"  # the loopback SIP socket (kamailio.cfg "local"), on METRICS_PORT
+PROBE_FROM = "sip:keepalive@sbc.invalid"  # every gateway probe's From: dispatcher's and kemi/gwprobe.py's
 # Demo defaults: loopback only, so nothing leaves this host unless an operator says so.
 DEFAULTS: dict[str, str] = {
     "PRIVATE_IP": "127.0.1.1",
@@ -199,6 +200,7 @@ class Settings:
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
             "GATEWAY_TARGET_HOLD": str(3 * self.ds_ping_interval),  # s a down target stays blocklisted
+            "PROBE_FROM": PROBE_FROM,
             # the names probed target by target (kemi/gwprobe.py), renewed every round: one no longer probed
             # goes back to dispatcher's probes within 3 rounds, even after a hot reload forgot it
             "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={3 * self.ds_ping_interval};",
