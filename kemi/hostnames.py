@@ -59,34 +59,35 @@ class Resolver:
                  recovered: Callable[[], None] = lambda: None):
         self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
         self.recovered = recovered  # a name that had failed resolves: dispatcher may have left its row out
-        self.reached: dict[str, tuple[str, set[tuple[str, int]]]] = {}  # host -> transport, (address, port)s
+        # each gateway (its name, port and transport: one name over UDP and TLS is two) -> (address, port)s
+        self.reached: dict[Named, set[tuple[str, int]]] = {}
         self.stored: dict[str, str] = {}  # address -> host, as in the htable
-        self.failing: set[str] = set()
+        self.failing: set[Named] = set()
 
     def refresh(self, uris: Iterable[str]) -> dict[str, str]:
         """Resolve every host-named URI; the htable then holds each one's addresses (or its last known)."""
-        targets = {t.host: t for t in (named(u) for u in uris) if t is not None}
+        targets = {t for t in (named(u) for u in uris) if t is not None}
         back = False
-        for host, target in targets.items():
+        for target in sorted(targets, key=str):
             reached = self._resolve(target)
             if reached is None:
-                if host not in self.failing:  # told once per outage, not every interval
-                    self.failing.add(host)
-                    self.told("failed" if host in self.reached else "unresolved", host)
+                if target not in self.failing:  # told once per outage, not every interval
+                    self.failing.add(target)
+                    self.told("failed" if target in self.reached else "unresolved", target.host)
                 continue
-            if host in self.failing:
-                self.failing.discard(host)
+            if target in self.failing:
+                self.failing.discard(target)
                 back = True
             found = addresses(reached)
-            if host not in self.reached or found != addresses(self.reached[host][1]):
-                self.told("changed", f"{host}: {', '.join(sorted(found)) or 'no address'}")
-            self.reached[host] = (target.transport, reached)
-        self.reached = {h: r for h, r in self.reached.items() if h in targets}  # a removed gateway is forgotten
-        self.failing &= targets.keys()
+            if target not in self.reached or found != addresses(self.reached[target]):
+                self.told("changed", f"{target.host}: {', '.join(sorted(found)) or 'no address'}")
+            self.reached[target] = reached
+        self.reached = {t: r for t, r in self.reached.items() if t in targets}  # a removed gateway is forgotten
+        self.failing &= targets
         hosts: dict[str, set[str]] = {}
-        for host, (_, reached) in self.reached.items():
+        for target, reached in self.reached.items():
             for address in addresses(reached):
-                hosts.setdefault(address, set()).add(host)
+                hosts.setdefault(address, set()).add(target.host)
         wanted = {address: " ".join(sorted(names)) for address, names in hosts.items()}  # names sharing one
         for address in self.stored.keys() - wanted.keys():
             self.remove(address)
@@ -117,8 +118,8 @@ class Resolver:
 
     def targets(self) -> list[Target]:
         """Every (last known) target of every host-named gateway, for probing each one."""
-        return sorted(Target(host, transport, ip, port) for host, (transport, found) in self.reached.items()
-                      for ip, port in found)
+        return sorted({Target(t.host, t.transport, ip, port)
+                       for t, found in self.reached.items() for ip, port in found})
 
 
 def addresses(reached: set[tuple[str, int]]) -> set[str]:

@@ -145,6 +145,25 @@ def test_the_resolver_gives_each_target_with_the_port_tm_would_use():
     assert r.targets() == [Target("tls.test", "tls", "127.0.7.80", 5061)]
 
 
+def test_one_name_in_two_rows_over_two_transports_is_resolved_and_probed_for_each():
+    """A provider over TLS first and UDP as its backup, by the same name: each row's own SRV and targets."""
+    w = World()
+    w.srv_records["_sips._tcp.lk.test"] = [("tls-edge.lk.test", 5061)]
+    w.a_records.update({"tls-edge.lk.test": ["127.0.7.81"], "lk.test": ["127.0.7.21"]})
+    r = w.resolver()
+    r.refresh(["sip:lk.test;transport=tls", "sip:lk.test"])
+    assert r.targets() == [Target("lk.test", "tls", "127.0.7.81", 5061), Target("lk.test", "udp", "127.0.7.21", 5060)]
+    assert w.table == {"127.0.7.81": "lk.test", "127.0.7.21": "lk.test"}
+    rows = [(1, "sip:lk.test;transport=tls", 0), (3, "sip:lk.test", 0)]
+    p = Probes(r.targets(), rows=rows)
+    p.answers[Target("lk.test", "udp", "127.0.7.21", 5060).key] = 200  # the TLS target answers nothing
+    p.rounds(3)
+    assert p.covered[:2] == ["tls:lk.test", "udp:lk.test"]
+    assert p.states[-2:] == [("ip", 1, "sip:lk.test;transport=tls"), ("ap", 3, "sip:lk.test")]
+    r.refresh(["sip:lk.test"])  # the TLS row removed: its targets are forgotten, the UDP row's kept
+    assert r.targets() == [Target("lk.test", "udp", "127.0.7.21", 5060)] and w.table == {"127.0.7.21": "lk.test"}
+
+
 def test_a_rows_state_is_set_from_its_targets_every_round_and_told_on_change():
     tls = [Target("pool.test", "tls", "127.0.7.61", 5061), Target("pool.test", "tls", "127.0.7.62", 5061)]
     rows = [(1, "sip:pool.test;transport=tls", 0), (2, "sip:lk.test", 0), (3, "sip:off.test;transport=tls", 4),
