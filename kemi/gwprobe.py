@@ -105,7 +105,6 @@ class Prober:
         self.verdicts: dict[tuple[int, str], str] = {}
         self.probed: set[str] = set()  # the targets whose answers the next round reads
         self.blocked: set[str] = set()
-        self.covered: set[str] = set()  # name_key of every name probed here (dispatcher's probes dropped)
 
     def __call__(self) -> None:
         every = list(self.targets())
@@ -124,8 +123,7 @@ class Prober:
         for key in sorted(wanted):
             self.block(current[key])  # again every round: the entry's expiry is a few rounds
         self.blocked = wanted
-        self.covered = {name_key(t.transport, t.host) for t in every}
-        for name in sorted(self.covered):
+        for name in sorted({name_key(t.transport, t.host) for t in every}):
             self.cover(name)  # before its row's state is first set; again every round, or it expires
         self._rows(every)
         for target in current.values():
@@ -135,11 +133,12 @@ class Prober:
     def _rows(self, every: list[Target]) -> None:
         """The state of a row whose name is probed here is its targets' (dispatcher's own probes of it are
         dropped: see probe_dropped): up while one answers, down once all are down; set again every round,
-        since a dispatcher reload resets it. A row the operator disabled is left alone."""
+        since a dispatcher reload resets it. A row with no target of its name and transport is not ours, and
+        one the operator disabled is left alone."""
         verdicts = {}
         for group, uri, flags in self.rows():
             target = named(uri)
-            if target is None or flags & DISABLED or name_key(target.transport, target.host) not in self.covered:
+            if target is None or flags & DISABLED:
                 continue
             keys = {t.key for t in every if t.host == target.host and t.transport == target.transport}
             state = row_state(keys, self.health)
