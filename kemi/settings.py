@@ -172,6 +172,7 @@ class Settings:
 
     def kamailio_env(self) -> dict[str, str]:
         """The variables kamailio.cfg reads with #!defenv, all derived from these settings."""
+        hold = 3 * self.ds_ping_interval  # s, 3 probe rounds: how long the probes' verdicts outlive them
         return {
             "PRIVATE_IP": self.private_ip,
             "PRIVATE_PORT": str(self.private_port),
@@ -199,11 +200,11 @@ class Settings:
             # every second: the Python side paces itself (kemi.hostnames.Paced), resolving at once after a start
             "GATEWAY_DNS_TIMER": "name=gwdns;interval=1;mode=1;",
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
-            "GATEWAY_TARGET_HOLD": str(3 * self.ds_ping_interval),  # s a down target stays blocklisted
+            "GATEWAY_TARGET_HOLD": str(hold),  # a down target stays blocklisted
             "PROBE_FROM": PROBE_FROM,
             # the names probed target by target (kemi/gwprobe.py), renewed every round: one no longer probed
             # goes back to dispatcher's probes within 3 rounds, even after a hot reload forgot it
-            "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={3 * self.ds_ping_interval};",
+            "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={hold};",
             "TLS_PORT": str(self.tls_port),
             **self._cluster_env(),
         }
