@@ -24,7 +24,7 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .sipua import Endpoint
+from .sipua import Endpoint, parse
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",
@@ -243,14 +243,6 @@ def target_events(sbc, event: str) -> float:
     return scrape(sbc).get((TARGET_TOTAL, (("event", event),)), 0)
 
 
-def call_id(datagram: bytes) -> str:
-    for line in datagram.split(b"\r\n"):
-        name, _, value = line.partition(b":")
-        if name.strip().lower() in (b"call-id", b"i"):
-            return value.strip().decode(errors="replace")
-    return ""
-
-
 def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, dns_zone, add_named, work):
     """Each target gets our probe, once per round, and no other (dispatcher's probe of the name is dropped);
     calls skip the dead one; the row goes down once no target answers and up when one does again."""
@@ -278,7 +270,8 @@ def test_each_target_of_a_name_is_probed_and_calls_skip_the_dead_one(quiet_sbc, 
         first_lines = [data.split(b"\r\n", 1)[0].decode(errors="replace") for data, _ in at_dead]
         invites_dead = [line for line in first_lines if line.startswith("INVITE")]
         probes_dead = [line for line in first_lines if line.startswith("OPTIONS")]
-        transactions = {call_id(data) for data, _ in at_dead if data.startswith(b"OPTIONS")}
+        transactions = {m.header("call-id") for m in (parse(data) for data, _ in at_dead)
+                        if m is not None and m.method == "OPTIONS"}
         # No target answers: the row leaves its set (our probes set it; dispatcher's would not reach here).
         live.stop()
         assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("I"), 15), \
