@@ -21,14 +21,19 @@ CREATE TABLE IF NOT EXISTS `dispatcher` (
 );
 INSERT IGNORE INTO version (table_name, table_version) VALUES ('dispatcher', 4);
 
--- ACL: grp 1 telecom carriers, grp 2 public gateways.
+-- ACL: grp 1 telecom carriers, grp 2 public gateways, 3 health checkers, 4 sources that authenticate.
+-- A grp 2 row's tag names a tenant; its calls are that tenant's only when the operator declared the address
+-- dedicated to it (`dedicated`, sbcctl acl dedicate): a platform's shared address tells the platform, never
+-- the customer. permissions reads `tenant_tag` (kamailio.cfg tag_col), which is the tag of dedicated rows only.
 CREATE TABLE IF NOT EXISTS `address` (
     `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
     `grp` INT(11) UNSIGNED DEFAULT 1 NOT NULL,
     `ip_addr` VARCHAR(50) NOT NULL,
     `mask` INT DEFAULT 32 NOT NULL,
     `port` SMALLINT(5) UNSIGNED DEFAULT 0 NOT NULL,
-    `tag` VARCHAR(64)
+    `tag` VARCHAR(64),
+    `dedicated` TINYINT(1) DEFAULT 0 NOT NULL COMMENT '1: only the tagged tenant sends from here',
+    `tenant_tag` VARCHAR(64) AS (IF(`dedicated` = 1 AND `grp` = 2, `tag`, NULL)) VIRTUAL
 );
 INSERT IGNORE INTO version (table_name, table_version) VALUES ('address', 6);
 
@@ -60,8 +65,8 @@ CREATE TABLE IF NOT EXISTS `tenant` (
     `enabled` TINYINT(1) DEFAULT 1 NOT NULL,
     `gateway_group` INT NOT NULL COMMENT 'dispatcher setid holding only this tenant''s gateways',
     `allow_backup` TINYINT(1) DEFAULT 0 NOT NULL COMMENT 'may fail over to BACKUP_GATEWAY_GROUP',
-    `max_calls` INT DEFAULT 0 NOT NULL COMMENT 'concurrent calls, 0 = unlimited',
-    `max_cps` INT DEFAULT 0 NOT NULL COMMENT 'call attempts per second, 0 = unlimited',
+    `max_calls` INT DEFAULT 0 NOT NULL COMMENT 'concurrent calls, 0 = TENANT_MAX_CALLS (never unlimited)',
+    `max_cps` INT DEFAULT 0 NOT NULL COMMENT 'call attempts per second, 0 = TENANT_MAX_CPS (never unlimited)',
     `callerid_policy` VARCHAR(16) DEFAULT 'reject' NOT NULL COMMENT 'reject | replace',
     `default_did` VARCHAR(20) NULL COMMENT 'caller ID presented when policy is replace',
     `media_timeout` INT UNSIGNED NULL COMMENT 's without RTP from a leg before its call ends; NULL: MEDIA_TIMEOUT, 0: never',
@@ -149,6 +154,23 @@ CREATE TABLE IF NOT EXISTS `sbc_cdr` (
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_timeout` INT UNSIGNED NULL AFTER `default_did`;
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `media_keepalive` TINYINT(1) DEFAULT 0 NOT NULL AFTER `media_timeout`;
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `transfer` VARCHAR(8) DEFAULT 'refuse' NOT NULL AFTER `media_keepalive`;
+-- Toll-fraud controls (kemi/destinations.py): empty lists are the defaults (home country, ordinary numbers).
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `allowed_countries` VARCHAR(255) DEFAULT '' NOT NULL
+    COMMENT 'ISO regions callable besides home (its DIDs'' countries), comma-separated' AFTER `transfer`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `allowed_prefixes` VARCHAR(1024) DEFAULT '' NOT NULL
+    COMMENT 'E.164 prefixes callable whatever their country or type' AFTER `allowed_countries`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `denied_prefixes` VARCHAR(1024) DEFAULT '' NOT NULL
+    COMMENT 'E.164 prefixes never callable (the longer of an allowed and a denied match wins)' AFTER `allowed_prefixes`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `number_types` VARCHAR(255) DEFAULT '' NOT NULL
+    COMMENT 'phonenumbers types callable; empty: fixed_line, mobile, toll_free, voip, uan' AFTER `denied_prefixes`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `max_duration` INT UNSIGNED DEFAULT 0 NOT NULL
+    COMMENT 's before the SBC ends a call with BYE both ways; 0 = TENANT_MAX_DURATION' AFTER `number_types`;
+-- Before 2026-12: a tagged grp 2 row made its source the tenant by address alone. Such rows now need
+-- `sbcctl acl dedicate`; until then their calls are challenged (sbcctl check lists them).
+ALTER TABLE `address` ADD COLUMN IF NOT EXISTS `dedicated` TINYINT(1) DEFAULT 0 NOT NULL
+    COMMENT '1: only the tagged tenant sends from here' AFTER `tag`;
+ALTER TABLE `address` ADD COLUMN IF NOT EXISTS `tenant_tag` VARCHAR(64)
+    AS (IF(`dedicated` = 1 AND `grp` = 2, `tag`, NULL)) VIRTUAL AFTER `dedicated`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `pdd_ms` INT UNSIGNED NULL AFTER `call_id`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `answer_ms` INT UNSIGNED NULL AFTER `pdd_ms`;
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `carrier_packets` INT UNSIGNED NULL AFTER `answer_ms`;

@@ -22,7 +22,7 @@ ACCOUNTS = 4  # permissions address group of sources that must authenticate by d
 AUTH_CHECK_HA1 = 1  # pv_auth_check flags: the password given is HA1
 REGISTRATIONS = "location"  # usrloc domain (memory only, preloaded: kamailio.cfg)
 SAVE_NO_REPLY = 0x02  # registrar save() flag: the answer is sent by reg_send_reply(), even after a failure
-CHALLENGE_FLAGS = 0  # auth_challenge: no qop, as most SIP stacks expect; nonces are one-time instead
+CHALLENGE_FLAGS = 1  # auth_challenge: qop=auth (RFC 3261 22.4's SHOULD; VAPI, LiveKit, SIPp answer it); one-time nonces
 
 _USERNAME = re.compile(r'^\s*digest\s.*?\busername\s*=\s*"([^"]{1,64})"', re.I | re.S)
 
@@ -56,9 +56,11 @@ class GatewayAccounts:
             log(KSR.notice, f"REGISTER from {KSR.kx.get_srcip()} refused by the registrar")
         metrics.registration("saved" if saved else "refused")
 
-    def authenticated_gateway(self, side: str | None) -> bool:
+    def authenticated_gateway(self, side: str | None, bannable: bool = True) -> bool:
         """True: the request's credentials are a gateway account's (its tenant is now the peer tag).
-        False: answered with a challenge, or silence for a flooding source."""
+        False: answered with a challenge, or silence for a flooding source. A source that is a configured
+        gateway (`bannable` False) is never banned for failed credentials, only silenced while it floods:
+        spoofed UDP would otherwise lock the real platform out."""
         realm = self.settings.auth_realm
         name = "Authorization" if KSR.is_REGISTER() else "Proxy-Authorization"  # what auth_challenge asked for
         header = KSR.hdr.get(name) if KSR.hdr.is_present(name) > 0 else None
@@ -75,7 +77,11 @@ class GatewayAccounts:
             log(KSR.info, f"gateway account {username} from {KSR.kx.get_srcip()} authenticated")
             return True
         if header is not None and KSR.pike.pike_check_req() < 0:
-            self.ban(KSR.kx.get_srcip())
+            if bannable:
+                self.ban(KSR.kx.get_srcip())
+            else:
+                metrics.gateway_auth("flood from a gateway")
+                log(KSR.warn, f"failed credentials flooding from gateway {KSR.kx.get_srcip()}: not challenged")
             return False
         if header is not None:
             log(KSR.notice, f"gateway credentials from {KSR.kx.get_srcip()} refused: {result}")

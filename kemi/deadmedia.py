@@ -24,26 +24,32 @@ from .mediastats import legs, silent_legs
 WATCH_TABLE = "mediawatch"
 ITERATOR = "mediawatch"
 TIMEOUT_VAR = "media_timeout"  # dialog variable: the call's tenant has its own
-END_REASON = "end_reason"  # dialog variable and CDR column: bye carrier|gateway, media timeout carrier|gateway|both
+DURATION_VAR = "max_duration"  # dialog variable: s the call may last (its tenant's or TENANT_MAX_DURATION)
+END_REASON = records.END_REASON
 TIMEOUT_PREFIX = "media timeout"
+MAX_DURATION = "max duration"  # the end_reason of a call ended at its tenant's maximum duration
 # RFC 3326 with ITU-T Q.850 cause 102, "recovery on timer expiry": what both sides' BYEs carry.
-REASON = 'Q.850;cause=102;text="media timeout"'
+REASONS = {TIMEOUT_PREFIX: 'Q.850;cause=102;text="media timeout"', MAX_DURATION: 'Q.850;cause=102;text="max duration"'}
 QUERY_TIMEOUT = 0.5  # seconds; rtpengine answers a query in well under a millisecond on loopback
 
 
-def tenant_timeout(seconds: int | None) -> None:
-    """A call routed for a tenant with a media timeout of its own (0: never ended for dead media)."""
-    if seconds is not None:
-        dlgvar.put(TIMEOUT_VAR, str(seconds))
+def tenant_limits(media_timeout: int | None, max_duration: int) -> None:
+    """A call routed for a tenant: its media timeout when it has its own (0: never ended for dead media),
+    and how long it may last."""
+    if media_timeout is not None:
+        dlgvar.put(TIMEOUT_VAR, str(media_timeout))
+    dlgvar.put(DURATION_VAR, str(max_duration))
 
 
 def watch(default_timeout: int) -> None:
-    """dialog:start: from now on both legs are due to send media, for the tenant's timeout or .env's."""
-    callid, own = KSR.pv.get("$dlg(callid)"), dlgvar.get(TIMEOUT_VAR)
+    """dialog:start: from now on both legs are due to send media, for the tenant's timeout or .env's, and
+    the call's clock runs toward its maximum duration."""
+    callid, own, limit = KSR.pv.get("$dlg(callid)"), dlgvar.get(TIMEOUT_VAR), dlgvar.get(DURATION_VAR)
     timeout = int(own) if own.isdigit() else default_timeout
+    max_duration = int(limit) if limit.isdigit() else 0
     from_tag, to_tag = KSR.pv.get("$ft"), KSR.pv.get("$tt")  # of the 2xx: $dlg has no to_tag in 5.6
-    if callid and from_tag and to_tag and timeout > 0:
-        KSR.htable.sht_sets(WATCH_TABLE, callid, f"{int(time.time())} {timeout} {from_tag} {to_tag}")
+    if callid and from_tag and to_tag and (timeout > 0 or max_duration > 0):
+        KSR.htable.sht_sets(WATCH_TABLE, callid, f"{int(time.time())} {timeout} {from_tag} {to_tag} {max_duration}")
 
 
 def forget() -> None:
@@ -56,7 +62,7 @@ def forget() -> None:
 def bye_reason() -> str | None:
     """The Reason of a BYE the dialog module builds for the current dialog, when the SBC is ending it."""
     value = dlgvar.get(END_REASON)
-    return REASON if value.startswith(TIMEOUT_PREFIX) else None
+    return next((reason for prefix, reason in REASONS.items() if value.startswith(prefix)), None)
 
 
 def ended_by(leg: str) -> None:
@@ -75,15 +81,21 @@ def sweep(ng_at: tuple[str, int]) -> None:
             metrics.media_check("no answer")
             KSR.warn(printable(f"sbc: media watch: rtpengine did not answer a query [ci={callid}]") + "\n")
             return
-        since, timeout, from_tag, to_tag = [*value.split(" "), "", "", "", ""][:4]
+        since, timeout, from_tag, to_tag, limit = [*value.split(" "), "", "", "", "", ""][:5]
         if answer.get("result") != "ok" or not (since.isdigit() and timeout.isdigit()):
             metrics.media_check("unknown call")
             KSR.htable.sht_rm(WATCH_TABLE, callid)
             continue
-        silent = silent_legs(answer, now, int(since), int(timeout))
+        if limit.isdigit() and 0 < int(limit) <= now - int(since):
+            metrics.limited("tenant", "duration")
+            _end(callid, from_tag, to_tag, MAX_DURATION, answer, ng_at)
+            continue
+        silent = silent_legs(answer, now, int(since), int(timeout)) if int(timeout) > 0 else []
         metrics.media_check("silent" if silent else "ok")
         if silent:
-            _end(callid, from_tag, to_tag, "both" if len(silent) > 1 else silent[0], answer, ng_at)
+            leg = "both" if len(silent) > 1 else silent[0]
+            metrics.media_timeout(leg, records.tenant())
+            _end(callid, from_tag, to_tag, f"{TIMEOUT_PREFIX} {leg}", answer, ng_at)
 
 
 def _watched() -> list[tuple[str, str]]:
@@ -102,15 +114,14 @@ def _watched() -> list[tuple[str, str]]:
     return found
 
 
-def _end(callid: str, from_tag: str, to_tag: str, leg: str, answer: dict, ng_at: tuple[str, int]) -> None:
+def _end(callid: str, from_tag: str, to_tag: str, why: str, answer: dict, ng_at: tuple[str, int]) -> None:
     """BYE both ways (the dialog module's), with the figures rtpengine had and why; then its session goes."""
     KSR.htable.sht_rm(WATCH_TABLE, callid)
     if KSR.dialog.dlg_get(callid, from_tag, to_tag) < 0:
         return  # ended meanwhile
     quality.note(legs(answer))
-    dlgvar.put(END_REASON, f"{TIMEOUT_PREFIX} {leg}")
-    metrics.media_timeout(leg, records.tenant())
-    KSR.notice(printable(f"sbc: media timeout ({leg} silent): ending the call [ci={callid}]") + "\n")
+    dlgvar.put(END_REASON, why)
+    KSR.notice(printable(f"sbc: {why}: ending the call [ci={callid}]") + "\n")
     KSR.dialog.dlg_bye("all")
     try:
         ng.command(*ng_at, {"command": "delete", "call-id": callid, "from-tag": from_tag}, timeout=QUERY_TIMEOUT)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pymysql
 
+from . import destinations
 from .accounts import Account
 from .challenges import Credential
 from .didcache import DidRoute, DidSourceError
@@ -22,23 +23,25 @@ _DID_QUERY = (
     "SELECT did, gateway_group, gateway_uri, tenant FROM did_routing "
     "WHERE did = %s AND enabled = 1 LIMIT 1"
 )
+_TENANT_COLUMNS = ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps", "callerid_policy",
+                   "default_did", "media_timeout", "media_keepalive", "transfer", "allowed_countries",
+                   "allowed_prefixes", "denied_prefixes", "number_types", "max_duration")
+# Its DIDs come along: their countries are the tenant's home (what it may call by default).
 _TENANT_QUERY = (
-    "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, callerid_policy, default_did, "
-    "media_timeout, media_keepalive, transfer FROM tenant WHERE name = %s LIMIT 1"
+    f"SELECT {', '.join(_TENANT_COLUMNS)}, (SELECT GROUP_CONCAT(did) FROM did_routing d "
+    "WHERE d.tenant = t.name AND d.enabled = 1) FROM tenant t WHERE name = %s LIMIT 1"
 )
 _ACCOUNT_QUERY = "SELECT username, ha1, tenant FROM gateway_account WHERE username = %s AND enabled = 1 LIMIT 1"
 _CREDENTIAL_QUERY = "SELECT host, username, realm, ha1, password FROM peer_credential WHERE host = %s LIMIT 1"
 # Each query as (table, key column, columns, only enabled rows), for the snapshot.
 _FROM_SNAPSHOT = {
     _DID_QUERY: ("did_routing", "did", ("did", "gateway_group", "gateway_uri", "tenant"), True),
-    _TENANT_QUERY: ("tenant", "name", ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps",
-                                       "callerid_policy", "default_did", "media_timeout", "media_keepalive",
-                                       "transfer"), False),
+    _TENANT_QUERY: ("tenant", "name", _TENANT_COLUMNS, False),
     _ACCOUNT_QUERY: ("gateway_account", "username", ("username", "ha1", "tenant"), True),
     _CREDENTIAL_QUERY: ("peer_credential", "host", ("host", "username", "realm", "ha1", "password"), False),
 }
 _INT_COLUMNS = {"gateway_group", "enabled", "allow_backup", "max_calls", "max_cps", "media_timeout",
-                "media_keepalive"}
+                "media_keepalive", "max_duration"}
 
 
 class DidDatabase:
@@ -78,10 +81,12 @@ class DidDatabase:
         if row is None:
             return None
         (name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive,
-         transfer) = row
+         transfer, countries, allowed, denied, types, max_duration, dids) = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
                       policy, default_did or None, int(media_timeout) if media_timeout is not None else None,
-                      bool(keepalive), transfer or "refuse")
+                      bool(keepalive), transfer or "refuse", destinations.from_row(countries, allowed, denied, types),
+                      int(max_duration or 0),
+                      destinations.home_regions(tuple((dids or "").split(",")), self._settings.default_region))
 
     def credential(self, host: str) -> Credential | None:
         """Loader for the peer credential cache (asked only when a peer challenges)."""
@@ -134,7 +139,12 @@ class DidDatabase:
         found = self._snapshot.find(table, key_column, key, **({"enabled": "1"} if enabled_only else {}))
         if found is None:
             return None
-        return tuple(int(found[c]) if c in _INT_COLUMNS and found[c] is not None else found[c] for c in columns)
+        row = tuple(int(found[c]) if c in _INT_COLUMNS and found.get(c) is not None else found.get(c)
+                    for c in columns)
+        if query == _TENANT_QUERY:  # the subquery's DIDs, from the snapshot's did_routing
+            row += (",".join(r["did"] for r in self._snapshot.rows("did_routing")
+                             if r.get("tenant") == key and r.get("enabled") == "1" and r.get("did")),)
+        return row
 
     def connect(self) -> Any:
         """A fresh connection (this process's, or the snapshot timer's own), short timeouts."""

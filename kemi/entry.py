@@ -20,6 +20,7 @@ import kemi.benchswitch  # noqa: E402
 import kemi.challenges  # noqa: E402
 import kemi.cluster  # noqa: E402
 import kemi.deadmedia  # noqa: E402
+import kemi.destinations  # noqa: E402
 import kemi.didcache  # noqa: E402
 import kemi.diddb  # noqa: E402
 import kemi.dlgvar  # noqa: E402
@@ -52,10 +53,10 @@ import kemi.wire  # noqa: E402
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
 _MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
-            kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics, kemi.policy,
-            kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.gwprobe, kemi.records,
-            kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb, kemi.attempts,
-            kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
+            kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics,
+            kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.gwprobe,
+            kemi.records, kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
+            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

@@ -36,6 +36,12 @@ GATEWAY_DNS = "sbc_gateway_dns_total"  # {result}: changed|failed|unresolved, pe
 GATEWAY_TARGET = "sbc_gateway_target_total"  # {event}: down|up, per target of a host-named gateway and change
 # {tenant, result}: in-dialog REFERs relayed | not allowed | from carrier | attended | bad target
 TRANSFERS = "sbc_transfers_total"
+# {tenant, reason}: outbound calls and transfers refused by the tenant's destination policy (destinations.py)
+POLICY_REFUSED = "sbc_policy_refused_total"
+# {how}: dedicated (an address declared the tenant's) | account (digest) | challenged (neither, 407 sent)
+ADMISSION = "sbc_outbound_admission_total"
+# {scope, limit}: calls refused by a limit: tenant|outbound x cps|calls|duration (duration: ended calls)
+LIMITED = "sbc_limited_total"
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -79,6 +85,18 @@ def media_quality(leg: str, tenant: str, group: str, mos: float | None, jitter_m
 
 def media_timeout(leg: str, tenant: str) -> None:
     KSR.xhttp_prom.counter_inc_l2(MEDIA_TIMEOUTS, 1, leg, tenant or NONE)
+
+
+def policy_refused(tenant: str, reason: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(POLICY_REFUSED, 1, tenant or NONE, reason)
+
+
+def admission(how: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(ADMISSION, 1, how)
+
+
+def limited(scope: str, limit: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(LIMITED, 1, scope, limit)
 
 
 def media_check(result: str) -> None:

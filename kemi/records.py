@@ -10,6 +10,7 @@ import KSR
 from . import dlgvar, metrics, timing
 
 DIRECTION, DID, TENANT, GROUP, CODE = "direction", "did", "tenant", "group", "code"
+END_REASON = "end_reason"  # CDR column: bye carrier|gateway, media timeout <leg>, max duration, refused <why>
 OWNER = "node"  # in a pair: which node (address/start) made the call's dialog (kemi.cluster)
 # The peer that is not the call's source: the gateway for an inbound call, the carrier for outbound.
 PEER_OF = {"inbound": "gateway", "outbound": "carrier"}
@@ -85,6 +86,12 @@ def _no_later(pdd: float | None, to_answer: float | None) -> float | None:
 
 def failed(code: int) -> None:
     _delays(timing.ringing(), None)
+    _finish(code)
+
+
+def refused(code: int, why: str) -> None:
+    """A call refused by policy once its record had begun (it reached no peer): the record says why."""
+    dlgvar.put(END_REASON, why)
     _finish(code)
 
 

@@ -14,7 +14,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, cluster, deadmedia, e164, metrics, policy, records, tenancy, tlspeer
+from . import benchswitch, cluster, deadmedia, destinations, e164, metrics, policy, records, tenancy, tlspeer
 from .accounts import PEER_TAG_AVP, GatewayAccounts
 from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
 from .challenges import Challenges
@@ -29,6 +29,8 @@ from .settings import Settings
 
 MAX_FORWARDS = 10
 RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
+OUTBOUND_KEY = "*"  # its key for all outbound calls together (a tenant named "*" would only be limited sooner)
+REFUSED_PREFIX = "refused"  # CDR end_reason of a call refused by its tenant's destination policy
 CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
@@ -48,6 +50,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         self.filter_headers = "headers" not in benchswitch.OFF
         self.without_topos = "topos" in benchswitch.OFF  # the bench's topos-off runs: no store to ask
         self.tenant_checks = "tenant" not in benchswitch.OFF
+        self.limits = tenancy.Limits(settings.tenant_max_calls, settings.tenant_max_cps, settings.tenant_max_duration)
         self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip,
                             **({cluster.BUS: settings.node_ip} if settings.clustered else {})})
         self.to_gateway = Leg("gateway", "inbound", "public", "branch_to_gateway", "failure_from_gateway",
@@ -96,8 +99,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if KSR.is_REGISTER() and peer == "account":
             self.registration(side)
             return
-        if peer == "account":
-            if KSR.is_INVITE() and not self.authenticated_gateway(side):
+        if peer in ("gateway", "account"):
+            if KSR.is_INVITE() and not self.identified_caller(side, peer):
                 return
             peer = "gateway"
         if peer == "carrier":
@@ -204,9 +207,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             return
         records.call_routed("inbound", did, tenant_name, cluster.identity(self.settings))
         if tenant is not None:
-            KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
-            deadmedia.tenant_timeout(tenant.media_timeout)
-            keep_alive(tenant.media_keepalive)
+            self.tenant_call(tenant)
             for header in tenancy.context_headers(dialed, did, tenant.name):
                 KSR.hdr.append(f"{header}\r\n")
         self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
@@ -233,14 +234,17 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             self.reject(direction, 403, "Tenant Disabled", name)
             return None
         attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
-        if tenancy.over_rate_limit(attempts, tenant):
-            log(KSR.warn, f"limit: {direction} tenant {name} over {tenant.max_cps} calls/s")
+        if tenancy.over_rate_limit(attempts, tenancy.max_cps(tenant, self.limits)):
+            log(KSR.warn, f"limit: {direction} tenant {name} over {tenancy.max_cps(tenant, self.limits)} calls/s")
+            metrics.limited("tenant", "cps")
             KSR.hdr.append_to_reply("Retry-After: 1\r\n")
             self.reject(direction, 503, "Tenant Call Rate Exceeded", name)
             return None
         KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
-        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenant):
-            log(KSR.warn, f"limit: {direction} tenant {name} at its {tenant.max_calls} concurrent calls")
+        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenancy.max_calls(tenant, self.limits)):
+            log(KSR.warn, f"limit: {direction} tenant {name} at its {tenancy.max_calls(tenant, self.limits)} "
+                          "concurrent calls")
+            metrics.limited("tenant", "calls")
             self.reject(direction, *busy, name)
             return None
         return tenant
@@ -254,49 +258,94 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         self.sync_caches()
         self.to_telecom()
 
+    def identified_caller(self, side: str | None, peer: str) -> bool:
+        """A call toward the carrier rests on an identity, never on a shared address (a platform sends every
+        customer's calls from the same ones): a source the operator declared dedicated to one tenant
+        (permissions' tag, schema.sql), else a digest account, challenged for with 407."""
+        if KSR.pv.get(PEER_TAG_AVP):
+            metrics.admission("dedicated")
+            return True
+        if self.authenticated_gateway(side, bannable=peer == "account"):
+            metrics.admission("account")
+            return True
+        metrics.admission("challenged")
+        return False
+
     def to_telecom(self) -> None:
         dialed = KSR.kx.get_ruser()
         tag = KSR.pv.get(PEER_TAG_AVP)
+        if not tag:  # an account bound to no tenant: identified, but nobody's calls
+            log(KSR.notice, f"outbound from {KSR.kx.get_srcip()}: caller bound to no tenant")
+            self.reject("outbound", 403, "No Tenant For Caller")
+            return
         number = e164.normalise(dialed, self.settings.default_region, ())
         if number is None:
             log(KSR.notice, f"outbound to unusable number {dialed!r}")
-            self.reject("outbound", 484, "Address Incomplete", tag or "")
+            self.reject("outbound", 484, "Address Incomplete", tag)
+            return
+        tenant = self.admit_tenant(tag, "outbound", busy=(403, "Tenant Call Limit Reached"))
+        if tenant is None or not self.outbound_capacity(tenant.name):
+            return
+        refused = tenancy.destination_refusal(number, tenant, self.settings.default_region)
+        if refused is not None:
+            self.refuse_destination(number, tenant.name, refused)
             return
         caller = self.calling_number()
-        tenant = None
-        if tag:
-            tenant = self.admit_tenant(tag, "outbound", busy=(403, "Tenant Call Limit Reached"))
-            if tenant is None:
-                return
-            owner = self.did_owner(caller)
-            presented = tenancy.presented_caller(caller, owner, tenant)
-            if presented is None:
-                log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
-                self.reject("outbound", 403, "Caller ID Not Allowed", tenant.name)
-                return
-            caller = presented
-        tenant_name = tenant.name if tenant else ""
+        presented = tenancy.presented_caller(caller, self.did_owner(caller), tenant)
+        if presented is None:
+            log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
+            self.reject("outbound", 403, "Caller ID Not Allowed", tenant.name)
+            return
         if not self.topology_store_up():
-            self.reject("outbound", 503, "Service Unavailable", tenant_name)
+            self.reject("outbound", 503, "Service Unavailable", tenant.name)
             return
         KSR.dialog.dlg_manage()
         KSR.pv.sets(NUMBER_AVP, number)
         if not self.pick_peer([self.settings.carrier_group], self.to_carrier):
             log(KSR.err, f"outbound {number}: no active carrier in group {self.settings.carrier_group}")
-            self.reject("outbound", 503, "No Carrier Available", tenant_name)
+            self.reject("outbound", 503, "No Carrier Available", tenant.name)
             return
-        records.call_routed("outbound", number, tenant_name, cluster.identity(self.settings))
-        if tenant is not None:
-            KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
-            deadmedia.tenant_timeout(tenant.media_timeout)
-            keep_alive(tenant.media_keepalive)
-        presented = caller or KSR.kx.get_fuser() or "anonymous"
+        records.call_routed("outbound", number, tenant.name, cluster.identity(self.settings))
+        self.tenant_call(tenant)
         self.rewrite_parties(number, "private", presented)
         self.assert_identity(presented, "private")
-        log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented}"
-                       + (f" tenant={tenant.name}" if tenant else ""))
+        log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented} tenant={tenant.name}")
         KSR.rr.record_route()
         self.attempt(self.to_carrier)
+
+    def tenant_call(self, tenant: tenancy.Tenant) -> None:
+        """A routed call of `tenant` (its dialog exists): counted in its profile, its timers set."""
+        KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
+        deadmedia.tenant_limits(tenant.media_timeout, tenancy.max_duration(tenant, self.limits))
+        keep_alive(tenant.media_keepalive)
+
+    def outbound_capacity(self, tenant: str) -> bool:
+        """The carrier's side as a whole: calls per second (both nodes of a pair count the same second) and
+        concurrent calls, whatever the tenants' own limits add up to."""
+        s = self.settings
+        if KSR.htable.sht_inc(RATE_TABLE, f"{OUTBOUND_KEY}:{int(time.time())}") > s.outbound_max_cps:
+            log(KSR.warn, f"limit: outbound over {s.outbound_max_cps} calls/s (tenant {tenant})")
+            metrics.limited("outbound", "cps")
+            KSR.hdr.append_to_reply("Retry-After: 1\r\n")
+            self.reject("outbound", 503, "Outbound Call Rate Exceeded", tenant)
+            return False
+        KSR.dialog.get_profile_size(metrics.DIRECTION_PROFILE, "outbound", "$var(outbound_calls)")
+        if KSR.pv.geti("$var(outbound_calls)") >= s.outbound_max_calls:
+            log(KSR.warn, f"limit: outbound at its {s.outbound_max_calls} concurrent calls (tenant {tenant})")
+            metrics.limited("outbound", "calls")
+            self.reject("outbound", 503, "Outbound Capacity Reached", tenant)
+            return False
+        return True
+
+    def refuse_destination(self, number: str, tenant: str, reason: str) -> None:
+        """403 for a number the tenant may not call: logged, counted, and recorded (a CDR row: fraud attempts
+        are what the operator reviews), though nothing left the SBC."""
+        log(KSR.notice, f"outbound {number} refused for tenant {tenant}: {reason}")
+        metrics.policy_refused(tenant, reason)
+        KSR.dialog.dlg_manage()
+        records.call_routed("outbound", number, tenant, cluster.identity(self.settings))
+        records.refused(403, f"{REFUSED_PREFIX} {reason}")
+        KSR.tm.t_reply(403, destinations.REFUSALS[reason])
 
     def calling_number(self) -> str | None:
         """The caller's number in E.164: the P-Asserted-Identity user if present, else the From user."""

@@ -73,6 +73,12 @@ DEFAULTS: dict[str, str] = {
     "UNKNOWN_PRIVATE_ACTION": "reject",
     "UNKNOWN_PUBLIC_ACTION": "drop",
     "AUTH_REALM": "voice-ai-sbc",
+    # Limits that hold by default (toll fraud): a tenant's 0 means these, never "unlimited"
+    "TENANT_MAX_CALLS": "10",
+    "TENANT_MAX_CPS": "2",
+    "TENANT_MAX_DURATION": "14400",
+    "OUTBOUND_MAX_CALLS": "100",
+    "OUTBOUND_MAX_CPS": "10",
     "PIKE_WINDOW": "2",
     "PIKE_MAX_REQUESTS": "30",
     "BAN_SECONDS": "300",
@@ -140,6 +146,11 @@ class Settings:
     unknown_private_action: str
     unknown_public_action: str
     auth_realm: str
+    tenant_max_calls: int  # a tenant's concurrent calls when its row says 0
+    tenant_max_cps: int  # ... call attempts per second
+    tenant_max_duration: int  # ... s before its call is ended (BYE both ways)
+    outbound_max_calls: int  # concurrent calls toward the carrier, all tenants together
+    outbound_max_cps: int  # new calls per second toward the carrier, all tenants together (the pair's)
     pike_window: int
     pike_max_requests: int
     ban_seconds: int
@@ -290,6 +301,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         unknown_private_action=fields.choice("UNKNOWN_PRIVATE_ACTION", get("UNKNOWN_PRIVATE_ACTION"), UNKNOWN_ACTIONS),
         unknown_public_action=fields.choice("UNKNOWN_PUBLIC_ACTION", get("UNKNOWN_PUBLIC_ACTION"), UNKNOWN_ACTIONS),
         auth_realm=fields.realm("AUTH_REALM", get("AUTH_REALM")),
+        tenant_max_calls=fields.whole("TENANT_MAX_CALLS", get("TENANT_MAX_CALLS"), 1, 100_000),
+        tenant_max_cps=fields.whole("TENANT_MAX_CPS", get("TENANT_MAX_CPS"), 1, 10_000),
+        tenant_max_duration=fields.whole("TENANT_MAX_DURATION", get("TENANT_MAX_DURATION"), 10, 86400),
+        outbound_max_calls=fields.whole("OUTBOUND_MAX_CALLS", get("OUTBOUND_MAX_CALLS"), 1, 1_000_000),
+        outbound_max_cps=fields.whole("OUTBOUND_MAX_CPS", get("OUTBOUND_MAX_CPS"), 1, 100_000),
         pike_window=fields.whole("PIKE_WINDOW", get("PIKE_WINDOW"), 1, 60),
         pike_max_requests=fields.whole("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
         ban_seconds=fields.whole("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),

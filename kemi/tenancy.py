@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from . import e164
+from . import destinations, e164
 from .didcache import DidRoute
 from .policy import Target
 
@@ -21,13 +21,25 @@ class Tenant:
     enabled: bool
     gateway_group: int
     allow_backup: bool = False
-    max_calls: int = 0  # 0 = unlimited
-    max_cps: int = 0
+    max_calls: int = 0  # 0 = TENANT_MAX_CALLS of .env: there is no "unlimited"
+    max_cps: int = 0  # 0 = TENANT_MAX_CPS
     callerid_policy: str = "reject"  # or "replace"
     default_did: str | None = None
     media_timeout: int | None = None  # s; None: MEDIA_TIMEOUT of .env; 0: its calls are never ended for it
     media_keepalive: bool = False  # rtpengine's audio player feeds both legs, silence where nothing came
     transfer: str = "refuse"  # a gateway's REFER: "refuse" (403) or "relay" (to the carrier, blind)
+    destination_policy: destinations.Policy = destinations.DEFAULT  # where its outbound calls and transfers go
+    max_duration: int = 0  # s a call may last before both sides get a BYE; 0 = TENANT_MAX_DURATION
+    home: frozenset[str] = frozenset()  # its DIDs' countries (destinations.home_regions); empty: DEFAULT_REGION
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The .env defaults a tenant's 0 stands for."""
+
+    max_calls: int
+    max_cps: int
+    max_duration: int
 
 
 def inbound_target(route: DidRoute, tenant: Tenant) -> Target:
@@ -57,6 +69,11 @@ def presented_caller(caller: str | None, owner: str | None, tenant: Tenant) -> s
     return None
 
 
+def destination_refusal(number: str, tenant: Tenant, region: str) -> str | None:
+    """None when the tenant may call `number`, else why not (a key of destinations.REFUSALS)."""
+    return destinations.refusal(number, tenant.destination_policy, tenant.home or frozenset((region,)))
+
+
 def transfer_target(tenant: Tenant | None, side: str, refer_to: str | None, carrier: str,
                     region: str) -> tuple[str | None, str]:
     """A REFER inside a call: (the Refer-To the carrier gets, "relayed") or (None, why it is refused).
@@ -64,7 +81,9 @@ def transfer_target(tenant: Tenant | None, side: str, refer_to: str | None, carr
     Only a gateway transfers (the AI handing its caller to a human), only for a tenant that relays
     transfers, and only to a phone number: the carrier then places that call on its own network (a blind
     transfer), so the Refer-To names the number at the carrier, never the gateway's host. An attended
-    transfer (Replaces, or any header in the URI) names a dialog the carrier has never seen: refused."""
+    transfer (Replaces, or any header in the URI) names a dialog the carrier has never seen: refused. The
+    number must be one the tenant may call (a prompt-injected agent asked to "transfer me to ..." is a
+    call the tenant places)."""
     if side != "public":
         return None, "from carrier"
     if tenant is None or tenant.transfer != "relay":
@@ -80,15 +99,30 @@ def transfer_target(tenant: Tenant | None, side: str, refer_to: str | None, carr
     host = carrier.removeprefix("sip:").split(";", 1)[0]
     if number is None or not host:
         return None, "bad target"
+    refused = destination_refusal(number, tenant, region)
+    if refused is not None:
+        return None, refused
     return f"sip:{number}@{host}", "relayed"
 
 
-def over_call_limit(active_calls: int, tenant: Tenant) -> bool:
-    return tenant.max_calls > 0 and active_calls >= tenant.max_calls
+def max_calls(tenant: Tenant, limits: Limits) -> int:
+    return tenant.max_calls or limits.max_calls
 
 
-def over_rate_limit(attempts_this_second: int, tenant: Tenant) -> bool:
-    return tenant.max_cps > 0 and attempts_this_second > tenant.max_cps
+def max_cps(tenant: Tenant, limits: Limits) -> int:
+    return tenant.max_cps or limits.max_cps
+
+
+def max_duration(tenant: Tenant, limits: Limits) -> int:
+    return tenant.max_duration or limits.max_duration
+
+
+def over_call_limit(active_calls: int, limit: int) -> bool:
+    return active_calls >= limit
+
+
+def over_rate_limit(attempts_this_second: int, limit: int) -> bool:
+    return attempts_this_second > limit
 
 
 _UNSAFE = re.compile(r"[^\x21-\x7e]")  # header values: printable ASCII, no spaces/CR/LF

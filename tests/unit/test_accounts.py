@@ -36,20 +36,29 @@ def auth_counted(ksr):
 def test_an_invite_without_credentials_is_challenged_and_goes_nowhere(ksr):
     account_invite(ksr)
     make_routes().ksr_request_route(None)
-    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]
+    assert ksr.called("auth.auth_challenge") == [(REALM, 1)]
     assert ksr.called("auth.pv_auth_check") == [] and ksr.called("tm.t_relay") == []
     assert ksr.called("pike.pike_check_req") == []  # a first INVITE is how every call starts
     assert auth_counted(ksr) == ["missing"]
 
 
-def test_valid_credentials_of_an_account_without_tenant_place_the_call(ksr):
+def test_valid_credentials_of_an_account_bound_to_no_tenant_place_no_call(ksr):
     account_invite(ksr, user="vapi-none")
     make_routes().ksr_request_route(None)
     assert ksr.called("auth.pv_auth_check") == [(REALM, "b" * 32, 1, 0)]  # the HA1, flagged as HA1
     assert ksr.called("auth.consume_credentials") == [()]  # not forwarded to the carrier
-    assert ksr.called("auth.auth_challenge") == [] and ksr.called("tm.t_relay") == [()]
-    assert ksr.called("dispatcher.ds_select_dst") == [(10, 8)]
+    assert ksr.called("auth.auth_challenge") == [] and ksr.called("tm.t_relay") == []
+    assert ksr.replies() == [(403, "No Tenant For Caller")]
+    assert ksr.called("dispatcher.ds_select_dst") == [] and ksr.called("dialog.dlg_manage") == []
     assert auth_counted(ksr) == ["ok"]
+
+
+def test_valid_credentials_of_a_tenants_account_place_its_call(ksr):
+    account_invite(ksr, user="vapi-acme")
+    ksr.returns["kx.get_fuser"] = "+14155550201"  # acme's own DID
+    make_routes().ksr_request_route(None)
+    assert ksr.called("tm.t_relay") == [()] and ksr.called("dispatcher.ds_select_dst") == [(10, 8)]
+    assert ksr.counted("sbc_outbound_admission_total") == [("account",)]
 
 
 def test_an_accounts_call_is_its_tenants_under_the_tenants_policy(ksr):
@@ -69,7 +78,7 @@ def test_an_accounts_call_is_its_tenants_under_the_tenants_policy(ksr):
 def test_refused_credentials_get_the_same_challenge_and_count_toward_the_flood_ban(ksr, user, check, result):
     account_invite(ksr, user=user, check=check)
     make_routes().ksr_request_route(None)
-    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]
+    assert ksr.called("auth.auth_challenge") == [(REALM, 1)]
     assert ksr.called("pike.pike_check_req") == [()]
     assert ksr.called("auth.consume_credentials") == [] and ksr.called("tm.t_relay") == []
     assert auth_counted(ksr) == [result]
@@ -149,7 +158,7 @@ def registrations(ksr):
 def test_an_accounts_register_without_credentials_is_challenged_and_not_saved(ksr):
     account_register(ksr)
     make_routes().ksr_request_route(None)
-    assert ksr.called("auth.auth_challenge") == [(REALM, 0)]  # 401 for a REGISTER (auth picks it)
+    assert ksr.called("auth.auth_challenge") == [(REALM, 1)]  # 401 for a REGISTER (auth picks it)
     assert ksr.called("registrar.save") == [] and ksr.replies() == []
     assert registrations(ksr) == []
 
@@ -167,7 +176,7 @@ def test_an_accounts_register_with_its_digest_in_authorization_is_saved_by_the_r
 def test_a_register_with_a_wrong_password_is_challenged_again(ksr):
     account_register(ksr, user="vapi-none", check=-2)
     make_routes().ksr_request_route(None)
-    assert ksr.called("registrar.save") == [] and ksr.called("auth.auth_challenge") == [(REALM, 0)]
+    assert ksr.called("registrar.save") == [] and ksr.called("auth.auth_challenge") == [(REALM, 1)]
 
 
 def test_a_registrar_refusal_is_answered_once_and_counted(ksr):

@@ -146,6 +146,23 @@ def test_the_sweep_ends_a_call_whose_gateway_went_silent_with_its_figures_and_wh
     assert asked["command"] == [{"command": "delete", "call-id": "call-1", "from-tag": "ft1"}]
 
 
+@pytest.mark.parametrize("timeout", ["20", "0"])
+def test_the_sweep_ends_a_call_at_its_maximum_duration_whatever_its_media(ksr, ng, timeout):
+    asked, answers = ng
+    answers["long"] = answers["short"] = answer(private=LAST + 29, public=LAST + 29)  # both legs talking
+    watching(ksr, [("long", f"{LAST} {timeout} ft1 tt1 30"), ("short", f"{LAST + 1} {timeout} ft2 tt2 30")])
+    Routes(timeout=20).ksr_media_watch(None, "timer")
+    assert ksr.called("dialog.dlg_get") == [("long", "ft1", "tt1")] and ksr.called("dialog.dlg_bye") == [("all",)]
+    assert ksr.dlg_vars["end_reason"] == "max duration"
+    assert ksr.counted("sbc_limited_total") == [("tenant", "duration")]
+    assert ksr.counted("sbc_media_checks_total") == [("ok",)]  # the other call, 29 s in
+    assert asked["command"] == [{"command": "delete", "call-id": "long", "from-tag": "ft1"}]
+
+
+def test_the_bye_of_a_call_the_sbc_ends_says_why():
+    assert deadmedia.REASONS["max duration"] == 'Q.850;cause=102;text="max duration"'
+
+
 def test_a_call_rtpengine_no_longer_knows_is_forgotten_not_ended(ksr, ng):
     asked, answers = ng
     answers["gone"] = {"result": "error", "error-reason": "Unknown call-id"}
@@ -184,12 +201,16 @@ def test_a_call_is_judged_by_its_own_timeout(ksr, ng):
     assert ksr.counted("sbc_media_checks_total") == [("ok",)]
 
 
-@pytest.mark.parametrize("default,tenant,watched", [(60, None, "1000 60 a b"), (60, "5", "1000 5 a b"),
-                                                    (60, "0", None), (0, None, None), (0, "30", "1000 30 a b")])
-def test_a_call_is_watched_for_its_tenants_timeout_or_the_default(ksr, monkeypatch, default, tenant, watched):
+@pytest.mark.parametrize("default,tenant,duration,watched", [
+    (60, None, None, "1000 60 a b 0"), (60, "5", None, "1000 5 a b 0"), (60, "0", None, None), (0, None, None, None),
+    (0, "30", None, "1000 30 a b 0"), (60, None, "14400", "1000 60 a b 14400"), (60, "0", "90", "1000 0 a b 90")])
+def test_a_call_is_watched_for_its_tenants_timeout_or_the_default(ksr, monkeypatch, default, tenant, duration,
+                                                                  watched):
     ksr.returns["pv.get"] = {"$dlg(callid)": "call-1", "$ft": "a", "$tt": "b"}.get
     if tenant is not None:
         ksr.dlg_vars["media_timeout"] = tenant
+    if duration is not None:
+        ksr.dlg_vars["max_duration"] = duration
     monkeypatch.setattr(deadmedia.time, "time", lambda: 1000.5)
     deadmedia.watch(default)
     assert ksr.called("htable.sht_sets") == ([("mediawatch", "call-1", watched)] if watched else [])
@@ -207,7 +228,7 @@ def test_dialog_start_watches_the_call_and_keeps_the_callees_call_id(ksr, monkey
     ksr.returns["pv.get"] = {"$dlg(callid)": "call-1", "$ft": "a", "$tt": "b"}.get
     monkeypatch.setattr(deadmedia.time, "time", lambda: 1000.5)
     make_routes(MEDIA_TIMEOUT="60").ksr_dialog_event(None, "dialog:start")
-    assert ksr.called("htable.sht_sets") == [("mediawatch", "call-1", "1000 60 a b")]
+    assert ksr.called("htable.sht_sets") == [("mediawatch", "call-1", "1000 60 a b 0")]
     assert ksr.dlg_vars["callee_callid"] == "call-1"
     make_routes().ksr_dialog_event(None, "dialog:end")
     assert ksr.called("htable.sht_rm") == [("mediawatch", "call-1")]

@@ -8,7 +8,7 @@ import pytest
 from kemi import metrics
 from kemi.didcache import DidRoute
 
-from .test_routes import CARRIER_IP, GATEWAY_IP, failure, make_routes, request
+from .test_routes import CARRIER_IP, GATEWAY_IP, PEER_TAG_AVP, failure, make_routes, request
 
 CALLS, GROUPS = metrics.CALLS, metrics.GROUP_CALLS
 
@@ -33,6 +33,8 @@ def test_a_routed_call_records_who_what_and_where_in_dialog_variables(ksr):
 
 def test_an_outbound_call_names_the_source_gateway_and_the_carrier_tried(ksr):
     request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=(2,), duri="sip:127.0.4.1:5060")
+    ksr.pvs[PEER_TAG_AVP] = "acme"  # an address dedicated to acme
+    ksr.returns["kx.get_fuser"] = "+14155550201"
     make_routes().ksr_request_route(None)
     assert {k: ksr.dlg_vars[k] for k in ("direction", "did", "gateway", "carrier", "group")} == {
         "direction": "outbound", "did": "+12125550100", "gateway": GATEWAY_IP,

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kemi import benchswitch, media, settings, timing
+from kemi import benchswitch, hostnames, media, settings, timing
 from kemi.accounts import Account
 from kemi.attempts import GIVE_UP_REASON, KEEPALIVE_AVP
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
@@ -15,6 +15,19 @@ from kemi.tenancy import Tenant
 from tests.unit.fake_ksr import WELL_FORMED
 
 S = settings.load({})
+
+
+class ANY_SECOND:  # reads as a value in the expected calls
+    """An htable key "<name>:<unix second>", whatever the second."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, str) and other.rpartition(":")[0] == self.name and other.rpartition(":")[2].isdigit()
+
+    def __repr__(self) -> str:
+        return f"<{self.name}:second>"
 PRIVATE, PUBLIC = S.private_ip, S.public_ip
 CARRIER_IP, GATEWAY_IP = "127.0.4.1", "127.0.3.1"
 
@@ -313,6 +326,8 @@ def test_request_uri_is_rebuilt_from_the_destination_not_the_received_uri(ksr):
 @pytest.mark.parametrize("ruser,side,acl", [("4155550101", "private", (1,)), ("+12125550100", "public", (2,))])
 def test_new_calls_are_refused_while_the_topology_store_is_down(ksr, ruser, side, acl):
     request(ksr, ruser=ruser, side=side, acl=acl)
+    ksr.pvs[PEER_TAG_AVP] = "acme" if side == "public" else None  # a dedicated address of acme's
+    ksr.returns["kx.get_fuser"] = "+14155550201"
     ksr.returns["ndb_redis.redis_cmd"] = -1
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(503, "Service Unavailable")]
@@ -414,12 +429,27 @@ def test_exception_in_a_route_answers_500(ksr):
 
 # ---- outbound: from_public_gateway -> to_telecom ----------------------------------------------
 
-@pytest.mark.parametrize("acl,ds_gateway", [((2,), False), ((), True)])
-def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_socket(ksr, acl, ds_gateway):
-    request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=acl, ds_gateway=ds_gateway,
-            rhost="127.0.4.1", duri="sip:127.0.4.1:5060")
+@pytest.mark.parametrize("acl,ds_gateway,named", [((2,), False, False), ((), True, False), ((), False, True),
+                                                   ((4,), False, False)])
+def test_an_invite_from_a_shared_gateway_address_is_challenged_never_relayed(ksr, monkeypatch, acl, ds_gateway,
+                                                                              named):
+    """An ACL row without a dedicated tenant, a dispatcher member, an address a gateway's name resolves to,
+    an ACL group 4 source: each tells which platform sent the call, never which customer. 407, nothing else."""
+    monkeypatch.setattr(hostnames, "is_gateway_address", lambda ip: named)
+    request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=acl, ds_gateway=ds_gateway)
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == [("auth.auth_challenge", ("voice-ai-sbc", 1))]
+    assert ksr.counted("sbc_outbound_admission_total") == [("challenged",)]
+
+
+def test_outbound_from_a_dedicated_address_goes_to_the_carrier_group_from_the_private_socket(ksr):
+    outbound(ksr)
     make_routes().ksr_request_route(None)
     assert ksr.actions() == [
+        ("htable.sht_inc", ("tenantcps", ANY_SECOND("acme"))),  # the tenant's rate, then the carrier side's
+        ("dialog.get_profile_size", ("tenant_calls", "acme", "$var(tenant_calls)")),
+        ("htable.sht_inc", ("tenantcps", ANY_SECOND("*"))),
+        ("dialog.get_profile_size", ("direction_calls", "outbound", "$var(outbound_calls)")),
         ("dialog.dlg_manage", ()),
         ("pv.sets", (NUMBER_AVP, "+12125550100")),
         ("dispatcher.ds_select_dst", (10, 8)),  # carriers by priority
@@ -427,16 +457,19 @@ def test_outbound_from_a_gateway_goes_to_the_carrier_group_from_the_private_sock
         ("pv.sets", (GROUP_AVP, "10")),
         ("seturi", ("sip:+12125550100@127.0.4.1:5060",)),
         ("dialog.set_dlg_profile", ("direction_calls", "outbound")),
+        ("dialog.set_dlg_profile", ("tenant_calls", "acme")),
         ("uac.uac_replace_to_uri", ("sip:+12125550100@127.0.1.1",)),
-        ("uac.uac_replace_from_uri", (f"sip:+12125550199@{PRIVATE}",)),
-        ("hdr.append", (f"P-Asserted-Identity: <sip:+12125550199@{PRIVATE}>\r\n",)),
+        ("uac.uac_replace_from_uri", (f"sip:+14155550201@{PRIVATE}",)),
+        ("hdr.append", (f"P-Asserted-Identity: <sip:+14155550201@{PRIVATE}>\r\n",)),
         ("rr.record_route", ()),
         *CARRIER_ATTEMPT,
     ]
+    assert ksr.dlg_vars["max_duration"] == "14400"  # TENANT_MAX_DURATION: acme has no limit of its own
+    assert ksr.counted("sbc_outbound_admission_total") == [("dedicated",)]
 
 
 def test_outbound_without_active_carrier_gets_503(ksr):
-    request(ksr, side="public", src=GATEWAY_IP, ruser="+12125550100", acl=(2,))
+    outbound(ksr)
     ksr.returns["dispatcher.ds_select_dst"] = -1
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(503, "No Carrier Available")]
@@ -1033,3 +1066,45 @@ def test_a_changed_credential_is_read_again_by_every_process(ksr):
     ("", None), ("tel:+1415", None)])
 def test_a_peer_is_known_by_the_host_of_its_uri(uri, host):
     assert peer_host(uri) == host
+
+
+@pytest.mark.parametrize("ruser,why,phrase", [
+    ("+19005550100", "premium_rate", "Premium Rate Not Allowed"),
+    ("+881612345678", "international_network", "International Network Not Allowed"),
+    ("+442071838750", "country", "Destination Country Not Allowed"),
+    ("+18762345678", "country", "Destination Country Not Allowed"),
+])
+def test_outbound_to_a_number_the_tenant_may_not_call_gets_403_a_record_and_a_count(ksr, ruser, why, phrase):
+    outbound(ksr)
+    ksr.returns["kx.get_ruser"] = ruser
+    make_routes().ksr_request_route(None)
+    assert ksr.called("tm.t_reply") == [(403, phrase)] and ksr.replies() == []  # stateful: its dialog records it
+    assert ksr.called("tm.t_relay") == [] and ksr.called("dispatcher.ds_select_dst") == []
+    assert ksr.counted("sbc_policy_refused_total") == [("acme", why)]
+    assert ksr.counted("sbc_calls_total") == [("outbound", "acme", "4xx")]
+    assert {k: ksr.dlg_vars[k] for k in ("direction", "did", "tenant", "code", "end_reason")} == {
+        "direction": "outbound", "did": ruser, "tenant": "acme", "code": "403", "end_reason": f"refused {why}"}
+
+
+def test_outbound_over_the_carrier_sides_rate_gets_503_whatever_the_tenant_allows(ksr):
+    outbound(ksr)
+    ksr.returns["htable.sht_inc"] = lambda table, key: 11 if key.startswith("*:") else 1  # OUTBOUND_MAX_CPS 10
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "Outbound Call Rate Exceeded")]
+    assert ksr.counted("sbc_limited_total") == [("outbound", "cps")]
+
+
+def test_outbound_at_the_carrier_sides_concurrent_calls_gets_503(ksr):
+    outbound(ksr)
+    ksr.returns["pv.geti"] = lambda name: 100 if name == "$var(outbound_calls)" else 0
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(503, "Outbound Capacity Reached")]
+    assert ksr.counted("sbc_limited_total") == [("outbound", "calls")]
+
+
+def test_a_tenant_without_limits_of_its_own_gets_the_defaults(ksr):
+    outbound(ksr, tenant="beta")  # beta: max_calls and max_cps 0
+    ksr.returns["pv.geti"] = lambda name: 10 if name == "$var(tenant_calls)" else 0  # TENANT_MAX_CALLS 10
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(403, "Tenant Call Limit Reached")]
+    assert ksr.counted("sbc_limited_total") == [("tenant", "calls")]

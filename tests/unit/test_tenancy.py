@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kemi import tenancy
+from kemi.destinations import Policy
 from kemi.didcache import DidRoute
 from kemi.policy import Target
 from kemi.tenancy import Tenant
@@ -35,11 +36,24 @@ def test_caller_id_policy(tenant, caller, owner, shown):
     assert tenancy.presented_caller(caller, owner, tenant) == shown
 
 
-def test_limits_zero_means_unlimited():
-    assert not tenancy.over_call_limit(10_000, Tenant("x", True, 1))
-    assert not tenancy.over_rate_limit(10_000, Tenant("x", True, 1))
-    assert tenancy.over_call_limit(3, ACME) and not tenancy.over_call_limit(2, ACME)
-    assert tenancy.over_rate_limit(11, ACME) and not tenancy.over_rate_limit(10, ACME)
+LIMITS = tenancy.Limits(max_calls=10, max_cps=2, max_duration=14400)
+
+
+def test_a_tenants_zero_limit_is_the_default_never_unlimited():
+    unset = Tenant("x", True, 1)
+    assert (tenancy.max_calls(unset, LIMITS), tenancy.max_cps(unset, LIMITS), tenancy.max_duration(unset, LIMITS)) \
+        == (10, 2, 14400)
+    assert tenancy.over_call_limit(10, tenancy.max_calls(unset, LIMITS))
+    assert tenancy.over_rate_limit(3, tenancy.max_cps(unset, LIMITS))
+    assert not tenancy.over_rate_limit(2, tenancy.max_cps(unset, LIMITS))
+    assert tenancy.max_duration(Tenant("y", True, 1, max_duration=60), LIMITS) == 60
+
+
+def test_a_tenants_own_limits_hold():
+    assert tenancy.over_call_limit(3, tenancy.max_calls(ACME, LIMITS))
+    assert not tenancy.over_call_limit(2, tenancy.max_calls(ACME, LIMITS))
+    assert tenancy.over_rate_limit(11, tenancy.max_cps(ACME, LIMITS))
+    assert not tenancy.over_rate_limit(10, tenancy.max_cps(ACME, LIMITS))
 
 
 def test_context_headers_carry_only_safe_header_text():
@@ -49,7 +63,7 @@ def test_context_headers_carry_only_safe_header_text():
     assert all("\r" not in h and "\n" not in h for h in headers)
 
 
-RELAYING = Tenant("acme", True, 21, transfer="relay")
+RELAYING = Tenant("acme", True, 21, transfer="relay", destination_policy=Policy(countries=("GB",)))
 
 
 @pytest.mark.parametrize("refer_to,carrier,expected", [
@@ -67,6 +81,15 @@ RELAYING = Tenant("acme", True, 21, transfer="relay")
 ])
 def test_a_gateways_transfer_goes_to_the_number_at_the_carrier(refer_to, carrier, expected):
     assert tenancy.transfer_target(RELAYING, "public", refer_to, carrier, "US") == expected
+
+
+@pytest.mark.parametrize("refer_to,why", [
+    ("<sip:+19005550100@gw>", "premium_rate"), ("<tel:+881612345678>", "international_network"),
+    ("<sip:+33612345678@gw>", "country"), ("<sip:+447011111111@gw>", "personal_number"),
+])
+def test_a_transfer_goes_only_where_the_tenant_may_call(refer_to, why):
+    """A prompt-injected agent ("transfer me to ...") places a call the tenant pays for: same policy."""
+    assert tenancy.transfer_target(RELAYING, "public", refer_to, "127.0.4.2", "US") == (None, why)
 
 
 @pytest.mark.parametrize("tenant,side,why", [(ACME, "public", "not allowed"), (None, "public", "not allowed"),
