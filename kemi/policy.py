@@ -187,6 +187,15 @@ def named(uri: str) -> Named | None:
     return Named(host, int(m["port"]) if m["port"] else None, _transport(uri, m["params"]))
 
 
+def address_of(uri: str) -> str | None:
+    """The IPv4 address a gateway URI names; None for a host name or a URI we cannot read."""
+    m = _SIP_URI.match(uri) if isinstance(uri, str) else None
+    try:
+        return str(ipaddress.IPv4Address(m["host"])) if m else None
+    except ValueError:
+        return None
+
+
 def _transport(uri: str, params: str) -> str:
     found = dict(p.partition("=")[::2] for p in params.lower().split(";") if p).get("transport")
     return found or ("tls" if uri.lower().startswith("sips:") else "udp")

@@ -265,19 +265,63 @@ def did_remove(did: str = typer.Argument(...)):
 
 @acl_app.command("list")
 def acl_list():
-    show(read_store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag FROM address ORDER BY grp, id"), "ACL")
+    """Each row with what a new INVITE from its sources gets toward the carrier (the `outbound` column)."""
+    rows = read_store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag, IFNULL(dedicated, 0) AS dedicated "
+                             "FROM address ORDER BY grp, id")
+    show([{**row, "outbound": fraud.acl_outbound(row)} for row in rows], "ACL")
+
+
+def _tenant_exists(db, name: str, field: str = "tag") -> None:
+    if not db.rows("SELECT name FROM tenant WHERE name = %s", name):
+        fail(2, f"{field}: no tenant named {name!r}")
 
 
 @acl_app.command("add")
 def acl_add(ip: str = typer.Argument(..., help="address or network, e.g. 10.20.0.0/24"),
             group: int = typer.Option(..., help="1 carriers, 2 gateways, 3 health checkers, 4 digest gateways"),
-            tag: str = typer.Option("", help="for gateways: the owning tenant")):
+            tag: str = typer.Option("", help="for gateways: the owning tenant"),
+            dedicated: bool = typer.Option(False, "--dedicated", help="only that tenant sends from here: its calls "
+                                           "toward the carrier need no digest. Never for a shared platform address")):
     (address, mask), group, tag = checked(lambda: validate.network(ip), lambda: validate.acl_group(group),
                                           lambda: validate.text(tag, "tag"))
-    store().write("INSERT INTO address (grp, ip_addr, mask, port, tag) VALUES (%s, %s, %s, 0, %s)",
-                  group, address, mask, tag or None)
+    if dedicated and (group != 2 or not tag):
+        fail(2, "dedicated: only a gateway row (--group 2) with --tag naming its tenant")
+    db = store()
+    if dedicated:
+        _tenant_exists(db, tag)
+    row = db.insert("INSERT INTO address (grp, ip_addr, mask, port, tag, dedicated) VALUES (%s, %s, %s, 0, %s, %s)",
+                    group, address, mask, tag or None, int(dedicated))
     reload("permissions.addressReload")
-    typer.echo(f"added {address}/{mask} to group {group}")
+    typer.echo(f"added ACL entry {row}: {address}/{mask} to group {group}"
+               + (f", dedicated to tenant {tag}" if dedicated else ""))
+
+
+def _dedication(acl_id: int, dedicated: bool) -> None:
+    db = store()
+    found = db.rows("SELECT grp, tag FROM address WHERE id = %s", acl_id)
+    if not found:
+        fail(2, f"id: no ACL entry with id {acl_id}")
+    if dedicated and (found[0]["grp"] != 2 or not found[0]["tag"]):
+        fail(2, f"id: entry {acl_id} is not a gateway row (group 2) tagged with a tenant")
+    if dedicated:
+        _tenant_exists(db, found[0]["tag"])
+    db.write("UPDATE address SET dedicated = %s WHERE id = %s", int(dedicated), acl_id)
+    reload("permissions.addressReload")
+
+
+@acl_app.command("dedicate")
+def acl_dedicate(acl_id: int = typer.Argument(..., metavar="ID")):
+    """Declare a tagged gateway row's sources the tenant's alone: its calls toward the carrier are then the
+    tenant's without a digest. Never for a platform's shared addresses (VAPI, LiveKit Cloud)."""
+    _dedication(acl_id, True)
+    typer.echo(f"ACL entry {acl_id} dedicated: its calls are its tenant's")
+
+
+@acl_app.command("share")
+def acl_share(acl_id: int = typer.Argument(..., metavar="ID")):
+    """Undo dedicate: the row's sources are a platform's, their calls challenged for a digest account."""
+    _dedication(acl_id, False)
+    typer.echo(f"ACL entry {acl_id} shared: its calls authenticate by digest")
 
 
 @acl_app.command("remove")
@@ -334,21 +378,29 @@ def account_list():
 
 @account_app.command("set")
 def account_set(username: str = typer.Argument(...),
-                password: str = typer.Option(..., prompt=True, hide_input=True,
-                                             help="asked for when not given (keeps it out of shell history)"),
-                tenant: str = typer.Option("", help="the tenant whose calls these are")):
+                tenant: str = typer.Option(..., help="the tenant whose calls these are"),
+                password: str = typer.Option(None, help="omit to have one generated (printed once); else at "
+                                             f"least {validate.MIN_PASSWORD} characters"),
+                weak_password: bool = typer.Option(False, "--weak-password",
+                                                   help="accept a short password (tests, never a deployment)")):
+    """A gateway account (VAPI's outbound authentication plan, a LiveKit outbound trunk's username and
+    password): its calls toward the carrier are its tenant's."""
     realm = state["settings"].auth_realm
+    generated = password is None
+    if generated:
+        password = validate.strong_password()
     username, password, tenant = checked(lambda: validate.digest_token(username, "username"),
-                                         lambda: validate.secret(password, "password"),
+                                         lambda: validate.password(password, "password", weak_password),
                                          lambda: validate.text(tenant, "tenant"))
     db = store()
-    if tenant and not db.rows("SELECT name FROM tenant WHERE name = %s", tenant):
-        fail(2, f"tenant: no tenant named {tenant!r}")
+    _tenant_exists(db, tenant, "tenant")
     db.write("INSERT INTO gateway_account (username, ha1, tenant) VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE "
              "ha1 = VALUES(ha1), tenant = VALUES(tenant), enabled = 1",
              username, validate.ha1(username, realm, password), tenant)
     new_routing_generation()
-    typer.echo(f"account {username} set (realm {realm}" + (f", tenant {tenant})" if tenant else ")"))
+    typer.echo(f"account {username} set (realm {realm}, tenant {tenant})")
+    if generated:
+        typer.echo(f"password: {password}  (shown once; give it to the platform, it is not kept)")
 
 
 @account_app.command("remove")
@@ -368,7 +420,7 @@ def reload_all():
 
 
 # The commands of these modules use this module's helpers: imported once those exist.
-from . import monitoring  # noqa: E402, F401 - registers status, calls, cdr on `app`
+from . import fraud, monitoring  # noqa: E402, F401 - register check, status, calls, cdr; acl list uses fraud
 from .tenants import tenant_app  # noqa: E402
 
 app.add_typer(tenant_app, name="tenant")

@@ -36,3 +36,9 @@ class Store(Reads):
     def write(self, sql: str, *args) -> int:
         with self.conn.cursor() as cur:
             return cur.execute(sql, args)
+
+    def insert(self, sql: str, *args) -> int:
+        """The new row's id."""
+        with self.conn.cursor() as cur:
+            cur.execute(sql, args)
+            return cur.lastrowid

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import re
+import secrets
 
 from kemi import e164, media, policy
 
@@ -106,6 +107,23 @@ def digest_token(value: str, field: str, limit: int = 64, empty: bool = False) -
 def secret(value: str, field: str) -> str:
     if not 1 <= len(value) <= 128 or any(ord(c) < 32 or ord(c) == 127 for c in value):
         raise InputError(field, "1 to 128 printable characters")
+    return value
+
+
+MIN_PASSWORD = 16  # a digest account's password: svcrack at the flood limit never gets through 16 characters
+
+
+def strong_password() -> str:
+    """24 URL-safe characters (144 bits) for a gateway account."""
+    return secrets.token_urlsafe(18)
+
+
+def password(value: str, field: str, weak_ok: bool = False) -> str:
+    """A gateway account's password: printable, and long unless the operator says a short one is meant."""
+    secret(value, field)
+    if len(value) < MIN_PASSWORD and not weak_ok:
+        raise InputError(field, f"at least {MIN_PASSWORD} characters (omit --password to have one generated; "
+                                "--weak-password accepts a short one)")
     return value
 
 

@@ -10,6 +10,7 @@ from kemi import ng
 
 from .conftest import active_dialogs, db, new_routing_generation
 from .harness import (
+    OUTBOUND_CALLER,
     Sipp,
     delta,
     delta_sum,
@@ -198,7 +199,7 @@ def test_outbound_first_carrier_down_goes_to_the_second(quiet_sbc, work):
     wait_state(quiet_sbc, ["127.0.4.1"], active=False)  # carrier A: nothing runs there
     carrier_b = start_peers(work, quiet_sbc, ["127.0.4.3"])
     try:
-        gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", "127.0.3.1")
+        gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", OUTBOUND_CALLER)
         assert gw.wait(30) == 0, gw.log()
     finally:
         stop_peers(carrier_b)
@@ -209,7 +210,7 @@ def test_outbound_503_from_the_first_carrier_goes_to_the_second(quiet_sbc, work)
     carriers = {**start_peers(work, quiet_sbc, ["127.0.4.1"], scenario="uas_503.xml", args=()),
                 **start_peers(work, quiet_sbc, ["127.0.4.3"])}
     try:
-        gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", "127.0.3.1")
+        gw = run_uac(work, "gateway", "127.0.2.1:5060", "+12125550100", OUTBOUND_CALLER)
         assert gw.wait(30) == 0, gw.log()
     finally:
         stop_peers(carriers)

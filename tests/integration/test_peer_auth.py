@@ -149,9 +149,10 @@ ACCOUNT_SOURCE = "127.0.5.50"  # outside the demo ACL (127.0.3.0/24 is group 2):
 
 @contextlib.contextmanager
 def account_source(sbcctl, ip, username, password):
-    """`ip` in ACL group 4 and an account, as an operator sets them up; both removed afterwards."""
+    """`ip` in ACL group 4 and an account of tenant acme, as an operator sets them up; both removed afterwards.
+    (The tests' passwords are short on purpose: sbcctl takes them with --weak-password only.)"""
     assert sbcctl("acl", "add", ip, "--group", "4").returncode == 0
-    done = sbcctl("account", "set", username, "--password", password)
+    done = sbcctl("account", "set", username, "--password", password, "--tenant", "acme", "--weak-password")
     assert done.returncode == 0, done.stderr
     try:
         yield

@@ -12,6 +12,7 @@ import pytest
 from .baresip import Baresip, connecting_from, samples, tone_share
 from .harness import (
     DEMO_GATEWAYS,
+    OUTBOUND_CALLER,
     dispatcher_states,
     gateways,
     remove_gateways_since,
@@ -27,7 +28,7 @@ from .tlsca import SBC_NAME
 NAME, ADDRESS = "ua.tls.test", "127.0.7.80"  # in the suite's DNS only; outside the demo ACL
 URI = f"sip:{NAME};transport=tls"
 CARRIER = ("127.0.4.2", 5079)
-CALLER = "127.0.3.63"  # a gateway calling in: the demo ACL's gateway network
+CALLER = OUTBOUND_CALLER  # a gateway calling in from the demo data's address dedicated to acme
 VAPI_DID = "4155550101"  # demo data: set 1, sent to the gateway as +14155550101
 SECONDS = 3
 CARRIER_HZ, GATEWAY_HZ = 1000, 440

@@ -2,6 +2,7 @@
 refused with the field named, exit code 2 and nothing written."""
 
 import json
+import re
 
 import pytest
 
@@ -10,7 +11,10 @@ from .harness import run_uac, start_peers, stop_peers
 
 def counts(sbc) -> str:
     return sbc.db.query("SELECT (SELECT COUNT(*) FROM dispatcher), (SELECT COUNT(*) FROM did_routing), "
-                        "(SELECT COUNT(*) FROM address)", sbc.settings.db_name, header=False).strip()
+                        "(SELECT COUNT(*) FROM address), (SELECT COUNT(*) FROM gateway_account), "
+                        "(SELECT GROUP_CONCAT(CONCAT_WS('/', name, max_calls, max_cps, max_duration, "
+                        "allowed_countries, allowed_prefixes, denied_prefixes, number_types)) FROM tenant)",
+                        sbc.settings.db_name, header=False).strip()
 
 
 def gateway_id(sbcctl, uri: str) -> int:
@@ -62,6 +66,18 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["acl", "add", "127.0.9.0/33", "--group", "1"], "ip"),
     (["acl", "add", "127.0.9.1", "--group", "5"], "group"),
     (["acl", "remove", "99999"], "id"),
+    (["acl", "add", "127.0.9.1", "--group", "2", "--dedicated"], "dedicated"),  # dedicated to nobody
+    (["acl", "add", "127.0.9.1", "--group", "2", "--tag", "nobody", "--dedicated"], "tag"),
+    (["acl", "dedicate", "99999"], "id"),
+    (["acl", "dedicate", "1"], "id"),  # the demo's carrier row: not a gateway's
+    (["account", "set", "vapi-x", "--tenant", "acme", "--password", "short-pass"], "password"),
+    (["account", "set", "vapi-x", "--tenant", "nobody"], "tenant"),
+    (["tenant", "set", "acme", "--countries", "GB,XX"], "allowed_countries"),
+    (["tenant", "set", "acme", "--allow-prefixes", "4420"], "allowed_prefixes"),
+    (["tenant", "set", "acme", "--deny-prefixes", "+1900x"], "denied_prefixes"),
+    (["tenant", "set", "acme", "--types", "mobile,cheap"], "number_types"),
+    (["tenant", "set", "acme", "--max-cps", "-1"], "max_cps"),
+    (["tenant", "set", "acme", "--max-calls", "5", "--types", "cheap"], "number_types"),  # nothing half-applied
     (["cdr", "--limit", "0"], "limit"),
     (["cdr", "--did", "4155550101"], "did"),
 ])
@@ -82,6 +98,40 @@ def test_acl_round_trip_and_json_listing(quiet_sbc, sbcctl):
     assert sbcctl("acl", "remove", str(added["id"])).returncode == 0
     assert "127.0.8.0" not in quiet_sbc.kamailio.rpc("permissions.subnetDump")
     assert sbcctl("reload").returncode == 0
+
+
+def test_a_generated_account_password_is_printed_once_and_authenticates(quiet_sbc, sbcctl, work):
+    done = sbcctl("account", "set", "vapi-generated", "--tenant", "acme")
+    try:
+        assert done.returncode == 0, done.stderr
+        password = re.search(r"password: (\S+)", done.stdout).group(1)
+        assert len(password) >= 24
+        assert password not in sbcctl("--json", "account", "list").stdout
+        peers = start_peers(work, quiet_sbc, ["127.0.4.1"])
+        try:
+            gw = run_uac(work, "generated", "127.0.2.1:5060", "+12125550100", "127.0.3.50", duration_ms=200,
+                         scenario="uac_call_auth.xml", extra=("-au", "vapi-generated", "-ap", password))
+            assert gw.wait(30) == 0, gw.log()
+        finally:
+            stop_peers(peers)
+    finally:
+        sbcctl("account", "remove", "vapi-generated")
+    assert len(peers["127.0.4.1"].received("INVITE")) == 1
+
+
+def test_check_names_what_leaves_a_path_to_the_carrier_open(quiet_sbc, sbcctl):
+    """The demo data is closed (exit 0); a platform gateway's address dedicated to a tenant opens one."""
+    assert sbcctl("check").returncode == 0, sbcctl("check").stdout
+    added = sbcctl("acl", "add", "127.0.3.1", "--group", "2", "--tag", "acme", "--dedicated")
+    row = re.search(r"ACL entry (\d+)", added.stdout).group(1)
+    try:
+        done = sbcctl("--json", "check")
+    finally:
+        sbcctl("acl", "remove", row)
+    assert done.returncode == 1
+    found = [f for f in json.loads(done.stdout) if f["open"] == "OPEN"]
+    assert len(found) == 1 and "127.0.3.1, a shared platform gateway" in found[0]["what"], found
+    assert found[0]["fix"].startswith(f"sbcctl acl share {row}")
 
 
 @pytest.mark.parametrize("args", [

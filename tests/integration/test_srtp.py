@@ -11,6 +11,7 @@ import pytest
 
 from .harness import (
     DEMO_GATEWAYS,
+    OUTBOUND_CALLER,
     dispatcher_states,
     gateways,
     remove_gateways_since,
@@ -134,7 +135,7 @@ def test_a_gateway_set_to_dtls_is_offered_dtls_srtp(gateway_with):
 
 def test_a_gateway_calling_in_with_srtp_reaches_the_carrier_in_rtp_and_hears_it_back(quiet_sbc, work):
     carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]  # echoes the RTP it receives
-    gateway = Caller(("127.0.3.62", 5090), ("127.0.2.1", 5060), "+12125550100", [])
+    gateway = Caller((OUTBOUND_CALLER, 5090), ("127.0.2.1", 5060), "+12125550100", [])
     key, media = new_key(), None
     try:
         call_id = f"srtp-out-{time.monotonic_ns()}@127.0.3.62"

@@ -12,6 +12,7 @@ import pytest
 from .conftest import kamailio_major
 from .harness import (
     DEMO_GATEWAYS,
+    OUTBOUND_CALLER,
     delta_sum,
     dispatcher_states,
     gateways,
@@ -108,7 +109,7 @@ def test_a_gateway_whose_certificate_does_not_vouch_for_its_name_gets_no_call(tl
 def test_a_call_from_a_gateway_over_tls_reaches_the_carrier(quiet_sbc, work, tls_ca):
     masked = kamailio_major(quiet_sbc) >= 6  # 5.6's topos cannot mask the Call-ID (README)
     carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
-    caller = TlsCaller("127.0.3.61", tls_ca[0] / "ca.pem", SBC_NAME)  # the demo ACL's gateway network
+    caller = TlsCaller(OUTBOUND_CALLER, tls_ca[0] / "ca.pem", SBC_NAME)  # dedicated to acme in the demo data
     try:
         version = caller.connect(("127.0.2.1", 5061))  # the SBC's certificate and name checked
         assert caller.call("+12125550100", ("127.0.2.1", 5061)) == [200, 200]

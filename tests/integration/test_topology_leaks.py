@@ -6,7 +6,7 @@ import re
 import pytest
 
 from .conftest import kamailio_major
-from .harness import run_uac, start_peers, stop_peers
+from .harness import OUTBOUND_CALLER, run_uac, start_peers, stop_peers
 
 PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")  # the SBC's private socket and the carriers
 PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
@@ -35,7 +35,7 @@ def flows(quiet_sbc, work):
         inbound = run_uac(work, "inbound", "127.0.1.1:5060", "4155550101", "127.0.4.2",
                           scenario="uac_call_reinvited.xml")
         assert inbound.wait(30) == 0, inbound.log()
-        outbound = run_uac(work, "outbound", "127.0.2.1:5060", "+12125550100", "127.0.3.2",
+        outbound = run_uac(work, "outbound", "127.0.2.1:5060", "+12125550100", OUTBOUND_CALLER,
                            scenario="uac_call_reinvited.xml")
         assert outbound.wait(30) == 0, outbound.log()
     finally:
