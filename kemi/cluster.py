@@ -8,6 +8,7 @@ dialog was made), so when an adopted call ends, its record is written here.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 
@@ -24,6 +25,9 @@ ADOPTED_COLUMNS = ("setup_time", "direction", "did", "tenant", "gateway", "carri
 
 BUS = "bus"  # the side label of messages refused on the DMQ socket (sbc_topology_guard_total)
 METHOD = "KDMQ"
+# What the pair replicates (kamailio.cfg): dialogs, DMQ's own node list, and the htables defined with
+# dmqreplicate (Settings.replicated_tables). A KDMQ for anything else is dropped, whoever sends it.
+DMQ_PEERS = ("dialog", "htable", "notification_peer")
 
 
 def on_bus(settings: Settings, rcv_ip: str, rcv_port: str) -> bool:
@@ -41,10 +45,34 @@ def refusal(settings: Settings, method: str, src: str, known_node: bool) -> str 
     return None
 
 
+def content_refusal(peer: str, body: str, shared_tables: tuple[str, ...]) -> str | None:
+    """Why a KDMQ from a node carries what the pair does not replicate; None when it may be applied. htable's
+    DMQ handler writes whatever table a message names (ht_dmq.c does not check dmqreplicate): a forged write
+    to gwdns would make any address a gateway's, one to a DID cache would route calls."""
+    if peer not in DMQ_PEERS:
+        return "not a replicated peer"
+    if peer != "htable":
+        return None
+    try:
+        doc = json.loads(body)
+    except ValueError:
+        return "htable: unreadable"
+    if not isinstance(doc, dict) or not isinstance(doc.get("cells", []), list):
+        return "htable: unreadable"
+    cells = [c for c in doc.get("cells", []) if isinstance(c, dict)]
+    if len(cells) != len(doc.get("cells", [])):
+        return "htable: unreadable"
+    named = [doc["htname"]] if "htname" in doc else []
+    if any(t not in shared_tables for t in named + [c.get("htname") for c in cells]):
+        return "htable: not a shared table"
+    return None
+
+
 def bus_message(settings: Settings) -> None:
     method, src = KSR.kx.get_method(), KSR.kx.get_srcip()
     known = src != settings.peer_node_ip and method == METHOD and KSR.dmq.is_from_node() > 0
-    reason = refusal(settings, method, src, known)
+    reason = refusal(settings, method, src, known) or content_refusal(
+        KSR.kx.get_ruser(), KSR.kx.get_body(), settings.replicated_tables())
     if reason is None:
         KSR.dmq.handle_message()
         return

@@ -17,7 +17,7 @@ import time
 
 import KSR
 
-from . import dlgvar, metrics, ng, quality, records
+from . import dlgvar, htables, metrics, ng, quality, records
 from .hiding import printable
 from .mediastats import legs, silent_legs
 
@@ -87,31 +87,19 @@ def sweep(ng_at: tuple[str, int]) -> None:
             KSR.htable.sht_rm(WATCH_TABLE, callid)
             continue
         if limit.isdigit() and 0 < int(limit) <= now - int(since):
-            metrics.limited("tenant", "duration")
             _end(callid, from_tag, to_tag, MAX_DURATION, answer, ng_at)
             continue
         silent = silent_legs(answer, now, int(since), int(timeout)) if int(timeout) > 0 else []
         metrics.media_check("silent" if silent else "ok")
         if silent:
-            leg = "both" if len(silent) > 1 else silent[0]
-            metrics.media_timeout(leg, records.tenant())
-            _end(callid, from_tag, to_tag, f"{TIMEOUT_PREFIX} {leg}", answer, ng_at)
+            _end(callid, from_tag, to_tag, f"{TIMEOUT_PREFIX} {'both' if len(silent) > 1 else silent[0]}", answer,
+                 ng_at)
 
 
 def _watched() -> list[tuple[str, str]]:
-    """(Call-ID, "answered-at timeout from-tag to-tag") of every watched call, read before any is asked about:
-    the iterator holds the table's slot locks, and the dialog:start of a new call waits on them."""
-    found = []
-    if KSR.htable.sht_iterator_start(ITERATOR, WATCH_TABLE) < 0:
-        return found
-    try:
-        while KSR.htable.sht_iterator_next(ITERATOR) > 0:
-            key, value = KSR.pv.get(f"$shtitkey({ITERATOR})"), KSR.pv.get(f"$shtitval({ITERATOR})")
-            if isinstance(key, str) and isinstance(value, str):
-                found.append((key, value))
-    finally:
-        KSR.htable.sht_iterator_end(ITERATOR)
-    return found
+    """(Call-ID, "answered-at timeout from-tag to-tag max-duration") of every watched call, read before any is
+    asked about."""
+    return htables.items(WATCH_TABLE, ITERATOR)
 
 
 def _end(callid: str, from_tag: str, to_tag: str, why: str, answer: dict, ng_at: tuple[str, int]) -> None:
@@ -121,6 +109,10 @@ def _end(callid: str, from_tag: str, to_tag: str, why: str, answer: dict, ng_at:
         return  # ended meanwhile
     quality.note(legs(answer))
     dlgvar.put(END_REASON, why)
+    if why == MAX_DURATION:  # counted once the dialog is this one: its tenant is known
+        metrics.limited("tenant", "duration")
+    else:
+        metrics.media_timeout(why.removeprefix(TIMEOUT_PREFIX).strip(), records.tenant())
     KSR.notice(printable(f"sbc: {why}: ending the call [ci={callid}]") + "\n")
     KSR.dialog.dlg_bye("all")
     try:

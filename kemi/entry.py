@@ -31,6 +31,7 @@ import kemi.fields  # noqa: E402
 import kemi.gwprobe  # noqa: E402
 import kemi.hiding  # noqa: E402
 import kemi.hostnames  # noqa: E402
+import kemi.htables  # noqa: E402
 import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.mediastats  # noqa: E402
@@ -52,7 +53,7 @@ import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
+_MODULES = (kemi.benchswitch, kemi.htables, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
             kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics,
             kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.gwprobe,
             kemi.records, kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
@@ -95,7 +96,7 @@ def mod_init():
     )
     keeper = kemi.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
     h = kemi.hostnames
-    resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, kemi.events.gateway_dns_outcome,
+    resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, h.ksr_listed, kemi.events.gateway_dns_outcome,
                           h.ksr_reload_dispatcher)
     rows: list[tuple[int, str, int]] = []  # the gateway sets' rows, as the last resolution read them
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import KSR
 
+from . import htables
 from .policy import Named, named
 
 TABLE = "gwdns"  # kamailio.cfg htable: address -> the host names it was resolved from (space-separated)
@@ -54,14 +55,14 @@ class Resolver:
     the lookup failed; `put` and `remove` keep the htable in step; `told` hears each name's outcome."""
 
     def __init__(self, srv: Callable[[str], list[tuple[str, int]] | None], a: Callable[[str], list[str] | None],
-                 put: Callable[[str, str], None], remove: Callable[[str], None],
+                 put: Callable[[str, str], None], remove: Callable[[str], None], listed: Callable[[], dict[str, str]],
                  told: Callable[[str, str], None] = lambda outcome, host: None,
                  recovered: Callable[[], None] = lambda: None):
         self.srv, self.a, self.put, self.remove, self.told = srv, a, put, remove, told
+        self.listed = listed  # what the htable holds now: what this resolver wrote, or anything else
         self.recovered = recovered  # a name that had failed resolves: dispatcher may have left its row out
         # each gateway (its name, port and transport: one name over UDP and TLS is two) -> (address, port)s
         self.reached: dict[Named, set[tuple[str, int]]] = {}
-        self.stored: dict[str, str] = {}  # address -> host, as in the htable
         self.failing: set[Named] = set()
 
     def refresh(self, uris: Iterable[str]) -> dict[str, str]:
@@ -89,12 +90,14 @@ class Resolver:
             for address in addresses(reached):
                 hosts.setdefault(address, set()).add(target.host)
         wanted = {address: " ".join(sorted(names)) for address, names in hosts.items()}  # names sharing one
-        for address in self.stored.keys() - wanted.keys():
+        # The table as it is, not as this resolver left it: an entry it did not write (a forged bus message, a
+        # hand-made one) goes at the next round.
+        actual = self.listed()
+        for address in actual.keys() - wanted.keys():
             self.remove(address)
         for address, host in wanted.items():
-            if self.stored.get(address) != host:
+            if actual.get(address) != host:
                 self.put(address, host)
-        self.stored = wanted
         if back:
             self.recovered()
         return wanted
@@ -178,6 +181,10 @@ def ksr_put(address: str, host: str) -> None:
 
 def ksr_remove(address: str) -> None:
     KSR.htable.sht_rm(TABLE, address)
+
+
+def ksr_listed() -> dict[str, str]:
+    return dict(htables.items(TABLE, TABLE))
 
 
 def ksr_reload_dispatcher() -> None:

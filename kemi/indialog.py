@@ -3,9 +3,12 @@ restored for the side they go to, leaving by the other side's socket; their SDP 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, deadmedia, dlgvar, media, metrics, policy, quality, records, tenancy
+from . import benchswitch, deadmedia, dlgvar, hostnames, media, metrics, policy, quality, records, tenancy
+from .challenges import peer_host
 from .hiding import log
 from .mediastats import LEGS
 
@@ -13,6 +16,16 @@ from .mediastats import LEGS
 def _across(side: str | None) -> str:
     """The side a request arriving on `side` leaves by."""
     return "public" if side == "private" else "private"
+
+
+PEER_ON = {"private": records.SOURCE_OF["inbound"], "public": records.SOURCE_OF["outbound"]}  # its dialog variable
+
+
+def is_dialog_peer(src: str, recorded: str, names_of: Callable[[str], list[str]]) -> bool:
+    """Is `src` the peer a dialog recorded for a side: its address (the call's source), or the host of the URI
+    the call was sent to (an address, or a gateway's name that DNS now gives `src` for)?"""
+    host = peer_host(recorded) or (recorded or "").lower()
+    return bool(host) and (src == host or host in names_of(src))
 
 
 def end_media(side: str | None) -> None:
@@ -31,6 +44,8 @@ class InDialog:
     def in_dialog(self, side: str | None, peer: str | None) -> None:
         # Only requests of a dialog this SBC set up go anywhere: no relaying through forged Routes.
         known = KSR.dialog.is_known_dlg() > 0
+        if known and not self.from_dialog_peer(side, peer):
+            return
         # The SDP's edits are applied before loose_route: uac restores From/To there (lumps), which applying
         # would write into the request tm answers from (its 100 Trying named the other side).
         if known and not self.scrub_sdp(side):
@@ -82,6 +97,21 @@ class InDialog:
         if not KSR.is_ACK():
             KSR.tm.t_on_reply("reply_media")
         self.relay()
+
+    def from_dialog_peer(self, side: str | None, peer: str | None) -> bool:
+        """Only the peer the call was set up with on that side acts in it: a forged BYE would end the call, a
+        forged re-INVITE re-point its media. Asked before loose_route, where the dialog module acts on a BYE.
+        A carrier may send from any address of the carrier ACL (an interconnect's SBCs share calls); a
+        gateway only from the address the call went to or came from, or one its name resolves to now."""
+        src = KSR.kx.get_srcip()
+        recorded = dlgvar.get(PEER_ON.get(side or "", ""))
+        if is_dialog_peer(src, recorded, hostnames.hosts_of) or (side == "private" and peer == "carrier") \
+                or (not recorded and peer is not None):  # a dialog from before peers were recorded
+            return True
+        self.guard.refused("in-dialog", side, "not the dialog's peer")
+        if side == "private" and not KSR.is_ACK():
+            self.guard.reply(403, "Forbidden", side)
+        return False  # the public side: silence, as for any stranger
 
     def transfer(self, side: str | None) -> bool:
         """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (kemi.tenancy)."""

@@ -220,6 +220,10 @@ class Settings:
             **self._cluster_env(),
         }
 
+    def replicated_tables(self) -> tuple[str, ...]:
+        """The htables a pair shares over KDMQ (kemi/cluster.py drops a KDMQ naming any other)."""
+        return tuple(v.split("=>", 1)[0] for v in self._cluster_env().values() if "dmqreplicate=1" in v)
+
     def _cluster_env(self) -> dict[str, str]:
         """DMQ's addresses, and htables whose content the pair shares (dmqreplicate) or keeps per node."""
         shared = ";dmqreplicate=1" if self.clustered else ""
@@ -319,6 +323,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if (settings.metrics_ip, settings.metrics_port) in sip_sockets or (LOOPBACK, settings.metrics_port) in sip_sockets:
         # 127.0.0.1:METRICS_PORT/udp is the SIP socket of neither side that tm builds its Call-IDs from
         raise ConfigError("METRICS_PORT", "the metrics socket must not be a SIP socket")
+    for field, ip in (("RTPENGINE_NG_IP", settings.rtpengine_ng_ip), ("REDIS_IP", settings.redis_ip),
+                      ("METRICS_IP", settings.metrics_ip)):
+        if ip in (settings.public_ip, "0.0.0.0"):  # the value refused, never one bound
+            # rtpengine's control port, Redis and the metrics answer anyone who reaches them
+            raise ConfigError(field, "must not be reachable from the public side (PUBLIC_IP or 0.0.0.0)")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:

@@ -149,8 +149,9 @@ def send_request(src_ip: str, dst: tuple[str, int], method: str = "INVITE", ruse
 
 
 DEMO_GATEWAYS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9"]  # sets 1-3 in the demo data: no peer here
-# The demo data's address dedicated to tenant acme (its DID +12125550199 is the scenarios' caller ID): a
-# gateway whose calls toward the carrier need no digest. Any other 127.0.3.x is a shared platform address.
+# The demo data's address dedicated to tenant acme (its DID +12125550199, the scenarios' caller ID, is what its
+# calls show: caller ID policy replace): a gateway whose calls toward the carrier need no digest. Any other
+# 127.0.3.x is a shared platform address.
 OUTBOUND_CALLER = "127.0.3.30"
 
 

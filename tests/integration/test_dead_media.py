@@ -135,3 +135,41 @@ def test_a_call_whose_media_flows_longer_than_the_timeout_stays_up(quiet_sbc, sh
     after_metrics = scrape(sbc)
     assert delta(after_metrics, before, "kamailio_sbc_media_checks_total", result="ok") >= TIMEOUT * 2
     assert delta(after_metrics, before, "kamailio_sbc_media_timeouts_total", leg="gateway", tenant="voxket") == 0
+
+
+@pytest.fixture
+def short_max_duration(quiet_sbc):
+    db(quiet_sbc, f"UPDATE tenant SET max_duration = {MAX_DURATION} WHERE name = 'voxket'")
+    new_routing_generation(quiet_sbc)
+    yield
+    db(quiet_sbc, "UPDATE tenant SET max_duration = 0 WHERE name = 'voxket'")
+    new_routing_generation(quiet_sbc)
+
+
+MAX_DURATION = 4  # voxket's maximum call duration in this test, seconds
+
+
+def test_a_call_at_its_tenants_maximum_duration_is_ended_both_ways_with_a_reason(quiet_sbc, short_max_duration):
+    """Media flowing both ways the whole time: only the duration ends it (toll fraud: a call left up)."""
+    sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
+    call = Call("maxduration")
+    answered = time.monotonic()
+    try:
+        call.start_media(carrier_seconds=MAX_DURATION + 6, gateway_seconds=MAX_DURATION + 6)
+        arrived = {}
+        assert wait_until(lambda: all(call.byes()) and arrived.setdefault("both", time.monotonic()),
+                          MAX_DURATION + 6)
+        lasted = arrived["both"] - answered
+        to_carrier, to_gateway = call.byes()
+    finally:
+        call.close()
+    print(f"\nmaximum duration {MAX_DURATION} s: both BYEs received {lasted:.2f} s after the answer "
+          f"(checked every {CHECK_INTERVAL} s)")
+    assert MAX_DURATION - 1 <= lasted <= MAX_DURATION + 1 + CHECK_INTERVAL + 0.5
+    reason = 'Q.850;cause=102;text="max duration"'
+    assert to_gateway[0].header("reason") == reason and to_carrier[0].header("reason") == reason
+    assert to_carrier[0].header("call-id") == call.call_id
+    rows = wait_for(lambda: [r for r in cdr_rows(sbc, after) if r["call_id"] == call.call_id], 10)
+    assert rows and rows[0]["end_reason"] == "max duration", rows
+    assert delta(scrape(sbc), before, "kamailio_sbc_limited_total", scope="tenant", limit="duration") == 1
+    assert wait_for(lambda: call.call_id not in active_dialogs(sbc), 5)

@@ -31,7 +31,7 @@ def test_make_run_brings_up_peers_that_answer_and_make_call_shows_the_path(tmp_p
     out = done.stdout
     print(out)
     assert done.returncode == 0, out + done.stderr + (tmp_path / "run.out").read_text()[-3000:]
-    assert "demo peers (SIPp) answer as gateways/carriers: 12" in (tmp_path / "run.out").read_text()
+    assert "demo peers (SIPp) answer as gateways/carriers: 13" in (tmp_path / "run.out").read_text()
     # Both views of the call: the carrier's, and the answering gateway's (set 1, VAPI's demo address).
     assert "carrier                -> SBC   INVITE sip:+14155550101@127.0.1.1:5060" in out
     assert "gateway 127.0.3.1      <- SBC   INVITE sip:+14155550101@127.0.3.1:5060" in out

@@ -20,14 +20,14 @@ from stack import sipprobe
 
 from .conftest import active_dialogs, kamailio_major
 from .fuzz import Mutator
-from .harness import rtpengine_calls, wait_for, wait_state
+from .harness import OUTBOUND_CALLER, rtpengine_calls, wait_for, wait_state
 from .sipua import CLEAN_CALLER, AnsweringPeer, Caller, Dialog, Endpoint, Msg, invite, reply, sdp, tag, wait_until
 
 SBC_PRIVATE, SBC_PUBLIC = ("127.0.1.1", 5060), ("127.0.2.1", 5060)
 GATEWAY_UA = ("127.0.3.1", 5060)  # dispatcher set 1 (DID +14155550101)
 CARRIER_UA = ("127.0.4.1", 5060)  # carrier set 10, first by priority
 CARRIER_CALLER = ("127.0.4.2", 5071)  # in the carriers' ACL network
-GATEWAY_CALLER = ("127.0.3.7", 5071)  # in the gateways' ACL network, untenanted
+GATEWAY_CALLER = (OUTBOUND_CALLER, 5071)  # the demo's address dedicated to tenant acme
 STRANGERS = [f"127.0.9.{i}" for i in range(1, 41)]
 PRIVATE_SIDE = re.compile(r"127\.0\.(?:1|4)\.\d+")
 PUBLIC_SIDE = re.compile(r"127\.0\.(?:2|3)\.\d+")
@@ -76,7 +76,7 @@ def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_cal
     rng = random.Random(seed)
     callid_masked = kamailio_major(quiet_sbc) >= 6
     carrier_own = ["127.0.4.2", "127.0.4.77", "127.0.1.1"]
-    gateway_own = ["127.0.3.7", "127.0.3.88", "127.0.2.1"]
+    gateway_own = [OUTBOUND_CALLER, "127.0.3.88", "127.0.2.1"]
     gateway_ua = AnsweringPeer(*GATEWAY_UA, _peer_answer(random.Random(seed + 1), ["127.0.3.1", "127.0.3.66"])).start()
     carrier_ua = AnsweringPeer(*CARRIER_UA, _peer_answer(random.Random(seed + 2), ["127.0.4.1", "127.0.4.66"])).start()
     carrier = Caller(CARRIER_CALLER, SBC_PRIVATE, "4155550101", carrier_own)

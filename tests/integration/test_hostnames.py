@@ -175,14 +175,20 @@ def test_a_dns_change_is_seen_by_the_next_call_once_the_records_ttl_has_passed(s
     assert after == [new] * 3
 
 
-def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_gives(seed, zone, work):
-    """127.0.7.x is in no ACL row: only the gateway DNS timer's htable can vouch for these sources."""
+def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_gives(seed, zone, work, sbcctl):
+    """127.0.7.x is in no ACL row: only the gateway DNS timer's htable can vouch for these sources. They are a
+    platform's (LiveKit Cloud's, shared by its customers): their INVITEs are challenged, not ignored, and go
+    through with a tenant's account."""
     carrier = start_peers(work, seed, ["127.0.4.1"])["127.0.4.1"]
+    account = sbcctl("account", "set", "lk-acme", "--tenant", "acme", "--password", "lk-acme-password-0123")
+    assert account.returncode == 0, account.stderr
     try:
         assert wait_for(lambda: send_request(ADDRESS[LIVEKIT[2]], ("127.0.2.1", 5060), "OPTIONS", timeout=0.5)
                         == 200, 10)
+        assert send_request(ADDRESS[LIVEKIT[2]], ("127.0.2.1", 5060), ruser="+12125550100") == 407
         gw = run_uac(work, "from-livekit", "127.0.2.1:5060", "+12125550100", ADDRESS[LIVEKIT[2]], calls=3,
-                     rate=5, duration_ms=100)
+                     rate=5, duration_ms=100, scenario="uac_call_auth.xml",
+                     extra=("-au", "lk-acme", "-ap", "lk-acme-password-0123"))
         assert gw.wait(30) == 0, gw.log()
         assert send_request("127.0.7.99", ("127.0.2.1", 5060), ruser="+12125550100", timeout=1) is None
         # The name moves: the new address is a gateway's within the timer's interval, the old one no longer
@@ -206,6 +212,7 @@ def test_a_host_named_gateways_own_calls_are_recognised_by_the_addresses_dns_giv
         assert send_request(ADDRESS[UNPOD[0]], ("127.0.2.1", 5060), "OPTIONS", timeout=1) == 200
     finally:
         carrier.stop()
+        sbcctl("account", "remove", "lk-acme")
     assert len(carrier.received("INVITE")) == 3
 
 

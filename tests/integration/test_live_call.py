@@ -10,7 +10,7 @@ import pytest
 
 from .conftest import db, new_routing_generation
 from .harness import delta, scrape
-from .sipua import Msg, parse, wait_until
+from .sipua import Endpoint, Msg, parse, sdp, wait_until
 from .test_dead_media import CARRIER, GATEWAY, Call
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
 
@@ -164,3 +164,78 @@ def test_rfc4733_key_presses_cross_both_ways_through_rtpengine(quiet_sbc):
         end(call)
     print(f"\nevents: gateway heard {call.gateway_media.events}, carrier heard {call.carrier_media.events}")
     assert call.gateway_media.events == [5] * 5 and call.carrier_media.events == [11] * 5
+
+
+def test_a_relayed_transfer_to_a_number_the_tenant_may_not_call_is_refused(quiet_sbc, relaying):
+    """A prompt-injected agent ("transfer me to +1 900 ...") places a call its tenant pays for: same policy."""
+    before = scrape(quiet_sbc)
+    call = established("refer-premium")
+    try:
+        for target in ("+19005550100", "+881612345678", "+447011111111"):
+            refused(call, from_gateway(call, "REFER", {"Refer-To": f"<sip:{target}@gw.example.test>"}))
+        time.sleep(0.3)
+        assert carrier_got(call, "REFER") == []
+    finally:
+        end(call)
+    after = scrape(quiet_sbc)
+    assert {r: delta(after, before, "kamailio_sbc_transfers_total", tenant="voxket", result=r)
+            for r in ("premium_rate", "international_network", "country")} == {
+        "premium_rate": 1, "international_network": 1, "country": 1}
+
+
+FORGERS = {"stranger": "127.0.9.66", "another tenant's gateway": "127.0.3.23"}  # digipanda's dedicated address
+
+
+@pytest.mark.parametrize("forger", FORGERS)
+def test_forged_requests_in_a_live_call_reach_nobody_and_the_call_goes_on(quiet_sbc, forger):
+    """BYE, re-INVITE (its SDP pointing the media at the forger) and REFER, each built exactly as the gateway
+    would send it (Call-ID, tags, Route) but from another address: the carrier receives none of them, the
+    forger hears nothing (public side), and RTP keeps flowing both ways."""
+    before, ip = scrape(quiet_sbc), FORGERS[forger]
+    call = established(f"forged-{forger.split()[0]}")
+    forging = Endpoint(ip, 5077)
+    try:
+        call.start_media(carrier_seconds=4, gateway_seconds=4)
+        time.sleep(0.5)
+        dialog = call.gateway.dialogs[call.invite.header("call-id")]
+        for method, body in (("INVITE", sdp(ip, 40300)), ("REFER", ""), ("BYE", "")):
+            msg = dialog.request(method, ip, 5077, body)
+            if method == "REFER":
+                msg.set("Refer-To", "<sip:+19005550100@gw.example.test>")
+            forging.send(msg.render(), SBC_PUBLIC)
+        time.sleep(1.0)
+        heard = (call.carrier_media.heard.received, call.gateway_media.heard.received)
+        time.sleep(1.0)
+        flowing = (call.carrier_media.heard.received - heard[0], call.gateway_media.heard.received - heard[1])
+        call.caller.pump(keep_dialogs=True)
+        to_carrier = [m for m in map(parse, call.caller.received) if m is not None and not m.is_reply]
+        answered_forger = forging.drain()
+    finally:
+        forging.close()
+        end(call)
+    print(f"\nforged by {forger}: carrier got {len(to_carrier)} requests; RTP in the next second: carrier heard "
+          f"{flowing[0]}, gateway heard {flowing[1]} packets")
+    assert to_carrier == [] and answered_forger == []
+    assert flowing[0] >= 40 and flowing[1] >= 40  # 50 packets a second each way
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_topology_guard_total", stage="in-dialog", side="public",
+                 reason="not the dialog's peer") == 3
+
+
+def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sbc):
+    call = established("forged-private")
+    forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
+    try:
+        dialog = call.caller.dialogs[call.call_id]
+        for method in ("BYE", "INVITE"):
+            forging.send(dialog.request(method, "127.0.9.67", 5077,
+                                        sdp("127.0.9.67", 40300) if method == "INVITE" else "").render(),
+                         SBC_PRIVATE)
+        assert wait_until(lambda: len(forging.drain()) or len(forging.received) >= 2, 3)
+        time.sleep(0.5)
+        forging.drain()
+        statuses = sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
+        at_gateway = [m.method for m in call.gateway.requests if m.method != "ACK"]
+    finally:
+        forging.close()
+        end(call)
+    assert statuses == [403, 403] and at_gateway == []

@@ -78,8 +78,8 @@ def test_metrics_and_call_records_match_the_calls_placed(quiet_sbc, work, sbcctl
         assert (r["did"], r["gw_group"], r["gateway"], r["carrier"], r["tenant"]) == (
             "+14155550101", "1", "sip:127.0.3.1:5060", "127.0.4.2", "")
     for r in answered_out:
-        assert (r["did"], r["gw_group"], r["gateway"], r["carrier"]) == (
-            "+12125550100", "10", "127.0.3.50", "sip:127.0.4.1:5060")
+        assert (r["did"], r["gw_group"], r["gateway"], r["carrier"], r["tenant"]) == (
+            "+12125550100", "10", OUTBOUND_CALLER, "sip:127.0.4.1:5060", "acme")
     for r in answered_in + answered_out:
         assert abs(float(r["duration"]) - 1.0) < 1.0, r  # SIPp holds each call 1 s before its BYE
         assert r["setup_time"][:19] <= r["answer_time"] <= r["end_time"], r

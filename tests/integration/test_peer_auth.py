@@ -7,7 +7,7 @@ import json
 import re
 from pathlib import Path
 
-from .harness import SCENARIOS, delta, run_uac, scrape, send_request, start_peers, stop_peers
+from .harness import OUTBOUND_CALLER, SCENARIOS, delta, run_uac, scrape, send_request, start_peers, stop_peers
 from .test_failover import did
 
 SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
@@ -130,7 +130,7 @@ def test_a_carriers_401_is_answered_with_its_password_checked_by_the_carrier(qui
     with credential(sbcctl, CARRIER, "--username", "trunk-7", "--password", "c4rrier pass"):
         peers = challenger(work, quiet_sbc, CARRIER, "uas_challenge.xml", "carrier.test", "trunk-7", "c4rrier pass")
         try:
-            gw = run_uac(work, "gateway", SBC_PUBLIC, "+12125550100", "127.0.3.1", duration_ms=1000)
+            gw = run_uac(work, "gateway", SBC_PUBLIC, "+12125550100", OUTBOUND_CALLER, duration_ms=1000)
             assert gw.wait(30) == 0, gw.log()
         finally:
             stop_peers(peers)

@@ -12,9 +12,49 @@ PAIR = {"NODE_IP": "127.0.8.11", "PEER_NODE_IP": "127.0.8.12"}
 NODE, PEER = PAIR["NODE_IP"], PAIR["PEER_NODE_IP"]
 
 
-def bus_request(ksr, method="KDMQ", src=PEER, known=-1, rcv_ip=NODE, rcv_port="5090"):
+def bus_request(ksr, method="KDMQ", src=PEER, known=-1, rcv_ip=NODE, rcv_port="5090", peer="dialog", body="{}"):
     ksr.returns.update({"kx.get_method": method, "kx.get_srcip": src, "kx.get_rcvip": rcv_ip,
-                        "kx.get_rcvport": rcv_port, "dmq.is_from_node": known})
+                        "kx.get_rcvport": rcv_port, "dmq.is_from_node": known, "kx.get_ruser": peer,
+                        "kx.get_body": body})
+
+
+@pytest.mark.parametrize("peer,body", [
+    ("htable", '{"action":1,"htname":"tenantcps","cname":"acme:1","type":0,"intval":1,"mode":0}'),
+    ("htable", '{"action":1,"htname":"ipban","cname":"127.0.9.9","type":0,"intval":1,"mode":0}'),
+    ("htable", '{"action":5,"cells":[{"htname":"sbcstate","cname":"generation","type":0,"intval":7,"expire":0}]}'),
+    ("htable", '{"action":5}'),  # a node asking for the shared tables at start
+    ("dialog", '{"action":1,"h_entry":1,"h_id":2}'),
+    ("notification_peer", ""),
+])
+def test_what_the_pair_replicates_goes_to_dmq(ksr, peer, body):
+    bus_request(ksr, peer=peer, body=body)
+    make_routes(**PAIR).ksr_request_route(None)
+    assert ksr.actions() == [("dmq.handle_message", ())]
+
+
+@pytest.mark.parametrize("peer,body,reason", [
+    ("htable", '{"action":1,"htname":"gwdns","cname":"127.0.9.9","type":1,"strval":"gw.test","mode":0}',
+     "htable: not a shared table"),
+    ("htable", '{"action":5,"cells":[{"htname":"sbcstate","cname":"g","type":0,"intval":1},'
+               '{"htname":"gwprobe","cname":"k","type":0,"intval":1}]}', "htable: not a shared table"),
+    ("htable", '{"action":1,"htname":"mediawatch","cname":"call","type":1,"strval":"x"}', "htable: not a shared table"),
+    ("htable", "not json", "htable: unreadable"),
+    ("htable", '["ipban"]', "htable: unreadable"),
+    ("htable", '{"cells":["ipban"]}', "htable: unreadable"),
+    ("usrloc", '{"action":1}', "not a replicated peer"),
+])
+def test_a_write_the_pair_does_not_replicate_is_dropped_even_from_the_other_node(ksr, peer, body, reason):
+    """htable's DMQ handler writes whatever table a message names: a forged one from the peer's address would
+    make any address a gateway's (gwdns) or end calls (mediawatch)."""
+    bus_request(ksr, peer=peer, body=body)
+    make_routes(**PAIR).ksr_request_route(None)
+    assert ksr.actions() == []
+    assert ksr.counted("sbc_topology_guard_total") == [("ingress", "bus", reason)]
+
+
+def test_the_shared_tables_are_those_defined_with_dmqreplicate():
+    assert settings.load(PAIR).replicated_tables() == ("ipban", "tenantcps", "sbcstate")
+    assert settings.load({}).replicated_tables() == ()
 
 
 def test_kdmq_from_the_other_node_goes_to_dmq(ksr):

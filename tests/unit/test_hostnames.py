@@ -66,7 +66,7 @@ class World:
     def resolver(self):
         def remove(address):
             del self.table[address]
-        return hostnames.Resolver(self.srv, self.a, self.table.__setitem__, remove,
+        return hostnames.Resolver(self.srv, self.a, self.table.__setitem__, remove, lambda: dict(self.table),
                                   lambda outcome, detail: self.told.append((outcome, detail)),
                                   lambda: self.told.append(("reload", "")))
 
@@ -198,3 +198,15 @@ def test_the_timer_resolves_at_once_after_a_start_then_once_per_interval():
         now[0] = t
         paced()
     assert runs == [100.0, 110.0, 120.5]
+
+
+def test_an_entry_the_resolver_did_not_write_is_removed_at_its_next_round():
+    """A forged bus message (or a hand-made entry) naming an address as a gateway's does not outlive a round."""
+    w = World()
+    w.a_records[policy.named(VAPI).host] = ["127.0.7.11"]
+    r = w.resolver()
+    r.refresh([VAPI])
+    w.table["127.0.9.99"] = "evil.example"  # written behind the resolver's back
+    w.table["127.0.7.11"] = "other.example"
+    r.refresh([VAPI])
+    assert w.table == {"127.0.7.11": policy.named(VAPI).host}

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kemi import benchswitch, hostnames, media, settings, timing
+from kemi import benchswitch, hostnames, indialog, media, settings, timing
 from kemi.accounts import Account
 from kemi.attempts import GIVE_UP_REASON, KEEPALIVE_AVP
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
@@ -1108,3 +1108,49 @@ def test_a_tenant_without_limits_of_its_own_gets_the_defaults(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(403, "Tenant Call Limit Reached")]
     assert ksr.counted("sbc_limited_total") == [("tenant", "calls")]
+
+
+# ---- in-dialog requests only from the dialog's own peer ------------------------------------------------
+
+@pytest.mark.parametrize("src,recorded,names,ok", [
+    ("127.0.3.24", "sip:127.0.3.24:5060", [], True),
+    ("127.0.3.24", "sip:agent@127.0.3.24:5080;transport=tcp", [], True),
+    ("127.0.3.23", "sip:127.0.3.24:5060", [], False),
+    ("127.0.7.41", "sip:multi.gw.test:5060", ["multi.gw.test"], True),  # a target of the gateway's name
+    ("127.0.7.41", "sip:multi.gw.test:5060", ["other.gw.test"], False),
+    ("127.0.7.41", "sips:Multi.GW.test;transport=tls", ["multi.gw.test"], True),
+    ("127.0.4.2", "127.0.4.2", [], True),  # an inbound call's source address
+    ("127.0.4.3", "127.0.4.2", [], False),
+    ("127.0.4.2", "", [], False),
+])
+def test_a_dialogs_peer_is_its_recorded_address_or_a_target_of_its_name(src, recorded, names, ok):
+    assert indialog.is_dialog_peer(src, recorded, lambda ip: names) is ok
+
+
+def test_an_in_dialog_request_from_another_gateway_is_dropped_before_the_dialog_sees_it(ksr):
+    request(ksr, method="BYE", side="public", src="127.0.3.23", totag=True, sdp=False, acl=(2,))
+    ksr.dlg_vars["gateway"] = "sip:127.0.3.24:5060"
+    make_routes().ksr_request_route(None)
+    assert ksr.actions() == []  # no loose_route (the dialog module would end the call), no reply
+    assert ksr.counted("sbc_topology_guard_total") == [("in-dialog", "public", "not the dialog's peer")]
+
+
+def test_an_in_dialog_request_from_a_stranger_on_the_private_side_gets_403(ksr):
+    request(ksr, method="BYE", side="private", src="127.0.9.67", totag=True, sdp=False, acl=())
+    ksr.dlg_vars["carrier"] = "127.0.4.2"
+    make_routes().ksr_request_route(None)
+    assert ksr.called("rr.loose_route") == [] and ksr.called("tm.t_relay") == []
+    assert ksr.counted("sbc_topology_guard_total") == [("in-dialog", "private", "not the dialog's peer")]
+
+
+@pytest.mark.parametrize("side,src,acl,var,recorded,gwdns", [
+    ("private", "127.0.4.9", (1,), "carrier", "127.0.4.2", None),  # another address of the carrier ACL
+    ("public", "127.0.7.41", (2,), "gateway", "sip:multi.gw.test:5060", "multi.gw.test"),
+    ("public", "127.0.3.24", (2,), "gateway", "sip:127.0.3.24:5060", None),
+])
+def test_an_in_dialog_request_from_the_dialogs_peer_is_relayed(ksr, side, src, acl, var, recorded, gwdns):
+    request(ksr, method="BYE", side=side, src=src, totag=True, sdp=False, acl=acl)
+    ksr.dlg_vars[var] = recorded
+    ksr.returns["htable.sht_get"] = lambda table, key: gwdns if table == "gwdns" else None
+    make_routes().ksr_request_route(None)
+    assert ksr.called("rr.loose_route") == [()] and ksr.called("tm.t_relay") == [()]

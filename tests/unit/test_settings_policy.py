@@ -163,3 +163,17 @@ def test_each_kamailio_start_gets_a_fresh_nonzero_server_id(tmp_path):
     ids = {int(Kamailio(settings.load({}), {}, tmp_path, False).env()["SERVER_ID"]) for _ in range(50)}
     assert len(ids) == 50
     assert all(0 < i < 2**31 for i in ids)
+
+
+@pytest.mark.parametrize("field", ["RTPENGINE_NG_IP", "REDIS_IP", "METRICS_IP"])
+@pytest.mark.parametrize("value", ["127.0.2.1", "0.0.0.0"])
+def test_control_and_state_sockets_are_refused_on_the_public_side(field, value):
+    with pytest.raises(settings.ConfigError) as refused:
+        settings.load({field: value})
+    assert refused.value.field == field
+
+
+def test_limits_have_no_unlimited_value():
+    for field in ("TENANT_MAX_CALLS", "TENANT_MAX_CPS", "OUTBOUND_MAX_CALLS", "OUTBOUND_MAX_CPS"):
+        with pytest.raises(settings.ConfigError):
+            settings.load({field: "0"})
