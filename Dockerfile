@@ -16,7 +16,7 @@ COPY stack/ stack/
 COPY sbcctl/ sbcctl/
 
 # Kamailio binds its sockets as root, then runs as 'kamailio'; MariaDB as 'mysql', Redis as 'redis'.
-# rtpengine stays root (it may load the kernel forwarding table when the host provides it).
+# rtpengine stays root, without NET_ADMIN in compose: it forwards in userspace (rtpengine.conf table = -1).
 # State lives under /var/lib/sbc; compose mounts named volumes there (no anonymous VOLUME here).
 ENV DROP_PRIVILEGES=1 PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1
 ENTRYPOINT ["python3", "-m", "stack", "--run-dir", "/var/lib/sbc"]

@@ -36,7 +36,7 @@ INSERT IGNORE INTO tenant (id, name, enabled, gateway_group, allow_backup, max_c
  (2, 'digipanda', 1, 22, 0, 20, 10, 'replace', '+14155550301'),
  (3, 'voxket', 1, 23, 0, 2, 5, 'reject', '+14155550401'),
  (4, 'fabriq', 0, 24, 0, 10, 5, 'reject', '+14155550501'),
- (5, 'acme', 1, 25, 0, 20, 10, 'replace', '+12125550199');
+ (5, 'acme', 1, 25, 0, 50, 50, 'replace', '+12125550199');
 
 INSERT IGNORE INTO address (id, grp, ip_addr, mask, port, tag) VALUES
  (1, 1, '127.0.4.0', 24, 0, 'carriers'),

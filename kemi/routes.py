@@ -345,7 +345,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         KSR.dialog.dlg_manage()
         records.call_routed("outbound", number, tenant, cluster.identity(self.settings))
         records.refused(403, f"{REFUSED_PREFIX} {reason}")
-        KSR.tm.t_reply(403, destinations.REFUSALS[reason])
+        if KSR.tm.t_newtran() > 0:  # the dialog attaches to the transaction; its failure writes the record
+            KSR.tm.t_reply(403, destinations.REFUSALS[reason])
 
     def calling_number(self) -> str | None:
         """The caller's number in E.164: the P-Asserted-Identity user if present, else the From user."""

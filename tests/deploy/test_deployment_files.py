@@ -109,3 +109,12 @@ def test_env_example_documents_exactly_the_settings():
     # DROP_PRIVILEGES is explained in a comment only: compose fixes it to 1, the host defaults to 0.
     assert documented == set(settings.DEFAULTS) - {"DROP_PRIVILEGES"}
     assert "DROP_PRIVILEGES" in (REPO / ".env.example").read_text()
+
+
+def test_every_role_runs_hardened_and_rtpengine_without_net_admin():
+    """no-new-privileges, process and memory bounds on every service; userspace rtpengine needs no NET_ADMIN."""
+    for name, service in COMPOSE["services"].items():
+        assert "no-new-privileges:true" in service["security_opt"], name
+        assert service["pids_limit"] > 0 and service["mem_limit"], name
+    assert "NET_ADMIN" not in COMPOSE["services"]["rtpengine"].get("cap_add", [])
+    assert "table = -1" in (REPO / "kamailio" / "rtpengine.conf").read_text()

@@ -9,7 +9,9 @@ here as a wrong test input, not as a pass."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
+import time
 from dataclasses import dataclass
 
 import phonenumbers
@@ -19,6 +21,7 @@ from kemi import destinations
 
 from .conftest import db, new_routing_generation
 from .harness import OUTBOUND_CALLER, run_uac, send_request, start_peers, stop_peers
+from .sipua import Caller, wait_until
 
 CARRIER = "127.0.4.1"
 SBC_PUBLIC = "127.0.2.1:5060"
@@ -103,13 +106,13 @@ def fraud_setup(sbc):
     db(sbc, "INSERT INTO gateway_account (username, ha1, tenant) VALUES "
             + ", ".join(f"('{u}', '{ha1[u]}', '{t}')" for u, (t, _) in ACCOUNTS.items()))
     db(sbc, f"INSERT INTO address (id, grp, ip_addr, mask, port, tag) VALUES (932, 2, '{TAGGED}', 32, 0, 'acme')")
-    db(sbc, "UPDATE tenant SET allowed_countries = 'GB,BE', max_cps = 50 WHERE name = 'acme'")
+    db(sbc, "UPDATE tenant SET allowed_countries = 'GB,BE' WHERE name = 'acme'")
     sbc.kamailio.rpc("permissions.addressReload")
     new_routing_generation(sbc)
     yield
     db(sbc, "DELETE FROM gateway_account WHERE username IN ('acme-gw', 'digi-gw')")
     db(sbc, "DELETE FROM address WHERE id = 932")
-    db(sbc, "UPDATE tenant SET allowed_countries = '', max_cps = 10 WHERE name = 'acme'")
+    db(sbc, "UPDATE tenant SET allowed_countries = '' WHERE name = 'acme'")
     sbc.kamailio.rpc("permissions.addressReload")
     new_routing_generation(sbc)
 
@@ -125,7 +128,9 @@ def place(work, source: Source, dialed: str, index: int) -> list[tuple[int, str]
     uac = run_uac(work, f"cell{index}", SBC_PUBLIC, dialed, source.ip, scenario=scenario, duration_ms=100,
                   media_port=17000 + 2 * index, timeout=20, extra=extra)
     uac.wait(30)
-    return [(m.status, m.first_line) for m in uac.received() if m.status and m.status >= 200]
+    # the INVITEs' answers (SIPp answers an unexpected one with a CANCEL or BYE of its own, and hears 481)
+    return [(m.status, m.first_line) for m in uac.received()
+            if m.status and m.status >= 200 and m.cseq_method == "INVITE"]
 
 
 @pytest.mark.parametrize("source", SOURCES, ids=[s.name for s in SOURCES])
@@ -162,3 +167,24 @@ def test_fraud_matrix(quiet_sbc, fraud_setup, work, source):
         else:
             assert answers[-1:] == [(403, f"SIP/2.0 {source.outcome}")], cell
     print(f"\nfraud matrix, {source.name}: {len(cells)} cells, {admitted} admitted, {refused} refused")
+
+
+def test_all_outbound_calls_together_are_held_to_outbound_max_cps(quiet_sbc, work):
+    """OUTBOUND_MAX_CPS (30 in the test settings) holds whatever the tenants allow (acme: 50/s): 40 INVITEs
+    sent at the start of one second, 30 reach the carrier, 10 get 503 with Retry-After."""
+    carrier = start_peers(work, quiet_sbc, [CARRIER])
+    caller = Caller((OUTBOUND_CALLER, 5079), ("127.0.2.1", 5060), "+12125550100", [])
+    try:
+        time.sleep(1.02 - time.time() % 1)
+        started = time.time()
+        for n in range(40):
+            caller.send(caller.invite(f"burst-{n}-{os.urandom(4).hex()}").render(), caller.sbc)
+        sent_in = time.time() - started
+        assert wait_until(lambda: caller.pump() or sum(caller.codes.values()) >= 40, 10), caller.codes
+        wait_until(lambda: caller.pump() or not caller.dialogs, 5)
+    finally:
+        caller.close()
+        stop_peers(carrier)
+    print(f"\n40 INVITEs in {sent_in * 1000:.0f} ms: answers {dict(caller.codes)}")
+    assert (caller.codes[200], caller.codes[503]) == (30, 10)
+    assert len(carrier[CARRIER].received("INVITE")) == 30

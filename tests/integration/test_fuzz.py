@@ -105,6 +105,7 @@ def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_cal
         # 2. Established calls in both directions; mutated requests inside them from both ends. Peers that
         # timed out above (their mutated answers were dropped) are back once probing sees them.
         wait_state(quiet_sbc, [GATEWAY_UA[0], CARRIER_UA[0]], active=True, timeout=20)
+        time.sleep(1.1)  # a new second: phase 1's calls counted against the calls-per-second limits
         for caller in (carrier, gateway):
             for n in range(6):
                 caller.send(caller.invite(f"clean-{n}-{tag()}@{caller.ip}").render(), caller.sbc)

@@ -224,6 +224,7 @@ def test_forged_requests_in_a_live_call_reach_nobody_and_the_call_goes_on(quiet_
 def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sbc):
     call = established("forged-private")
     forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
+    earlier = len(call.gateway.requests)  # the call's own INVITE and ACK
     try:
         dialog = call.caller.dialogs[call.call_id]
         for method in ("BYE", "INVITE"):
@@ -234,7 +235,7 @@ def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sb
         time.sleep(0.5)
         forging.drain()
         statuses = sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
-        at_gateway = [m.method for m in call.gateway.requests if m.method != "ACK"]
+        at_gateway = [m.method for m in call.gateway.requests[earlier:]]
     finally:
         forging.close()
         end(call)

@@ -1078,7 +1078,8 @@ def test_outbound_to_a_number_the_tenant_may_not_call_gets_403_a_record_and_a_co
     outbound(ksr)
     ksr.returns["kx.get_ruser"] = ruser
     make_routes().ksr_request_route(None)
-    assert ksr.called("tm.t_reply") == [(403, phrase)] and ksr.replies() == []  # stateful: its dialog records it
+    assert ksr.called("tm.t_newtran") == [()] and ksr.called("tm.t_reply") == [(403, phrase)]
+    assert ksr.replies() == []  # stateful: its dialog records the call
     assert ksr.called("tm.t_relay") == [] and ksr.called("dispatcher.ds_select_dst") == []
     assert ksr.counted("sbc_policy_refused_total") == [("acme", why)]
     assert ksr.counted("sbc_calls_total") == [("outbound", "acme", "4xx")]
