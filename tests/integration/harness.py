@@ -81,8 +81,8 @@ class Sipp:
 
 def run_uac(workdir: Path, name: str, sbc: str, number: str, ip: str, scenario: str = "uac_call.xml",
             calls: int = 1, rate: float = 1, limit: int = 10, duration_ms: int = 500,
-            media_port: int = 17000, timeout: float = 60, extra: tuple[str, ...] = ()) -> Sipp:
-    uac = Sipp(workdir, name, scenario, ip, 5060, media_port, remote=sbc,
+            media_port: int = 17000, timeout: float = 60, extra: tuple[str, ...] = (), port: int = 5060) -> Sipp:
+    uac = Sipp(workdir, name, scenario, ip, port, media_port, remote=sbc,
                args=("-s", number, "-m", str(calls), "-r", str(rate), "-l", str(limit),
                      "-d", str(duration_ms), "-timeout", f"{int(timeout)}s", "-timeout_error",
                      "-recv_timeout", "10000", *extra)).start()

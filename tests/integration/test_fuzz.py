@@ -15,10 +15,12 @@ import random
 import re
 import time
 
+import pytest
+
 from kemi import ng
 from stack import sipprobe
 
-from .conftest import active_dialogs, kamailio_major
+from .conftest import active_dialogs, db, kamailio_major, new_routing_generation
 from .fuzz import Mutator
 from .harness import OUTBOUND_CALLER, rtpengine_calls, wait_for, wait_state
 from .sipua import CLEAN_CALLER, AnsweringPeer, Caller, Dialog, Endpoint, Msg, invite, reply, sdp, tag, wait_until
@@ -71,7 +73,19 @@ def _leaks(received: list[bytes], other_side: re.Pattern, other_call_ids: set[st
     return found
 
 
-def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_calls_after(quiet_sbc, work):
+@pytest.fixture
+def clean_caller_is_acmes(quiet_sbc):
+    """The clean calls' caller number is one of acme's DIDs: acme's calls show their own DIDs as they are (any
+    other caller ID is replaced by acme's default, and the gateway peer could no longer tell a clean call)."""
+    db(quiet_sbc, f"INSERT INTO did_routing (did, tenant, description) VALUES ('{CLEAN_CALLER}', 'acme', 'fuzz')")
+    new_routing_generation(quiet_sbc)
+    yield
+    db(quiet_sbc, f"DELETE FROM did_routing WHERE did = '{CLEAN_CALLER}'")
+    new_routing_generation(quiet_sbc)
+
+
+def test_generated_hostile_sip_never_leaks_never_crashes_and_the_sbc_carries_calls_after(quiet_sbc, work,
+                                                                                        clean_caller_is_acmes):
     seed = int(os.environ.get("SBC_FUZZ_SEED", "20261127"))  # fixed in CI; set another to explore
     rng = random.Random(seed)
     callid_masked = kamailio_major(quiet_sbc) >= 6
