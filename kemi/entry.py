@@ -15,6 +15,7 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 import kemi.accounts  # noqa: E402
+import kemi.admission  # noqa: E402
 import kemi.attempts  # noqa: E402
 import kemi.benchswitch  # noqa: E402
 import kemi.challenges  # noqa: E402
@@ -53,11 +54,12 @@ import kemi.wire  # noqa: E402
 
 # Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
 # a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.htables, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng, kemi.e164,
-            kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats, kemi.metrics,
-            kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer, kemi.gwprobe,
-            kemi.records, kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges, kemi.diddb,
-            kemi.attempts, kemi.egress, kemi.events, kemi.indialog, kemi.peers, kemi.rewriting, kemi.routes)
+_MODULES = (kemi.benchswitch, kemi.htables, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng,
+            kemi.e164, kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats,
+            kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer,
+            kemi.gwprobe, kemi.records, kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges,
+            kemi.diddb, kemi.attempts, kemi.admission, kemi.egress, kemi.events, kemi.indialog, kemi.peers,
+            kemi.rewriting, kemi.routes)
 
 
 def mod_init():

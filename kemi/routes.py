@@ -9,14 +9,14 @@ Kamailio what to do.
 
 from __future__ import annotations
 
-import time
 import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, cluster, deadmedia, destinations, e164, metrics, policy, records, tenancy, tlspeer
+from . import benchswitch, cluster, e164, metrics, policy, records, tenancy, tlspeer
 from .accounts import PEER_TAG_AVP, GatewayAccounts
-from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg, keep_alive
+from .admission import Admission
+from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, Attempts, Leg
 from .challenges import Challenges
 from .didcache import DidCache, DidUnavailable
 from .egress import EgressChecks
@@ -28,15 +28,12 @@ from .rewriting import Rewriting
 from .settings import Settings
 
 MAX_FORWARDS = 10
-RATE_TABLE = "tenantcps"  # htable of per-tenant call attempts per second
-OUTBOUND_KEY = "*"  # its key for all outbound calls together (a tenant named "*" would only be limited sooner)
-REFUSED_PREFIX = "refused"  # CDR end_reason of a call refused by its tenant's destination policy
-CALLS_PROFILE = "tenant_calls"  # dialog profile (with value = tenant) counting active calls
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, GatewayAccounts, Peers):
+class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challenges, Admission, GatewayAccounts,
+                Peers):
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
                  accounts: DidCache, snapshots=None, gateway_dns=None):
         self.settings = settings
@@ -219,36 +216,6 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         KSR.rr.record_route()
         self.attempt(self.to_gateway)
 
-    def admit_tenant(self, name: str, direction: str, busy: tuple[int, str]) -> tenancy.Tenant | None:
-        """The tenant if its call may proceed; otherwise answers (disabled, unknown, over a limit)."""
-        try:
-            tenant, _ = self.lookup("tenant", self.tenants, name)
-        except DidUnavailable:
-            tenant = None
-        if tenant is None:
-            log(KSR.err, f"{direction}: tenant {name!r} not configured")
-            self.reject(direction, 503, "Tenant Not Configured", name)
-            return None
-        if not tenant.enabled:
-            log(KSR.notice, f"{direction}: tenant {name} is disabled")
-            self.reject(direction, 403, "Tenant Disabled", name)
-            return None
-        attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
-        if tenancy.over_rate_limit(attempts, tenancy.max_cps(tenant, self.limits)):
-            log(KSR.warn, f"limit: {direction} tenant {name} over {tenancy.max_cps(tenant, self.limits)} calls/s")
-            metrics.limited("tenant", "cps")
-            KSR.hdr.append_to_reply("Retry-After: 1\r\n")
-            self.reject(direction, 503, "Tenant Call Rate Exceeded", name)
-            return None
-        KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
-        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenancy.max_calls(tenant, self.limits)):
-            log(KSR.warn, f"limit: {direction} tenant {name} at its {tenancy.max_calls(tenant, self.limits)} "
-                          "concurrent calls")
-            metrics.limited("tenant", "calls")
-            self.reject(direction, *busy, name)
-            return None
-        return tenant
-
     def from_public_gateway(self) -> None:
         if not KSR.is_INVITE():
             KSR.sl.send_reply(405, "Method Not Allowed")
@@ -257,19 +224,6 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             return
         self.sync_caches()
         self.to_telecom()
-
-    def identified_caller(self, side: str | None, peer: str) -> bool:
-        """A call toward the carrier rests on an identity, never on a shared address (a platform sends every
-        customer's calls from the same ones): a source the operator declared dedicated to one tenant
-        (permissions' tag, schema.sql), else a digest account, challenged for with 407."""
-        if KSR.pv.get(PEER_TAG_AVP):
-            metrics.admission("dedicated")
-            return True
-        if self.authenticated_gateway(side, bannable=peer == "account"):
-            metrics.admission("account")
-            return True
-        metrics.admission("challenged")
-        return False
 
     def to_telecom(self) -> None:
         dialed = KSR.kx.get_ruser()
@@ -312,41 +266,6 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented} tenant={tenant.name}")
         KSR.rr.record_route()
         self.attempt(self.to_carrier)
-
-    def tenant_call(self, tenant: tenancy.Tenant) -> None:
-        """A routed call of `tenant` (its dialog exists): counted in its profile, its timers set."""
-        KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
-        deadmedia.tenant_limits(tenant.media_timeout, tenancy.max_duration(tenant, self.limits))
-        keep_alive(tenant.media_keepalive)
-
-    def outbound_capacity(self, tenant: str) -> bool:
-        """The carrier's side as a whole: calls per second (both nodes of a pair count the same second) and
-        concurrent calls, whatever the tenants' own limits add up to."""
-        s = self.settings
-        if KSR.htable.sht_inc(RATE_TABLE, f"{OUTBOUND_KEY}:{int(time.time())}") > s.outbound_max_cps:
-            log(KSR.warn, f"limit: outbound over {s.outbound_max_cps} calls/s (tenant {tenant})")
-            metrics.limited("outbound", "cps")
-            KSR.hdr.append_to_reply("Retry-After: 1\r\n")
-            self.reject("outbound", 503, "Outbound Call Rate Exceeded", tenant)
-            return False
-        KSR.dialog.get_profile_size(metrics.DIRECTION_PROFILE, "outbound", "$var(outbound_calls)")
-        if KSR.pv.geti("$var(outbound_calls)") >= s.outbound_max_calls:
-            log(KSR.warn, f"limit: outbound at its {s.outbound_max_calls} concurrent calls (tenant {tenant})")
-            metrics.limited("outbound", "calls")
-            self.reject("outbound", 503, "Outbound Capacity Reached", tenant)
-            return False
-        return True
-
-    def refuse_destination(self, number: str, tenant: str, reason: str) -> None:
-        """403 for a number the tenant may not call: logged, counted, and recorded (a CDR row: fraud attempts
-        are what the operator reviews), though nothing left the SBC."""
-        log(KSR.notice, f"outbound {number} refused for tenant {tenant}: {reason}")
-        metrics.policy_refused(tenant, reason)
-        KSR.dialog.dlg_manage()
-        records.call_routed("outbound", number, tenant, cluster.identity(self.settings))
-        records.refused(403, f"{REFUSED_PREFIX} {reason}")
-        if KSR.tm.t_newtran() > 0:  # the dialog attaches to the transaction; its failure writes the record
-            KSR.tm.t_reply(403, destinations.REFUSALS[reason])
 
     def calling_number(self) -> str | None:
         """The caller's number in E.164: the P-Asserted-Identity user if present, else the From user."""

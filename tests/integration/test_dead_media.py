@@ -70,6 +70,12 @@ class Call:
                       if m is not None and not m.is_reply and m.method == "BYE"]
         return to_carrier, [m for m in self.gateway.requests if m.method == "BYE"]
 
+    def both_byes(self, within: float) -> float:
+        """Wait until each side has its BYE; when the second arrived (time.monotonic)."""
+        arrived = {}
+        assert wait_until(lambda: all(self.byes()) and arrived.setdefault("both", time.monotonic()), within)
+        return arrived["both"]
+
     def close(self) -> None:
         for media in (self.carrier_media, self.gateway_media):
             if media._threads:
@@ -87,9 +93,7 @@ def test_a_call_whose_gateway_stops_sending_is_ended_both_ways_with_a_reason(qui
     try:
         call.start_media(carrier_seconds=TIMEOUT + 8, gateway_seconds=1)
         silent_from = time.monotonic() + 1  # the gateway's last packet
-        arrived = {}
-        assert wait_until(lambda: all(call.byes()) and arrived.setdefault("both", time.monotonic()), TIMEOUT + 8)
-        teardown = arrived["both"] - silent_from
+        teardown = call.both_byes(TIMEOUT + 8) - silent_from
         to_carrier, to_gateway = call.byes()
     finally:
         call.close()
@@ -156,10 +160,7 @@ def test_a_call_at_its_tenants_maximum_duration_is_ended_both_ways_with_a_reason
     answered = time.monotonic()
     try:
         call.start_media(carrier_seconds=MAX_DURATION + 6, gateway_seconds=MAX_DURATION + 6)
-        arrived = {}
-        assert wait_until(lambda: all(call.byes()) and arrived.setdefault("both", time.monotonic()),
-                          MAX_DURATION + 6)
-        lasted = arrived["both"] - answered
+        lasted = call.both_byes(MAX_DURATION + 6) - answered
         to_carrier, to_gateway = call.byes()
     finally:
         call.close()
