@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from .harness import wait_state
 from .sipua import AnsweringPeer, Caller, wait_until
 
 pytestmark = pytest.mark.compose_only  # Kamailio 5.6 (the host) does not mask at all
@@ -33,18 +34,21 @@ def six_bit_groups(plain: str) -> list[int]:
     return [SIXBIT.index(c) for c in encoded]
 
 
-def masked_ids(plains: list[str]) -> list[tuple[str, str]]:
+def masked_ids(sbc, plains: list[str]) -> list[tuple[str, str]]:
     """(carrier Call-ID, what the gateway received) for calls of these Call-IDs (the gateway answers busy)."""
     seen = []
     gateway = AnsweringPeer(*GATEWAY, lambda invite: 486).start()
     caller = Caller(CARRIER, SBC_PRIVATE, "4155550401", [])
     try:
+        wait_state(sbc, [GATEWAY[0]], active=True, timeout=20)  # nobody answered its probes before
         for plain in plains:
-            before = set(gateway.invites)
+            before = len(gateway.requests)
             caller.send(caller.invite(plain).render(), SBC_PRIVATE)
-            assert wait_until(lambda b=before: set(gateway.invites) - b, 5), "the gateway got no INVITE"
-            [masked] = set(gateway.invites) - before
-            seen.append((plain, masked))
+
+            def arrived(since=before):
+                return [m for m in gateway.requests[since:] if m.method == "INVITE"]
+            assert wait_until(arrived, 5), "the gateway got no INVITE"
+            seen.append((plain, arrived()[0].header("call-id")))
             caller.pump()
             time.sleep(0.25)  # voxket's 5 calls/s
         wait_until(lambda: caller.pump() or sum(caller.codes.values()) >= len(plains), 3)
@@ -57,7 +61,7 @@ def masked_ids(plains: list[str]) -> list[tuple[str, str]]:
 def test_masked_call_ids_are_a_fixed_substitution_that_a_few_calls_reveal(quiet_sbc):
     plains = [f"{os.urandom(9).hex()}@{CARRIER[0]}" for _ in range(12)]  # the shape carriers' Call-IDs have
     plains.append(("e" if plains[0][0] == "f" else "f") + plains[0][1:])  # the first one, one character changed
-    observed = masked_ids(plains)
+    observed = masked_ids(quiet_sbc, plains)
     calls, (_, variant) = observed[:-1], observed[-1]
     table: dict[str, int] = {}
     decoded_after = None

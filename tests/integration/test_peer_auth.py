@@ -5,6 +5,7 @@ import contextlib
 import hashlib
 import json
 import re
+import time
 from pathlib import Path
 
 from .harness import OUTBOUND_CALLER, SCENARIOS, delta, run_uac, scrape, send_request, start_peers, stop_peers
@@ -227,3 +228,27 @@ def test_a_gateway_account_registers_with_its_digest_and_a_wrong_password_is_cha
     assert [m.status for m in reg.received() if m.status] == [401, 200]
     after = scrape(quiet_sbc)
     assert delta(after, before, "kamailio_sbc_registrations_total", result="saved") == 1
+
+
+def test_failed_credentials_flooding_from_a_gateways_address_silence_it_but_never_ban_it(quiet_sbc):
+    """UDP sources are easily spoofed: a flood of bad credentials "from" a platform's address must not lock the
+    platform out for BAN_SECONDS. Over the flood limit it is silenced, counted, and answered again at once
+    after. (An ACL group 4 source is banned like a stranger: test_scanners' svcrack.)"""
+    before = scrape(quiet_sbc)
+    bogus = ('Proxy-Authorization: Digest username="acme-gw", realm="voice-ai-sbc", nonce="abc", '
+             'uri="sip:+12125550100@127.0.2.1", response="00000000000000000000000000000000"\r\n')
+    shared = "127.0.3.50"  # inside the demo's gateway row: a platform's shared address
+    answers = [send_request(shared, ("127.0.2.1", 5060), ruser="+12125550100", headers=bogus, timeout=0.05)
+               for _ in range(80)]
+    try:
+        banned = quiet_sbc.kamailio.rpc("htable.get", "ipban", shared)
+    except RuntimeError as missing:  # kamcmd's answer for a key the table does not hold
+        banned = str(missing)
+    time.sleep(2.5)  # one pike window
+    after_flood = send_request(shared, ("127.0.2.1", 5060), ruser="+12125550100")
+    silenced = delta(scrape(quiet_sbc), before, "kamailio_sbc_gateway_auth_total", result="flood from a gateway")
+    print(f"\n80 bad credentials from a gateway's address: {answers.count(407)} challenged, "
+          f"{answers.count(None)} silenced; next request {after_flood}")
+    assert "value" not in banned.lower()
+    assert answers.count(407) >= 20 and answers.count(None) >= 20 and silenced >= 20
+    assert after_flood == 407
