@@ -145,7 +145,11 @@ def test_corpus_gets_4xx_or_silence_reaches_no_one_and_the_sbc_stays_up(quiet_sb
     print(f"\ncorpus of {len(CORPUS)} messages x {len(senders)} senders: {dict(sorted(answers.items()))}")
     assert crashes == []
     assert target.received(probes=True) == []
-    received = {ip: [m.first_line for m in p.received()] for ip, p in peers.items()}
+    # Requests only: the peers are UASs and send none, so a response at one answers an earlier test's request
+    # from that address (the fuzzer's re-INVITE whose 503 tm retransmits for 32 s, seen once); the corpus's
+    # own stray reply names RELAY_TARGET, checked above.
+    received = {ip: [m.first_line for m in p.received() if not m.first_line.startswith("SIP/2.0")]
+                for ip, p in peers.items()}
     assert received["127.0.3.1"] == ["INVITE sip:+14155550101@127.0.3.1:5060 SIP/2.0",
                                      "ACK sip:agent@127.0.3.1:5060;transport=UDP SIP/2.0",
                                      "BYE sip:agent@127.0.3.1:5060;transport=UDP SIP/2.0"], "only the valid call"
