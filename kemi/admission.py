@@ -50,17 +50,17 @@ class Admission:
             log(KSR.notice, f"{direction}: tenant {name} is disabled")
             self.reject(direction, 403, "Tenant Disabled", name)
             return None
+        max_cps, max_calls = tenancy.max_cps(tenant, self.limits), tenancy.max_calls(tenant, self.limits)
         attempts = KSR.htable.sht_inc(RATE_TABLE, f"{name}:{int(time.time())}")
-        if tenancy.over_rate_limit(attempts, tenancy.max_cps(tenant, self.limits)):
-            log(KSR.warn, f"limit: {direction} tenant {name} over {tenancy.max_cps(tenant, self.limits)} calls/s")
+        if tenancy.over_rate_limit(attempts, max_cps):
+            log(KSR.warn, f"limit: {direction} tenant {name} over {max_cps} calls/s")
             metrics.limited("tenant", "cps")
             KSR.hdr.append_to_reply("Retry-After: 1\r\n")
             self.reject(direction, 503, "Tenant Call Rate Exceeded", name)
             return None
         KSR.dialog.get_profile_size(CALLS_PROFILE, name, "$var(tenant_calls)")
-        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), tenancy.max_calls(tenant, self.limits)):
-            log(KSR.warn, f"limit: {direction} tenant {name} at its {tenancy.max_calls(tenant, self.limits)} "
-                          "concurrent calls")
+        if tenancy.over_call_limit(KSR.pv.geti("$var(tenant_calls)"), max_calls):
+            log(KSR.warn, f"limit: {direction} tenant {name} at its {max_calls} concurrent calls")
             metrics.limited("tenant", "calls")
             self.reject(direction, *busy, name)
             return None
@@ -76,14 +76,15 @@ class Admission:
         """The carrier's side as a whole: calls per second (both nodes of a pair count the same second) and
         concurrent calls, whatever the tenants' own limits add up to."""
         s = self.settings
-        if KSR.htable.sht_inc(RATE_TABLE, f"{OUTBOUND_KEY}:{int(time.time())}") > s.outbound_max_cps:
+        if tenancy.over_rate_limit(KSR.htable.sht_inc(RATE_TABLE, f"{OUTBOUND_KEY}:{int(time.time())}"),
+                                   s.outbound_max_cps):
             log(KSR.warn, f"limit: outbound over {s.outbound_max_cps} calls/s (tenant {tenant})")
             metrics.limited("outbound", "cps")
             KSR.hdr.append_to_reply("Retry-After: 1\r\n")
             self.reject("outbound", 503, "Outbound Call Rate Exceeded", tenant)
             return False
         KSR.dialog.get_profile_size(metrics.DIRECTION_PROFILE, "outbound", "$var(outbound_calls)")
-        if KSR.pv.geti("$var(outbound_calls)") >= s.outbound_max_calls:
+        if tenancy.over_call_limit(KSR.pv.geti("$var(outbound_calls)"), s.outbound_max_calls):
             log(KSR.warn, f"limit: outbound at its {s.outbound_max_calls} concurrent calls (tenant {tenant})")
             metrics.limited("outbound", "calls")
             self.reject("outbound", 503, "Outbound Capacity Reached", tenant)

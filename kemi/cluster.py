@@ -57,10 +57,8 @@ def content_refusal(peer: str, body: str, shared_tables: tuple[str, ...]) -> str
         doc = json.loads(body)
     except ValueError:
         return "htable: unreadable"
-    if not isinstance(doc, dict) or not isinstance(doc.get("cells", []), list):
-        return "htable: unreadable"
-    cells = [c for c in doc.get("cells", []) if isinstance(c, dict)]
-    if len(cells) != len(doc.get("cells", [])):
+    cells = doc.get("cells", []) if isinstance(doc, dict) else None
+    if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
         return "htable: unreadable"
     named = [doc["htname"]] if "htname" in doc else []
     if any(t not in shared_tables for t in named + [c.get("htname") for c in cells]):

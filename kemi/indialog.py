@@ -103,11 +103,12 @@ class InDialog:
         forged re-INVITE re-point its media. Asked before loose_route, where the dialog module acts on a BYE.
         A carrier may send from any address of the carrier ACL (an interconnect's SBCs share calls); a
         gateway only from the address the call went to or came from, or one its name resolves to now."""
-        src = KSR.kx.get_srcip()
-        recorded = dlgvar.get(PEER_ON.get(side or "", ""))
-        if is_dialog_peer(src, recorded, hostnames.hosts_of) or (side == "private" and peer == "carrier") \
-                or (not recorded and peer is not None):  # a dialog from before peers were recorded
+        if side == "private" and peer == "carrier":
             return True
+        src = KSR.kx.get_srcip()
+        recorded = dlgvar.get(PEER_ON[side]) if side in PEER_ON else ""
+        if is_dialog_peer(src, recorded, hostnames.hosts_of) or (not recorded and peer is not None):
+            return True  # (the latter: a dialog from before peers were recorded)
         self.guard.refused("in-dialog", side, "not the dialog's peer")
         if side == "private" and not KSR.is_ACK():
             self.guard.reply(403, "Forbidden", side)
