@@ -7,6 +7,9 @@ from __future__ import annotations
 
 # Rewrite every address in the SDP (c= and o=) and drop ICE candidates that would name the far side.
 _HIDE = "replace-origin replace-session-connection ICE=remove"
+# Once rtpengine has learnt where a leg's RTP comes from, packets from anywhere else are dropped: without it
+# anyone who finds a media port (they are sequential) can speak into a call, toward the carrier or the AI.
+_STRICT = "strict-source"
 # rtpengine's audio player (rtpengine >= 11): each leg gets a stream rtpengine paces itself, from what the
 # other leg sent, silence where it sent nothing. A carrier's silence suppression then no longer starves a
 # gateway that hangs up after some seconds without RTP (LiveKit: 15 s). Costs a decode and an encode per
@@ -51,7 +54,8 @@ def offered_protocol(search_body) -> str:
 def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol: str = RTP_AVP) -> str:
     """Flags for an SDP offer travelling from one side to the other ("private"/"public"): `protocol` is what
     the receiving side's leg speaks (rtpengine keys SRTP with SDES or DTLS itself, and strips it toward RTP)."""
-    flags = f"direction={from_side} direction={to_side} {_HIDE} label={from_side} transport-protocol={protocol}"
+    flags = (f"direction={from_side} direction={to_side} {_HIDE} {_STRICT} label={from_side} "
+             f"transport-protocol={protocol}")
     if protocol == PROTOCOLS["srtp"]:  # keys in the SDP only: no DTLS fingerprint beside them
         flags += f" DTLS=off {_SDES_ONLY_AES_CM_128}"
     elif protocol == PROTOCOLS["dtls"]:  # keys by the DTLS handshake only: no a=crypto (RFC 5763)
@@ -63,7 +67,7 @@ def answer_flags(from_side: str, keepalive: bool = False, gateway_protocol: str 
     """Flags for an SDP answer that arrived from `from_side`. Toward a gateway that offered DTLS-SRTP the
     answer takes the passive role (a=setup:passive): the gateway starts the handshake at once, where
     rtpengine, active, began it 1 s after the answer (measured with baresip): the call's first second silent."""
-    flags = f"{_HIDE} label={from_side}"
+    flags = f"{_HIDE} {_STRICT} label={from_side}"
     if from_side == "private" and gateway_protocol.startswith("UDP/TLS/"):
         flags += " DTLS=passive"
     return f"{flags} {_KEEPALIVE}" if keepalive else flags

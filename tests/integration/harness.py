@@ -25,6 +25,7 @@ class Sipp:
         self.name = name
         self.message_file = workdir / f"{name}.messages.log"
         self.output = workdir / f"{name}.out"
+        self.error_file = workdir / f"{name}.errors.log"
         argv = ["sipp"]
         if remote:
             argv.append(remote)
@@ -32,7 +33,7 @@ class Sipp:
                  "-mp", str(media_port), "-bind_local", "-nostdin", "-aa",
                  *(("-trace_msg", "-message_file", str(self.message_file)) if trace_messages else ()),
                  "-trace_err",
-                 "-error_file", str(workdir / f"{name}.errors.log"), *args]
+                 "-error_file", str(self.error_file), *args]
         self.argv = argv
         self.proc: subprocess.Popen | None = None
 
@@ -76,7 +77,13 @@ class Sipp:
             self.proc.wait(5)
 
     def log(self) -> str:
-        return self.output.read_text(errors="replace")[-3000:] if self.output.exists() else ""
+        """What an assertion shows: SIPp's errors (why a call failed), the last messages, its screen."""
+        parts = []
+        for title, path, size in (("errors", self.error_file, 2000), ("messages", self.message_file, 4000),
+                                  ("screen", self.output, 1500)):
+            if path.exists():
+                parts.append(f"--- {self.name} {title} ---\n{path.read_text(errors='replace')[-size:]}")
+        return "\n".join(parts)
 
 
 def run_uac(workdir: Path, name: str, sbc: str, number: str, ip: str, scenario: str = "uac_call.xml",

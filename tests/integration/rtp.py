@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -115,6 +116,7 @@ class RtpPeer:
         self.audio: list[int] = []  # the PCMU it heard, as 16-bit samples in arrival order
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
+        self.ssrcs: Counter[int] = Counter()  # RTP packets received, by SSRC (whose stream reached this end)
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
         self.rtp = self._socket(ip, port)
         self.rtcp_sock = self._socket(ip, port + 1)
@@ -213,6 +215,7 @@ class RtpPeer:
             with self._lock:
                 if data[1] & 0x7F == PCMU:
                     self.audio.extend(linear(b) for b in data[12:])
+                self.ssrcs[ssrc] += 1
                 self.heard.ssrc = ssrc
                 self.heard.packet(seq, timestamp, time.monotonic())
 

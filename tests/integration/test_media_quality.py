@@ -10,6 +10,9 @@ interarrival jitter converges to 10 ms), so the gateway's leg must show them and
 from __future__ import annotations
 
 import json
+import socket
+import struct
+import time
 
 from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for, wait_state
 from .rtp import RtpPeer, media_address
@@ -23,9 +26,10 @@ LOSS_EVERY = 10  # one packet in ten left out
 HOLD_MS = 10  # every other packet
 
 
-def _call(sbc, carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
+def _call(sbc, carrier_rtp: dict, gateway_rtp: dict, during=lambda: None, alongside=lambda private, public: None):
     """One inbound call carrying media between two RtpPeers for SECONDS, ended by the carrier's BYE;
-    `during()` runs once the media is over, while the call is still up."""
+    `alongside(private, public)` runs as the media starts, with rtpengine's two media addresses (where the
+    carrier and the gateway send); `during()` runs once the media is over, while the call is still up."""
     gateway_ua = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
     # Earlier tests may have left the gateway unanswered long enough for probing to set it inactive.
     wait_state(sbc, [GATEWAY[0]], active=True)
@@ -40,6 +44,7 @@ def _call(sbc, carrier_rtp: dict, gateway_rtp: dict, during=lambda: None):
         offered = next(iter(gateway_ua.invites.values()))
         carrier_media.start(media_address(answer.body), SECONDS)  # toward rtpengine's private side
         gateway_media.start(media_address(offered.body), SECONDS)  # toward its public side
+        alongside(media_address(answer.body), media_address(offered.body))
         carrier_media.wait()
         gateway_media.wait()
         during()
@@ -102,3 +107,60 @@ def test_a_call_without_rtcp_has_packets_but_no_mos(quiet_sbc):
         == ["NULL"] * 6
     for leg in ("carrier", "gateway"):
         assert delta(after_metrics, before, "kamailio_sbc_media_reports_total", leg=leg, result="no rtcp") == 1
+
+
+class Stranger:
+    """Someone who found a call's media port and speaks into it (PCMU every 20 ms from its own address),
+    listening for anything rtpengine sends back to it."""
+
+    def __init__(self, source: tuple[str, int]):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(source)
+        self.sock.setblocking(False)
+        self.heard = 0
+
+    def speak(self, toward: tuple[str, int], ssrc: int, packets: int = 25) -> None:
+        for seq in range(packets):
+            self.sock.sendto(struct.pack("!BBHII", 0x80, 0, seq, seq * 160, ssrc) + b"\x55" * 160, toward)
+            time.sleep(0.02)
+            self.listen()
+
+    def listen(self) -> None:
+        try:
+            while self.sock.recv(2048):
+                self.heard += 1
+        except BlockingIOError:
+            pass
+
+
+def test_media_from_anyone_but_the_legs_own_endpoint_reaches_neither_side(quiet_sbc):
+    """rtpengine's strict-source with heuristic learning. Strangers speak into both media ports of a live
+    call twice: in its first seconds and after rtpengine's 3 s of learning following the answer. Neither
+    round takes any of the call's audio (the legs stay with the addresses their SDP gave: with rtpengine's
+    default learning the last sender takes them); the second round reaches neither side. rtpengine before
+    13.4 forwards what strangers send while it is learning: counted and printed, not asserted."""
+    strangers = {"internet": Stranger(("127.0.9.9", 40000)), "carrier net": Stranger(("127.0.4.99", 40000)),
+                 "gateway, other port": Stranger(("127.0.3.1", 40010))}
+
+    def speak(private, public, first_ssrc):
+        strangers["internet"].speak(public, first_ssrc)  # toward the carrier
+        strangers["carrier net"].speak(private, first_ssrc + 1)  # toward the AI
+        strangers["gateway, other port"].speak(public, first_ssrc + 2)
+
+    def inject(private, public):
+        time.sleep(0.3)
+        speak(private, public, 0x5A5A0001)  # 0.3-1.8 s into the media
+        time.sleep(2.5)
+        speak(private, public, 0x5A5A0011)  # 4.3-5.8 s
+    try:
+        carrier, gateway = _call(quiet_sbc, {}, {}, alongside=inject)
+        for stranger in strangers.values():
+            stranger.listen()
+    finally:
+        for stranger in strangers.values():
+            stranger.sock.close()
+    print(f"learning window: the carrier heard {dict(carrier.ssrcs)}, the gateway {dict(gateway.ssrcs)}")
+    assert {name: s.heard for name, s in strangers.items()} == dict.fromkeys(strangers, 0)
+    assert carrier.ssrcs[gateway.ssrc] == gateway.sent and gateway.ssrcs[carrier.ssrc] == carrier.sent
+    late = {0x5A5A0011, 0x5A5A0012, 0x5A5A0013}
+    assert not late & (set(carrier.ssrcs) | set(gateway.ssrcs))

@@ -512,8 +512,8 @@ def test_reinvite_reoffers_media_in_its_direction(ksr, side, acl, flags):
 def test_ack_with_sdp_completes_a_late_offer_labelled_with_its_side(ksr, side):
     request(ksr, method="ACK", side=side, acl=(1, 2), totag=True, sdp=True)
     make_routes().ksr_request_route(None)
-    assert ("rtpengine.rtpengine_manage", (f"replace-origin replace-session-connection ICE=remove label={side}",)) \
-        in ksr.actions()
+    flags = f"replace-origin replace-session-connection ICE=remove strict-source label={side}"
+    assert ("rtpengine.rtpengine_manage", (flags,)) in ksr.actions()
     assert ksr.called("tm.t_relay") == [()]
 
 

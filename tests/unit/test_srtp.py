@@ -27,6 +27,16 @@ def test_a_gateways_protocol_comes_from_its_dispatcher_attributes(attrs, protoco
     assert media.gateway_protocol(attrs) == protocol
 
 
+@pytest.mark.parametrize("flags", [
+    *(media.offer_flags(a, b, keepalive=k, protocol=p) for a, b in (("private", "public"), ("public", "private"))
+      for k in (False, True) for p in media.PROTOCOLS.values()),
+    *(media.answer_flags(side, keepalive=k, gateway_protocol=p) for side in ("private", "public")
+      for k in (False, True) for p in media.PROTOCOLS.values()),
+])
+def test_every_offer_and_answer_asks_rtpengine_to_drop_media_from_anyone_but_the_leg(flags):
+    assert "strict-source" in flags.split() and "media-handover" not in flags
+
+
 def search_body(body):
     """textops.search_body over `body` (POSIX ERE with REG_NEWLINE, case-insensitive), as the fake KSR's."""
     return lambda regex: 1 if isinstance(body, str) and re.search(regex, body, re.M | re.I) else -1
