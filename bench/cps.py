@@ -45,10 +45,12 @@ def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ..
     kamailio = start_kamailio(stack, where, env, work / f"{where}-{label}-{rate:g}", cfg, features.defines(off))
     try:
         load.calls(f"{label}-{rate:g}-warm", 40, 20)  # caches, connections, first dispatcher choice
-        before = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
+        before = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port),
+                                     stack.settings.redis_password)
         result = load.calls(f"{label}-{rate:g}", calls, rate)
         time.sleep(1.5)  # the last CDR inserts (async workers)
-        after = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port))
+        after = probe.Snapshot.take(stack.db, (stack.settings.redis_ip, stack.settings.redis_port),
+                                     stack.settings.redis_password)
     finally:
         kamailio.stop()
     return {"runtime": where, "side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}

@@ -53,7 +53,7 @@ def sample(kamailio, settings, started: float, ours: set[int]) -> dict:
     private = {pid: used for pid, used in private_memory().items() if pid in ours}
     shm = _rpc_numbers(kamailio, "core.shmmem")
     dialogs = _rpc_numbers(kamailio, "stats.get_statistics", "processed_dialogs", "active_dialogs")
-    redis = probe.redis_counters(settings.redis_ip, settings.redis_port)
+    redis = probe.redis_counters(settings.redis_ip, settings.redis_port, password=settings.redis_password)
     return {"t_s": round(time.monotonic() - started, 1),
             "dialogs_processed": dialogs["processed_dialogs"], "dialogs_active": dialogs["active_dialogs"],
             "private_by_pid": private, "private_max": max(private.values()), "private_sum": sum(private.values()),

@@ -31,7 +31,7 @@ DEFAULTS: dict[str, str] = {
     "METRICS_PORT": "9494",
     "REDIS_IP": "127.0.0.1",
     "REDIS_PORT": "6379",
-    "REDIS_PASSWORD": "",
+    "REDIS_PASSWORD": "demo-only-change-me-redis",
     "RTPENGINE_NG_IP": "127.0.0.1",
     "RTPENGINE_NG_PORT": "2223",
     "RTP_PORT_MIN": "30000",
@@ -104,7 +104,7 @@ class Settings:
     metrics_port: int
     redis_ip: str
     redis_port: int
-    redis_password: str  # "" = none: Redis then answers loopback clients only (its protected mode)
+    redis_password: str  # always one: any local process (or container on the host's network) can reach Redis
     rtpengine_ng_ip: str
     rtpengine_ng_port: int
     rtp_port_min: int
@@ -193,8 +193,7 @@ class Settings:
             "METRICS_PORT": str(self.metrics_port),
             "DB_URL": self.db_url,
             "RTPENGINE_NG": f"udp:{self.rtpengine_ng_ip}:{self.rtpengine_ng_port}",
-            "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port}"
-                            + (f";pass={self.redis_password}" if self.redis_password else ""),
+            "REDIS_SERVER": f"name=tps;addr={self.redis_ip};port={self.redis_port};pass={self.redis_password}",
             "DS_PING_INTERVAL": str(self.ds_ping_interval),
             "DS_PROBING_THRESHOLD": str(self.ds_probing_threshold),
             "DS_INACTIVE_THRESHOLD": str(self.ds_inactive_threshold),
@@ -263,7 +262,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_port=fields.port("METRICS_PORT", get("METRICS_PORT")),
         redis_ip=fields.ip("REDIS_IP", get("REDIS_IP")),
         redis_port=fields.port("REDIS_PORT", get("REDIS_PORT")),
-        redis_password=fields.redis_secret("REDIS_PASSWORD", get("REDIS_PASSWORD")) if get("REDIS_PASSWORD") else "",
+        redis_password=fields.redis_secret("REDIS_PASSWORD", get("REDIS_PASSWORD")),
         rtpengine_ng_ip=fields.ip("RTPENGINE_NG_IP", get("RTPENGINE_NG_IP")),
         rtpengine_ng_port=fields.port("RTPENGINE_NG_PORT", get("RTPENGINE_NG_PORT")),
         rtp_port_min=fields.port("RTP_PORT_MIN", get("RTP_PORT_MIN")),
@@ -330,6 +329,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(field, "must not be reachable from the public side (PUBLIC_IP or 0.0.0.0)")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
+    if settings.drop_privileges and settings.redis_password == DEFAULTS["REDIS_PASSWORD"]:
+        raise ConfigError("REDIS_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:
         raise ConfigError("CALLID_MASK_KEY", "the demo key is public: set a secret one in a deployment "
                                              "(DROP_PRIVILEGES=1)")

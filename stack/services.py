@@ -185,7 +185,7 @@ class Redis(Service):
         # The password goes in a file only its user reads (an argument would show in ps); a pair's rtpengines
         # follow each other's calls through keyspace notifications (K: keyspace, g$: DEL/EXPIRE and SET).
         conf = self.datadir / "redis.conf"
-        conf.write_text(f"requirepass {s.redis_password}\n" if s.redis_password else "")
+        conf.write_text(f"requirepass {s.redis_password}\n")
         conf.chmod(0o600)
         if s.drop_privileges:
             subprocess.run(["chown", "redis:", str(conf)], check=True)
@@ -241,10 +241,9 @@ class RtpEngine(Service):
         shipped = KAMAILIO_DIR / "rtpengine.conf"
         if s.media_redis_db is None:
             return shipped
-        auth = f"{s.redis_password}@" if s.redis_password else ""
         conf = self.run_dir / "rtpengine.conf"
         conf.write_text(shipped.read_text() + (
-            f"redis = {auth}{s.redis_ip}:{s.redis_port}/{s.media_redis_db}\n"
+            f"redis = {s.redis_password}@{s.redis_ip}:{s.redis_port}/{s.media_redis_db}\n"
             f"subscribe-keyspace = {s.peer_media_redis_db}\n"
             "no-redis-required = true\n"))  # media before replication: a Redis outage costs only the takeover
         conf.chmod(0o600)

@@ -79,8 +79,9 @@ def sbc(tmp_path_factory, dns_zone, tls_ca):
     assert not leftovers, f"still running after stop: {leftovers}"
 
 
-# The demo DB password is refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
+# The demo passwords are refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
 COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(),
+                    "REDIS_PASSWORD": "test-redis-" + os.urandom(8).hex(),
                     "CALLID_MASK_KEY": "test-key-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0",
                     **tls_settings("/etc/sbc/tls")}
 

@@ -132,6 +132,20 @@ def test_status_shows_probing_state_and_every_part(quiet_sbc, work, sbcctl):
     assert sbcctl("status").returncode == 0  # the table form too
 
 
+def test_redis_answers_nothing_without_its_password(quiet_sbc):
+    """Every local process (and every container on the host's network) reaches Redis: it holds each call's
+    hidden topology, so it asks for the password whatever the deployment."""
+    s = quiet_sbc.settings
+    with socket.create_connection((s.redis_ip, s.redis_port), timeout=5) as conn:
+        conn.sendall(b"KEYS *\r\n")
+        assert conn.recv(128).startswith(b"-NOAUTH"), "Redis served a client without the password"
+        conn.sendall(f"AUTH {s.redis_password}\r\nPING\r\n".encode())
+        answer = b""
+        while answer.count(b"\r\n") < 2:
+            answer += conn.recv(64)
+        assert answer == b"+OK\r\n+PONG\r\n"
+
+
 def test_metrics_are_served_only_on_the_management_socket(quiet_sbc):
     s = quiet_sbc.settings
     with pytest.raises(urllib.error.HTTPError) as err:

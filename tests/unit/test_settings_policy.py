@@ -114,13 +114,22 @@ def test_bad_failover_settings_name_the_field(name, value):
 def test_the_demo_db_password_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="DB_PASSWORD"):
         settings.load({"DROP_PRIVILEGES": "1"})
-    assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env",
+    assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "REDIS_PASSWORD": "r3dis-secret",
                           "CALLID_MASK_KEY": "a-secret-key-of-32-characters-xx"}).drop_privileges
 
 
 def test_the_demo_callid_mask_key_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="CALLID_MASK_KEY"):
+        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "REDIS_PASSWORD": "r3dis-secret"})
+
+
+def test_redis_always_asks_for_a_password_and_a_deployment_refuses_the_demo_one():
+    with pytest.raises(ConfigError, match="REDIS_PASSWORD"):
+        settings.load({"REDIS_PASSWORD": ""})
+    with pytest.raises(ConfigError, match="REDIS_PASSWORD"):
         settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"})
+    assert settings.load({}).kamailio_env()["REDIS_SERVER"] == \
+        "name=tps;addr=127.0.0.1;port=6379;pass=demo-only-change-me-redis"
 
 
 @pytest.mark.parametrize("key", ["", "short-key", "with space in the key",
