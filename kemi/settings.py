@@ -26,6 +26,8 @@ DEFAULTS: dict[str, str] = {
     "DB_NAME": "kamailio",
     "DB_USER": "kamailio",
     "DB_PASSWORD": "demo-only-change-me",
+    "SBCCTL_DB_USER": "sbcctl",
+    "SBCCTL_DB_PASSWORD": "demo-only-change-me-sbcctl",
     "CALLID_MASK_KEY": "demo-only-change-me-callid-mask-key",
     "METRICS_IP": "127.0.0.1",
     "METRICS_PORT": "9494",
@@ -99,6 +101,10 @@ class Settings:
     db_name: str
     db_user: str
     db_password: str
+    # Kamailio's DB user reads the configuration and writes only call records and its dialogs at shutdown;
+    # the configuration is written by sbcctl's own user (stack/services.py grants both).
+    sbcctl_db_user: str
+    sbcctl_db_password: str
     callid_mask_key: str
     metrics_ip: str
     metrics_port: int
@@ -257,6 +263,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         db_name=fields.name("DB_NAME", get("DB_NAME")),
         db_user=fields.name("DB_USER", get("DB_USER")),
         db_password=fields.secret("DB_PASSWORD", get("DB_PASSWORD")),
+        sbcctl_db_user=fields.name("SBCCTL_DB_USER", get("SBCCTL_DB_USER")),
+        sbcctl_db_password=fields.secret("SBCCTL_DB_PASSWORD", get("SBCCTL_DB_PASSWORD")),
         callid_mask_key=fields.mask_key("CALLID_MASK_KEY", get("CALLID_MASK_KEY")),
         metrics_ip=fields.ip("METRICS_IP", get("METRICS_IP")),
         metrics_port=fields.port("METRICS_PORT", get("METRICS_PORT")),
@@ -329,6 +337,11 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError(field, "must not be reachable from the public side (PUBLIC_IP or 0.0.0.0)")
     if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
         raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
+    if settings.sbcctl_db_user == settings.db_user:
+        raise ConfigError("SBCCTL_DB_USER", "must differ from DB_USER (Kamailio's user may not write the "
+                                            "configuration)")
+    if settings.drop_privileges and settings.sbcctl_db_password == DEFAULTS["SBCCTL_DB_PASSWORD"]:
+        raise ConfigError("SBCCTL_DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.drop_privileges and settings.redis_password == DEFAULTS["REDIS_PASSWORD"]:
         raise ConfigError("REDIS_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:

@@ -24,8 +24,8 @@ class Reads:
 
 class Store(Reads):
     def __init__(self, settings: Settings):
-        self.conn = pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.db_user,
-                                    password=settings.db_password, database=settings.db_name,
+        self.conn = pymysql.connect(host=settings.db_host, port=settings.db_port, user=settings.sbcctl_db_user,
+                                    password=settings.sbcctl_db_password, database=settings.db_name,
                                     connect_timeout=5, autocommit=True, cursorclass=pymysql.cursors.DictCursor)
 
     def rows(self, sql: str, *args) -> list[dict]:

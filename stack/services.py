@@ -156,13 +156,9 @@ class MariaDB(Service):
         """Database, application user and schema (idempotent), then optional example rows."""
         s = self.settings
         self.lock_root()
-        self.sql(
-            f"CREATE DATABASE IF NOT EXISTS `{s.db_name}`;\n"
-            f"CREATE USER IF NOT EXISTS '{s.db_user}'@'%' IDENTIFIED BY '{s.db_password}';\n"
-            f"ALTER USER '{s.db_user}'@'%' IDENTIFIED BY '{s.db_password}';\n"
-            f"GRANT ALL PRIVILEGES ON `{s.db_name}`.* TO '{s.db_user}'@'%';\n"
-        )
+        self.sql(f"CREATE DATABASE IF NOT EXISTS `{s.db_name}`;")
         self.sql((KAMAILIO_DIR / "schema.sql").read_text(), s.db_name)
+        self.sql("\n".join(grants(s)))
         if demo_data:
             self.sql((KAMAILIO_DIR / "demo-data.sql").read_text(), s.db_name)
 
@@ -203,6 +199,25 @@ class Redis(Service):
             return redis_ping(self.settings.redis_ip, self.settings.redis_port, password=self.settings.redis_password)
         except OSError:
             return False
+
+
+# Least privilege (a flaw in call handling must not rewrite who may call): Kamailio reads the configuration,
+# inserts call records, and writes its dialogs at shutdown to load them at start (dialog db_mode 3);
+# sbcctl changes rows but no table. Re-granted at every start: a data directory from before keeps no more.
+KAMAILIO_WRITES = {"sbc_cdr": "INSERT", "dialog": "INSERT, UPDATE, DELETE", "dialog_vars": "INSERT, UPDATE, DELETE"}
+
+
+def grants(s: Settings) -> list[str]:
+    db = f"`{s.db_name}`"
+    statements = []
+    for user, password in ((s.db_user, s.db_password), (s.sbcctl_db_user, s.sbcctl_db_password)):
+        statements += [f"CREATE USER IF NOT EXISTS '{user}'@'%' IDENTIFIED BY '{password}';",
+                       f"ALTER USER '{user}'@'%' IDENTIFIED BY '{password}';",
+                       f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';"]
+    statements.append(f"GRANT SELECT ON {db}.* TO '{s.db_user}'@'%';")
+    statements += [f"GRANT {what} ON {db}.`{table}` TO '{s.db_user}'@'%';" for table, what in KAMAILIO_WRITES.items()]
+    statements.append(f"GRANT SELECT, INSERT, UPDATE, DELETE ON {db}.* TO '{s.sbcctl_db_user}'@'%';")
+    return statements
 
 
 def db_answers(settings: Settings, timeout: float = 1.0) -> bool:

@@ -77,3 +77,38 @@ def test_mariadb_root_has_no_network_login(quiet_sbc, host):
     with pytest.raises(pymysql.err.OperationalError) as refused:
         pymysql.connect(host=host, port=s.db_port, user="root", password="", connect_timeout=3)
     assert refused.value.args[0] in (1045, 1698), refused.value.args  # access denied
+
+
+def _as(settings, user: str, password: str):
+    return pymysql.connect(host=settings.db_host, port=settings.db_port, user=user, password=password,
+                           database=settings.db_name, connect_timeout=3, autocommit=True)
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE address SET dedicated = 1",  # every source dedicated: the carrier opened to all
+    "INSERT INTO gateway_account (username, ha1, tenant) VALUES ('x', 'y', 'acme')",
+    "DELETE FROM tenant",
+    "UPDATE sbc_cdr SET duration = 0",  # records are added, never rewritten
+    "DELETE FROM sbc_cdr",
+    "DROP TABLE did_routing",
+])
+def test_kamailios_db_user_cannot_change_who_may_call_or_what_was_recorded(quiet_sbc, statement):
+    """Kamailio's DB user reads the configuration; a flaw in call handling cannot rewrite it (1142:
+    command denied) while the calls of the suite go on writing their records with it."""
+    s = quiet_sbc.settings
+    with _as(s, s.db_user, s.db_password) as conn, conn.cursor() as cur:
+        assert cur.execute("SELECT COUNT(*) FROM address") == 1
+        with pytest.raises(pymysql.err.OperationalError) as denied:
+            cur.execute(statement)
+    assert denied.value.args[0] == 1142, denied.value.args
+
+
+@pytest.mark.parametrize("statement", ["DROP TABLE sbc_cdr", "ALTER TABLE address ADD COLUMN x INT",
+                                       "CREATE TABLE t (i INT)", "GRANT SELECT ON *.* TO 'kamailio'@'%'"])
+def test_sbcctls_db_user_changes_rows_but_no_table(quiet_sbc, statement):
+    s = quiet_sbc.settings
+    with _as(s, s.sbcctl_db_user, s.sbcctl_db_password) as conn, conn.cursor() as cur:
+        assert cur.execute("SELECT id FROM tenant") >= 1
+        with pytest.raises((pymysql.err.OperationalError, pymysql.err.ProgrammingError)) as denied:
+            cur.execute(statement)
+    assert denied.value.args[0] in (1142, 1044, 1045), denied.value.args

@@ -115,19 +115,21 @@ def test_the_demo_db_password_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="DB_PASSWORD"):
         settings.load({"DROP_PRIVILEGES": "1"})
     assert settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "REDIS_PASSWORD": "r3dis-secret",
+                          "SBCCTL_DB_PASSWORD": "sbcctl-s3cret",
                           "CALLID_MASK_KEY": "a-secret-key-of-32-characters-xx"}).drop_privileges
 
 
 def test_the_demo_callid_mask_key_is_refused_in_a_deployment():
     with pytest.raises(ConfigError, match="CALLID_MASK_KEY"):
-        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "REDIS_PASSWORD": "r3dis-secret"})
+        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "REDIS_PASSWORD": "r3dis-secret",
+                       "SBCCTL_DB_PASSWORD": "sbcctl-s3cret"})
 
 
 def test_redis_always_asks_for_a_password_and_a_deployment_refuses_the_demo_one():
     with pytest.raises(ConfigError, match="REDIS_PASSWORD"):
         settings.load({"REDIS_PASSWORD": ""})
     with pytest.raises(ConfigError, match="REDIS_PASSWORD"):
-        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"})
+        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env", "SBCCTL_DB_PASSWORD": "sbcctl-s3cret"})
     assert settings.load({}).kamailio_env()["REDIS_SERVER"] == \
         "name=tps;addr=127.0.0.1;port=6379;pass=demo-only-change-me-redis"
 
@@ -186,3 +188,28 @@ def test_limits_have_no_unlimited_value():
     for field in ("TENANT_MAX_CALLS", "TENANT_MAX_CPS", "OUTBOUND_MAX_CALLS", "OUTBOUND_MAX_CPS"):
         with pytest.raises(settings.ConfigError):
             settings.load({field: "0"})
+
+
+def test_sbcctl_writes_the_configuration_with_its_own_db_user_and_password():
+    with pytest.raises(ConfigError, match="SBCCTL_DB_USER"):
+        settings.load({"SBCCTL_DB_USER": "kamailio"})
+    with pytest.raises(ConfigError, match="SBCCTL_DB_PASSWORD"):
+        settings.load({"DROP_PRIVILEGES": "1", "DB_PASSWORD": "s3cret-from-env"})
+    with pytest.raises(ConfigError, match="SBCCTL_DB_PASSWORD"):
+        settings.load({"SBCCTL_DB_PASSWORD": "with space"})
+
+
+def test_kamailios_db_user_may_read_and_write_call_records_and_dialogs_only():
+    from stack.services import grants
+    statements = grants(settings.load({}))
+    kamailio = [g for g in statements if g.startswith("GRANT") and "'kamailio'" in g]
+    assert kamailio == ["GRANT SELECT ON `kamailio`.* TO 'kamailio'@'%';",
+                        "GRANT INSERT ON `kamailio`.`sbc_cdr` TO 'kamailio'@'%';",
+                        "GRANT INSERT, UPDATE, DELETE ON `kamailio`.`dialog` TO 'kamailio'@'%';",
+                        "GRANT INSERT, UPDATE, DELETE ON `kamailio`.`dialog_vars` TO 'kamailio'@'%';"]
+    assert [g for g in statements if g.startswith("GRANT") and "'sbcctl'" in g] == \
+        ["GRANT SELECT, INSERT, UPDATE, DELETE ON `kamailio`.* TO 'sbcctl'@'%';"]
+    # Each start takes back whatever an earlier version granted, before granting anew.
+    for user in ("kamailio", "sbcctl"):
+        revoke = statements.index(f"REVOKE ALL PRIVILEGES, GRANT OPTION FROM '{user}'@'%';")
+        assert revoke < min(i for i, g in enumerate(statements) if g.startswith("GRANT") and f"'{user}'" in g)
