@@ -11,9 +11,11 @@ import os
 import re
 import socket
 import subprocess
+import time
 
 import pytest
 
+from kemi import ng
 from kemi import settings as settings_mod
 from sbcctl import rpc
 from stack import services
@@ -82,6 +84,7 @@ def sbc(tmp_path_factory, dns_zone, tls_ca):
 # The demo passwords are refused with privileges dropped; DROP_PRIVILEGES=0 in .env must not undo the drop.
 COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(),
                     "REDIS_PASSWORD": "test-redis-" + os.urandom(8).hex(),
+                    "SBCCTL_DB_PASSWORD": "test-sbcctl-" + os.urandom(8).hex(),
                     "CALLID_MASK_KEY": "test-key-" + os.urandom(8).hex(), "DROP_PRIVILEGES": "0",
                     **tls_settings("/etc/sbc/tls")}
 
@@ -107,24 +110,48 @@ def work(tmp_path):
 
 @pytest.fixture
 def quiet_sbc(sbc):
-    """The SBC with no call left over from an earlier test, and none left after this one."""
-    assert wait_for(lambda: not active_dialogs(sbc), 15), "dialogs left by an earlier test"
+    """The SBC with no call left over from an earlier test, and none left after this one. A test that
+    leaves a call fails (its teardown, naming each dialog's state); the call is then ended, so that one
+    leak fails one test rather than every test after it."""
+    assert wait_for(lambda: not active_dialogs(sbc), 15), f"dialogs left by an earlier test: {dialog_states(sbc)}"
     yield sbc
-    assert wait_for(lambda: sbc.dead() == [] and not active_dialogs(sbc), 15), (
-        f"dead: {sbc.dead()}, dialogs: {active_dialogs(sbc)}")
+    try:
+        assert wait_for(lambda: sbc.dead() == [] and not active_dialogs(sbc), 15), (
+            f"dead: {sbc.dead()}, dialogs left (1 unconfirmed, 2 early, 3 answered without ACK, 4 confirmed): "
+            f"{dialog_states(sbc)}")
+    finally:
+        left = active_dialogs(sbc)
+        for h_entry, h_id in active_dialogs(sbc, handles=True):
+            sbc.kamailio.rpc("dlg.end_dlg", h_entry, h_id)
+        for call_id in left:  # a dialog ended by RPC leaves its media session to rtpengine's own timeout
+            ng.command(sbc.settings.rtpengine_ng_ip, sbc.settings.rtpengine_ng_port,
+                       {"command": "delete", "call-id": call_id})
     assert wait_for(lambda: rtpengine_calls(sbc.settings) == [], 10), "rtpengine sessions left behind"
 
 
-def active_dialogs(sbc) -> list[str]:
-    """Call-IDs of dialogs not yet ended (state 5 = deleted, kept until tm's wait timer frees it)."""
-    active, call_id = [], None
+def _dialogs(sbc) -> list[dict[str, str]]:
+    dialogs: list[dict[str, str]] = []
     for line in sbc.kamailio.rpc("dlg.list").splitlines():
         key, _, value = line.strip().partition(": ")
-        if key == "call-id":
-            call_id = value
-        elif key == "state" and value.isdigit() and int(value) < 5:
-            active.append(call_id)
-    return active
+        if key == "h_entry":
+            dialogs.append({})
+        if dialogs and key in ("h_entry", "h_id", "call-id", "state", "init_ts", "start_ts") \
+                and key not in dialogs[-1]:  # the legs' own fields come after the dialog's
+            dialogs[-1][key] = value
+    return dialogs
+
+
+def active_dialogs(sbc, handles: bool = False) -> list:
+    """Call-IDs (or h_entry, h_id) of dialogs not yet ended (state 5 = deleted, kept until tm's wait timer
+    frees it)."""
+    return [(d["h_entry"], d["h_id"]) if handles else d["call-id"] for d in _dialogs(sbc)
+            if d.get("state", "").isdigit() and int(d["state"]) < 5]
+
+
+def dialog_states(sbc) -> list[str]:
+    now = int(time.time())
+    return [f"{d.get('call-id')} state {d.get('state')} set up {now - int(d.get('init_ts', now))} s ago"
+            for d in _dialogs(sbc)]
 
 
 def kamailio_major(sbc) -> int:
