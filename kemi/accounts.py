@@ -10,11 +10,12 @@ toward the flood ban like strangers' requests.
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import metrics
+from . import metrics, tenancy
 from .hiding import log
 
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # the calling gateway's tenant: permissions' address tag, or the account's
@@ -23,6 +24,8 @@ AUTH_CHECK_HA1 = 1  # pv_auth_check flags: the password given is HA1
 REGISTRATIONS = "location"  # usrloc domain (memory only, preloaded: kamailio.cfg)
 SAVE_NO_REPLY = 0x02  # registrar save() flag: the answer is sent by reg_send_reply(), even after a failure
 CHALLENGE_FLAGS = 1  # auth_challenge: qop=auth (RFC 3261 22.4's SHOULD; VAPI, LiveKit, SIPp answer it); one-time nonces
+
+CHALLENGE_TABLE = "challenges"  # htable: 407/401 sent per source and second
 
 _USERNAME = re.compile(r'^\s*digest\s.*?\busername\s*=\s*"([^"]{1,64})"', re.I | re.S)
 
@@ -85,5 +88,22 @@ class GatewayAccounts:
             return False
         if header is not None:
             log(KSR.notice, f"gateway credentials from {KSR.kx.get_srcip()} refused: {result}")
+        elif self.over_challenge_rate(bannable):
+            return False
         KSR.auth.auth_challenge(realm, CHALLENGE_FLAGS)
         return False
+
+    def over_challenge_rate(self, bannable: bool) -> bool:
+        """A source asking for more than CHALLENGE_MAX_PER_SOURCE challenges a second gets silence (a first
+        INVITE is how every call starts, so these are not counted toward the flood ban; a source that is no
+        configured gateway is banned all the same)."""
+        src = KSR.kx.get_srcip()
+        sent = KSR.htable.sht_inc(CHALLENGE_TABLE, f"{src}:{int(time.time())}")
+        if not tenancy.over_rate_limit(sent, self.settings.challenge_max_per_source):
+            return False
+        metrics.gateway_auth("challenge flood")
+        if bannable:
+            self.ban(src)
+        elif sent == self.settings.challenge_max_per_source + 1:  # one line per source and second
+            log(KSR.warn, f"challenges to {src} over {self.settings.challenge_max_per_source}/s: not answered")
+        return True

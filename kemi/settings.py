@@ -85,6 +85,8 @@ DEFAULTS: dict[str, str] = {
     "PIKE_MAX_REQUESTS": "30",
     "BAN_SECONDS": "300",
     "SIP_WORKERS": "4",
+    "TCP_MAX_PER_SOURCE": "200",
+    "CHALLENGE_MAX_PER_SOURCE": "20",
     "DROP_PRIVILEGES": "0",
     "LOG_LEVEL": "2",
 }
@@ -161,6 +163,8 @@ class Settings:
     pike_max_requests: int
     ban_seconds: int
     sip_workers: int
+    tcp_max_per_source: int  # TCP/TLS connections one address may hold open to the SBC (Kamailio 6.0)
+    challenge_max_per_source: int  # digest challenges (407/401) one address is sent per second
     drop_privileges: bool
     log_level: int
 
@@ -205,6 +209,7 @@ class Settings:
             "DS_INACTIVE_THRESHOLD": str(self.ds_inactive_threshold),
             "DS_PING_REPLY_CODES": self.ds_ping_reply_codes,
             "SIP_WORKERS": str(self.sip_workers),
+            "TCP_MAX_PER_SOURCE": str(self.tcp_max_per_source),
             "LOG_LEVEL": str(self.log_level),
             "PIKE_WINDOW": str(self.pike_window),
             "PIKE_MAX_REQUESTS": str(self.pike_max_requests),
@@ -321,6 +326,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         pike_max_requests=fields.whole("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
         ban_seconds=fields.whole("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),
         sip_workers=fields.whole("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
+        tcp_max_per_source=fields.whole("TCP_MAX_PER_SOURCE", get("TCP_MAX_PER_SOURCE"), 1, 100_000),
+        challenge_max_per_source=fields.whole("CHALLENGE_MAX_PER_SOURCE", get("CHALLENGE_MAX_PER_SOURCE"), 1, 100_000),
         drop_privileges=bool(fields.whole("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),
         log_level=fields.whole("LOG_LEVEL", get("LOG_LEVEL"), -5, 5),
     )

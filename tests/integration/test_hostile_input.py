@@ -4,8 +4,11 @@ Python route crashes (500), and a valid call succeeds afterwards."""
 
 import collections
 import os
+import select
 import socket
 import time
+
+import pytest
 
 from .harness import Sipp, run_uac, start_peers, stop_peers, wait_for
 
@@ -218,3 +221,45 @@ def test_flooding_stranger_is_banned_while_a_carrier_loses_no_call(quiet_sbc, wo
     assert answered_until is not None and answered_until < 2.5  # pike: 30 requests per 2 s window
     # The ban lasts BAN_SECONDS (5 in the test stack), then the source gets its 403 again.
     assert wait_for(lambda: fire(flooder, "127.0.1.1", CORPUS["register"]) == 403, 10, 0.5)
+
+
+@pytest.mark.compose_only  # Kamailio 5.6 (the host) has no per-address cap
+def test_one_address_holds_at_most_tcp_max_per_source_connections(quiet_sbc):
+    """A stranger opening connection after connection gets TCP_MAX_PER_SOURCE of them; the next is closed
+    at once, while another address still connects; the slots come back when the stranger lets go."""
+    s = quiet_sbc.settings
+    limit, target = s.tcp_max_per_source, (s.public_ip, s.public_port)
+
+    def connect(source: str) -> socket.socket:
+        conn = socket.socket()
+        conn.bind((source, 0))
+        conn.connect(target)
+        return conn
+
+    def closed_by_the_sbc(conns: list[socket.socket], wait: float = 2.0) -> list[int]:
+        readable, _, _ = select.select(conns, [], [], wait)
+        time.sleep(0.2)
+        readable, _, _ = select.select(conns, [], [], 0)
+        closed = []
+        for conn in readable:
+            try:
+                if conn.recv(1) == b"":
+                    closed.append(conns.index(conn))
+            except ConnectionResetError:
+                closed.append(conns.index(conn))
+        return sorted(closed)
+
+    held = [connect("127.0.9.40") for _ in range(limit + 1)]
+    other = connect("127.0.9.41")
+    try:
+        assert closed_by_the_sbc(held) == [limit]  # the first `limit` stay open, the one past it does not
+        assert closed_by_the_sbc([other], 0.5) == []
+        for conn in held[:10]:
+            conn.close()
+        time.sleep(0.5)
+        again = [connect("127.0.9.40") for _ in range(10)]
+        held += again
+        assert closed_by_the_sbc(again) == []
+    finally:
+        for conn in [*held, other]:
+            conn.close()

@@ -197,3 +197,21 @@ def test_a_strangers_register_gets_silence(ksr):
     account_register(ksr, acl=())
     make_routes().ksr_request_route(None)
     assert ksr.called("registrar.save") == [] and ksr.replies() == [] and ksr.called("auth.auth_challenge") == []
+
+
+@pytest.mark.parametrize("acl,banned", [((2,), False), ((ACCOUNTS,), True)])
+def test_challenges_past_the_per_source_rate_get_silence_and_a_gateway_is_not_banned(ksr, acl, banned):
+    """CHALLENGE_MAX_PER_SOURCE (20) challenges a second per address; the 21st request without credentials in
+    the same second is answered with nothing and counted. A shared platform address (ACL group 2) is never
+    banned for it (spoofed UDP would lock the platform out); a group 4 source is, as for failed credentials."""
+    routes = make_routes()
+    for sent in (20, 21):
+        request(ksr, side="public", src=SOURCE, ruser="+12125550100", acl=acl)
+        ksr.returns["htable.sht_inc"] = sent
+        routes.ksr_request_route(None)
+    assert ksr.called("auth.auth_challenge") == [(REALM, 1)]
+    assert [k[0] for k in ksr.called("htable.sht_inc")] == ["challenges", "challenges"]
+    assert ksr.called("htable.sht_inc")[-1][1].startswith(f"{SOURCE}:")
+    assert ksr.called("htable.sht_seti") == ([("ipban", SOURCE, 1)] if banned else [])
+    assert ksr.called("pike.pike_check_req") == []
+    assert auth_counted(ksr) == ["missing", "missing", "challenge flood"]
