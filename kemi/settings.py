@@ -342,15 +342,13 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         if ip in (settings.public_ip, "0.0.0.0"):  # the value refused, never one bound
             # rtpengine's control port, Redis and the metrics answer anyone who reaches them
             raise ConfigError(field, "must not be reachable from the public side (PUBLIC_IP or 0.0.0.0)")
-    if settings.drop_privileges and settings.db_password == DEFAULTS["DB_PASSWORD"]:
-        raise ConfigError("DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.sbcctl_db_user == settings.db_user:
         raise ConfigError("SBCCTL_DB_USER", "must differ from DB_USER (Kamailio's user may not write the "
                                             "configuration)")
-    if settings.drop_privileges and settings.sbcctl_db_password == DEFAULTS["SBCCTL_DB_PASSWORD"]:
-        raise ConfigError("SBCCTL_DB_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
-    if settings.drop_privileges and settings.redis_password == DEFAULTS["REDIS_PASSWORD"]:
-        raise ConfigError("REDIS_PASSWORD", "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
+    for field, value in (("DB_PASSWORD", settings.db_password), ("SBCCTL_DB_PASSWORD", settings.sbcctl_db_password),
+                         ("REDIS_PASSWORD", settings.redis_password)):
+        if settings.drop_privileges and value == DEFAULTS[field]:
+            raise ConfigError(field, "the demo password is refused in a deployment (DROP_PRIVILEGES=1)")
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:
         raise ConfigError("CALLID_MASK_KEY", "the demo key is public: set a secret one in a deployment "
                                              "(DROP_PRIVILEGES=1)")
