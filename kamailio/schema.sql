@@ -165,6 +165,8 @@ ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `number_types` VARCHAR(255) DEFAUL
     COMMENT 'phonenumbers types callable; empty: fixed_line, mobile, toll_free, voip, uan' AFTER `denied_prefixes`;
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `max_duration` INT UNSIGNED DEFAULT 0 NOT NULL
     COMMENT 's before the SBC ends a call with BYE both ways; 0 = TENANT_MAX_DURATION' AFTER `number_types`;
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `max_minutes_24h` INT UNSIGNED DEFAULT 0 NOT NULL
+    COMMENT 'outbound minutes per rolling 24 h (a pair together, kept in Redis); 0 = no cap' AFTER `max_duration`;
 -- Before 2026-12: a tagged grp 2 row made its source the tenant by address alone. Such rows now need
 -- `sbcctl acl dedicate`; until then their calls are challenged (sbcctl check lists them).
 ALTER TABLE `address` ADD COLUMN IF NOT EXISTS `dedicated` TINYINT(1) DEFAULT 0 NOT NULL

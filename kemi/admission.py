@@ -8,7 +8,7 @@ import time
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import cluster, deadmedia, destinations, metrics, records, tenancy
+from . import cluster, deadmedia, destinations, metrics, minutes, records, tenancy
 from .accounts import PEER_TAG_AVP
 from .attempts import keep_alive
 from .didcache import DidUnavailable
@@ -66,11 +66,31 @@ class Admission:
             return None
         return tenant
 
-    def tenant_call(self, tenant: tenancy.Tenant) -> None:
-        """A routed call of `tenant` (its dialog exists): counted in its profile, its timers set."""
+    def tenant_call(self, tenant: tenancy.Tenant, direction: str) -> None:
+        """A routed call of `tenant` (its dialog exists): counted in its profile, its timers set, and an
+        outbound one of a capped tenant counted against its minutes once answered."""
         KSR.dialog.set_dlg_profile(CALLS_PROFILE, tenant.name)
-        deadmedia.tenant_limits(tenant.media_timeout, tenancy.max_duration(tenant, self.limits))
+        capped = direction == "outbound" and tenant.max_minutes_24h > 0
+        deadmedia.tenant_limits(tenant.media_timeout, tenancy.max_duration(tenant, self.limits),
+                                tenant.max_minutes_24h if capped else 0)
         keep_alive(tenant.media_keepalive)
+
+    def minutes_left(self, number: str, tenant: tenancy.Tenant) -> bool:
+        """A capped tenant's outbound call needs a minute left in its rolling 24 h (both nodes' calls, ended
+        and live). Without an answer from Redis nothing is decided: 503, as for the topology store."""
+        if tenant.max_minutes_24h <= 0:
+            return True
+        used = minutes.used(tenant.name, tenancy.max_duration(tenant, self.limits))
+        if used is None:
+            log(KSR.err, f"outbound for tenant {tenant.name}: its minutes cannot be read (Redis)")
+            self.reject("outbound", 503, "Service Unavailable", tenant.name)
+            return False
+        if not minutes.exhausted(used, tenant.max_minutes_24h):
+            return True
+        metrics.limited("tenant", "minutes")
+        self.refuse_outbound(number, tenant.name, f"minutes cap: {used // 60} of {tenant.max_minutes_24h} used",
+                    "Tenant Minutes Exhausted")
+        return False
 
     def outbound_capacity(self, tenant: str) -> bool:
         """The carrier's side as a whole: calls per second (both nodes of a pair count the same second) and
@@ -92,12 +112,16 @@ class Admission:
         return True
 
     def refuse_destination(self, number: str, tenant: str, reason: str) -> None:
-        """403 for a number the tenant may not call: logged, counted, and recorded (a CDR row: fraud attempts
-        are what the operator reviews), though nothing left the SBC."""
-        log(KSR.notice, f"outbound {number} refused for tenant {tenant}: {reason}")
+        """403 for a number the tenant may not call: counted by reason, and refused (below)."""
         metrics.policy_refused(tenant, reason)
+        self.refuse_outbound(number, tenant, reason, destinations.REFUSALS[reason])
+
+    def refuse_outbound(self, number: str, tenant: str, reason: str, phrase: str) -> None:
+        """403 for an outbound call of a tenant: logged and recorded (a CDR row: fraud attempts are what the
+        operator reviews), though nothing left the SBC."""
+        log(KSR.notice, f"outbound {number} refused for tenant {tenant}: {reason}")
         KSR.dialog.dlg_manage()
         records.call_routed("outbound", number, tenant, cluster.identity(self.settings))
         records.refused(403, f"{REFUSED_PREFIX} {reason}")
         if KSR.tm.t_newtran() > 0:  # the dialog attaches to the transaction; its failure writes the record
-            KSR.tm.t_reply(403, destinations.REFUSALS[reason])
+            KSR.tm.t_reply(403, phrase)

@@ -37,6 +37,7 @@ import kemi.indialog  # noqa: E402
 import kemi.media  # noqa: E402
 import kemi.mediastats  # noqa: E402
 import kemi.metrics  # noqa: E402
+import kemi.minutes  # noqa: E402
 import kemi.ng  # noqa: E402
 import kemi.peers  # noqa: E402
 import kemi.policy  # noqa: E402
@@ -57,9 +58,9 @@ import kemi.wire  # noqa: E402
 _MODULES = (kemi.benchswitch, kemi.htables, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng,
             kemi.e164, kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats,
             kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer,
-            kemi.gwprobe, kemi.records, kemi.cluster, kemi.quality, kemi.deadmedia, kemi.accounts, kemi.challenges,
-            kemi.diddb, kemi.attempts, kemi.admission, kemi.egress, kemi.events, kemi.indialog, kemi.peers,
-            kemi.rewriting, kemi.routes)
+            kemi.gwprobe, kemi.records, kemi.cluster, kemi.quality, kemi.minutes, kemi.deadmedia, kemi.accounts,
+            kemi.challenges, kemi.diddb, kemi.attempts, kemi.admission, kemi.egress, kemi.events, kemi.indialog,
+            kemi.peers, kemi.rewriting, kemi.routes)
 
 
 def mod_init():

@@ -204,7 +204,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             return
         records.call_routed("inbound", did, tenant_name, cluster.identity(self.settings))
         if tenant is not None:
-            self.tenant_call(tenant)
+            self.tenant_call(tenant, "inbound")
             for header in tenancy.context_headers(dialed, did, tenant.name):
                 KSR.hdr.append(f"{header}\r\n")
         self.rewrite_parties(did, "public", KSR.kx.get_fuser() or "anonymous")
@@ -244,6 +244,8 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         if refused is not None:
             self.refuse_destination(number, tenant.name, refused)
             return
+        if not self.minutes_left(number, tenant):
+            return
         caller = self.calling_number()
         presented = tenancy.presented_caller(caller, self.did_owner(caller), tenant)
         if presented is None:
@@ -260,7 +262,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             self.reject("outbound", 503, "No Carrier Available", tenant.name)
             return
         records.call_routed("outbound", number, tenant.name, cluster.identity(self.settings))
-        self.tenant_call(tenant)
+        self.tenant_call(tenant, "outbound")
         self.rewrite_parties(number, "private", presented)
         self.assert_identity(presented, "private")
         log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented} tenant={tenant.name}")

@@ -18,9 +18,11 @@ tenant_app = typer.Typer(help="tenants: list them; their media, transfers, limit
 
 @tenant_app.command("list")
 def tenant_list():
-    """Limits of 0 are .env's TENANT_MAX_* (there is no unlimited); empty destination lists are the defaults."""
+    """Limits of 0 are .env's TENANT_MAX_* (there is no unlimited), a minutes cap of 0 is none; empty destination
+    lists are the defaults."""
     show(read_store().rows(
-        "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, max_duration, callerid_policy, "
+        "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, max_duration, "
+        "IF(max_minutes_24h = 0, 'none', max_minutes_24h) AS max_minutes_24h, callerid_policy, "
         "default_did, IFNULL(media_timeout, 'default') AS media_timeout, media_keepalive, transfer, "
         "allowed_countries, allowed_prefixes, denied_prefixes, number_types FROM tenant ORDER BY name"), "tenants")
 
@@ -53,6 +55,12 @@ def limit(value: int, field: str, high: int) -> int:
     return value
 
 
+def minutes_cap(value: int) -> int:
+    if not 0 <= value <= 1440 * 100_000:
+        raise InputError("max_minutes_24h", f"{value} is outside 0..{1440 * 100_000} (0 = no cap)")
+    return value
+
+
 def destination_list(parse, value: str, field: str) -> str:
     """A comma-separated list as the tenant row keeps it, or InputError naming the field."""
     try:
@@ -62,7 +70,7 @@ def destination_list(parse, value: str, field: str) -> str:
 
 
 _SETTABLE = ("timeout", "default_timeout", "keepalive", "transfers", "max_calls", "max_cps", "max_duration",
-             "countries", "allow_prefixes", "deny_prefixes", "types")
+             "max_minutes_24h", "countries", "allow_prefixes", "deny_prefixes", "types")
 
 
 @tenant_app.command("set")
@@ -75,6 +83,8 @@ def tenant_set(name: str = typer.Argument(...),
                max_calls: int = typer.Option(None, help="concurrent calls; 0 = TENANT_MAX_CALLS"),
                max_cps: int = typer.Option(None, help="call attempts per second; 0 = TENANT_MAX_CPS"),
                max_duration: int = typer.Option(None, help="s before a call is ended; 0 = TENANT_MAX_DURATION"),
+               max_minutes_24h: int = typer.Option(None, help="outbound minutes per rolling 24 h, both nodes of a "
+                                                   "pair together; past them calls are refused and ended; 0 = no cap"),
                countries: str = typer.Option(None, help="ISO regions callable besides home, e.g. GB,FR ('' clears)"),
                allow_prefixes: str = typer.Option(None, help="E.164 prefixes callable whatever else, e.g. +4420"),
                deny_prefixes: str = typer.Option(None, help="E.164 prefixes never callable, e.g. +1900"),
@@ -93,7 +103,8 @@ def tenant_set(name: str = typer.Argument(...),
         *([lambda: transfer(transfers)] if transfers is not None else []),
         *([lambda: limit(max_calls, "max_calls", 100_000)] if max_calls is not None else []),
         *([lambda: limit(max_cps, "max_cps", 10_000)] if max_cps is not None else []),
-        *([lambda: limit(max_duration, "max_duration", 86400)] if max_duration is not None else []))
+        *([lambda: limit(max_duration, "max_duration", 86400)] if max_duration is not None else []),
+        *([lambda: minutes_cap(max_minutes_24h)] if max_minutes_24h is not None else []))
     lists = checked(
         lambda: destination_list(destinations.parse_countries, countries, "allowed_countries"),
         lambda: destination_list(destinations.parse_prefixes, allow_prefixes, "allowed_prefixes"),
@@ -103,6 +114,7 @@ def tenant_set(name: str = typer.Argument(...),
                "media_keepalive": int(keepalive) if keepalive is not None else ...,
                "transfer": transfers if transfers is not None else ..., "max_calls": _given(max_calls),
                "max_cps": _given(max_cps), "max_duration": _given(max_duration),
+               "max_minutes_24h": _given(max_minutes_24h),
                "allowed_countries": lists[0] if countries is not None else ...,
                "allowed_prefixes": lists[1] if allow_prefixes is not None else ...,
                "denied_prefixes": lists[2] if deny_prefixes is not None else ...,

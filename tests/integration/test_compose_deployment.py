@@ -95,3 +95,35 @@ def test_sbcctl_in_the_kamailio_container_changes_and_reloads(sbcctl):
     assert sbcctl("gateway", "remove", str(gateway["id"])).returncode == 0
     assert sbcctl("status").returncode in (0, 1)  # 1: a demo peer is down; what matters is an answer
     assert "Kamailio" not in sbcctl("status").stderr
+
+
+CAPABILITIES = {0: "CHOWN", 1: "DAC_OVERRIDE", 6: "SETGID", 7: "SETUID", 23: "SYS_NICE"}
+PROCESS_STATE = """
+import json, os
+caps = int(next(l for l in open("/proc/self/status") if l.startswith("CapEff:")).split()[1], 16)
+try:
+    open("/etc/sbc-written", "w")
+    root = "writable"
+except OSError as exc:
+    root = exc.strerror
+print(json.dumps({"caps": caps, "root": root, "tmp": os.access("/tmp", os.W_OK)}))
+"""
+
+
+def capability_names(mask: int) -> set[str]:
+    return {CAPABILITIES.get(bit, f"bit {bit}") for bit in range(64) if mask >> bit & 1}
+
+
+def test_each_container_holds_only_its_roles_capabilities_on_a_read_only_root(sbc):
+    """Root inside a container (what `exec` and each role's launcher run as) has no capability but the
+    role's, writes nothing outside its volumes and tmpfs, and the running daemons hold none at all."""
+    owns_then_drops = {"CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"}
+    expected = {"db": owns_then_drops, "redis": owns_then_drops, "kamailio": owns_then_drops, "rtpengine": {"SYS_NICE"}}
+    for service, caps in expected.items():
+        found = json.loads(sbc.exec(service, "python3", "-c", PROCESS_STATE))
+        print(f"\n{service}: root holds {sorted(capability_names(found['caps']))}, root fs {found['root']}")
+        assert capability_names(found["caps"]) == caps
+        assert found["root"] == "Read-only file system" and found["tmp"]
+    for service, program in (("kamailio", "kamailio"), ("db", "mariadbd"), ("redis", "redis-server")):
+        masks = sbc.exec(service, "sh", "-c", f"for p in $(pidof {program}); do grep CapEff /proc/$p/status; done")
+        assert masks.split() and {int(v, 16) for v in masks.split()[1::2]} == {0}, (service, masks)
