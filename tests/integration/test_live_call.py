@@ -10,6 +10,7 @@ import pytest
 
 from .conftest import db, new_routing_generation
 from .harness import delta, scrape
+from .outbound_call import OutboundCall
 from .sipua import Endpoint, Msg, parse, sdp, wait_until
 from .test_dead_media import CARRIER, GATEWAY, Call
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
@@ -239,4 +240,60 @@ def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sb
     finally:
         forging.close()
         end(call)
+    assert statuses == [403, 403] and at_gateway == []
+
+
+@pytest.mark.parametrize("forger", FORGERS)
+def test_forged_requests_in_a_live_outbound_call_reach_nobody_and_the_call_goes_on(quiet_sbc, forger):
+    """The other direction: a call voxket's gateway placed to the carrier. BYE, re-INVITE and REFER built as
+    the gateway would send them, from another address on the public side: the carrier receives none, the
+    forger hears nothing, RTP keeps flowing both ways."""
+    before, ip = scrape(quiet_sbc), FORGERS[forger]
+    call = OutboundCall(f"forged-out-{forger.split()[0]}")
+    forging = Endpoint(ip, 5077)
+    try:
+        gateway_rtp, carrier_rtp = call.start_media(4)
+        time.sleep(0.5)
+        dialog = call.caller.dialogs[call.call_id]
+        for method, body in (("INVITE", sdp(ip, 40300)), ("REFER", ""), ("BYE", "")):
+            msg = dialog.request(method, ip, 5077, body)
+            if method == "REFER":
+                msg.set("Refer-To", "<sip:+19005550100@gw.example.test>")
+            forging.send(msg.render(), SBC_PUBLIC)
+        time.sleep(1.0)
+        heard = (carrier_rtp.heard.received, gateway_rtp.heard.received)
+        time.sleep(1.0)
+        flowing = (carrier_rtp.heard.received - heard[0], gateway_rtp.heard.received - heard[1])
+        at_carrier = [m.method for m in call.carrier.requests if m.method not in ("INVITE", "ACK", "OPTIONS")]
+        reinvites = [m for m in call.carrier.requests if m.method == "INVITE"][1:]
+        answered_forger = forging.drain()
+    finally:
+        forging.close()
+        call.close()
+    print(f"\nforged by {forger} in an outbound call: carrier got {at_carrier + [m.method for m in reinvites]}; "
+          f"RTP in the next second: carrier heard {flowing[0]}, gateway heard {flowing[1]} packets")
+    assert at_carrier == [] and reinvites == [] and answered_forger == []
+    assert flowing[0] >= 40 and flowing[1] >= 40
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_topology_guard_total", stage="in-dialog", side="public",
+                 reason="not the dialog's peer") == 3
+
+
+def test_forged_carrier_requests_in_a_live_outbound_call_get_403_and_reach_nobody(quiet_sbc):
+    call = OutboundCall("forged-out-private")
+    forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
+    try:
+        dialog = call.carrier.dialogs[call.carrier_call_id]
+        for method in ("BYE", "INVITE"):
+            forging.send(dialog.request(method, "127.0.9.67", 5077,
+                                        sdp("127.0.9.67", 40300) if method == "INVITE" else "").render(),
+                         SBC_PRIVATE)
+        assert wait_until(lambda: len(forging.drain()) or len(forging.received) >= 2, 3)
+        time.sleep(0.5)
+        forging.drain()
+        statuses = sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
+        call.caller.pump(keep_dialogs=True)
+        at_gateway = [m.method for m in map(parse, call.caller.received) if m is not None and not m.is_reply]
+    finally:
+        forging.close()
+        call.close()
     assert statuses == [403, 403] and at_gateway == []

@@ -17,13 +17,9 @@ import pytest
 
 from .conftest import db, new_routing_generation
 from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
-from .rtp import RtpPeer, media_address
-from .sipua import AnsweringPeer, Caller, invite, parse, wait_until
+from .outbound_call import OutboundCall
+from .sipua import parse, wait_until
 
-GATEWAY = ("127.0.3.24", 5094)  # voxket's dedicated address (any port)
-SBC_PUBLIC = ("127.0.2.1", 5060)
-CARRIER = ("127.0.4.1", 5060)  # the carrier group's member
-DIALED = "+12125550142"
 SPENT = 52  # s voxket already spent in the window
 CHECK_INTERVAL = 1  # MEDIA_CHECK_INTERVAL of the test settings
 REASON = 'Q.850;cause=102;text="minutes cap"'
@@ -67,63 +63,37 @@ def one_minute_cap(quiet_sbc):
     redis(quiet_sbc, "DEL", "sbc:live:voxket", *(f"sbc:minutes:voxket:{h}" for h in range(hour - 24, hour + 2)))
 
 
-def voxket_invite(caller: Caller, call_id: str):
-    msg = invite(GATEWAY, DIALED, SBC_PUBLIC, call_id)
-    msg.set("From", f'"Voxket" <sip:+14155550401@{GATEWAY[0]}>;tag=vx{time.monotonic_ns()}')
-    caller.call_ids.add(call_id)
-    caller.sent.append(msg)
-    return msg
-
-
 def test_a_tenant_out_of_minutes_has_its_call_ended_both_ways_and_the_next_one_refused(quiet_sbc, one_minute_cap):
     sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
-    carrier = AnsweringPeer(*CARRIER, lambda invite: 200).start()
-    caller = Caller(GATEWAY, SBC_PUBLIC, DIALED, [])
-    call_id, media = f"minutes-{time.monotonic_ns()}@{GATEWAY[0]}", []
+    call = OutboundCall("minutes")
     try:
-        caller.send(voxket_invite(caller, call_id).render(), SBC_PUBLIC)
-        assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 5), caller.codes
-        answered = time.monotonic()
-        answer = next(m for m in map(parse, caller.received) if m and m.status == 200)
-        [(carrier_call_id, carrier_invite)] = carrier.invites.items()
-        media = [RtpPeer(GATEWAY[0], 40300), RtpPeer(CARRIER[0], 40300)]
-        media[0].start(media_address(answer.body), 20)
-        media[1].start(media_address(carrier_invite.body), 20)
-
-        def byes():
-            caller.pump(keep_dialogs=True)
-            return ([m for m in map(parse, caller.received) if m and not m.is_reply and m.method == "BYE"],
-                    [m for m in carrier.requests if m.method == "BYE"])
-        assert wait_until(lambda: all(byes()), 20), "the call was not ended"
-        lasted = time.monotonic() - answered
-        to_gateway, to_carrier = byes()
+        call.start_media(20)
+        assert wait_until(lambda: all(call.byes()), 20), "the call was not ended"
+        lasted = time.monotonic() - call.answered
+        to_gateway, to_carrier = call.byes()
         left = 60 - SPENT
         print(f"\n{SPENT} s of 60 spent: the call was ended {lasted:.2f} s after its answer "
               f"(checked every {CHECK_INTERVAL} s); Redis bucket now "
               f"{redis(sbc, 'GET', f'sbc:minutes:voxket:{one_minute_cap}')!r}")
         assert left - 1 <= lasted <= left + 1 + CHECK_INTERVAL + 1
         assert to_gateway[0].header("reason") == REASON and to_carrier[0].header("reason") == REASON
-        assert to_carrier[0].header("call-id") == carrier_call_id
+        assert to_carrier[0].header("call-id") == call.carrier_call_id
         rows = wait_for(lambda: [r for r in cdr_rows(sbc, after) if r["direction"] == "outbound"], 10)
         assert [r["end_reason"] for r in rows] == ["minutes cap"], rows
         spent = int(redis(sbc, "GET", f"sbc:minutes:voxket:{one_minute_cap}").split(b"\r\n")[1])
         assert SPENT + left - 1 <= spent <= SPENT + left + CHECK_INTERVAL + 2
         assert redis(sbc, "HLEN", "sbc:live:voxket").startswith(b":0")
 
-        second = f"minutes2-{time.monotonic_ns()}@{GATEWAY[0]}"
-        caller.send(voxket_invite(caller, second).render(), SBC_PUBLIC)
-        assert wait_until(lambda: caller.pump() or caller.codes[403], 5), caller.codes
-        refusal = next(m for m in map(parse, caller.received) if m and m.status == 403)
+        call.place("minutes2")
+        assert wait_until(lambda: call.caller.pump() or call.caller.codes[403], 5), call.caller.codes
+        refusal = next(m for m in map(parse, call.caller.received) if m and m.status == 403)
         assert refusal.start == "SIP/2.0 403 Tenant Minutes Exhausted"
         time.sleep(0.5)
-        assert len(carrier.invites) == 1 and len([m for m in carrier.requests if m.method == "INVITE"]) == 1
+        assert len([m for m in call.carrier.requests if m.method == "INVITE"]) == 1
         rows = wait_for(lambda: [r for r in cdr_rows(sbc, after) if r["direction"] == "outbound"][1:], 10)
         assert rows[0]["end_reason"].startswith("refused minutes cap: 1 of 1 used"), rows
         now = scrape(sbc)
         assert delta(now, before, "kamailio_sbc_limited_total", scope="tenant", limit="minutes ended") == 1
         assert delta(now, before, "kamailio_sbc_limited_total", scope="tenant", limit="minutes") == 1
     finally:
-        for peer in media:
-            peer.wait()
-        carrier.stop()
-        caller.close()
+        call.close()
