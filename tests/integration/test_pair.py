@@ -9,6 +9,7 @@ import os
 import re
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -18,7 +19,21 @@ from stack import services
 
 from .conftest import active_dialogs
 from .harness import cdr_rows, send_request, wait_for, wait_state
-from .pair import CARRIER, DID, GATEWAY, NODES, SERVICE, STRANGER, TENANT, TENANT_DID, ImageNode, Lan, Node, Shared
+from .pair import (
+    CARRIER,
+    DID,
+    GATEWAY,
+    NODES,
+    SERVICE,
+    STRANGER,
+    TENANT,
+    TENANT_DID,
+    ImageNode,
+    Lan,
+    Node,
+    Shared,
+    netns,
+)
 from .rtp import media_address
 from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
 from .test_live_call import answers
@@ -346,3 +361,56 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parti
     assert refused_on_the_bus(a) == [] and refused_on_the_bus(b) == []
     assert naming(gateway.requests, PRIVATE_SIDE) == []
     assert None not in gaps and max(gaps) < 1.5, gaps
+
+
+FORGED_KDMQ = """
+import socket, sys
+src, dst, port, table, key = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5]
+body = '{"action":2,"htname":"%s","cname":"%s","type":0,"intval":4242,"mode":0}' % (table, key)
+msg = (f"KDMQ sip:htable@{dst}:{port} SIP/2.0\\r\\nVia: SIP/2.0/UDP {src}:{port};branch=z9hG4bK{key}{table}\\r\\n"
+       f"From: <sip:{src}:{port}>;tag=forged\\r\\nTo: <sip:htable@{dst}:{port}>\\r\\n"
+       f"Call-ID: forged-{key}-{table}\\r\\nCSeq: 10 KDMQ\\r\\nMax-Forwards: 1\\r\\n"
+       f"Content-Type: application/json\\r\\nContent-Length: {len(body)}\\r\\n\\r\\n{body}")
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+sock.bind((src, 0))
+sock.sendto(msg.encode(), (dst, port))
+"""
+
+
+def forge_kdmq(src: str, target: Node, table: str, key: str, netns_of: str | None = None) -> None:
+    """A KDMQ htable write as the htable module sends it, from `src` (inside that node's namespace when it
+    is a node's own address)."""
+    argv = ["python3", "-c", FORGED_KDMQ, src, target.settings.node_ip, str(target.settings.dmq_port), table, key]
+    subprocess.run(["ip", "netns", "exec", netns_of, *argv] if netns_of else argv, check=True, timeout=10)
+
+
+def test_a_forged_kdmq_writes_nothing_from_a_stranger_nor_to_a_table_the_pair_does_not_share(pair):
+    """From an address on the LAN that is not a node: dropped, even for a table the pair shares. From the
+    other node's own address (a compromised peer, or one spoofing it): a write to a table this node owns
+    alone (gwdns: which addresses are a gateway's) is dropped; the same message naming a shared table (ipban)
+    is applied, so the drops are the SBC's doing, not a malformed message."""
+    lan, shared, nodes = pair
+    a, b = nodes["a"], nodes["b"]
+    assert wait_for(lambda: bus_nodes(a) == sorted(NODES.values()), 30)
+    earlier = len(refused_on_the_bus(a))
+    victim = "198.51.100.99"  # an address no test uses
+    forge_kdmq(STRANGER, a, "gwdns", victim)
+    forge_kdmq(STRANGER, a, "ipban", victim)
+    forge_kdmq(b.settings.node_ip, a, "gwdns", victim, netns_of=netns(b.name))
+    forge_kdmq(b.settings.node_ip, a, "mediawatch", victim, netns_of=netns(b.name))
+    forge_kdmq(b.settings.node_ip, a, "ipban", victim, netns_of=netns(b.name))  # the control: applied
+    try:
+        assert wait_for(lambda: htable_value(a, "ipban", victim) == "4242", 5), "the control was not applied"
+        time.sleep(0.5)
+        dropped = refused_on_the_bus(a)[earlier:]
+        print("\n" + "\n".join(line[-110:] for line in dropped))
+        assert htable_value(a, "gwdns", victim) is None and htable_value(a, "mediawatch", victim) is None
+        assert len(dropped) == 4
+        assert sum(f"KDMQ from {STRANGER}: not a node" in line for line in dropped) == 2
+        assert sum(f"KDMQ from {b.settings.node_ip}: htable: not a shared table" in line for line in dropped) == 2
+    finally:
+        for node in (a, b):
+            try:
+                node.kamailio.rpc("htable.delete", "ipban", victim)
+            except RuntimeError:
+                pass
