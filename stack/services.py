@@ -181,6 +181,7 @@ class Redis(Service):
         # The password goes in a file only its user reads (an argument would show in ps); a pair's rtpengines
         # follow each other's calls through keyspace notifications (K: keyspace, g$: DEL/EXPIRE and SET).
         conf = self.datadir / "redis.conf"
+        conf.unlink(missing_ok=True)  # redis' own from the last start: root may not chmod it (no CAP_FOWNER)
         conf.write_text(f"requirepass {s.redis_password}\n")
         conf.chmod(0o600)
         if s.drop_privileges:

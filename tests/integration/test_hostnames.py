@@ -24,7 +24,7 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .sipua import Endpoint, parse
+from .sipua import AnsweringPeer, Caller, Endpoint, parse, wait_until
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",
@@ -339,3 +339,49 @@ def test_a_failover_to_another_named_gateway_gives_it_its_own_name_in_the_to(qui
     assert [f"@{spare[0]}>" in m.headers("To")[0] for m in peers[1].received("BYE")] == [True]
     for msg in uac.received():  # the carrier sees neither name (uac restores its To in the replies)
         assert busy[0] not in msg.text and spare[0] not in msg.text, msg.text
+
+
+def test_a_gateway_whose_name_moves_mid_call_acts_in_it_from_its_new_address(seed, zone):
+    """A call answered by VAPI's name at its address; the platform then moves the name (its failover): the
+    gateway's BYE from the new address ends the call at the carrier. The same BYE from there before the move
+    was a stranger's (silence, nothing relayed): only the name's DNS vouches for the new address."""
+    old, new, sbc_public = ADDRESS[VAPI], "127.0.7.13", ("127.0.2.1", 5060)
+    zone.a(VAPI, old, ttl=1)
+    gateway = AnsweringPeer(old, 5060, lambda invite: 200).start()
+    moved = Endpoint(new, 5060)
+    carrier = Caller(("127.0.4.2", 5096), ("127.0.1.1", 5060), "4155550101", [])
+
+    def carrier_byes() -> list:
+        carrier.pump(keep_dialogs=True)
+        return [m for m in map(parse, carrier.received) if m is not None and not m.is_reply and m.method == "BYE"]
+    try:
+        assert wait_for(lambda: all_up(seed, [f"sip:{VAPI}"]), 15), f"dispatcher states: {dispatcher_states(seed)}"
+        call_id = f"moving-{time.monotonic_ns()}@127.0.4.2"
+        carrier.send(carrier.invite(call_id).render(), carrier.sbc)
+        assert wait_until(lambda: carrier.pump(keep_dialogs=True) or call_id in carrier.dialogs, 5), carrier.codes
+        assert wait_until(lambda: [m for m in gateway.requests if m.method == "ACK"], 5)
+        [dialog] = gateway.dialogs.values()
+        moved.send(dialog.request("BYE", new, 5060).render(), sbc_public)
+        time.sleep(1.0)
+        assert carrier_byes() == [] and moved.drain() == [], "a BYE from an address DNS never gave crossed"
+        zone.a(VAPI, new, ttl=1)
+        changed = time.monotonic()
+        assert wait_for(lambda: send_request(new, sbc_public, "OPTIONS", timeout=0.5) == 200, 10)
+        vouched = time.monotonic() - changed
+        bye = dialog.request("BYE", new, 5060)
+        moved.send(bye.render(), sbc_public)
+        assert wait_until(lambda: carrier_byes(), 5), "the moved gateway's BYE did not reach the carrier"
+
+        def answered() -> list:
+            moved.drain()
+            return [m for m in map(parse, moved.received) if m is not None and m.is_reply
+                    and m.header("cseq") == bye.header("cseq")]
+        assert wait_until(answered, 5)
+        [answer] = answered()
+    finally:
+        gateway.stop()
+        moved.close()
+        carrier.close()
+    print(f"\nname moved mid-call: its new address vouched for after {vouched:.1f} s; the BYE from there "
+          f"reached the carrier and was answered {answer.status}")
+    assert answer.status == 200 and answer.header("call-id") == dialog.call_id
