@@ -111,7 +111,7 @@ class InDialog:
             return True  # (the latter: a dialog from before peers were recorded)
         self.guard.refused("in-dialog", side, "not the dialog's peer")
         if side == "private" and not KSR.is_ACK():
-            self.guard.reply(403, "Forbidden", side)
+            self.guard.reply_masked(403, "Forbidden", side)  # an outbound call's: the carrier has the masked Call-ID
         return False  # the public side: silence, as for any stranger
 
     def transfer(self, side: str | None) -> bool:

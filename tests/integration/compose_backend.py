@@ -115,7 +115,12 @@ class _Service:
         self.name = name
 
     def stop(self) -> None:
+        """`docker compose stop`: the role must stop its daemon itself and exit 0 (an unclean MariaDB, or
+        Kamailio's dialogs not written, would otherwise pass unseen until the next start)."""
         self.stack.run("stop", self.name)
+        code = self.stack.engine_docker("inspect", "-f", "{{.State.ExitCode}}", f"{PROJECT}-{self.name}-1").strip()
+        if code != "0":
+            raise RuntimeError(f"{self.name} stopped with exit code {code}:\n{self.stack.logs(self.name)[-3000:]}")
 
     def start(self) -> None:
         self.stack.run("start", self.name)

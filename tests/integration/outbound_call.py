@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+from .harness import wait_state
 from .rtp import RtpPeer, media_address
 from .sipua import AnsweringPeer, Caller, Msg, invite, parse, wait_until
 
@@ -17,13 +18,20 @@ VOXKET_DID = "+14155550401"
 
 
 class OutboundCall:
-    def __init__(self, name: str):
+    def __init__(self, sbc, name: str):
         self.carrier = AnsweringPeer(*CARRIER, lambda invite: 200).start()
         self.caller = Caller(GATEWAY, SBC_PUBLIC, DIALED, [])
         self.media: list[RtpPeer] = []
-        self.call_id = self.place(name)
-        assert wait_until(lambda: self.caller.pump(keep_dialogs=True) or self.call_id in self.caller.dialogs, 5), (
-            self.caller.codes)
+        try:
+            # an earlier test may have left the carrier probed down: wait until it answers probes again
+            wait_state(sbc, [CARRIER[0]], active=True, timeout=20)
+            self.call_id = self.place(name)
+            assert wait_until(lambda: self.caller.pump(keep_dialogs=True) or self.call_id in self.caller.dialogs, 5), (
+                [m.start for m in map(parse, self.caller.received) if m is not None])
+        except BaseException:
+            self.carrier.stop()
+            self.caller.close()
+            raise
         self.answered = time.monotonic()
         self.answer = next(m for m in map(parse, self.caller.received)
                            if m and m.status == 200 and m.header("call-id") == self.call_id)

@@ -146,7 +146,12 @@ class ImageNode:
 
     def kill(self) -> None:
         """Like a lost machine: SIGKILL to everything it runs, at once."""
-        _docker("kill", *self.roles, check=False)
+        _docker("kill", *self.roles)
+
+    def alive(self) -> bool:
+        """Does any of its processes run?"""
+        return any(_docker("inspect", "-f", "{{.State.Running}}", c, check=False).strip() == "true"
+                   for c in self.roles)
 
     def remove(self) -> None:
         self.stop()
@@ -203,10 +208,11 @@ class InNetns:
     def argv(self) -> list[str]:
         return ["ip", "netns", "exec", self.netns, *super().argv()]
 
-    def kill(self) -> None:
+    def kill(self, wait: bool = True) -> None:
         """Die like a lost machine: SIGKILL, nothing written, nothing said."""
         if self.proc is not None and self.proc.poll() is None:
             os.killpg(os.getpgid(self.proc.pid), signal.SIGKILL)
+        if wait and self.proc is not None:
             self.proc.wait(5)
 
 
@@ -250,8 +256,15 @@ class Node:
         self.rtpengine.stop()
 
     def kill(self) -> None:
+        """Both at once, as a lost machine loses them."""
+        self.kamailio.kill(wait=False)
+        self.rtpengine.kill(wait=False)
         self.kamailio.kill()
         self.rtpengine.kill()
+
+    def alive(self) -> bool:
+        """Does any of its processes run?"""
+        return self.kamailio.alive() or self.rtpengine.alive()
 
 
 DID = "4155550101"  # the pair's DID, to its gateway

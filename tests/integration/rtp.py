@@ -117,6 +117,7 @@ class RtpPeer:
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
         self.ssrcs: Counter[int] = Counter()  # RTP packets received, by SSRC (whose stream reached this end)
+        self.arrivals: list[tuple[float, int]] = []  # (time.monotonic(), SSRC) of each RTP packet received
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
         self.rtp = self._socket(ip, port)
         self.rtcp_sock = self._socket(ip, port + 1)
@@ -143,6 +144,11 @@ class RtpPeer:
             thread.start()
             self._threads.append(thread)
         return self
+
+    def heard_between(self, start: float, end: float, ssrc: int) -> int:
+        """RTP packets of the stream `ssrc` that arrived from `start` to `end` (time.monotonic())."""
+        with self._lock:
+            return sum(start <= t < end and s == ssrc for t, s in self.arrivals)
 
     def wait(self) -> None:
         self._threads[0].join()  # the sender ends after `seconds`
@@ -216,6 +222,7 @@ class RtpPeer:
                 if data[1] & 0x7F == PCMU:
                     self.audio.extend(linear(b) for b in data[12:])
                 self.ssrcs[ssrc] += 1
+                self.arrivals.append((time.monotonic(), ssrc))
                 self.heard.ssrc = ssrc
                 self.heard.packet(seq, timestamp, time.monotonic())
 

@@ -97,7 +97,7 @@ def test_sbcctl_in_the_kamailio_container_changes_and_reloads(sbcctl):
     assert "Kamailio" not in sbcctl("status").stderr
 
 
-CAPABILITIES = {0: "CHOWN", 1: "DAC_OVERRIDE", 6: "SETGID", 7: "SETUID", 23: "SYS_NICE"}
+CAPABILITIES = {0: "CHOWN", 1: "DAC_OVERRIDE", 5: "KILL", 6: "SETGID", 7: "SETUID", 23: "SYS_NICE"}
 PROCESS_STATE = """
 import json, os
 caps = int(next(l for l in open("/proc/self/status") if l.startswith("CapEff:")).split()[1], 16)
@@ -117,7 +117,7 @@ def capability_names(mask: int) -> set[str]:
 def test_each_container_holds_only_its_roles_capabilities_on_a_read_only_root(sbc):
     """Root inside a container (what `exec` and each role's launcher run as) has no capability but the
     role's, writes nothing outside its volumes and tmpfs, and the running daemons hold none at all."""
-    owns_then_drops = {"CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID"}
+    owns_then_drops = {"CHOWN", "DAC_OVERRIDE", "SETUID", "SETGID", "KILL"}  # KILL: to stop its daemon
     expected = {"db": owns_then_drops, "redis": owns_then_drops, "kamailio": owns_then_drops, "rtpengine": {"SYS_NICE"}}
     for service, caps in expected.items():
         found = json.loads(sbc.exec(service, "python3", "-c", PROCESS_STATE))

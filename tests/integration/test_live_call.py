@@ -249,7 +249,7 @@ def test_forged_requests_in_a_live_outbound_call_reach_nobody_and_the_call_goes_
     the gateway would send them, from another address on the public side: the carrier receives none, the
     forger hears nothing, RTP keeps flowing both ways."""
     before, ip = scrape(quiet_sbc), FORGERS[forger]
-    call = OutboundCall(f"forged-out-{forger.split()[0]}")
+    call = OutboundCall(quiet_sbc, f"forged-out-{forger.split()[0]}")
     forging = Endpoint(ip, 5077)
     try:
         gateway_rtp, carrier_rtp = call.start_media(4)
@@ -279,7 +279,7 @@ def test_forged_requests_in_a_live_outbound_call_reach_nobody_and_the_call_goes_
 
 
 def test_forged_carrier_requests_in_a_live_outbound_call_get_403_and_reach_nobody(quiet_sbc):
-    call = OutboundCall("forged-out-private")
+    call = OutboundCall(quiet_sbc, "forged-out-private")
     forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
     try:
         dialog = call.carrier.dialogs[call.carrier_call_id]

@@ -65,7 +65,7 @@ def one_minute_cap(quiet_sbc):
 
 def test_a_tenant_out_of_minutes_has_its_call_ended_both_ways_and_the_next_one_refused(quiet_sbc, one_minute_cap):
     sbc, after, before = quiet_sbc, last_cdr_id(quiet_sbc), scrape(quiet_sbc)
-    call = OutboundCall("minutes")
+    call = OutboundCall(quiet_sbc, "minutes")
     try:
         call.start_media(20)
         assert wait_until(lambda: all(call.byes()), 20), "the call was not ended"

@@ -79,15 +79,18 @@ def bus_nodes(node: Node) -> list[str]:
 
 
 class MediaEnd:
-    """One end of a call's media on one socket: RTP 20 ms apart to wherever `target` is now; notes when
-    each packet arrives."""
+    """One end of a call's media on one socket: RTP 20 ms apart, with an SSRC of its own, to wherever `target`
+    is now; notes each packet that arrives (when, from where, its SSRC)."""
+
+    PACING = 0.02
 
     def __init__(self, local: tuple[str, int]):
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(local)
         self.sock.settimeout(0.05)
+        self.ssrc = int.from_bytes(os.urandom(4), "big") | 1
         self.target: tuple[str, int] | None = None
-        self.arrivals: list[float] = []
+        self.arrivals: list[tuple[float, str, int]] = []  # (time.monotonic(), source address, SSRC)
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=f, daemon=True) for f in (self._send, self._receive)]
 
@@ -100,21 +103,22 @@ class MediaEnd:
     def _send(self) -> None:
         seq, start = 0, time.monotonic()
         while not self._stop.is_set():
-            packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, 0x5B5B) + b"\xff" * 160
+            packet = struct.pack("!BBHII", 0x80, 0, seq & 0xFFFF, seq * 160, self.ssrc) + b"\xff" * 160
             try:
                 self.sock.sendto(packet, self.target)
             except OSError:
                 pass  # ICMP unreachable from the last send: nothing there now
             seq += 1
-            time.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
+            time.sleep(max(0.0, start + seq * self.PACING - time.monotonic()))
 
     def _receive(self) -> None:
         while not self._stop.is_set():
             try:
-                self.sock.recv(2048)
+                data, (source, _) = self.sock.recvfrom(2048)
             except OSError:
                 continue
-            self.arrivals.append(time.monotonic())
+            if len(data) >= 12:
+                self.arrivals.append((time.monotonic(), source, struct.unpack("!I", data[8:12])[0]))
 
     def stop(self) -> None:
         self._stop.set()
@@ -123,10 +127,21 @@ class MediaEnd:
                 thread.join(2)
         self.sock.close()
 
-    def gap_after(self, moment: float) -> float | None:
-        """Seconds from `moment` to the first packet after it; None when none came."""
-        later = [t for t in self.arrivals if t > moment]
+    def from_peer(self, peer: MediaEnd, via: str) -> list[float]:
+        """Arrival times of the other end's packets (its SSRC) relayed from the SBC's address `via`."""
+        return [t for t, source, ssrc in self.arrivals if source == via and ssrc == peer.ssrc]
+
+    def gap_after(self, moment: float, peer: MediaEnd, via: str) -> float | None:
+        """Seconds from `moment` to the first of the peer's packets via `via` after it; None when none came."""
+        later = [t for t in self.from_peer(peer, via) if t > moment]
         return later[0] - moment if later else None
+
+    def share_after(self, moment: float, peer: MediaEnd, via: str, window: tuple[float, float] = (0.5, 2.0)) -> float:
+        """The share of the peer's packets (one per PACING) that arrived via `via` in `window` s after `moment`:
+        a stream that came back, not one stray packet."""
+        start, end = moment + window[0], moment + window[1]
+        got = sum(start <= t < end for t in self.from_peer(peer, via))
+        return got / ((end - start) / self.PACING)
 
 
 def answered(caller: Caller, call_id: str) -> str:
@@ -265,19 +280,24 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
     carrier_end.start(media_address(answered(caller, watched)))
     gateway_end.start(media_address(gateway.invites[gw[watched]].body))
     time.sleep(1)
-    assert gateway_end.arrivals and carrier_end.arrivals, "no media through node a"
+    assert gateway_end.from_peer(carrier_end, SERVICE["public"]) and carrier_end.from_peer(
+        gateway_end, SERVICE["private"]), "no media through node a"
 
     killed = time.monotonic()
     a.kill()
+    assert not a.alive(), "node a still runs after its kill"
     lan.give("b")
-    moved = time.monotonic() - killed
+    moved_at = time.monotonic()
+    moved = moved_at - killed
     sent = reinvite(gateway, [gw[c] for c in others])
     assert answered_all(gateway, caller, sent), {c: answers(gateway, m) for c, m in sent.items()}
     took_over = time.monotonic() - killed
     assert [answers(gateway, m) for m in sent.values()] == [[200]] * len(others)
     new_calls = first_new_call(killed)
-    time.sleep(max(0.0, killed + 2 - time.monotonic()))
-    gaps = gateway_end.gap_after(killed), carrier_end.gap_after(killed)  # the watched call: no re-INVITE
+    time.sleep(max(0.0, moved_at + 2.1 - time.monotonic()))
+    # The watched call (no re-INVITE): the other end's stream, relayed from the service address, measured
+    # from the moment the addresses moved (before it, a's last packets could still arrive).
+    media = MediaCheck(moved_at, gateway_end, carrier_end)
 
     sent |= reinvite(gateway, [gw[watched]])
     assert answered_all(gateway, caller, sent)
@@ -294,9 +314,8 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
     assert [answers(caller, m) for m in byes.values()] == [[200]] * CALLS
     print(f"\nnode a killed with {CALLS} calls up: addresses moved in {moved * 1000:.0f} ms; {len(others)} "
           f"re-INVITEs answered through b {took_over:.2f} s after the kill; the un-re-INVITEd call's media "
-          f"back after {seconds(gaps[0])} s (to the gateway) and {seconds(gaps[1])} s (to the carrier); new "
-          f"calls answered again {new_calls[0]:.2f} s after the kill ({new_calls[1]} tried before)")
-    assert None not in gaps and max(gaps) < 1.5, gaps  # media through b's rtpengine, no re-INVITE needed
+          f"{media}; new calls answered again {new_calls[0]:.2f} s after the kill ({new_calls[1]} tried before)")
+    media.check()  # media through b's rtpengine, no re-INVITE needed
     assert sorted(m.header("call-id") for m in gateway.requests
                   if m.method == "BYE" and m.header("call-id") in gw.values()) == sorted(gw.values())
     if os.environ.get("SBC_BACKEND") == "compose":  # Kamailio 6.0: the carrier's Call-IDs never crossed
@@ -311,6 +330,30 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
                and float(r["duration"]) >= 2 for r in rows), rows
 
 
+class MediaCheck:
+    """The call's media after `moment` (the service addresses moved), at both ends: the first of the other
+    end's packets, and the share of its stream that arrived 0.5-2 s after (README: the survivor already has
+    the ports open), each from the SBC's service address on that side and nowhere else."""
+
+    SUSTAINED = 0.8
+
+    def __init__(self, moment: float, gateway_end: MediaEnd, carrier_end: MediaEnd):
+        self.gaps = (gateway_end.gap_after(moment, carrier_end, SERVICE["public"]),
+                     carrier_end.gap_after(moment, gateway_end, SERVICE["private"]))
+        self.shares = (gateway_end.share_after(moment, carrier_end, SERVICE["public"]),
+                       carrier_end.share_after(moment, gateway_end, SERVICE["private"]))
+        self.sources = ({s for _, s, _ in gateway_end.arrivals}, {s for _, s, _ in carrier_end.arrivals})
+
+    def __str__(self) -> str:
+        return (f"back {seconds(self.gaps[0])} s (to the gateway) and {seconds(self.gaps[1])} s (to the carrier) "
+                f"after the move, {self.shares[0]:.0%} and {self.shares[1]:.0%} of the stream 0.5-2 s after it")
+
+    def check(self) -> None:
+        assert None not in self.gaps and max(self.gaps) < 1.5, self.gaps
+        assert min(self.shares) >= self.SUSTAINED, self.shares
+        assert self.sources == ({SERVICE["public"]}, {SERVICE["private"]}), self.sources
+
+
 def seconds(value: float | None) -> str:
     return "none" if value is None else f"{value:.3f}"
 
@@ -318,7 +361,6 @@ def seconds(value: float | None) -> str:
 def naming(msgs, side: re.Pattern) -> list[str]:
     return [f"{m.method or m.status}: {line}" for m in msgs for line in m.render().decode().splitlines()
             if side.search(line) and not line.lower().startswith("call-id:")]
-
 
 
 def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parties):
@@ -344,10 +386,11 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parti
         assert bus_nodes(b) == sorted(NODES.values())
 
         b.stop()
-        left = time.monotonic()
+        assert not b.alive(), "node b still runs after its stop"
         lan.give("a")
-        time.sleep(1.5)
-        gaps = gateway_end.gap_after(left), carrier_end.gap_after(left)
+        moved_at = time.monotonic()
+        time.sleep(2.1)
+        media = MediaCheck(moved_at, gateway_end, carrier_end)
         bye = caller.dialogs[call_id].request("BYE", *CARRIER)
         caller.send(bye.render(), SBC_PRIVATE)
         assert wait_until(lambda: answers(caller, bye), 10)
@@ -356,11 +399,11 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parti
         if not b.kamailio.alive():
             b.start()  # the pair whole again for whatever runs next
     print(f"\nnode a joined with b's call in {joined:.2f} s (start to dialog); after b left, the call's media "
-          f"came back through a after {seconds(gaps[0])} s (to the gateway) and {seconds(gaps[1])} s (to the carrier)")
+          f"through a: {media}")
     assert [m.header("call-id") for m in gateway.requests if m.method == "BYE"] == list(gateway.invites)
     assert refused_on_the_bus(a) == [] and refused_on_the_bus(b) == []
     assert naming(gateway.requests, PRIVATE_SIDE) == []
-    assert None not in gaps and max(gaps) < 1.5, gaps
+    media.check()
 
 
 FORGED_KDMQ = """

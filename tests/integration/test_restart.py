@@ -13,6 +13,9 @@ import time
 
 from .conftest import active_dialogs
 from .harness import cdr_rows, last_cdr_id, rtpengine_calls, run_uac, start_peers, stop_peers, wait_for, wait_state
+from .sipua import sdp, wait_until
+from .test_dead_media import GATEWAY
+from .test_live_call import answers, carrier_got, end, established, from_gateway
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
 
 SBC_PRIVATE = "127.0.1.1:5060"
@@ -91,3 +94,40 @@ def test_calls_after_a_kamailio_restart_each_get_their_own_rtpengine_session(qui
     print(f"\nafter the restart: {len(placed & seen)}/{CALLS} calls had an rtpengine session while up")
     assert placed <= seen, f"no rtpengine session for {sorted(placed - seen)}"
     assert len(gws["127.0.3.1"].received("INVITE")) == 2 * CALLS
+
+
+MEDIA_S = 14  # each end streams this long: the restart (a few seconds) and 2 s either side of it
+
+
+def test_media_flows_on_through_a_kamailio_restart_and_the_call_stays_controlled(quiet_sbc):
+    """README: a Kamailio restart leaves rtpengine and its calls alone. RTP both ways through the restart,
+    counted where it arrives (each end's packets carrying the other end's SSRC); after it, in this order,
+    the gateway's re-INVITE reaches the carrier and is answered, and the carrier's BYE ends the call at the
+    gateway: the restarted Kamailio still knows the call."""
+    call = established("restart-media")
+    restarted = False
+    try:
+        call.start_media(carrier_seconds=MEDIA_S, gateway_seconds=MEDIA_S)
+        time.sleep(2)
+        stopped = time.monotonic()
+        quiet_sbc.kamailio.stop()
+        quiet_sbc.kamailio.start()
+        restarted, ready = True, time.monotonic()
+        time.sleep(1)
+        expected = (ready + 1 - stopped) / 0.02
+        shares = (call.carrier_media.heard_between(stopped, ready + 1, call.gateway_media.ssrc) / expected,
+                  call.gateway_media.heard_between(stopped, ready + 1, call.carrier_media.ssrc) / expected)
+        reinvite = from_gateway(call, "INVITE", {}, sdp(GATEWAY[0], 40100))
+        # the carrier's UA answers what reaches it when pumped
+        assert wait_until(lambda: call.caller.pump(keep_dialogs=True) or answers(call.gateway, reinvite), 10), (
+            "no answer to the re-INVITE")
+        assert answers(call.gateway, reinvite) == [200]
+        assert len(carrier_got(call, "INVITE")) == 1
+    finally:
+        if restarted:
+            end(call)  # the carrier's BYE, which must reach the gateway
+        else:
+            call.close()
+    print(f"\nKamailio down {ready - stopped:.1f} s with a call up: the carrier heard {shares[0]:.0%} and the "
+          f"gateway {shares[1]:.0%} of the other end's stream from the stop to 1 s after the restart")
+    assert min(shares) >= 0.95, shares  # rtpengine alone forwards: nothing should be lost
