@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint bench bench-keepalive bench-pair soak clean
+.PHONY: deps run call test unit integration integration-image image lint mutation-check bench bench-keepalive bench-pair soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -43,6 +43,10 @@ image:
 
 lint: deps
 	.venv/bin/ruff check .
+
+# Faults injected in kemi/ one at a time (scripts/mutation_check.py): each must turn a test red.
+mutation-check: deps
+	$(PY) scripts/mutation_check.py
 
 # The SBC next to bench/native.cfg, on this host's Kamailio and on the image's (python -m bench.cps --help).
 bench: deps image

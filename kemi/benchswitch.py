@@ -10,7 +10,9 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 
-FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "tenant", "quality", "sdpscrub")
+# "ingress" is the tests' (tests/integration/test_egress.py): the ingress checks off, the egress check on,
+# so that a message that would leak reaches the last look at what leaves.
+FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "ingress", "tenant", "quality", "sdpscrub")
 
 
 def load(environ: Mapping[str, str] | None = None) -> frozenset[str]:

@@ -35,7 +35,7 @@ from .pair import (
     netns,
 )
 from .rtp import media_address
-from .sipua import AnsweringPeer, Caller, parse, sdp, wait_until
+from .sipua import AnsweringPeer, Caller, Endpoint, invite, parse, sdp, wait_until
 from .test_live_call import answers
 
 # What each side may not see of the other (the nodes' own addresses on neither); Call-ID lines aside: on
@@ -193,6 +193,63 @@ def test_a_ban_a_tenant_rate_and_a_routing_change_on_one_node_hold_on_both(pair)
     before = int(htable_value(holder, "sbcstate", "generation") or 0)
     holder.kamailio.rpc("htable.seti", "sbcstate", "generation", str(before + 1))  # what sbcctl does
     assert wait_for(lambda: htable_value(other, "sbcstate", "generation") == str(before + 1), 5)
+
+
+def test_a_tenants_call_rate_holds_when_its_second_call_arrives_at_the_other_node(pair):
+    """The far end as the witness: the tenant may place 1 call a second; its first call of a second reaches
+    the node holding the addresses, the addresses move, and its second call of the same second, now at the
+    other node, is refused there (503 Tenant Call Rate Exceeded). The next second's call is not."""
+    lan, shared, nodes = pair
+    holder = lan.holder
+    other = next(name for name in nodes if name != holder)
+    shared.db.sql(f"UPDATE tenant SET max_cps = 1 WHERE name = '{TENANT}'", shared.settings.db_name)
+    bump_generation(nodes[holder])
+    caller = Endpoint(CARRIER[0], 5064)
+    try:
+        time.sleep(1.05 - time.time() % 1)  # early in a second: both calls fit in it
+        second = int(time.time())
+        first = carrier_invite(caller, "rate-1")
+        lan.give(other)
+        refused = carrier_invite(caller, "rate-2")
+        in_time = int(time.time()) == second
+        time.sleep(1.05 - time.time() % 1)
+        next_second = carrier_invite(caller, "rate-3")
+    finally:
+        caller.close()
+        shared.db.sql(f"UPDATE tenant SET max_cps = 50 WHERE name = '{TENANT}'", shared.settings.db_name)
+        bump_generation(nodes[other])
+        lan.give(holder)
+        assert wait_for(lambda: all(active_dialogs(n) == [] for n in nodes.values()), 15)  # no gateway up
+    print(f"\ntenant at 1 call/s: its first call of the second at node {holder} got {first!r}; after the move, "
+          f"the second at node {other} got {refused!r}; the next second's there {next_second!r}")
+    assert in_time, "the test's two calls did not fit in one second: rerun"
+    assert refused == "503 Tenant Call Rate Exceeded"
+    assert "Rate Exceeded" not in first and "Rate Exceeded" not in next_second
+
+
+def bump_generation(node: Node) -> None:
+    """What sbcctl does after a change: every node's caches reread (the generation replicates)."""
+    before = int(htable_value(node, "sbcstate", "generation") or 0)
+    node.kamailio.rpc("htable.seti", "sbcstate", "generation", str(before + 1))
+    time.sleep(0.5)
+
+
+def carrier_invite(caller: Endpoint, name: str) -> str:
+    """One INVITE from the carrier to the tenant's DID at the service address: the status line of the first
+    final answer ("" on silence). Nothing answers at the gateway here: an admitted call ends in a 5xx of its
+    own, after the rate check."""
+    msg = invite(caller_addr := (caller.ip, caller.port), TENANT_DID, (SERVICE["private"], 5060),
+                 f"{name}-{time.monotonic_ns()}@{caller_addr[0]}")
+    caller.send(msg.render(), (SERVICE["private"], 5060))
+    deadline = time.monotonic() + 0.3
+    while time.monotonic() < deadline:
+        for data, _ in caller.drain():
+            reply = parse(data)
+            if reply is not None and reply.is_reply and reply.status >= 200 and \
+                    reply.header("call-id") == msg.header("call-id"):
+                return reply.start.removeprefix("SIP/2.0 ")
+        time.sleep(0.01)
+    return ""
 
 
 def reinvite(gateway: AnsweringPeer, call_ids: list[str]) -> dict[str, object]:

@@ -8,17 +8,23 @@ commands after a restart got the replies of the calls before it (half the bench'
 kept another call's SDP). On the host backend the PIDs differ anyway; the compose run is the one that catches it.
 """
 
+import os
+import signal
 import threading
 import time
 
+from kemi import ng
+
+from .compose_backend import PROJECT
 from .conftest import active_dialogs
 from .harness import cdr_rows, last_cdr_id, rtpengine_calls, run_uac, start_peers, stop_peers, wait_for, wait_state
 from .sipua import sdp, wait_until
-from .test_dead_media import GATEWAY
+from .test_dead_media import CARRIER, GATEWAY
 from .test_live_call import answers, carrier_got, end, established, from_gateway
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
 
 SBC_PRIVATE = "127.0.1.1:5060"
+SBC_PRIVATE_ADDR = ("127.0.1.1", 5060)
 CALLS = 8
 HELD = 6  # calls up across the restart
 HOLD_MS = 8000  # from the answer to the gateway's re-INVITE: the restart happens in between
@@ -131,3 +137,54 @@ def test_media_flows_on_through_a_kamailio_restart_and_the_call_stays_controlled
     print(f"\nKamailio down {ready - stopped:.1f} s with a call up: the carrier heard {shares[0]:.0%} and the "
           f"gateway {shares[1]:.0%} of the other end's stream from the stop to 1 s after the restart")
     assert min(shares) >= 0.95, shares  # rtpengine alone forwards: nothing should be lost
+
+
+def crash_kamailio(sbc) -> None:
+    """SIGKILL to Kamailio alone (an OOM kill, a crash): nothing written, rtpengine untouched."""
+    if hasattr(sbc, "engine_docker"):  # the image: the container (a killed one is not restarted by docker)
+        sbc.engine_docker("kill", f"{PROJECT}-kamailio-1")
+    else:
+        os.killpg(os.getpgid(sbc.kamailio.proc.pid), signal.SIGKILL)
+        sbc.kamailio.proc.wait(5)
+
+
+def test_what_a_crash_of_a_single_node_loses_measured(quiet_sbc):
+    """README (one node, Kamailio killed): the calls are lost from Kamailio, nothing was written; rtpengine
+    keeps their media; after the restart the carrier's BYE gets 481 and reaches nobody, the gateway's
+    re-INVITE reaches nobody, and the call leaves no record. Measured, so that README says what it is."""
+    after = last_cdr_id(quiet_sbc)
+    call = established("crash")
+    ready = stopped = 0.0
+    try:
+        call.start_media(carrier_seconds=MEDIA_S, gateway_seconds=MEDIA_S)
+        time.sleep(2)
+        stopped = time.monotonic()
+        crash_kamailio(quiet_sbc)
+        quiet_sbc.kamailio.start()
+        ready = time.monotonic()
+        time.sleep(1)
+        expected = (ready + 1 - stopped) / 0.02
+        shares = (call.carrier_media.heard_between(stopped, ready + 1, call.gateway_media.ssrc) / expected,
+                  call.gateway_media.heard_between(stopped, ready + 1, call.carrier_media.ssrc) / expected)
+        assert active_dialogs(quiet_sbc) == [], "a killed Kamailio came back with dialogs"
+        earlier = len(call.gateway.requests)
+        reinvite = from_gateway(call, "INVITE", {}, sdp(GATEWAY[0], 40100))
+        bye = call.caller.dialogs[call.call_id].request("BYE", *CARRIER)
+        call.caller.send(bye.render(), SBC_PRIVATE_ADDR)
+        assert wait_until(lambda: answers(call.caller, bye), 5), "no answer to the carrier's BYE"
+        time.sleep(1)
+        bye_answers, reinvite_answers = answers(call.caller, bye), answers(call.gateway, reinvite)
+        at_gateway = [m.method for m in call.gateway.requests[earlier:] if m.method != "OPTIONS"]
+        at_carrier = carrier_got(call, "INVITE")
+    finally:
+        ng.command(quiet_sbc.settings.rtpengine_ng_ip, quiet_sbc.settings.rtpengine_ng_port,
+                   {"command": "delete", "call-id": call.call_id})  # what only rtpengine's timeout would do
+        call.close()
+    print(f"\nKamailio killed with a call up, back {ready - stopped:.1f} s later: the carrier heard {shares[0]:.0%} "
+          f"and the gateway {shares[1]:.0%} of the other's stream meanwhile; then the carrier's BYE got "
+          f"{bye_answers}, the gateway's re-INVITE {reinvite_answers or 'silence'}, the gateway received "
+          f"{at_gateway or 'nothing'}, the carrier {len(at_carrier)} INVITEs")
+    assert min(shares) >= 0.95, shares  # rtpengine alone forwards
+    assert bye_answers == [481] and at_gateway == [] and at_carrier == []
+    assert reinvite_answers in ([], [481])  # silence on 6.0 (a reply would carry the decoded Call-ID)
+    assert [r for r in cdr_rows(quiet_sbc, after) if r["call_id"] == call.call_id] == []
