@@ -210,7 +210,8 @@ def start_peers(work, sbc, ips, scenario="uas_answer.xml", args=("-rtp_echo",)) 
     time.sleep(0.3)
     dead = {ip: p.log() for ip, p in peers.items() if p.proc.poll() is not None}
     assert not dead, f"SIPp peers exited at start: {dead}"
-    wait_state(sbc, ips, active=True)
+    probed = dispatcher_states(sbc)  # a peer reached by a DID's own URI is not in dispatcher's list
+    wait_state(sbc, [ip for ip in ips if f"sip:{ip}:5060" in probed], active=True)
     return peers
 
 

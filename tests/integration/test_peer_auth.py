@@ -177,6 +177,10 @@ def test_a_gateway_with_account_credentials_places_a_call_its_credentials_stay_o
             wrong = run_uac(work, "wrong", SBC_PUBLIC, "+12125550100", ACCOUNT_SOURCE, scenario="uac_call_auth.xml",
                             media_port=17100, extra=("-au", "vapi-test", "-ap", "guessed"))
             assert wrong.wait(30) != 0  # challenged again instead of answered
+            # what its INVITEs were answered: challenges only, never a 2xx or another refusal (SIPp's trace
+            # records the first 407; the SBC's side, rejected -2 then challenged, is counted below)
+            assert {m.status for m in wrong.received() if m.status and m.status >= 200
+                    and m.cseq_method == "INVITE"} == {407}, wrong.log()
             mid = scrape(quiet_sbc)
             # The credentials of the call that went through, replayed in a new INVITE: the nonce was used.
             authorization = next(m for m in gw.sent() if m.headers("Proxy-Authorization"))

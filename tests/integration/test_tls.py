@@ -90,6 +90,8 @@ def test_a_gateway_whose_certificate_does_not_vouch_for_its_name_gets_no_call(tl
         assert not wait_for(lambda: state(tls_gateway).startswith("A"), 6), dispatcher_states(tls_gateway)
         uac = run_uac(work, "carrier", "127.0.1.1:5060", VAPI_DID, "127.0.4.2", duration_ms=500)
         assert uac.wait(30) != 0, uac.log()  # no gateway of set 1 or its backup set: 503
+        assert [m.status for m in uac.received() if m.status and m.status >= 200
+                and m.cseq_method == "INVITE"] == [503], uac.log()
         assert gw.received("INVITE") == []
     finally:
         gw.stop()

@@ -2,6 +2,7 @@
 
 import re
 
+import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -79,3 +80,33 @@ def test_cache_never_serves_an_unknown_did_and_only_raises_unavailable(steps):
             continue
         assert route == rows.get(did)
         assert how in ("hit", "miss", "stale")
+
+
+# Valid input, generated: what the properties above accept as "never raises" must also be right when the
+# input is a real number or a real scanner (a function answering None or False everywhere fails here).
+_TYPES = (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE,
+          phonenumbers.PhoneNumberType.TOLL_FREE)
+_FORMATS = (phonenumbers.PhoneNumberFormat.E164, phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            phonenumbers.PhoneNumberFormat.NATIONAL)
+
+
+@given(REGIONS, st.sampled_from(_TYPES), st.sampled_from(_FORMATS))
+@settings(max_examples=200)
+def test_a_valid_number_in_any_usual_format_normalises_to_its_e164(region, kind, fmt):
+    example = phonenumbers.example_number_for_type(region, kind)
+    if example is None:  # the region has no number of that type in phonenumbers' metadata
+        return
+    dialed = phonenumbers.format_number(example, fmt)
+    assert e164.normalise(dialed, region) == phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
+
+
+@given(st.sampled_from(policy.SCANNER_UA_MARKERS), st.text(max_size=20), st.text(max_size=20), st.booleans())
+def test_a_scanner_is_recognised_whatever_surrounds_its_name(marker, before, after, upper):
+    assert policy.is_scanner(before + (marker.upper() if upper else marker) + after)
+
+
+@given(st.sampled_from(["baresip v3.20.0 (x86_64/Linux)", "Linphone Desktop/5.2.4 (Debian) LinphoneSDK",
+                        "LiveKit", "Vapi/1.0", "Asterisk PBX 20.5.0", "FreeSWITCH-mod_sofia/1.10.11",
+                        "Cisco-SIPGateway/IOS-15.x", "Kamailio (5.6.3 (x86_64/linux))"]))
+def test_ordinary_user_agents_are_not_scanners(ua):
+    assert not policy.is_scanner(ua)
