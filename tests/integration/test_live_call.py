@@ -187,6 +187,26 @@ def test_a_relayed_transfer_to_a_number_the_tenant_may_not_call_is_refused(quiet
 FORGERS = {"stranger": "127.0.9.66", "another tenant's gateway": "127.0.3.23"}  # digipanda's dedicated address
 
 
+def forged_from_the_public_side(dialog, ip: str, carrier_rtp, gateway_rtp) -> tuple[list, tuple[int, int]]:
+    """A re-INVITE (its SDP pointing the media at the forger), a REFER and a BYE, each built exactly as the
+    gateway's side of `dialog` would send it (Call-ID, tags, Route), from `ip`: what the forger was answered,
+    and the RTP packets each end heard in the second after."""
+    forging = Endpoint(ip, 5077)
+    try:
+        time.sleep(0.5)
+        for method, body in (("INVITE", sdp(ip, 40300)), ("REFER", ""), ("BYE", "")):
+            msg = dialog.request(method, ip, 5077, body)
+            if method == "REFER":
+                msg.set("Refer-To", "<sip:+19005550100@gw.example.test>")
+            forging.send(msg.render(), SBC_PUBLIC)
+        time.sleep(1.0)
+        heard = (carrier_rtp.heard.received, gateway_rtp.heard.received)
+        time.sleep(1.0)
+        return forging.drain(), (carrier_rtp.heard.received - heard[0], gateway_rtp.heard.received - heard[1])
+    finally:
+        forging.close()
+
+
 @pytest.mark.parametrize("forger", FORGERS)
 def test_forged_requests_in_a_live_call_reach_nobody_and_the_call_goes_on(quiet_sbc, forger):
     """BYE, re-INVITE (its SDP pointing the media at the forger) and REFER, each built exactly as the gateway
@@ -194,25 +214,13 @@ def test_forged_requests_in_a_live_call_reach_nobody_and_the_call_goes_on(quiet_
     forger hears nothing (public side), and RTP keeps flowing both ways."""
     before, ip = scrape(quiet_sbc), FORGERS[forger]
     call = established(f"forged-{forger.split()[0]}")
-    forging = Endpoint(ip, 5077)
     try:
         call.start_media(carrier_seconds=4, gateway_seconds=4)
-        time.sleep(0.5)
-        dialog = call.gateway.dialogs[call.invite.header("call-id")]
-        for method, body in (("INVITE", sdp(ip, 40300)), ("REFER", ""), ("BYE", "")):
-            msg = dialog.request(method, ip, 5077, body)
-            if method == "REFER":
-                msg.set("Refer-To", "<sip:+19005550100@gw.example.test>")
-            forging.send(msg.render(), SBC_PUBLIC)
-        time.sleep(1.0)
-        heard = (call.carrier_media.heard.received, call.gateway_media.heard.received)
-        time.sleep(1.0)
-        flowing = (call.carrier_media.heard.received - heard[0], call.gateway_media.heard.received - heard[1])
+        answered_forger, flowing = forged_from_the_public_side(
+            call.gateway.dialogs[call.invite.header("call-id")], ip, call.carrier_media, call.gateway_media)
         call.caller.pump(keep_dialogs=True)
         to_carrier = [m for m in map(parse, call.caller.received) if m is not None and not m.is_reply]
-        answered_forger = forging.drain()
     finally:
-        forging.close()
         end(call)
     print(f"\nforged by {forger}: carrier got {len(to_carrier)} requests; RTP in the next second: carrier heard "
           f"{flowing[0]}, gateway heard {flowing[1]} packets")
@@ -222,12 +230,11 @@ def test_forged_requests_in_a_live_call_reach_nobody_and_the_call_goes_on(quiet_
                  reason="not the dialog's peer") == 3
 
 
-def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sbc):
-    call = established("forged-private")
-    forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
-    earlier = len(call.gateway.requests)  # the call's own INVITE and ACK
+def forged_from_the_private_side(dialog) -> list[int]:
+    """A BYE and a re-INVITE built exactly as the carrier's side of `dialog` would send them, from an address
+    outside the carrier ACL: the statuses answered to them, sorted."""
+    forging = Endpoint("127.0.9.67", 5077)
     try:
-        dialog = call.caller.dialogs[call.call_id]
         for method in ("BYE", "INVITE"):
             forging.send(dialog.request(method, "127.0.9.67", 5077,
                                         sdp("127.0.9.67", 40300) if method == "INVITE" else "").render(),
@@ -235,10 +242,18 @@ def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sb
         assert wait_until(lambda: len(forging.drain()) or len(forging.received) >= 2, 3)
         time.sleep(0.5)
         forging.drain()
-        statuses = sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
-        at_gateway = [m.method for m in call.gateway.requests[earlier:] if m.method != "OPTIONS"]  # not probes
+        return sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
     finally:
         forging.close()
+
+
+def test_forged_requests_from_the_private_side_get_403_and_reach_nobody(quiet_sbc):
+    call = established("forged-private")
+    earlier = len(call.gateway.requests)  # the call's own INVITE and ACK
+    try:
+        statuses = forged_from_the_private_side(call.caller.dialogs[call.call_id])
+        at_gateway = [m.method for m in call.gateway.requests[earlier:] if m.method != "OPTIONS"]  # not probes
+    finally:
         end(call)
     assert statuses == [403, 403] and at_gateway == []
 
@@ -250,25 +265,13 @@ def test_forged_requests_in_a_live_outbound_call_reach_nobody_and_the_call_goes_
     forger hears nothing, RTP keeps flowing both ways."""
     before, ip = scrape(quiet_sbc), FORGERS[forger]
     call = OutboundCall(quiet_sbc, f"forged-out-{forger.split()[0]}")
-    forging = Endpoint(ip, 5077)
     try:
         gateway_rtp, carrier_rtp = call.start_media(4)
-        time.sleep(0.5)
-        dialog = call.caller.dialogs[call.call_id]
-        for method, body in (("INVITE", sdp(ip, 40300)), ("REFER", ""), ("BYE", "")):
-            msg = dialog.request(method, ip, 5077, body)
-            if method == "REFER":
-                msg.set("Refer-To", "<sip:+19005550100@gw.example.test>")
-            forging.send(msg.render(), SBC_PUBLIC)
-        time.sleep(1.0)
-        heard = (carrier_rtp.heard.received, gateway_rtp.heard.received)
-        time.sleep(1.0)
-        flowing = (carrier_rtp.heard.received - heard[0], gateway_rtp.heard.received - heard[1])
+        answered_forger, flowing = forged_from_the_public_side(call.caller.dialogs[call.call_id], ip, carrier_rtp,
+                                                               gateway_rtp)
         at_carrier = [m.method for m in call.carrier.requests if m.method not in ("INVITE", "ACK", "OPTIONS")]
         reinvites = [m for m in call.carrier.requests if m.method == "INVITE"][1:]
-        answered_forger = forging.drain()
     finally:
-        forging.close()
         call.close()
     print(f"\nforged by {forger} in an outbound call: carrier got {at_carrier + [m.method for m in reinvites]}; "
           f"RTP in the next second: carrier heard {flowing[0]}, gateway heard {flowing[1]} packets")
@@ -280,20 +283,10 @@ def test_forged_requests_in_a_live_outbound_call_reach_nobody_and_the_call_goes_
 
 def test_forged_carrier_requests_in_a_live_outbound_call_get_403_and_reach_nobody(quiet_sbc):
     call = OutboundCall(quiet_sbc, "forged-out-private")
-    forging = Endpoint("127.0.9.67", 5077)  # outside the carrier ACL
     try:
-        dialog = call.carrier.dialogs[call.carrier_call_id]
-        for method in ("BYE", "INVITE"):
-            forging.send(dialog.request(method, "127.0.9.67", 5077,
-                                        sdp("127.0.9.67", 40300) if method == "INVITE" else "").render(),
-                         SBC_PRIVATE)
-        assert wait_until(lambda: len(forging.drain()) or len(forging.received) >= 2, 3)
-        time.sleep(0.5)
-        forging.drain()
-        statuses = sorted(m.status for m in map(parse, forging.received) if m is not None and m.is_reply)
+        statuses = forged_from_the_private_side(call.carrier.dialogs[call.carrier_call_id])
         call.caller.pump(keep_dialogs=True)
         at_gateway = [m.method for m in map(parse, call.caller.received) if m is not None and not m.is_reply]
     finally:
-        forging.close()
         call.close()
     assert statuses == [403, 403] and at_gateway == []
