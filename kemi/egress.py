@@ -19,15 +19,17 @@ def _drop() -> int:
     return 0
 
 
-def _drop_when(where: str, found: Callable[[], bool]) -> int:
-    """Run a check on a message about to go on: what it finds, and any crash in it, drops the message."""
+def _refused(where: str, found: Callable[[], bool]) -> bool:
+    """Run a check on a message about to go on: what it finds, and any crash in it, refuses the message."""
     try:
-        if found():
-            return _drop()
+        return bool(found())
     except Exception:  # noqa: BLE001 - fail closed: an unchecked message does not leave
         crashed(where, traceback.format_exc())
-        return _drop()
-    return 1
+        return True
+
+
+def _drop_when(where: str, found: Callable[[], bool]) -> int:
+    return _drop() if _refused(where, found) else 1
 
 
 class EgressChecks:
@@ -42,8 +44,13 @@ class EgressChecks:
 
     def ksr_onsend_route(self, msg) -> int:
         """The last look at every relayed request and reply: nothing naming a third address leaves
-        (Kamailio 6.0 honours the drop; 5.6's app_python3 ignores drops here, so there it is logged only)."""
+        (Kamailio 6.0 honours the drop here; on 5.6 kamailio.cfg calls ksr_onsend_check instead)."""
         return _drop_when("egress check", self.egress_leaks)
+
+    def ksr_onsend_check(self, msg) -> int:
+        """The same check for Kamailio 5.6, called by kamailio.cfg's native onsend route, which drops on -1.
+        No KSR.set_drop() here: outside a KEMI route it would mark the enclosing route's context."""
+        return -1 if _refused("egress check", self.egress_leaks) else 1
 
     def ksr_topos_event(self, msg, event: str = "") -> int:
         """topos:msg-receiving (Kamailio 6.0, Call-ID masking on): remember whether the Call-ID arrived

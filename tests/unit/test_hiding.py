@@ -162,6 +162,28 @@ def test_egress_lets_a_clean_message_go(ksr):
     assert ksr.called("set_drop") == []
 
 
+def test_the_native_onsend_route_of_5_6_gets_minus_one_for_a_leak_and_no_drop_flag(ksr):
+    request(ksr)
+    ksr.returns["pv.get"] = {"$snd(buf)": WELL_FORMED.replace('"Caller"', '"127.0.4.9"'),
+                             "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
+    assert make_routes().ksr_onsend_check(None) == -1
+    assert ksr.called("set_drop") == []
+    assert ksr.counted("sbc_topology_guard_total") == [("egress", "public", "foreign address")]
+
+
+def test_the_native_onsend_route_of_5_6_gets_one_for_a_clean_message_and_minus_one_for_a_crash(ksr):
+    request(ksr)
+    clean = WELL_FORMED.replace("127.0.4.2", "127.0.2.1").replace("127.0.1.1", "127.0.3.1")
+    ksr.returns["pv.get"] = {"$snd(buf)": clean, "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
+    assert make_routes().ksr_onsend_check(None) == 1
+
+    def broken(name):
+        raise RuntimeError(name)
+    ksr.returns["pv.get"] = broken
+    assert make_routes().ksr_onsend_check(None) == -1
+    assert ksr.called("set_drop") == []
+
+
 LOCAL_BYE = {"$ft": "a", "$tt": "b", "$hdr(Via)": "SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx"}
 CALLEE_VIEW = {"callee_callid": "!!:masked", "callee_from": "sip:+12125550199@127.0.2.1",
                "callee_to": "sip:+14155550101@127.0.2.1"}

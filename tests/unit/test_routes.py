@@ -750,7 +750,7 @@ def test_dispatcher_state_changes_are_logged(ksr):
 
 def test_handlers_exported_to_kamailio_exist():
     routes = make_routes()
-    for name in ("ksr_request_route", "ksr_reply_route", "ksr_onsend_route", "child_init",
+    for name in ("ksr_request_route", "ksr_reply_route", "ksr_onsend_route", "ksr_onsend_check", "child_init",
                  "branch_to_gateway", "branch_to_telecom", "reply_media",
                  "failure_from_gateway", "failure_from_telecom", "ksr_dispatcher_event"):
         assert callable(getattr(routes, name))
