@@ -7,43 +7,62 @@ from .harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, s
 
 RING_MS = 300  # the gateway's 180 comes this long after the INVITE; its 200 50 ms after the 180
 CALLS = 5
-# SIPp counts its pause in whole milliseconds of its own clock, so a "300 ms" pause can end a
-# little early (CI: a CDR with pdd_ms 299); the records also truncate to whole ms.
-EARLY_MS = 5
 LABELS = {"direction": "inbound", "tenant": "none", "group": "1"}
 PDD = "kamailio_sbc_post_dial_delay_seconds"
 ANSWER = "kamailio_sbc_answer_delay_seconds"
+TRUNCATED = 0.001  # the records keep whole milliseconds, cut down (kemi/records.py)
+# SIPp stamps a message in its log when its loop handles it, not when it crosses the wire: a descheduled
+# SIPp stamps late. Allowed that much either side (measured on this machine: see the printed figures).
+STAMP = 0.005
+
+
+def intervals(sipp, started_by: str, request_at, reply_at) -> list[tuple[float, float]]:
+    """Per call, in the order calls began: (INVITE -> first 18x, INVITE -> 200) as `sipp` saw them."""
+    calls: dict[str, dict[str, float]] = {}
+    for m in sorted(sipp.sent() + sipp.received(), key=lambda m: m.at):
+        if m.direction == request_at and m.method == "INVITE":
+            calls.setdefault(m.call_id, {}).setdefault("invite", m.at)
+        elif m.direction == reply_at and m.cseq_method == "INVITE" and m.status and m.status >= 180:
+            times = calls.setdefault(m.call_id, {})
+            times.setdefault("18x" if m.status < 200 else "200", m.at)
+    assert all(len(t) == 3 for t in calls.values()), (started_by, calls)
+    ordered = sorted(calls.values(), key=lambda t: t["invite"])
+    return [(t["18x"] - t["invite"], t["200"] - t["invite"]) for t in ordered]
 
 
 def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, work, sbcctl):
+    """The far ends are the oracle, whatever the load: one call at a time, each delay the SBC records must
+    lie between what the gateway took (INVITE in, 18x/200 out) and what the carrier waited (INVITE out,
+    18x/200 in), which contain it by construction (the SBC starts its clock when it relays the INVITE and
+    stops it when the reply is read from the socket)."""
     gws = start_peers(work, quiet_sbc, ["127.0.3.1"], args=("-rtp_echo", "-d", str(RING_MS)))
     before, first = scrape(quiet_sbc), last_cdr_id(quiet_sbc)
     try:
-        uac = run_uac(work, "timed", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=CALLS, rate=10,
+        uac = run_uac(work, "timed", "127.0.1.1:5060", "4155550101", "127.0.4.2", calls=CALLS, rate=10, limit=1,
                       duration_ms=100)
         assert uac.wait(30) == 0, uac.log()
     finally:
         stop_peers(gws)
     after = scrape(quiet_sbc)
-    pdd, answer = (delta(after, before, f"{m}_sum", **LABELS) / CALLS for m in (PDD, ANSWER))
-    print(f"\nmean post-dial delay {pdd * 1000:.0f} ms, time to answer {answer * 1000:.0f} ms "
-          f"(gateway: 180 after {RING_MS} ms, 200 50 ms later)")
+    at_gateway = intervals(gws["127.0.3.1"], "gateway", "received", "sent")
+    at_carrier = intervals(uac, "carrier", "sent", "received")
+    rows = cdr_rows(quiet_sbc, first)
+    recorded = [(int(r["pdd_ms"]) / 1000, int(r["answer_ms"]) / 1000) for r in rows]  # rows in id order
+    assert len(rows) == len(at_gateway) == len(at_carrier) == CALLS
+    print("\nper call, ms: gateway took / SBC recorded / carrier waited (18x; 200): " + "; ".join(
+        f"{g[0] * 1000:.1f}/{r[0] * 1000:.0f}/{c[0] * 1000:.1f}; {g[1] * 1000:.1f}/{r[1] * 1000:.0f}/{c[1] * 1000:.1f}"
+        for g, r, c in zip(at_gateway, recorded, at_carrier, strict=True)))
+    for gateway, record, carrier in zip(at_gateway, recorded, at_carrier, strict=True):
+        for took, kept, waited in zip(gateway, record, carrier, strict=True):
+            assert took - TRUNCATED - STAMP <= kept <= waited + STAMP, (gateway, record, carrier)
+    # The histograms hold the same calls, unrounded: counts per bucket and the sums agree with the records.
     assert delta(after, before, f"{PDD}_count", **LABELS) == CALLS
     assert delta(after, before, f"{ANSWER}_count", **LABELS) == CALLS
     # xhttp_prom prints the bounds with %f
-    assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == 0
-    assert delta(after, before, f"{PDD}_bucket", le="0.500000", **LABELS) == CALLS
-    assert (RING_MS - EARLY_MS) / 1000 <= pdd < RING_MS / 1000 + 0.15
-    # The 200 follows the 180 by 50 ms at the gateway; each is seen a few ms late (a worker's queue).
-    assert pdd + 0.025 <= answer < pdd + 0.15
-
-    rows = cdr_rows(quiet_sbc, first)
-    assert len(rows) == CALLS
-    for row in rows:
-        assert RING_MS - EARLY_MS <= int(row["pdd_ms"]) < RING_MS + 150, row
-        # One call's 180 may be stamped late by a busy worker and its 200 not (seen: 376 ms and 394 ms under
-        # a parallel run; 369 ms and 359 ms in CI, recorded as 359 and 359: kemi/records.py): per call only
-        # the order; the 50 ms gap is asserted on the mean above.
-        assert 0 <= int(row["answer_ms"]) - int(row["pdd_ms"]) < 150, row
+    assert delta_sum(after, before, f"{PDD}_bucket", le="0.500000") == sum(r[0] < 0.5 for r in recorded)
+    assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == sum(r[0] < 0.25 for r in recorded)
+    for metric, index in ((PDD, 0), (ANSWER, 1)):
+        total = delta(after, before, f"{metric}_sum", **LABELS)
+        assert 0 <= total - sum(r[index] for r in recorded) < CALLS * TRUNCATED, (metric, total, recorded)
     shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
     assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)

@@ -10,9 +10,10 @@ import pytest
 
 from .conftest import db, new_routing_generation
 from .harness import delta, scrape
+from .inbound_call import CARRIER, GATEWAY
+from .inbound_call import InboundCall as Call
 from .outbound_call import OutboundCall
 from .sipua import Endpoint, Msg, parse, sdp, wait_until
-from .test_dead_media import CARRIER, GATEWAY, Call
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
 
 SBC_PUBLIC, SBC_PRIVATE = ("127.0.2.1", 5060), ("127.0.1.1", 5060)

@@ -18,8 +18,8 @@ from kemi import ng
 from .compose_backend import PROJECT
 from .conftest import active_dialogs
 from .harness import cdr_rows, last_cdr_id, rtpengine_calls, run_uac, start_peers, stop_peers, wait_for, wait_state
+from .inbound_call import CARRIER, GATEWAY
 from .sipua import sdp, wait_until
-from .test_dead_media import CARRIER, GATEWAY
 from .test_live_call import answers, carrier_got, end, established, from_gateway
 from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
 

@@ -2,10 +2,12 @@
 livekit-primary (set 21: 127.0.3.21 then .22, backup allowed), digipanda (set 22: .23, caller ID
 replaced), voxket (set 23: .24, 2 concurrent calls), fabriq (disabled)."""
 
+import collections
 import time
 
 from .conftest import active_dialogs
 from .harness import SCENARIOS, run_uac, send_request, start_peers, stop_peers, wait_for, wait_state
+from .sipua import Caller, parse, wait_until
 
 PRIMARY, DIGIPANDA, VOXKET = ["127.0.3.21", "127.0.3.22"], ["127.0.3.23"], ["127.0.3.24"]
 
@@ -95,22 +97,43 @@ def test_concurrent_call_limit_refuses_the_next_call_until_one_ends(quiet_sbc, w
     assert len(peers["127.0.3.24"].received("INVITE")) == 3
 
 
+def invite_answers(caller: Caller) -> list:
+    """The final answers to the caller's INVITEs (not to its BYEs), one per call."""
+    return [m for m in map(parse, caller.received)
+            if m is not None and m.is_reply and m.status >= 200 and m.method == "INVITE"]
+
+
 def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_after(quiet_sbc, work):
-    """digipanda: max_cps 10. 14 calls within 50 ms of one second: 10 reach its gateway, 4 are refused."""
+    """digipanda: max_cps 10, counted per wall-clock second (kemi/admission.py). 14 INVITEs sent from
+    Python right after a second begins (no process start between the clock and the burst): 10 reach its
+    gateway, 4 are refused. The expected split is derived from the seconds the INVITEs were sent in."""
     peers = start_peers(work, quiet_sbc, DIGIPANDA, args=())
+    caller = Caller(("127.0.4.2", 5078), ("127.0.1.1", 5060), "+14155550301", [])
     try:
-        time.sleep(1.05 - time.time() % 1)  # the burst inside one second (the count is per second)
-        burst = run_uac(work, "burst", "127.0.1.1:5060", "+14155550301", "127.0.4.2", calls=14, rate=14, limit=14,
-                        duration_ms=100, extra=("-rp", "50"))
-        burst.wait(30)  # SIPp exits 1: its refused calls are failed calls
+        time.sleep(1.05 - time.time() % 1)
+        sent = []
+        for n in range(14):
+            caller.send(caller.invite(f"burst{n}-{time.monotonic_ns()}@127.0.4.2").render(), caller.sbc)
+            sent.append(time.time())
+        assert wait_until(lambda: caller.pump() or len(invite_answers(caller)) >= 14, 10), caller.codes
+        time.sleep(0.5)  # the BYEs of the answered calls
+        caller.pump()
     finally:
         stop_peers(peers)
-    refused = [m for m in burst.received() if m.status == 503]
-    print(f"\nmax_cps 10: {len(peers['127.0.3.23'].received('INVITE'))} of 14 calls reached the gateway, "
-          f"{len(refused)} refused")
-    assert len(refused) == 4 and all("Tenant Call Rate Exceeded" in m.first_line and m.headers("Retry-After") == ["1"]
-                                     for m in refused), [m.first_line for m in refused]
+        caller.close()
+    per_second = collections.Counter(int(t) for t in sent)
+    over = sum(max(0, n - 10) for n in per_second.values())
+    answers = invite_answers(caller)
+    refused = [m for m in answers if m.status == 503]
+    print(f"\nmax_cps 10: 14 INVITEs sent in {(sent[-1] - sent[0]) * 1000:.1f} ms from "
+          f"{sent[0] % 1:.3f} s into a second; {len(peers['127.0.3.23'].received('INVITE'))} reached the "
+          f"gateway, {len(refused)} refused")
+    assert list(per_second.values()) == [14], per_second  # the burst stayed in its second (8 ms here)
+    assert len(refused) == over == 4 and all(
+        "Tenant Call Rate Exceeded" in m.start and m.all("retry-after") == ["1"] for m in refused), [
+        m.start for m in refused]
     assert len(peers["127.0.3.23"].received("INVITE")) == 10
+    assert collections.Counter(m.status for m in answers) == {200: 10, 503: 4}
 
 
 def test_disabled_tenant_did_gets_403(quiet_sbc):
