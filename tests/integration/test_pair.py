@@ -206,12 +206,17 @@ def test_a_tenants_call_rate_holds_when_its_second_call_arrives_at_the_other_nod
     bump_generation(nodes[holder])
     caller = Endpoint(CARRIER[0], 5064)
     try:
-        time.sleep(1.05 - time.time() % 1)  # early in a second: both calls fit in it
-        second = int(time.time())
-        first = carrier_invite(caller, "rate-1")
-        lan.give(other)
-        refused = carrier_invite(caller, "rate-2")
-        in_time = int(time.time()) == second
+        for attempt in range(3):  # both calls must fall in one second; a move that took longer is redone
+            time.sleep(1.05 - time.time() % 1)  # early in a second
+            second, started = int(time.time()), time.monotonic()
+            first = carrier_invite(caller, f"rate-{attempt}-1")
+            lan.give(other)
+            refused = carrier_invite(caller, f"rate-{attempt}-2")
+            took = time.monotonic() - started
+            in_time = int(time.time()) == second
+            if in_time:
+                break
+            lan.give(holder)
         time.sleep(1.05 - time.time() % 1)
         next_second = carrier_invite(caller, "rate-3")
     finally:
@@ -221,8 +226,9 @@ def test_a_tenants_call_rate_holds_when_its_second_call_arrives_at_the_other_nod
         lan.give(holder)
         assert wait_for(lambda: all(active_dialogs(n) == [] for n in nodes.values()), 15)  # no gateway up
     print(f"\ntenant at 1 call/s: its first call of the second at node {holder} got {first!r}; after the move, "
-          f"the second at node {other} got {refused!r}; the next second's there {next_second!r}")
-    assert in_time, "the test's two calls did not fit in one second: rerun"
+          f"the second at node {other} got {refused!r} ({took:.2f} s after the first, attempt {attempt + 1}); "
+          f"the next second's there {next_second!r}")
+    assert in_time, f"three moves in a row took more than the rest of their second (last: {took:.2f} s)"
     assert refused == "503 Tenant Call Rate Exceeded"
     assert "Rate Exceeded" not in first and "Rate Exceeded" not in next_second
 
