@@ -143,10 +143,9 @@ class Guard:
         if "guard" in benchswitch.OFF:
             return []
         raw = raw_bytes(lambda: KSR.pv.get("$snd(buf)"))
-        allowed = {KSR.pv.get("$sndfrom(ip)"), KSR.pv.get("$snd(ip)")}
         is_request = not raw.startswith(b"SIP/2.0 ")
         initial = is_request and KSR.siputils.has_totag() < 0
-        return wire.foreign_addresses(raw, allowed, initial=initial)
+        return wire.foreign_addresses(raw, KSR.pv.get("$sndfrom(ip)"), KSR.pv.get("$snd(ip)"), initial=initial)
 
     def egress_side(self) -> str:
         return self.side_of(KSR.pv.get("$sndfrom(ip)"))

@@ -7,7 +7,7 @@ rewrites (From/To outside the URI, a body outside the SDP lines rtpengine rewrit
 400 or drop such a message before any state exists.
 
 Outbound: `foreign_addresses()` is the last look at what is about to be sent: no IPv4 address other
-than our own socket's and the next hop's, outside the headers topos rewrites after this check.
+than our own socket's and (in headers) the next hop's, outside the headers topos rewrites after this check.
 """
 
 from __future__ import annotations
@@ -70,7 +70,15 @@ _CONTACT_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 # rtpengine rewrites or removes (replace-origin, replace-session-connection, ICE=remove). An address
 # anywhere else in a body would cross as the sender wrote it.
 _MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "ACK"})
-_REWRITTEN_SDP_LINES = ("c=", "o=", "a=rtcp:", "a=candidate:", "a=remote-candidates:")
+# Each as RFC 4566/8839 writes it (single spaces, nothing trailing): rtpengine rewrites what it parses, and
+# a line it cannot parse (`o=- 1 1 IN IP4  10.1.2.3`) would leave with the sender's address in it.
+_IP4 = r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}"
+_REWRITTEN_SDP_LINE = re.compile(
+    rf"^(?:c=IN IP4 {_IP4}(?:/[0-9]+){{0,2}}"
+    rf"|o=[!-~]+ [0-9]+ [0-9]+ IN IP4 {_IP4}"
+    rf"|a=rtcp:[0-9]+ IN IP4 {_IP4}"
+    rf"|a=candidate:[!-~]+ [0-9]+ [!-~]+ [0-9]+ {_IP4} [0-9]+ typ [a-z]+(?: [!-~]+ [!-~]+)*"
+    rf"|a=remote-candidates:[0-9]+ {_IP4} [0-9]+(?: [0-9]+ {_IP4} [0-9]+)*)$")
 
 
 def split(raw: bytes) -> tuple[bytes, bytes]:
@@ -232,8 +240,12 @@ def _body_problem(body: bytes, seen: dict[str, list[str]], status: int) -> str |
     if status >= 300 or method not in _MEDIA_METHODS or content_type != "application/sdp":
         return "address in body"
     for found in addresses:  # the line each is on
+        if found.group() == _ANY_ADDRESS:
+            continue
         line_start = text.rfind("\n", 0, found.start()) + 1
-        if not text.startswith(_REWRITTEN_SDP_LINES, line_start) and found.group() != _ANY_ADDRESS:
+        line_end = text.find("\n", found.end())
+        line = text[line_start:len(text) if line_end < 0 else line_end].rstrip("\r")
+        if not _REWRITTEN_SDP_LINE.match(line):
             return "address in body"
     return None
 
@@ -243,10 +255,13 @@ def sent_by_host(via: str) -> str | None:
     return m.group(1) if m else None
 
 
-def foreign_addresses(raw: bytes, allowed: set[str], *, initial: bool) -> list[str]:
-    """Where the outgoing message names an IPv4 address outside `allowed` (our socket, the next hop):
-    "where address" items, [] if none. Skips what topos rewrites after this check; the Request-URI,
-    From and To only count in an initial request (the SBC wrote them; later they are the recipient's)."""
+def foreign_addresses(raw: bytes, own: str | None, next_hop: str | None, *, initial: bool) -> list[str]:
+    """Where the outgoing message names an IPv4 address other than our sending socket's (`own`) or, in
+    its headers, the next hop's: "where address" items, [] if none. A body names only our own (rtpengine
+    wrote it: the SDP's o=, c=, a=rtcp lines, whatever the sender's looked like). Skips what topos rewrites
+    after this check; the Request-URI, From and To only count in an initial request (the SBC wrote them;
+    later they are the recipient's)."""
+    allowed = {own, next_hop}
     head, body = (part.decode("utf-8", "surrogateescape") for part in split(raw))
     start = head.split("\r\n", 1)[0]
     found = [f"request-uri {a}" for a in _IPV4.findall(start) if initial and a not in allowed]
@@ -254,5 +269,5 @@ def foreign_addresses(raw: bytes, allowed: set[str], *, initial: bool) -> list[s
     for name, value in header_fields(head):
         if name not in skip:
             found += [f"{name or 'line'} {a}" for a in _IPV4.findall(value) if a not in allowed]
-    found += [f"body {a}" for a in _IPV4.findall(body) if a not in allowed and a != _ANY_ADDRESS]
+    found += [f"body {a}" for a in _IPV4.findall(body) if a not in (own, _ANY_ADDRESS)]
     return found

@@ -1,10 +1,10 @@
 """README's promises about survival, hiding, limits and failover, each with the test and the assertion that
 prove it, and the figure each test printed in a run: `python scripts/claims.py [LOG ...]`.
 
-A LOG is the output of a pytest run with `-rP` (passed tests' output: `make test PYTEST_ADDOPTS=-rP`), one
-per runtime; its figures are shown in a column each. The assertion's file:line is found in the test's
-source by a fragment of its text, so the table follows the code; a claim whose test or assertion is gone
-stops the script (exit 1) instead of pointing at the wrong line.
+A LOG is the output of pytest runs with `-rP` (passed tests' output: `PYTEST_ADDOPTS=-rP make test`, whose
+two runs are the host's and the image's); each run's figures are shown in a column. The assertion's
+file:line is found in the test's source by a fragment of its text, so the table follows the code; a claim
+whose test or assertion is gone stops the script (exit 1) instead of pointing at the wrong line.
 """
 
 from __future__ import annotations
@@ -104,25 +104,33 @@ def assertion_line(claim: Claim) -> str:
     raise SystemExit(f"{claim.test}: no such test")
 
 
-def figures(log: Path) -> dict[str, str]:
-    """Test function name -> what it printed, from a pytest `-rP` report (one line per test, joined)."""
-    out: dict[str, list[str]] = {}
+def figures(log: Path) -> list[dict[str, str]]:
+    """Per pytest run in the log (each `-rP` report opens with a PASSES banner; `make test` runs the host
+    suite, then the image's): test function name -> what it printed, its lines joined."""
+    runs: list[dict[str, list[str]]] = []
     current, keep = None, False
     for line in log.read_text(errors="replace").splitlines():
         header = re.match(r"^_+ (test_\w+)(?:\[[^\]]*\])? _+$", line)
-        if header:
+        if re.match(r"^=+ PASSES =+$", line):
+            runs.append({})
+            current, keep = None, False
+        elif header and runs:
             current, keep = header[1], False
         elif line.startswith(("-----", "=====")) or re.match(r"^\d+ (passed|failed|error)", line):
             keep = current is not None and "Captured stdout" in line  # setup (fixtures) and call; not logs
         elif keep and line.strip():
-            out.setdefault(current, []).append(line.strip())
-    return {name: " / ".join(lines) for name, lines in out.items()}
+            runs[-1].setdefault(current, []).append(line.strip())
+    return [{name: " / ".join(lines) for name, lines in run.items()} for run in runs]
 
 
 def main(logs: list[str]) -> int:
-    runs = [figures(Path(log)) for log in logs]
-    print("| area | README's promise | assertion | " + " | ".join(f"figure ({Path(log).stem})" for log in logs) + " |")
-    print("|---|---|---|" + "---|" * len(logs))
+    runs, labels = [], []
+    for log in logs:
+        found = figures(Path(log))
+        runs += found
+        labels += [f"{Path(log).stem}, run {n}" for n in range(1, len(found) + 1)]
+    print("| area | README's promise | assertion | " + " | ".join(f"figure ({label})" for label in labels) + " |")
+    print("|---|---|---|" + "---|" * len(labels))
     for claim in CLAIMS:
         name = claim.test.split("::")[1]
         cells = [run.get(name, "(not in this run)").replace("|", "\\|") for run in runs]

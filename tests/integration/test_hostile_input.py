@@ -10,7 +10,9 @@ import time
 
 import pytest
 
-from .harness import Sipp, run_uac, start_peers, stop_peers, wait_for
+from .harness import Sipp, run_uac, start_peers, stop_peers, wait_for, wait_state
+from .inbound_call import GATEWAY as VOXKET_GATEWAY
+from .sipua import AnsweringPeer, Caller, wait_until
 
 PEERS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1", "127.0.4.3"]
 RELAY_TARGET = "127.0.9.9"  # a host named in hostile messages: must never receive anything
@@ -263,3 +265,33 @@ def test_one_address_holds_at_most_tcp_max_per_source_connections(quiet_sbc):
     finally:
         for conn in [*held, other]:
             conn.close()
+
+
+@pytest.mark.parametrize("written", [
+    "o=- 1 1 IN IP4  {ip}",  # two spaces: rtpengine's parser leaves the line, and the address, as it was
+    "o=-  1 1 IN IP4 {ip}",
+    "c=IN IP4 {ip} ",
+])
+def test_an_sdp_line_rtpengine_would_not_rewrite_gets_400_and_reaches_no_gateway(quiet_sbc, written):
+    """A carrier's SDP line naming its address in a form RFC 4566 does not write: refused on arrival (it
+    could cross unrewritten); the same call written as RFC 4566 does is answered by the gateway."""
+    gateway = AnsweringPeer(*VOXKET_GATEWAY, lambda invite: 200).start()
+    caller = Caller(("127.0.4.2", 5079), ("127.0.1.1", 5060), "4155550401", [])
+    try:
+        wait_state(quiet_sbc, [VOXKET_GATEWAY[0]], active=True, timeout=20)
+        odd = caller.invite(f"sdp-odd-{time.monotonic_ns()}@127.0.4.2")
+        rfc = written.replace("  ", " ").strip().format(ip="127.0.4.2")
+        assert rfc in odd.body, odd.body
+        odd.body = odd.body.replace(rfc, written.format(ip="127.0.4.2"))
+        caller.send(odd.render(), caller.sbc)
+        assert wait_until(lambda: caller.pump() or caller.codes, 5), "no answer"
+        assert dict(caller.codes) == {400: 1}, caller.codes
+        caller.send(caller.invite(f"sdp-rfc-{time.monotonic_ns()}@127.0.4.2").render(), caller.sbc)
+        assert wait_until(lambda: caller.pump() or caller.codes[200], 5), caller.codes
+        time.sleep(0.3)  # the answered call's BYE
+        caller.pump()
+    finally:
+        gateway.stop()
+        caller.close()
+    invites = [m for m in gateway.requests if m.method == "INVITE"]
+    assert len(invites) == 1  # the call written as RFC 4566 does

@@ -45,5 +45,10 @@ def test_figures_are_read_from_passed_tests_stdout_only(tmp_path):
         "_ test_two[param] _\n"
         "----------- Captured stdout call -----------\n"
         "two: 7\n"
-        "2 passed in 1.00s\n")
-    assert claims.figures(log) == {"test_one": "set up: 3 ms / called: 4 of 4", "test_two": "two: 7"}
+        "2 passed in 1.00s\n"
+        "==================== PASSES ====================\n"
+        "_____ test_one _____\n"
+        "----------- Captured stdout call -----------\n"
+        "called: 5 of 5\n")
+    assert claims.figures(log) == [{"test_one": "set up: 3 ms / called: 4 of 4", "test_two": "two: 7"},
+                                   {"test_one": "called: 5 of 5"}]

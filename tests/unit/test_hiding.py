@@ -51,6 +51,20 @@ def _with_body(message: bytes, body: str, content_type: str = "application/sdp")
     (SDP.replace("s=-", "i=reach me at 127.0.4.9"), "application/sdp", "INVITE", "address in body"),
     (SDP, "application/sdp", "INFO", "address in body"),  # no rtpengine on INFO: it would cross as is
     (SDP, "text/plain", "INVITE", "address in body"),
+    # lines rtpengine rewrites only as RFC 4566 writes them: another form could leave unrewritten
+    (SDP.replace("o=- 1 1 IN IP4 127.0.4.2", "o=- 1 1 IN IP4  127.0.4.2"), "application/sdp", "INVITE",
+     "address in body"),
+    (SDP.replace("o=- 1 1 IN IP4 127.0.4.2", "o=-  1 1 IN IP4 127.0.4.2"), "application/sdp", "INVITE",
+     "address in body"),
+    (SDP.replace("c=IN IP4 127.0.4.2", "c=IN  IP4 127.0.4.2"), "application/sdp", "INVITE", "address in body"),
+    (SDP.replace("c=IN IP4 127.0.4.2", "c=IN IP4 127.0.4.2 "), "application/sdp", "INVITE", "address in body"),
+    (SDP.replace("a=rtcp:40001 IN IP4", "a=rtcp:40001 IN IP4\t"), "application/sdp", "INVITE", "address in body"),
+    (SDP.replace("c=IN IP4 127.0.4.2", "c=IN IP4 127.0.4.2/127"), "application/sdp", "INVITE", None),
+    (SDP + "a=candidate:1 1 UDP 2130706431 127.0.4.2 40000 typ host\r\n", "application/sdp", "INVITE", None),
+    (SDP + "a=candidate:1 1 UDP 2130706431 127.0.4.2 40000 typ srflx raddr 127.0.4.3 rport 9\r\n",
+     "application/sdp", "INVITE", None),
+    (SDP + "a=candidate:1 1 UDP 2130706431  127.0.4.2 40000 typ host\r\n", "application/sdp", "INVITE",
+     "address in body"),
     ("Signal=1\r\nDuration=160\r\n", "application/dtmf-relay", "INFO", None),
 ])
 def test_a_body_may_name_an_address_only_where_rtpengine_rewrites_it(body, content_type, method, reason):
@@ -86,9 +100,19 @@ def test_any_bytes_get_an_answer_never_an_exception(junk):
 
 def test_egress_names_only_our_socket_and_the_next_hop():
     out = GOOD.replace(b'"Caller"', b'"127.0.4.9"')
-    assert wire.foreign_addresses(GOOD, {"127.0.4.2", "127.0.1.1"}, initial=True) == []
-    assert wire.foreign_addresses(out, {"127.0.4.2", "127.0.1.1"}, initial=True) == ["from 127.0.4.9"]
-    assert wire.foreign_addresses(GOOD, {"127.0.2.1"}, initial=False) == []  # Via/Contact/Call-ID: topos's
+    assert wire.foreign_addresses(GOOD, "127.0.1.1", "127.0.4.2", initial=True) == []
+    assert wire.foreign_addresses(out, "127.0.1.1", "127.0.4.2", initial=True) == ["from 127.0.4.9"]
+    assert wire.foreign_addresses(GOOD, "127.0.2.1", None, initial=False) == []  # Via/Contact/Call-ID: topos's
+
+
+def test_egress_lets_a_body_name_only_our_own_address_on_that_side():
+    sdp = SDP.replace("127.0.4.2", "127.0.2.1")  # as rtpengine writes it toward a gateway
+    assert wire.foreign_addresses(_with_body(GOOD, sdp), "127.0.2.1", "127.0.3.1", initial=False) == []
+    # the next hop's own address in an SDP sent to it is not ours: rtpengine did not write that line
+    toward = _with_body(GOOD, SDP.replace("127.0.4.2", "127.0.3.1"))
+    assert wire.foreign_addresses(toward, "127.0.2.1", "127.0.3.1", initial=False) == ["body 127.0.3.1"] * 3
+    unparsed = _with_body(GOOD, sdp.replace("o=- 1 1 IN IP4 127.0.2.1", "o=- 1 1 IN IP4  127.0.4.2"))
+    assert wire.foreign_addresses(unparsed, "127.0.2.1", "127.0.3.1", initial=False) == ["body 127.0.4.2"]
 
 
 def test_a_carrier_request_ksr_cannot_decode_gets_400_before_any_state(ksr):
@@ -352,3 +376,44 @@ def test_a_refused_transfer_reaches_the_masked_side_as_its_own_reply_over_udp(ks
     else:  # no datagram to send it in: withheld as every local reply to a masked request
         assert ksr.called("corex.sendx") == []
         assert ksr.counted("sbc_topology_guard_total") == [("withheld", "public", "403 to a masked request")]
+
+
+_octet = st.integers(0, 255).map(str)
+_address = st.tuples(_octet, _octet, _octet, _octet).map(".".join).filter(lambda a: a != "0.0.0.0")
+_token = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12)
+_number = st.integers(0, 2**63).map(str)
+
+
+@st.composite
+def rfc_sdp(draw) -> tuple[str, list[str]]:
+    """An SDP as RFC 4566 (and RFC 8839 for candidates) writes it, naming the sender's addresses on the lines
+    rtpengine rewrites; and those lines, for the mutation below."""
+    ip, port = draw(_address), draw(st.integers(1024, 65534))
+    lines = [f"o={draw(_token)} {draw(_number)} {draw(_number)} IN IP4 {ip}", f"c=IN IP4 {ip}"]
+    if draw(st.booleans()):
+        lines.append(f"a=rtcp:{port + 1} IN IP4 {ip}")
+    for n in range(draw(st.integers(0, 2))):
+        lines.append(f"a=candidate:{draw(_token)} {n + 1} UDP {draw(_number)} {draw(_address)} {port} "
+                     f"typ {draw(st.sampled_from(['host', 'srflx', 'relay']))}")
+    body = (f"v=0\r\n{lines[0]}\r\ns=-\r\n{lines[1]}\r\nt=0 0\r\nm=audio {port} RTP/AVP 0 101\r\n"
+            + "".join(f"{line}\r\n" for line in lines[2:]))
+    return body, lines
+
+
+@settings(max_examples=200, deadline=None)
+@given(rfc_sdp())
+def test_any_sdp_written_as_the_rfc_writes_it_passes(sdp):
+    body, _ = sdp
+    assert wire.problem(_with_body(GOOD, body), is_request=True) is None
+
+
+@settings(max_examples=200, deadline=None)
+@given(rfc_sdp(), st.data())
+def test_any_rewritten_line_with_a_space_more_is_refused(sdp, data):
+    """Whitespace RFC 4566 does not write (doubled, tab, trailing) in a line naming an address: refused."""
+    body, lines = sdp
+    line = data.draw(st.sampled_from(lines))
+    gaps = [i for i, c in enumerate(line) if c == " "] + [len(line)]
+    at, extra = data.draw(st.sampled_from(gaps)), data.draw(st.sampled_from([" ", "\t"]))
+    assert wire.problem(_with_body(GOOD, body.replace(line, line[:at] + extra + line[at:])),
+                        is_request=True) == "address in body"
