@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 import phonenumbers
 
@@ -10,6 +11,13 @@ import phonenumbers
 _DIALABLE = re.compile(r"^\+?[0-9().\- ]{1,40}$")
 _SEPARATORS = re.compile(r"[().\- ]")
 MAX_DIGITS = 15  # ITU-T E.164 limit
+
+
+def subscriber(user: str | None) -> str:
+    """The number a SIP URI's user part carries: telephone-subscriber parameters cut off (`;npdi`,
+    `;rn=+1...` of number portability, RFC 4694; `;isub=`), then %-escapes decoded (RFC 3261 19.1.2; an
+    escaped ';' is a character of the number, which then is no number)."""
+    return urllib.parse.unquote((user or "").split(";", 1)[0], errors="replace")
 
 
 def normalise(number: str, region: str, tech_prefixes: tuple[str, ...] = ()) -> str | None:

@@ -161,7 +161,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
 
     def to_public_gateway(self) -> None:
         dialed = KSR.kx.get_ruser()
-        did = e164.normalise(dialed, self.settings.default_region, self.settings.tech_prefixes)
+        did = e164.normalise(e164.subscriber(dialed), self.settings.default_region, self.settings.tech_prefixes)
         if did is None:
             log(KSR.notice, f"inbound to unusable number {dialed!r}")
             self.reject("inbound", 484, "Address Incomplete")
@@ -232,7 +232,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
             log(KSR.notice, f"outbound from {KSR.kx.get_srcip()}: caller bound to no tenant")
             self.reject("outbound", 403, "No Tenant For Caller")
             return
-        number = e164.normalise(dialed, self.settings.default_region, ())
+        number = e164.normalise(e164.subscriber(dialed), self.settings.default_region, ())
         if number is None:
             log(KSR.notice, f"outbound to unusable number {dialed!r}")
             self.reject("outbound", 484, "Address Incomplete", tag)
@@ -273,7 +273,7 @@ class SbcRoutes(InDialog, EgressChecks, EventRoutes, Rewriting, Attempts, Challe
         """The caller's number in E.164: the P-Asserted-Identity user if present, else the From user."""
         pai = KSR.hdr.get("P-Asserted-Identity") if KSR.hdr.is_present("P-Asserted-Identity") > 0 else None
         user = policy.uri_user(pai) if pai else None
-        return e164.normalise(user or KSR.kx.get_fuser() or "", self.settings.default_region, ())
+        return e164.normalise(e164.subscriber(user or KSR.kx.get_fuser()), self.settings.default_region, ())
 
     def did_owner(self, number: str | None) -> str | None:
         if number is None:

@@ -95,8 +95,7 @@ def transfer_target(tenant: Tenant | None, side: str, refer_to: str | None, carr
     uri = found.group(1)
     if "?" in uri:
         return None, "attended"
-    user = uri.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
-    number = e164.normalise(user, region)
+    number = e164.normalise(e164.subscriber(uri.split(":", 1)[1].split("@", 1)[0]), region)
     host = carrier.removeprefix("sip:").split(";", 1)[0]
     if number is None or not host:
         return None, "bad target"

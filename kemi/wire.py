@@ -55,8 +55,11 @@ _CONTACT = re.compile(rf"^(?:{_DISPLAY}[ \t]*<{_SIP_URI}>|sips?:(?:[^\s<>\";,@]{
                       rf"{_PARAMS}$")
 _ROUTE = re.compile(rf"^{_DISPLAY}[ \t]*<{_SIP_URI}>{_PARAMS}$")
 _PARTY = re.compile(rf"^({_DISPLAY})[ \t]*<{_URI}>(.*)$|^{_BARE_URI}(.*)$")  # display, URI, params
-_VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(?:UDP|TCP|TLS|SCTP|WSS?)[ \t]+"
-                  rf"(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?{_PARAMS}$", re.I)
+# The top Via (where our replies go) names a transport Kamailio speaks; a Via below it may name any
+# (RFC 3261 other-transport: a hop behind the peer is its business, and topos removes them all).
+_VIA_TAIL = rf"[ \t]+(?:[A-Za-z0-9.\-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?{_PARAMS}$"
+_TOP_VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*(?:UDP|TCP|TLS|SCTP|WSS?){_VIA_TAIL}", re.I)
+_VIA = re.compile(rf"^SIP[ \t]*/[ \t]*2\.0[ \t]*/[ \t]*{_TOKEN}{_VIA_TAIL}", re.I)
 _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID = re.compile(rf"^{_WORD}(?:@{_WORD})?$")
 _CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+([A-Za-z]{1,32})$")
@@ -209,7 +212,7 @@ def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
     vias = [v for value in seen.get("via", []) for v in entries(value)]
     if not vias or len(vias) > MAX_VIAS or sum(map(len, vias)) > MAX_VIA_BYTES:
         return "via count or size"
-    if not all(_VIA.match(v) for v in vias):
+    if not _TOP_VIA.match(vias[0]) or not all(_VIA.match(v) for v in vias[1:]):
         return "bad via"
     routes = [r for name in ("record-route", "route") for value in seen.get(name, []) for r in entries(value)]
     if len(routes) > MAX_ROUTES or sum(map(len, routes)) > MAX_ROUTE_BYTES:
@@ -219,6 +222,8 @@ def _headers_problem(seen: dict[str, list[str]], status: int) -> str | None:
     if status and "route" in seen:  # no reply carries Route; nothing would remove it on the way
         return "route in reply"
     contacts = [c for value in seen.get("contact", []) for c in entries(value)]
+    if cseq.group(2).upper() == "REGISTER":  # bindings (several, or "*"): never relayed, the routes answer it
+        return None if all(_CONTACT.match(c) or c == "*" for c in contacts) else "bad contact"
     if len(contacts) > 1 and not 300 <= status < 400:  # topos carries one Contact (redirects never cross)
         return "contact count"
     if not all(_CONTACT.match(c) for c in contacts):

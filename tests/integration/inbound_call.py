@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 
 from .baresip import tone_share
+from .harness import wait_state
 from .rtp import RtpPeer, media_address
 from .sipua import AnsweringPeer, Caller, parse, wait_until
 
@@ -20,9 +21,16 @@ class InboundCall:
     """An answered call from the carrier to a DID's gateway (by default voxket's), media started by the test."""
 
     def __init__(self, name: str, carrier_rtp: dict | None = None, gateway_rtp: dict | None = None,
-                 number: str = VOXKET_DID, gateway: tuple[str, int] = GATEWAY):
+                 number: str = VOXKET_DID, gateway: tuple[str, int] = GATEWAY, sbc=None):
         self.gateway = AnsweringPeer(*gateway, lambda invite: 200).start()
         self.caller = Caller(CARRIER, SBC_PRIVATE, number, [])
+        if sbc is not None:  # one INVITE only: the gateway answers probes first (another may be tried before it)
+            try:
+                wait_state(sbc, [gateway[0]], active=True, timeout=20)
+            except BaseException:
+                self.gateway.stop()
+                self.caller.close()
+                raise
         self.call_id = f"{name}-{time.monotonic_ns()}@{CARRIER[0]}"
         # The tenant's gateway may still be in probing after earlier tests: ask until it answers.
         for attempt in range(20):

@@ -10,7 +10,7 @@ CALLS = 5
 LABELS = {"direction": "inbound", "tenant": "none", "group": "1"}
 PDD = "kamailio_sbc_post_dial_delay_seconds"
 ANSWER = "kamailio_sbc_answer_delay_seconds"
-TRUNCATED = 0.001  # the records keep whole milliseconds, cut down (kemi/records.py)
+ROUNDED = 0.0005  # the records keep whole milliseconds, rounded (kemi/records.py)
 # SIPp stamps a message in its log when its loop handles it, not when it crosses the wire: a descheduled
 # SIPp stamps late. Allowed that much either side (measured on this machine: see the printed figures).
 STAMP = 0.005
@@ -54,15 +54,17 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
         for g, r, c in zip(at_gateway, recorded, at_carrier, strict=True)))
     for gateway, record, carrier in zip(at_gateway, recorded, at_carrier, strict=True):
         for took, kept, waited in zip(gateway, record, carrier, strict=True):
-            assert took - TRUNCATED - STAMP <= kept <= waited + STAMP, (gateway, record, carrier)
+            assert took - ROUNDED - STAMP <= kept <= waited + ROUNDED + STAMP, (gateway, record, carrier)
     # The histograms hold the same calls, unrounded: counts per bucket and the sums agree with the records.
     assert delta(after, before, f"{PDD}_count", **LABELS) == CALLS
     assert delta(after, before, f"{ANSWER}_count", **LABELS) == CALLS
     # xhttp_prom prints the bounds with %f
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.500000") == sum(r[0] < 0.5 for r in recorded)
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == sum(r[0] < 0.25 for r in recorded)
-    for metric, index in ((PDD, 0), (ANSWER, 1)):
-        total = delta(after, before, f"{metric}_sum", **LABELS)
-        assert 0 <= total - sum(r[index] for r in recorded) < CALLS * TRUNCATED, (metric, total, recorded)
+    # A record's post-dial delay is never after its answer (kemi/records.py: a 18x a busy worker stamped late
+    # rang as it answered), so it may be below the histogram's; the time to answer is the same value.
+    pdd_total, answer_total = (delta(after, before, f"{m}_sum", **LABELS) for m in (PDD, ANSWER))
+    assert pdd_total >= sum(r[0] for r in recorded) - CALLS * ROUNDED, (pdd_total, recorded)
+    assert abs(answer_total - sum(r[1] for r in recorded)) <= CALLS * ROUNDED, (answer_total, recorded)
     shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
     assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)

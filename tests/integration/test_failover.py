@@ -65,8 +65,7 @@ def test_503_from_the_first_gateway_fails_over_and_the_call_has_media(quiet_sbc,
     failing = start_peers(work, quiet_sbc, ["127.0.3.6"], scenario="uas_503.xml", args=())["127.0.3.6"]
     try:
         with did(quiet_sbc, "+14155550901", group=1, uri="sip:127.0.3.6:5060"):
-            wait_state(quiet_sbc, ["127.0.3.1"], active=True, timeout=20)
-            call = InboundCall("failover", number="+14155550901", gateway=("127.0.3.1", 5060))
+            call = InboundCall("failover", number="+14155550901", gateway=("127.0.3.1", 5060), sbc=quiet_sbc)
             try:
                 heard = talk_both_ways(call, MEDIA_SECONDS)
                 call.caller.send(call.caller.dialogs[call.call_id].request("BYE", *CARRIER).render(),

@@ -13,7 +13,6 @@ from .harness import (
     start_peers,
     stop_peers,
     wait_for,
-    wait_state,
 )
 from .inbound_call import CARRIER, InboundCall, talk_both_ways
 from .rtp import media_address
@@ -89,8 +88,7 @@ def test_did_with_a_direct_uri_reaches_that_uri(quiet_sbc, work):
 def test_media_flows_both_ways_and_caller_bye_ends_dialog_and_media(quiet_sbc):
     """The far ends are the witnesses: each decodes the other's tone from packets carrying the other's
     SSRC, having been told only the SBC's anchored addresses."""
-    wait_state(quiet_sbc, [GATEWAY_1[0]], active=True, timeout=20)
-    call = InboundCall("media", number="4155550101", gateway=GATEWAY_1)
+    call = InboundCall("media", number="4155550101", gateway=GATEWAY_1, sbc=quiet_sbc)
     try:
         assert media_address(call.answer.body)[0] == "127.0.1.1", call.answer.body  # the carrier's view
         assert media_address(call.invite.body)[0] == "127.0.2.1", call.invite.body  # the gateway's

@@ -417,3 +417,33 @@ def test_any_rewritten_line_with_a_space_more_is_refused(sdp, data):
     at, extra = data.draw(st.sampled_from(gaps)), data.draw(st.sampled_from([" ", "\t"]))
     assert wire.problem(_with_body(GOOD, body.replace(line, line[:at] + extra + line[at:])),
                         is_request=True) == "address in body"
+
+
+VALID_RFC3261 = [
+    # a hop behind the peer on a transport Kamailio does not speak: the peer's business (topos removes it)
+    GOOD.replace(b"Max-Forwards: 70", b"Via: SIP/2.0/TLS-SCTP 127.0.9.7;branch=z9hG4bKb\r\nMax-Forwards: 70"),
+    GOOD.replace(b"Max-Forwards: 70", b"Via: SIP/2.0/TCP 127.0.9.7;branch=z9hG4bKb, SIP/2.0/WS h.test;branch=z9hG4bKc"
+                 b"\r\nMax-Forwards: 70"),
+    # a REGISTER's bindings: several Contacts, or "*" to remove them all (never relayed; the routes answer)
+    GOOD.replace(b"INVITE sip:4155550101@127.0.1.1:5060", b"REGISTER sip:127.0.2.1").replace(b"1 INVITE", b"1 REGISTER")
+        .replace(b"Contact: <sip:carrier@127.0.4.2:5060>", b"Contact: <sip:a@127.0.3.4>, <sip:b@127.0.3.4>;expires=60"),
+    GOOD.replace(b"INVITE sip:4155550101@127.0.1.1:5060", b"REGISTER sip:127.0.2.1").replace(b"1 INVITE", b"1 REGISTER")
+        .replace(b"Contact: <sip:carrier@127.0.4.2:5060>", b"Contact: *\r\nExpires: 0"),
+    # RFC 2543: no magic cookie in the branch, or no branch at all
+    GOOD.replace(b";branch=z9hG4bK-1", b";branch=1"),
+    GOOD.replace(b";branch=z9hG4bK-1", b""),
+    # escaped characters and a ';' in the user part; long header values and many headers
+    GOOD.replace(b"INVITE sip:4155550101@", b"INVITE sip:%34155550101;npdi;rn=+14155550000@"),
+    GOOD.replace(b"Max-Forwards: 70", b"Max-Forwards: 70\r\nX-Long: " + b"a" * 3000),
+    GOOD.replace(b"Max-Forwards: 70", b"Max-Forwards: 70" + b"".join(b"\r\nX-H%d: v" % i for i in range(120))),
+]
+
+
+@pytest.mark.parametrize("message", VALID_RFC3261)
+def test_what_rfc_3261_allows_passes_the_byte_checks(message):
+    assert wire.problem(message, is_request=True) is None
+
+
+def test_the_top_via_must_name_a_transport_kamailio_replies_on():
+    assert wire.problem(GOOD.replace(b"SIP/2.0/UDP 127.0.4.2", b"SIP/2.0/TLS-SCTP 127.0.4.2"), is_request=True) \
+        == "bad via"

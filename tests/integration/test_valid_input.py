@@ -1,0 +1,87 @@
+"""What RFC 3261 allows and carriers send is relayed, hidden: a carrier's INVITE to voxket's DID written in
+each of the forms below reaches voxket's gateway as +14155550401, is answered, and names nothing of the
+private side (the generated counterparts are in tests/unit/test_hiding.py and test_e164.py)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from .harness import wait_state
+from .inbound_call import GATEWAY
+from .sipua import AnsweringPeer, Caller, Msg, parse, wait_until
+from .test_topology_leaks import PRIVATE_SIDE
+
+CARRIER = ("127.0.4.2", 5081)
+SBC_PRIVATE = ("127.0.1.1", 5060)
+DID = "+14155550401"  # voxket's (demo data)
+
+
+def _user(user: str):
+    def change(msg: Msg) -> None:
+        msg.start = msg.start.replace("sip:4155550401@", f"sip:{user}@")
+    return change
+
+
+def _header(name: str, value: str):
+    def change(msg: Msg) -> None:
+        msg.headers.insert(2, [name, value])
+    return change
+
+
+def _lower_via(via: str):
+    def change(msg: Msg) -> None:
+        msg.headers[0][1] += f", {via}"
+    return change
+
+
+def _top_via(old: str, new: str):
+    def change(msg: Msg) -> None:
+        msg.headers[0][1] = msg.headers[0][1].replace(old, new)
+    return change
+
+
+FORMS = {
+    "number portability parameters in the user part": _user("4155550401;npdi;rn=+14155550000"),
+    "escaped digits in the user part": _user("%2B1%34155550401"),
+    "a lower Via on a transport Kamailio does not speak": _lower_via("SIP/2.0/TLS-SCTP 127.0.4.77;branch=z9hG4bKl"),
+    "lower Vias on several transports": _lower_via(
+        "SIP/2.0/TCP 127.0.4.78;branch=z9hG4bKt, SIP/2.0/WS w.test;branch=z9hG4bKw"),
+    "an RFC 2543 branch (no magic cookie)": _top_via(";branch=z9hG4bK", ";branch=2543-"),
+    "a 3,000-byte header value": _header("X-Carrier-Note", "n" * 3000),
+    "a 120-header section": lambda msg: [_header(f"X-H{i}", f"v{i}")(msg) for i in range(120)],
+}
+
+
+@pytest.fixture
+def gateway(quiet_sbc):
+    peer = AnsweringPeer(*GATEWAY, lambda invite: 200).start()
+    try:
+        wait_state(quiet_sbc, [GATEWAY[0]], active=True, timeout=20)
+        yield peer
+    finally:
+        peer.stop()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_a_valid_form_is_relayed_answered_and_hidden(quiet_sbc, gateway, form):
+    caller = Caller(CARRIER, SBC_PRIVATE, "4155550401", [])
+    before = len(gateway.requests)
+    try:
+        time.sleep(1.02 - time.time() % 1)  # one call a second: voxket may place 5 (demo data)
+        msg = caller.invite(f"valid-{time.monotonic_ns()}@{CARRIER[0]}")
+        FORMS[form](msg)
+        caller.send(msg.render(), caller.sbc)
+        assert wait_until(lambda: caller.pump() or caller.codes, 5), f"{form}: no answer"
+        assert wait_until(lambda: [m for m in gateway.requests[before:] if m.method == "BYE"], 5), form
+    finally:
+        caller.close()
+    answers = [m for m in map(parse, caller.received)
+               if m is not None and m.is_reply and m.method == "INVITE" and m.status >= 200]
+    assert [m.status for m in answers] == [200], (form, [m.start for m in answers])
+    [invite] = [m for m in gateway.requests[before:] if m.method == "INVITE"]
+    assert invite.start.split()[1].startswith(f"sip:{DID}@"), invite.start
+    naming = [line for m in gateway.requests[before:] for line in m.render().decode().splitlines()
+              if PRIVATE_SIDE.search(line) and not line.lower().startswith(("call-id:", "i:"))]
+    assert naming == [], (form, naming)
