@@ -169,43 +169,37 @@ def test_a_reply_of_a_transaction_goes_on_to_tm(ksr):
     assert ksr.called("tm.t_check_trans") == [()] and ksr.called("set_drop") == []
 
 
-def test_egress_drops_a_message_naming_a_third_address(ksr):
+LEAKING = WELL_FORMED.replace('"Caller"', '"127.0.4.9"')
+CLEAN = WELL_FORMED.replace("127.0.4.2", "127.0.2.1").replace("127.0.1.1", "127.0.3.1")
+# The two ways in: 6.0's KEMI onsend route (drop flag, 0) and 5.6's native one calling ksr_onsend_check
+# (-1; no drop flag, which outside a KEMI route would mark the enclosing route's context).
+ONSEND = [("ksr_onsend_route", 0, [()]), ("ksr_onsend_check", -1, [])]
+
+
+def sending(ksr, buf) -> None:
     request(ksr)
-    ksr.returns["pv.get"] = {"$snd(buf)": WELL_FORMED.replace('"Caller"', '"127.0.4.9"'),
-                             "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
-    assert make_routes().ksr_onsend_route(None) == 0
-    assert ksr.called("set_drop") == [()]
+    ksr.returns["pv.get"] = {"$snd(buf)": buf, "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
+
+
+@pytest.mark.parametrize("entry,dropped,flagged", ONSEND)
+def test_egress_drops_a_message_naming_a_third_address(ksr, entry, dropped, flagged):
+    sending(ksr, LEAKING)
+    assert getattr(make_routes(), entry)(None) == dropped
+    assert ksr.called("set_drop") == flagged
     assert ksr.counted("sbc_topology_guard_total") == [("egress", "public", "foreign address")]
 
 
-def test_egress_lets_a_clean_message_go(ksr):
-    request(ksr)
-    clean = WELL_FORMED.replace("127.0.4.2", "127.0.2.1").replace("127.0.1.1", "127.0.3.1")
-    ksr.returns["pv.get"] = {"$snd(buf)": clean, "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
-    assert make_routes().ksr_onsend_route(None) == 1
+@pytest.mark.parametrize("entry,dropped,flagged", ONSEND)
+def test_egress_lets_a_clean_message_go_and_drops_on_a_crash(ksr, entry, dropped, flagged):
+    sending(ksr, CLEAN)
+    assert getattr(make_routes(), entry)(None) == 1
     assert ksr.called("set_drop") == []
-
-
-def test_the_native_onsend_route_of_5_6_gets_minus_one_for_a_leak_and_no_drop_flag(ksr):
-    request(ksr)
-    ksr.returns["pv.get"] = {"$snd(buf)": WELL_FORMED.replace('"Caller"', '"127.0.4.9"'),
-                             "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
-    assert make_routes().ksr_onsend_check(None) == -1
-    assert ksr.called("set_drop") == []
-    assert ksr.counted("sbc_topology_guard_total") == [("egress", "public", "foreign address")]
-
-
-def test_the_native_onsend_route_of_5_6_gets_one_for_a_clean_message_and_minus_one_for_a_crash(ksr):
-    request(ksr)
-    clean = WELL_FORMED.replace("127.0.4.2", "127.0.2.1").replace("127.0.1.1", "127.0.3.1")
-    ksr.returns["pv.get"] = {"$snd(buf)": clean, "$sndfrom(ip)": "127.0.2.1", "$snd(ip)": "127.0.3.1"}.get
-    assert make_routes().ksr_onsend_check(None) == 1
 
     def broken(name):
         raise RuntimeError(name)
     ksr.returns["pv.get"] = broken
-    assert make_routes().ksr_onsend_check(None) == -1
-    assert ksr.called("set_drop") == []
+    assert getattr(make_routes(), entry)(None) == dropped
+    assert ksr.called("set_drop") == flagged
 
 
 LOCAL_BYE = {"$ft": "a", "$tt": "b", "$hdr(Via)": "SIP/2.0/UDP 127.0.2.1;branch=z9hG4bKx"}
