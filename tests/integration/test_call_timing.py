@@ -25,9 +25,14 @@ def intervals(sipp, started_by: str, request_at, reply_at) -> list[tuple[float, 
         elif m.direction == reply_at and m.cseq_method == "INVITE" and m.status and m.status >= 180:
             times = calls.setdefault(m.call_id, {})
             times.setdefault("18x" if m.status < 200 else "200", m.at)
-    assert all(len(t) == 3 for t in calls.values()), (started_by, calls)
+    assert all("invite" in t and "200" in t for t in calls.values()), (started_by, calls)
+    if started_by == "gateway":
+        assert all("18x" in t for t in calls.values()), calls
+    # The carrier may see no 18x: a worker that reads the 180 after another relayed the 200 (the two 50 ms
+    # apart) finds the transaction answered and tm drops the late provisional (seen on the image, once in
+    # 5 calls, on the first call). The SBC then records the call as ringing when it answered.
     ordered = sorted(calls.values(), key=lambda t: t["invite"])
-    return [(t["18x"] - t["invite"], t["200"] - t["invite"]) for t in ordered]
+    return [(t.get("18x", t["200"]) - t["invite"], t["200"] - t["invite"]) for t in ordered]
 
 
 def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, work, sbcctl):
