@@ -64,7 +64,8 @@ _WORD = r"[A-Za-z0-9\-.!%*_+`'~()<>:\\\"/\[\]?{}]+"
 _CALL_ID = re.compile(rf"^{_WORD}(?:@{_WORD})?$")
 _CSEQ = re.compile(r"^([0-9]{1,10})[ \t]+([A-Za-z]{1,32})$")
 _NUMBER = re.compile(r"^[0-9]{1,7}$")
-_IPV4 = re.compile(r"(?<![0-9.])(?:[0-9]{1,3}\.){3}[0-9]{1,3}(?![0-9])")
+_IP4 = r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}"
+_IPV4 = re.compile(rf"(?<![0-9.]){_IP4}(?![0-9])")
 _ANY_ADDRESS = "0.0.0.0"  # SDP hold: not an address of anyone
 # Methods whose dialogs topos keys on the Contact (tps_storage_link_msg refuses them without one and the
 # message then leaves unhidden): the request, and a 2xx/3xx answer, must carry exactly one.
@@ -75,7 +76,6 @@ _CONTACT_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 _MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "ACK"})
 # Each as RFC 4566/8839 writes it (single spaces, nothing trailing): rtpengine rewrites what it parses, and
 # a line it cannot parse (`o=- 1 1 IN IP4  10.1.2.3`) would leave with the sender's address in it.
-_IP4 = r"(?:[0-9]{1,3}\.){3}[0-9]{1,3}"
 _REWRITTEN_SDP_LINE = re.compile(
     rf"^(?:c=IN IP4 {_IP4}(?:/[0-9]+){{0,2}}"
     rf"|o=[!-~]+ [0-9]+ [0-9]+ IN IP4 {_IP4}"

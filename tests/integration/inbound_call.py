@@ -64,6 +64,11 @@ class InboundCall:
         assert wait_until(lambda: all(self.byes()) and arrived.setdefault("both", time.monotonic()), within)
         return arrived["both"]
 
+    def hang_up(self) -> None:
+        """The carrier's BYE; returns once the gateway has its BYE."""
+        self.caller.send(self.caller.dialogs[self.call_id].request("BYE", *CARRIER).render(), SBC_PRIVATE)
+        assert wait_until(lambda: self.byes()[1], 5)
+
     def close(self) -> None:
         for media in (self.carrier_media, self.gateway_media):
             if media._stop.is_set():
@@ -90,3 +95,9 @@ def talk_both_ways(call: InboundCall, seconds: float) -> dict[str, tuple[int, fl
     carrier, gateway = call.carrier_media, call.gateway_media
     return {"carrier": (carrier.ssrcs[gateway.ssrc], tone_share(carrier.audio, GATEWAY_HZ)),
             "gateway": (gateway.ssrcs[carrier.ssrc], tone_share(gateway.audio, CARRIER_HZ))}
+
+
+def assert_heard(heard: dict[str, tuple[int, float]], seconds: float) -> None:
+    """Each end got at least 95 % of the other's packets (50 a second) and decoded the other's tone."""
+    for listener, (packets, share) in heard.items():
+        assert packets >= 0.95 * seconds * 50 and share > 0.8, (listener, heard)

@@ -257,6 +257,11 @@ class Caller(Endpoint):
         self.sent.append(msg)
         return msg
 
+    def invite_answers(self) -> list[Msg]:
+        """The final answers to its INVITEs (not to its BYEs) received so far, one per call."""
+        return [m for m in map(parse, self.received)
+                if m is not None and m.is_reply and m.status >= 200 and m.method == "INVITE"]
+
     def pump(self, keep_dialogs: bool = False) -> None:
         for data, addr in self.drain():
             msg = parse(data)

@@ -40,9 +40,7 @@ def established(name: str, **media) -> Call:
 def end(call: Call) -> None:
     """The carrier hangs up (whatever the test found), then the endpoints close."""
     try:
-        dialog = call.caller.dialogs[call.call_id]
-        call.caller.send(dialog.request("BYE", *CARRIER).render(), SBC_PRIVATE)
-        assert wait_until(lambda: call.byes()[1], 5)
+        call.hang_up()
     finally:
         call.close()
 

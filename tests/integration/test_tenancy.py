@@ -7,7 +7,7 @@ import time
 
 from .conftest import active_dialogs
 from .harness import SCENARIOS, run_uac, send_request, start_peers, stop_peers, wait_for, wait_state
-from .sipua import Caller, parse, wait_until
+from .sipua import Caller, wait_until
 
 PRIMARY, DIGIPANDA, VOXKET = ["127.0.3.21", "127.0.3.22"], ["127.0.3.23"], ["127.0.3.24"]
 
@@ -97,12 +97,6 @@ def test_concurrent_call_limit_refuses_the_next_call_until_one_ends(quiet_sbc, w
     assert len(peers["127.0.3.24"].received("INVITE")) == 3
 
 
-def invite_answers(caller: Caller) -> list:
-    """The final answers to the caller's INVITEs (not to its BYEs), one per call."""
-    return [m for m in map(parse, caller.received)
-            if m is not None and m.is_reply and m.status >= 200 and m.method == "INVITE"]
-
-
 def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_after(quiet_sbc, work):
     """digipanda: max_cps 10, counted per wall-clock second (kemi/admission.py). 14 INVITEs sent from
     Python right after a second begins (no process start between the clock and the burst): 10 reach its
@@ -115,7 +109,7 @@ def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_af
         for n in range(14):
             caller.send(caller.invite(f"burst{n}-{time.monotonic_ns()}@127.0.4.2").render(), caller.sbc)
             sent.append(time.time())
-        assert wait_until(lambda: caller.pump() or len(invite_answers(caller)) >= 14, 10), caller.codes
+        assert wait_until(lambda: caller.pump() or len(caller.invite_answers()) >= 14, 10), caller.codes
         time.sleep(0.5)  # the BYEs of the answered calls
         caller.pump()
     finally:
@@ -123,7 +117,7 @@ def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_af
         caller.close()
     per_second = collections.Counter(int(t) for t in sent)
     over = sum(max(0, n - 10) for n in per_second.values())
-    answers = invite_answers(caller)
+    answers = caller.invite_answers()
     refused = [m for m in answers if m.status == 503]
     print(f"\nmax_cps 10: 14 INVITEs sent in {(sent[-1] - sent[0]) * 1000:.1f} ms from "
           f"{sent[0] % 1:.3f} s into a second; {len(peers['127.0.3.23'].received('INVITE'))} reached the "

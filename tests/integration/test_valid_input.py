@@ -10,7 +10,7 @@ import pytest
 
 from .harness import wait_state
 from .inbound_call import GATEWAY
-from .sipua import AnsweringPeer, Caller, Msg, parse, wait_until
+from .sipua import AnsweringPeer, Caller, Msg, wait_until
 from .test_topology_leaks import PRIVATE_SIDE
 
 CARRIER = ("127.0.4.2", 5081)
@@ -77,8 +77,7 @@ def test_a_valid_form_is_relayed_answered_and_hidden(quiet_sbc, gateway, form):
         assert wait_until(lambda: [m for m in gateway.requests[before:] if m.method == "BYE"], 5), form
     finally:
         caller.close()
-    answers = [m for m in map(parse, caller.received)
-               if m is not None and m.is_reply and m.method == "INVITE" and m.status >= 200]
+    answers = caller.invite_answers()
     assert [m.status for m in answers] == [200], (form, [m.start for m in answers])
     [invite] = [m for m in gateway.requests[before:] if m.method == "INVITE"]
     assert invite.start.split()[1].startswith(f"sip:{DID}@"), invite.start
