@@ -17,9 +17,9 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from . import metrics, tenancy
 from .hiding import log
+from .peers import ACCOUNTS, ban  # noqa: F401 - ACCOUNTS: the ACL group this module serves
 
 PEER_TAG_AVP = "$avp(sbc_peer_tag)"  # the calling gateway's tenant: permissions' address tag, or the account's
-ACCOUNTS = 4  # permissions address group of sources that must authenticate by digest (public socket)
 AUTH_CHECK_HA1 = 1  # pv_auth_check flags: the password given is HA1
 REGISTRATIONS = "location"  # usrloc domain (memory only, preloaded: kamailio.cfg)
 SAVE_NO_REPLY = 0x02  # registrar save() flag: the answer is sent by reg_send_reply(), even after a failure
@@ -43,67 +43,65 @@ def credential_username(header: str | None) -> str | None:
     return m.group(1) if m else None
 
 
-class GatewayAccounts:
-    """SbcRoutes' digest authentication of gateways in ACL group ACCOUNTS."""
+def registration(svc, req) -> None:
+    """A digest account's REGISTER (VAPI's outbound authentication plan can register its trunk), once its
+    digest is good (401 first). Kamailio's registrar answers with the bindings and their expiry; it keeps
+    them in memory only, since calls to a platform go to its gateway URI, never to where it registered
+    from. (A gateway trusted by its address has nothing to register: 405, as for any other method.)"""
+    if not authenticated_gateway(svc, req):
+        return
+    saved = KSR.registrar.save(REGISTRATIONS, SAVE_NO_REPLY) > 0
+    KSR.registrar.reg_send_reply()  # exactly one answer: 200 with the bindings, or the registrar's error
+    if not saved:
+        log(KSR.notice, f"REGISTER from {req.src} refused by the registrar")
+    metrics.registration("saved" if saved else "refused")
 
-    def registration(self, side: str | None) -> None:
-        """A digest account's REGISTER (VAPI's outbound authentication plan can register its trunk), once its
-        digest is good (401 first). Kamailio's registrar answers with the bindings and their expiry; it keeps
-        them in memory only, since calls to a platform go to its gateway URI, never to where it registered
-        from. (A gateway trusted by its address has nothing to register: 405, as for any other method.)"""
-        if not self.authenticated_gateway(side):
-            return
-        saved = KSR.registrar.save(REGISTRATIONS, SAVE_NO_REPLY) > 0
-        KSR.registrar.reg_send_reply()  # exactly one answer: 200 with the bindings, or the registrar's error
-        if not saved:
-            log(KSR.notice, f"REGISTER from {KSR.kx.get_srcip()} refused by the registrar")
-        metrics.registration("saved" if saved else "refused")
 
-    def authenticated_gateway(self, side: str | None, bannable: bool = True) -> bool:
-        """True: the request's credentials are a gateway account's (its tenant is now the peer tag).
-        False: answered with a challenge, or silence for a flooding source. A source that is a configured
-        gateway (`bannable` False) is never banned for failed credentials, only silenced while it floods:
-        spoofed UDP would otherwise lock the real platform out."""
-        realm = self.settings.auth_realm
-        name = "Authorization" if KSR.is_REGISTER() else "Proxy-Authorization"  # what auth_challenge asked for
-        header = KSR.hdr.get(name) if KSR.hdr.is_present(name) > 0 else None
-        username = credential_username(header)
-        account = self.current("account", self.accounts, username) if username else None
-        result = "missing" if header is None else "unknown account" if account is None else None
-        if result is None:
-            code = KSR.auth.pv_auth_check(realm, account.ha1, AUTH_CHECK_HA1, 0)
-            result = "ok" if code > 0 else f"rejected {code}"
-        metrics.gateway_auth(result)
-        if result == "ok":
-            KSR.auth.consume_credentials()  # the gateway's credentials stay on its side
-            KSR.pv.sets(PEER_TAG_AVP, account.tenant)
-            log(KSR.info, f"gateway account {username} from {KSR.kx.get_srcip()} authenticated")
-            return True
-        if header is not None and KSR.pike.pike_check_req() < 0:
-            if bannable:
-                self.ban(KSR.kx.get_srcip())
-            else:
-                metrics.gateway_auth("flood from a gateway")
-                log(KSR.warn, f"failed credentials flooding from gateway {KSR.kx.get_srcip()}: not challenged")
-            return False
-        if header is not None:
-            log(KSR.notice, f"gateway credentials from {KSR.kx.get_srcip()} refused: {result}")
-        elif self.over_challenge_rate(bannable):
-            return False
-        KSR.auth.auth_challenge(realm, CHALLENGE_FLAGS)
-        return False
-
-    def over_challenge_rate(self, bannable: bool) -> bool:
-        """A source asking for more than CHALLENGE_MAX_PER_SOURCE challenges a second gets silence (a first
-        INVITE is how every call starts, so these are not counted toward the flood ban; a source that is no
-        configured gateway is banned all the same)."""
-        src = KSR.kx.get_srcip()
-        sent = KSR.htable.sht_inc(CHALLENGE_TABLE, f"{src}:{int(time.time())}")
-        if not tenancy.over_rate_limit(sent, self.settings.challenge_max_per_source):
-            return False
-        metrics.gateway_auth("challenge flood")
-        if bannable:
-            self.ban(src)
-        elif sent == self.settings.challenge_max_per_source + 1:  # one line per source and second
-            log(KSR.warn, f"challenges to {src} over {self.settings.challenge_max_per_source}/s: not answered")
+def authenticated_gateway(svc, req, bannable: bool = True) -> bool:
+    """True: the request's credentials are a gateway account's (its tenant is now the peer tag).
+    False: answered with a challenge, or silence for a flooding source. A source that is a configured
+    gateway (`bannable` False) is never banned for failed credentials, only silenced while it floods:
+    spoofed UDP would otherwise lock the real platform out."""
+    realm = svc.settings.auth_realm
+    name = "Authorization" if req.method == "REGISTER" else "Proxy-Authorization"  # what auth_challenge asked for
+    header = KSR.hdr.get(name) if KSR.hdr.is_present(name) > 0 else None
+    username = credential_username(header)
+    account = svc.current("account", svc.accounts, username) if username else None
+    result = "missing" if header is None else "unknown account" if account is None else None
+    if result is None:
+        code = KSR.auth.pv_auth_check(realm, account.ha1, AUTH_CHECK_HA1, 0)
+        result = "ok" if code > 0 else f"rejected {code}"
+    metrics.gateway_auth(result)
+    if result == "ok":
+        KSR.auth.consume_credentials()  # the gateway's credentials stay on its side
+        KSR.pv.sets(PEER_TAG_AVP, account.tenant)
+        log(KSR.info, f"gateway account {username} from {req.src} authenticated")
         return True
+    if header is not None and KSR.pike.pike_check_req() < 0:
+        if bannable:
+            ban(svc.settings, req.src)
+        else:
+            metrics.gateway_auth("flood from a gateway")
+            log(KSR.warn, f"failed credentials flooding from gateway {req.src}: not challenged")
+        return False
+    if header is not None:
+        log(KSR.notice, f"gateway credentials from {req.src} refused: {result}")
+    elif over_challenge_rate(svc.settings, req.src, bannable):
+        return False
+    KSR.auth.auth_challenge(realm, CHALLENGE_FLAGS)
+    return False
+
+
+def over_challenge_rate(settings, src: str, bannable: bool) -> bool:
+    """A source asking for more than CHALLENGE_MAX_PER_SOURCE challenges a second gets silence (a first
+    INVITE is how every call starts, so these are not counted toward the flood ban; a source that is no
+    configured gateway is banned all the same)."""
+    sent = KSR.htable.sht_inc(CHALLENGE_TABLE, f"{src}:{int(time.time())}")
+    if not tenancy.over_rate_limit(sent, settings.challenge_max_per_source):
+        return False
+    metrics.gateway_auth("challenge flood")
+    if bannable:
+        ban(settings, src)
+    elif sent == settings.challenge_max_per_source + 1:  # one line per source and second
+        log(KSR.warn, f"challenges to {src} over {settings.challenge_max_per_source}/s: not answered")
+    return True

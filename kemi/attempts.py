@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import challenges, dlgvar, media, metrics, policy, records, sdpscrub, timing, tlspeer
-from .hiding import crashed, log
+from . import challenges, dlgvar, media, metrics, policy, records, rewriting, sdpscrub, timing, tlspeer
+from .context import Reply
+from .hiding import crashed, log, safe
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
@@ -50,148 +51,148 @@ class Leg:
     no_answer_ms: int  # provisional but no final answer: next peer
 
 
-class Attempts:
-    """SbcRoutes' attempts: one per peer tried."""
-
-    def pick_peer(self, groups: list[int], leg: Leg) -> bool:
-        """Select a peer from the first group with an active member; the groups left over are kept
-        for the failure route."""
-        while groups:
-            group, groups = groups[0], groups[1:]
-            if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
-                KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
-                KSR.pv.sets(GROUP_AVP, str(group))
-                self.point_ruri_at_peer()
-                return True
-            log(KSR.warn, f"no active {leg.peer} in group {group}")
-        return False
-
-    def point_ruri_at_peer(self) -> None:
-        """Request-URI = our number at the selected destination: built whole here, so no host,
-        parameter or ?header of the received Request-URI survives."""
-        KSR.seturi(policy.with_user(KSR.kx.get_duri(), KSR.pv.get(NUMBER_AVP)))
-
-    def attempt(self, leg: Leg) -> bool:
-        """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed."""
-        group = KSR.pv.get(GROUP_AVP) or ""
-        peer = destination()
-        KSR.pv.sets(challenges.DESTINATION_AVP, peer)
-        records.attempt(leg.direction, group, peer)
-        timing.started(leg.direction, records.tenant(), group)
-        return self.resend(leg)
-
-    def resend(self, leg: Leg) -> bool:
-        """(Re-)send the INVITE of this attempt: a new branch, with the leg's timers and routes."""
-        peer = destination()
-        KSR.pv.sets("$fs", self.settings.socket(leg.side, policy.transport(peer)))
-        tlspeer.ask_for_name(peer)
-        KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
-        KSR.tm.t_on_branch(leg.branch)
-        KSR.tm.t_on_reply("reply_media")
-        KSR.tm.t_on_failure(leg.failure)
-        return self.relay()
-
-    def relay(self) -> bool:
-        if KSR.tm.t_relay() < 0:
-            log(KSR.err, f"relay of {KSR.kx.get_method()} to {KSR.kx.get_ruri()} failed")
-            if KSR.tmx.t_is_failure_route() < 0 and not KSR.is_ACK():
-                # Statefully: the transaction exists (the egress check may have dropped every branch),
-                # and the dialog ends only when it sees the transaction's final answer.
-                self.guard.reply(503, "Service Unavailable", self.arrived_on(), stateful=True)
-            return False
-        return True
-
-    # ---- per-branch media (runs for each attempt, so a failover re-offers) ---------------------
-
-    def branch_to_gateway(self, msg) -> int:
-        return self._branch_media("private", "public")
-
-    def branch_to_telecom(self, msg) -> int:
-        return self._branch_media("public", "private")
-
-    def _branch_media(self, src: str, dst: str) -> int:
-        try:
-            # The gateway leg's protocol: this attempt's gateway's setting, or what a gateway calling in offered.
-            if dst == "public":
-                protocol = media.gateway_protocol(KSR.pv.get("$xavp(_dsdst_=>attrs)"))
-            else:
-                protocol = media.offered_protocol(KSR.textops.search_body)
-            dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
-            if dst == "public" and not self.replace_to(KSR.pv.get(NUMBER_AVP) or "", dst):
-                # The caller's own To would name our private side: the branch does not leave.
-                log(KSR.err, "To of the attempt not replaced, branch dropped")
-                KSR.set_drop()
-                return 1
-            flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
-            if KSR.rtpengine.rtpengine_manage(flags) < 0:
-                # Never let an SDP with the other side's addresses through: drop the branch.
-                log(KSR.err, "rtpengine offer failed, branch dropped")
-                KSR.set_drop()
-        except Exception:  # noqa: BLE001
-            crashed("branch route", traceback.format_exc())
-            KSR.set_drop()
-        return 1
-
-    # ---- replies and failures ------------------------------------------------------------------
-
-    def reply_media(self, msg) -> int:
-        try:
-            status = KSR.kx.get_status()
-            pdd = timing.provisional(status)
-            if pdd is not None:
-                records.late_ringing(pdd)
-            self.remove_headers(policy.side_headers(self.guard.names))  # the answering side's software
-            if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
-                if not sdpscrub.scrub():
-                    # It would name the answering side's software: the far side waits for the next answer.
-                    self.guard.refused("media", self.arrived_on(), "sdp not scrubbed")
-                    KSR.set_drop()
-                elif KSR.rtpengine.rtpengine_manage(media.answer_flags(
-                        self.arrived_on(), kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) < 0:
-                    log(KSR.err, f"rtpengine answer failed on {status}")
-        except Exception:  # noqa: BLE001
-            crashed("reply route", traceback.format_exc())
-        return 1
-
-    def failure_from_gateway(self, msg) -> int:
-        return self._failure(self.to_gateway)
-
-    def failure_from_telecom(self, msg) -> int:
-        return self._failure(self.to_carrier)
-
-    def _failure(self, leg: Leg) -> int:
-        """An attempt ended without a 2xx: fail over, or let the answer through, or give up with 503."""
-        try:
-            status = KSR.tm.t_get_status_code()
-            if KSR.tm.t_is_canceled() > 0:
-                log(KSR.info, f"call canceled while a {leg.peer} was trying")
-                status = 487
-            elif status in challenges.CHALLENGES and self.answered_challenge(leg):
-                return 1  # the same peer again, with our credentials
-            elif not policy.fails_over(status):
-                log(KSR.notice, f"{leg.peer} answered {status}: final")
-            else:
-                if policy.marks_down(status):
-                    KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
-                while self.next_peer(leg):
-                    log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
-                    metrics.failover(leg.direction, status)
-                    if self.attempt(leg):
-                        return 1
-                log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
-                KSR.rtpengine.rtpengine_delete0()
-                records.failed(503)
-                KSR.hdr.append_to_reply(GIVE_UP_REASON)
-                KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
-                return 1
-            records.failed(status)
-            KSR.rtpengine.rtpengine_delete0()
-        except Exception:  # noqa: BLE001
-            crashed("failure route", traceback.format_exc())
-        return 1
-
-    def next_peer(self, leg: Leg) -> bool:
-        if KSR.dispatcher.ds_next_dst() > 0:
-            self.point_ruri_at_peer()
+def pick_peer(groups: list[int], leg: Leg) -> bool:
+    """Select a peer from the first group with an active member; the groups left over are kept
+    for the failure route."""
+    while groups:
+        group, groups = groups[0], groups[1:]
+        if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
+            KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
+            KSR.pv.sets(GROUP_AVP, str(group))
+            point_ruri_at_peer()
             return True
-        return self.pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)
+        log(KSR.warn, f"no active {leg.peer} in group {group}")
+    return False
+
+
+def point_ruri_at_peer() -> None:
+    """Request-URI = our number at the selected destination: built whole here, so no host,
+    parameter or ?header of the received Request-URI survives."""
+    KSR.seturi(policy.with_user(KSR.kx.get_duri(), KSR.pv.get(NUMBER_AVP)))
+
+
+def attempt(svc, leg: Leg, req=None) -> bool:
+    """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed. `req`: the
+    request route's message; None in the failure route."""
+    group = KSR.pv.get(GROUP_AVP) or ""
+    peer = destination()
+    KSR.pv.sets(challenges.DESTINATION_AVP, peer)
+    records.attempt(leg.direction, group, peer)
+    timing.started(leg.direction, records.tenant(), group)
+    return resend(svc, leg, peer, req)
+
+
+def resend(svc, leg: Leg, peer: str, req=None) -> bool:
+    """(Re-)send the INVITE of this attempt to `peer`: a new branch, with the leg's timers and routes."""
+    KSR.pv.sets("$fs", svc.settings.socket(leg.side, policy.transport(peer)))
+    tlspeer.ask_for_name(peer)
+    KSR.tm.t_set_fr(leg.no_answer_ms, leg.no_reply_ms)
+    KSR.tm.t_on_branch(leg.branch)
+    KSR.tm.t_on_reply("reply_media")
+    KSR.tm.t_on_failure(leg.failure)
+    return relay(svc, req)
+
+
+def relay(svc, req=None) -> bool:
+    """t_relay; a request route's failed relay is answered 503 (in the failure route tm answers)."""
+    if KSR.tm.t_relay() < 0:
+        log(KSR.err, f"relay of {safe(KSR.kx.get_method)} to {safe(KSR.kx.get_ruri)} failed")
+        if req is not None and not req.is_ack:
+            # Statefully: the transaction exists (the egress check may have dropped every branch),
+            # and the dialog ends only when it sees the transaction's final answer.
+            svc.guard.reply(503, "Service Unavailable", req.side, stateful=True)
+        return False
+    return True
+
+
+# ---- per-branch media (runs for each attempt, so a failover re-offers) ---------------------------
+
+
+def branch_media(svc, src: str, dst: str) -> int:
+    try:
+        # The gateway leg's protocol: this attempt's gateway's setting, or what a gateway calling in offered.
+        if dst == "public":
+            protocol = media.gateway_protocol(KSR.pv.get("$xavp(_dsdst_=>attrs)"))
+        else:
+            protocol = media.offered_protocol(KSR.textops.search_body)
+        dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
+        if dst == "public" and not rewriting.replace_to(svc.settings, KSR.pv.get(NUMBER_AVP) or "", dst,
+                                                        destination()):
+            # The caller's own To would name our private side: the branch does not leave.
+            log(KSR.err, "To of the attempt not replaced, branch dropped")
+            KSR.set_drop()
+            return 1
+        flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
+        if KSR.rtpengine.rtpengine_manage(flags) < 0:
+            # Never let an SDP with the other side's addresses through: drop the branch.
+            log(KSR.err, "rtpengine offer failed, branch dropped")
+            KSR.set_drop()
+    except Exception:  # noqa: BLE001
+        crashed("branch route", traceback.format_exc())
+        KSR.set_drop()
+    return 1
+
+
+# ---- replies and failures ----------------------------------------------------------------------
+
+
+def reply_media(svc, reply: Reply) -> int:
+    """tm's reply route of an INVITE's branch: the answering side's software headers go, its SDP is scrubbed
+    and handed to rtpengine (an answer it cannot carry hidden waits for the next one)."""
+    try:
+        status = KSR.kx.get_status()
+        pdd = timing.provisional(status)
+        if pdd is not None:
+            records.late_ringing(pdd)
+        rewriting.remove_headers(svc, policy.side_headers(reply.names))
+        if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
+            if not sdpscrub.scrub():
+                # It would name the answering side's software: the far side waits for the next answer.
+                svc.guard.refused("media", reply.side, "sdp not scrubbed")
+                KSR.set_drop()
+            elif KSR.rtpengine.rtpengine_manage(media.answer_flags(
+                    reply.side, kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) < 0:
+                log(KSR.err, f"rtpengine answer failed on {status}")
+    except Exception:  # noqa: BLE001
+        crashed("reply route", traceback.format_exc())
+    return 1
+
+
+def failure(svc, leg: Leg) -> int:
+    """An attempt ended without a 2xx: fail over, or let the answer through, or give up with 503."""
+    try:
+        status = KSR.tm.t_get_status_code()
+        if KSR.tm.t_is_canceled() > 0:
+            log(KSR.info, f"call canceled while a {leg.peer} was trying")
+            status = 487
+        elif status in challenges.CHALLENGES and challenges.answer(svc, leg):
+            resend(svc, leg, destination())  # the same peer again, with our credentials
+            return 1
+        elif not policy.fails_over(status):
+            log(KSR.notice, f"{leg.peer} answered {status}: final")
+        else:
+            if policy.marks_down(status):
+                KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
+            while next_peer(leg):
+                log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
+                metrics.failover(leg.direction, status)
+                if attempt(svc, leg):
+                    return 1
+            log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
+            KSR.rtpengine.rtpengine_delete0()
+            records.failed(503)
+            KSR.hdr.append_to_reply(GIVE_UP_REASON)
+            KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
+            return 1
+        records.failed(status)
+        KSR.rtpengine.rtpengine_delete0()
+    except Exception:  # noqa: BLE001
+        crashed("failure route", traceback.format_exc())
+    return 1
+
+
+def next_peer(leg: Leg) -> bool:
+    if KSR.dispatcher.ds_next_dst() > 0:
+        point_ruri_at_peer()
+        return True
+    return pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

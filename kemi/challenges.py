@@ -48,29 +48,27 @@ def outcome(destination: str, answered_for: str | None, credential: Credential |
     return "answer"
 
 
-class Challenges:
-    """SbcRoutes' answer to a peer's challenge, from the failure route."""
-
-    def answered_challenge(self, leg) -> bool:
-        """True when the challenge was answered and the INVITE re-sent to the same peer; False means
-        the caller fails over (the challenge counts as the peer's failure)."""
-        destination = KSR.pv.get(DESTINATION_AVP) or ""
-        answered_for = KSR.pv.get(ANSWERED_AVP)
-        host = peer_host(destination) if answered_for != destination else None
-        credential = self.current("credential", self.credentials, host) if host else None
-        decision = outcome(destination, answered_for, credential)
-        if decision == "answer":
-            KSR.pv.sets(REALM_AVP, credential.realm)
-            KSR.pv.sets(USERNAME_AVP, credential.username)
-            KSR.pv.sets(PASSWORD_AVP, credential.ha1 or credential.password)
-            if KSR.uac.uac_auth_mode(UAC_MODE_HA1 if credential.ha1 else 0) < 0:
-                decision = "not answerable"  # uac logged why: realm mismatch, unparsable challenge
-        metrics.peer_auth(leg.direction, decision)
-        if decision != "answer":
-            log(KSR.notice, f"{leg.peer} {destination} challenged the call: {decision}")
-            return False
-        KSR.pv.sets(ANSWERED_AVP, destination)
-        if destination != KSR.kx.get_ruri():
-            KSR.setdsturi(destination)  # uac_auth set the R-URI; the packet still goes where it went
-        log(KSR.info, f"{leg.peer} {destination} challenged the call: answered as {credential.username}")
-        return self.resend(leg)
+def answer(svc, leg) -> bool:
+    """A peer's challenge to the current attempt, from the failure route: True when its credentials are set
+    for the same peer (the caller re-sends the INVITE); False means the caller fails over (the challenge
+    counts as the peer's failure)."""
+    destination = KSR.pv.get(DESTINATION_AVP) or ""
+    answered_for = KSR.pv.get(ANSWERED_AVP)
+    host = peer_host(destination) if answered_for != destination else None
+    credential = svc.current("credential", svc.credentials, host) if host else None
+    decision = outcome(destination, answered_for, credential)
+    if decision == "answer":
+        KSR.pv.sets(REALM_AVP, credential.realm)
+        KSR.pv.sets(USERNAME_AVP, credential.username)
+        KSR.pv.sets(PASSWORD_AVP, credential.ha1 or credential.password)
+        if KSR.uac.uac_auth_mode(UAC_MODE_HA1 if credential.ha1 else 0) < 0:
+            decision = "not answerable"  # uac logged why: realm mismatch, unparsable challenge
+    metrics.peer_auth(leg.direction, decision)
+    if decision != "answer":
+        log(KSR.notice, f"{leg.peer} {destination} challenged the call: {decision}")
+        return False
+    KSR.pv.sets(ANSWERED_AVP, destination)
+    if destination != KSR.kx.get_ruri():
+        KSR.setdsturi(destination)  # uac_auth set the R-URI; the packet still goes where it went
+    log(KSR.info, f"{leg.peer} {destination} challenged the call: answered as {credential.username}")
+    return True

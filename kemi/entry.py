@@ -14,58 +14,25 @@ _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
-import kemi.accounts  # noqa: E402
-import kemi.admission  # noqa: E402
-import kemi.attempts  # noqa: E402
-import kemi.benchswitch  # noqa: E402
-import kemi.challenges  # noqa: E402
-import kemi.cluster  # noqa: E402
-import kemi.deadmedia  # noqa: E402
-import kemi.destinations  # noqa: E402
-import kemi.didcache  # noqa: E402
-import kemi.diddb  # noqa: E402
-import kemi.dlgvar  # noqa: E402
-import kemi.e164  # noqa: E402
-import kemi.egress  # noqa: E402
-import kemi.events  # noqa: E402
-import kemi.fields  # noqa: E402
-import kemi.gwprobe  # noqa: E402
-import kemi.hiding  # noqa: E402
-import kemi.hostnames  # noqa: E402
-import kemi.htables  # noqa: E402
-import kemi.indialog  # noqa: E402
-import kemi.media  # noqa: E402
-import kemi.mediastats  # noqa: E402
-import kemi.metrics  # noqa: E402
-import kemi.minutes  # noqa: E402
-import kemi.ng  # noqa: E402
-import kemi.peers  # noqa: E402
-import kemi.policy  # noqa: E402
-import kemi.quality  # noqa: E402
-import kemi.records  # noqa: E402
-import kemi.rewriting  # noqa: E402
-import kemi.routes  # noqa: E402
-import kemi.sdpscrub  # noqa: E402
-import kemi.settings  # noqa: E402
-import kemi.snapshot  # noqa: E402
-import kemi.tenancy  # noqa: E402
-import kemi.timing  # noqa: E402
-import kemi.tlspeer  # noqa: E402
-import kemi.wire  # noqa: E402
+import kemi  # noqa: E402
+import kemi.ksrcount  # noqa: E402
+import kemi.reloading  # noqa: E402
 
-# Every module of the package, each after those it imports from (tests/unit/test_entry.py checks both):
-# a module left out would keep its old code after a reload.
-_MODULES = (kemi.benchswitch, kemi.htables, kemi.dlgvar, kemi.fields, kemi.settings, kemi.snapshot, kemi.ng,
-            kemi.e164, kemi.destinations, kemi.wire, kemi.didcache, kemi.media, kemi.sdpscrub, kemi.mediastats,
-            kemi.metrics, kemi.policy, kemi.hostnames, kemi.tenancy, kemi.timing, kemi.hiding, kemi.tlspeer,
-            kemi.gwprobe, kemi.records, kemi.cluster, kemi.quality, kemi.minutes, kemi.deadmedia, kemi.accounts,
-            kemi.challenges, kemi.diddb, kemi.attempts, kemi.admission, kemi.egress, kemi.events, kemi.indialog,
-            kemi.peers, kemi.rewriting, kemi.routes)
+kemi.ksrcount.install()  # bench only (SBC_BENCH_COUNT_KSR): before any routing module binds KSR
+
+
+def _reload_all() -> None:
+    """Every module of the package (subpackages too), re-imported after those it imports from: the order is
+    computed from their imports (kemi/reloading.py), so a module added anywhere is reloaded in its place."""
+    for name in kemi.reloading.order("kemi", kemi.__path__):
+        if name != "kemi.entry":  # (Kamailio re-imports this file itself)
+            module = sys.modules.get(name) or importlib.import_module(name)
+            importlib.reload(module)
+    kemi.ksrcount.install()
 
 
 def mod_init():
-    for module in _MODULES:
-        importlib.reload(module)
+    _reload_all()
     settings = kemi.settings.load()
     directory = Path(settings.snapshot_dir) if settings.snapshot_dir else None
     loader = kemi.diddb.DidDatabase(settings, on_error=kemi.metrics.db_error,
@@ -122,5 +89,5 @@ def mod_init():
         finally:  # a DB outage (no gateway list) must not stop the probes of the targets already known
             probe()
 
-    return kemi.routes.SbcRoutes(settings, dids, tenants, credentials, accounts, keeper, gateway_dns)
+    return kemi.sbc.Sbc(kemi.services.Services(settings, dids, tenants, credentials, accounts, keeper, gateway_dns))
 

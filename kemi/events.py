@@ -31,84 +31,87 @@ def gateway_dns_outcome(outcome: str, detail: str) -> None:
     metrics.gateway_dns(outcome)
 
 
-class EventRoutes:
-    """SbcRoutes' handlers for Kamailio's module events."""
+def dispatcher_event(svc, event: str) -> int:
+    """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
+    try:
+        KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
+    except Exception:  # noqa: BLE001
+        crashed("dispatcher event handler", traceback.format_exc())
+    return 1
 
-    def ksr_dispatcher_event(self, msg, event: str = "") -> int:
-        """Probing changed a gateway's or carrier's state (dispatcher:dst-down / dst-up)."""
-        try:
-            KSR.notice(f"sbc: {event or 'dispatcher event'} {KSR.pv.get('$ru')}\n")
-        except Exception:  # noqa: BLE001
-            crashed("dispatcher event handler", traceback.format_exc())
-        return 1
 
-    def ksr_dialog_event(self, msg, event: str = "") -> int:
-        """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
-        its To-tag is learnt after it): recorded, its media watched, and the Call-ID the callee answered
-        with kept for the BYEs the SBC may have to send it. Failures are recorded by the failure route,
-        which knows why. dialog:end: no longer watched."""
-        try:
-            if event == "dialog:start":
-                status = KSR.kx.get_status()
-                records.answered(status if 200 <= status < 300 else 200)
-                dlgvar.put(CALLEE_CALLID, self.guard.arrival_callid() or "")
-                deadmedia.watch(self.settings.media_timeout)
-            elif event == "dialog:end":
-                deadmedia.forget()
-                cluster.call_ended(self.settings)
-        except Exception:  # noqa: BLE001
-            crashed("dialog event handler", traceback.format_exc())
-        return 1
+def dialog_event(svc, event: str) -> int:
+    """dialog:start = the call was answered (the reply route cannot see the dialog's variables yet:
+    its To-tag is learnt after it): recorded, its media watched, and the Call-ID the callee answered
+    with kept for the BYEs the SBC may have to send it. Failures are recorded by the failure route,
+    which knows why. dialog:end: no longer watched."""
+    try:
+        if event == "dialog:start":
+            status = KSR.kx.get_status()
+            records.answered(status if 200 <= status < 300 else 200)
+            dlgvar.put(CALLEE_CALLID, svc.guard.arrival_callid() or "")
+            deadmedia.watch(svc.settings.media_timeout)
+        elif event == "dialog:end":
+            deadmedia.forget()
+            cluster.call_ended(svc.settings)
+    except Exception:  # noqa: BLE001
+        crashed("dialog event handler", traceback.format_exc())
+    return 1
 
-    def ksr_media_watch(self, msg, event: str = "") -> int:
-        """rtimer (every MEDIA_CHECK_INTERVAL s, its own process): calls whose media stopped are ended."""
-        try:
-            deadmedia.sweep((self.settings.rtpengine_ng_ip, self.settings.rtpengine_ng_port))
-        except Exception:  # noqa: BLE001
-            crashed("media watch", traceback.format_exc())
-        return 1
 
-    def ksr_snapshot(self, msg, event: str = "") -> int:
-        """rtimer (every SNAPSHOT_INTERVAL s, its own process): the last known configuration kept on disk."""
-        try:
-            if self.snapshots is not None:
-                self.snapshots.check()
-        except Exception:  # noqa: BLE001
-            crashed("snapshot", traceback.format_exc())
-        return 1
+def media_watch(svc, event: str) -> int:
+    """rtimer (every MEDIA_CHECK_INTERVAL s, its own process): calls whose media stopped are ended."""
+    try:
+        deadmedia.sweep((svc.settings.rtpengine_ng_ip, svc.settings.rtpengine_ng_port))
+    except Exception:  # noqa: BLE001
+        crashed("media watch", traceback.format_exc())
+    return 1
 
-    def ksr_gateway_dns(self, msg, event: str = "") -> int:
-        """rtimer (every second, its own process, paced in Python): the addresses of host-named gateways
-        (every GATEWAY_DNS_INTERVAL s) and the probes of each of their targets (every DS_PING_INTERVAL s)."""
-        try:
-            if self.gateway_dns is not None:
-                self.gateway_dns()
-        except DidSourceError as exc:
-            KSR.warn(printable(f"sbc: gateway dns: no gateway list ({exc}), the last addresses stay") + "\n")
-        except Exception:  # noqa: BLE001
-            crashed("gateway dns", traceback.format_exc())
-        return 1
 
-    def ksr_uac_reply(self, msg, event: str = "") -> int:
-        """uac:reply: the answer to a gateway target's probe (kemi/gwprobe.py), kept for the timer's next round."""
-        try:
-            gwprobe.ksr_record()
-        except Exception:  # noqa: BLE001
-            crashed("gateway probe answer", traceback.format_exc())
-        return 1
+def snapshot(svc, event: str) -> int:
+    """rtimer (every SNAPSHOT_INTERVAL s, its own process): the last known configuration kept on disk."""
+    try:
+        if svc.snapshots is not None:
+            svc.snapshots.check()
+    except Exception:  # noqa: BLE001
+        crashed("snapshot", traceback.format_exc())
+    return 1
 
-    def ksr_xhttp_event(self, msg, event: str = "") -> int:
-        """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
-        try:
-            if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (self.settings.metrics_ip,
-                                                                    str(self.settings.metrics_port)):
-                log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
-                return 1
-            if KSR.xhttp_prom.check_uri() > 0:
-                metrics.refresh_gauges()
-                KSR.xhttp_prom.dispatch()
-            else:
-                KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
-        except Exception:  # noqa: BLE001
-            crashed("metrics handler", traceback.format_exc())
-        return 1
+
+def gateway_dns(svc, event: str) -> int:
+    """rtimer (every second, its own process, paced in Python): the addresses of host-named gateways
+    (every GATEWAY_DNS_INTERVAL s) and the probes of each of their targets (every DS_PING_INTERVAL s)."""
+    try:
+        if svc.gateway_dns is not None:
+            svc.gateway_dns()
+    except DidSourceError as exc:
+        KSR.warn(printable(f"sbc: gateway dns: no gateway list ({exc}), the last addresses stay") + "\n")
+    except Exception:  # noqa: BLE001
+        crashed("gateway dns", traceback.format_exc())
+    return 1
+
+
+def uac_reply(svc, event: str) -> int:
+    """uac:reply: the answer to a gateway target's probe (kemi/gwprobe.py), kept for the timer's next round."""
+    try:
+        gwprobe.ksr_record()
+    except Exception:  # noqa: BLE001
+        crashed("gateway probe answer", traceback.format_exc())
+    return 1
+
+
+def xhttp_event(svc, event: str) -> int:
+    """HTTP: Prometheus metrics on the management socket; nothing at all on the SIP sockets."""
+    try:
+        if (KSR.kx.get_rcvip(), str(KSR.kx.get_rcvport())) != (svc.settings.metrics_ip,
+                                                                str(svc.settings.metrics_port)):
+            log(KSR.notice, f"ignored HTTP request from {KSR.kx.get_srcip()} on a SIP socket")
+            return 1
+        if KSR.xhttp_prom.check_uri() > 0:
+            metrics.refresh_gauges()
+            KSR.xhttp_prom.dispatch()
+        else:
+            KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")
+    except Exception:  # noqa: BLE001
+        crashed("metrics handler", traceback.format_exc())
+    return 1

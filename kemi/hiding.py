@@ -70,23 +70,38 @@ def crashed(where: str, trace: str) -> None:
     KSR.err(printable(f"sbc: {where} crashed: {trace}") + "\n")
 
 
+TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
+
+
+def store_up(without_topos: bool, method: str) -> bool:
+    """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
+    # Asked before every request (3 of a call's ~30 Redis round trips): a PING cached for even a
+    # second would let requests through to a store that just failed. redis_cmd answers 0 on success,
+    # -1 when the server cannot be reached (or is still switched off in this process after a
+    # failure: until the next second, see kamailio.cfg).
+    if without_topos:
+        return True
+    if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
+        KSR.ndb_redis.redis_free("sbc_ping")
+        return True
+    log(KSR.err, f"topology-hiding store (Redis) not answering: {method} refused")
+    return False
+
+
 class Guard:
     def __init__(self, own_ips: dict[str, str]):
         self.own_ips = own_ips  # socket name -> IP ("private", "public")
         self.masked_via = None  # first Via of the last message that arrived with a masked Call-ID
         self.masked_callid = None  # and that Call-ID, as it arrived
-        self.names: tuple[str, ...] = ()  # header names of the message problem() last passed
 
     # ---- ingress ------------------------------------------------------------------------------
 
-    def problem(self, is_request: bool) -> str | None:
-        """Why the message being handled cannot be carried, or None. Its header names are kept for
-        the header filters, which run later in the same route (one parse of the bytes per message)."""
+    def problem(self, is_request: bool) -> tuple[str | None, tuple[str, ...]]:
+        """Why the message being handled cannot be carried (or None), and its header names: the header
+        filters later in the same route use them (one parse of the bytes per message)."""
         if "guard" in benchswitch.OFF or "ingress" in benchswitch.OFF:
-            self.names = wire.header_names(raw_bytes(KSR.kx.get_msgbuf))
-            return None
-        reason, self.names = wire.check(raw_bytes(KSR.kx.get_msgbuf), is_request=is_request)
-        return reason
+            return None, wire.header_names(raw_bytes(KSR.kx.get_msgbuf))
+        return wire.check(raw_bytes(KSR.kx.get_msgbuf), is_request=is_request)
 
     def refused(self, stage: str, side: str | None, reason: str) -> None:
         log(KSR.notice, f"{stage}: {reason} ({safe(KSR.kx.get_method)} from {safe(KSR.kx.get_srcip)} on {side})")

@@ -132,7 +132,7 @@ def test_an_account_set_after_a_failed_attempt_is_read_again_at_once(ksr):
     routes = make_routes()
     reads = []
     accounts = {}
-    routes.accounts = DidCache(lambda name: reads.append(name) or accounts.get(name), ttl=60, negative_ttl=30,
+    routes.svc.accounts = DidCache(lambda name: reads.append(name) or accounts.get(name), ttl=60, negative_ttl=30,
                                maxsize=10)
     account_invite(ksr, user="vapi-new")
     routes.ksr_request_route(None)  # unknown: challenged, and the miss is cached

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi import hostnames, policy
+from kemi import hostnames, peers, policy
 from kemi.policy import Named
 
 from .test_routes import make_routes
@@ -163,18 +163,16 @@ def test_a_public_request_from_a_resolved_address_is_a_gateways(ksr):
     ksr.returns["dispatcher.ds_is_from_list_mode"] = -1
     ksr.returns["htable.sht_get"] = lambda table, key: "sip.unpod.tel" if (table, key) == ("gwdns", "127.0.7.31") \
         else None
-    ksr.returns["kx.get_srcip"] = "127.0.7.31"
-    assert make_routes().is_public_gateway() is True
-    ksr.returns["kx.get_srcip"] = "127.0.7.32"
-    assert make_routes().is_public_gateway() is False
+    assert peers.is_public_gateway(make_routes().svc.settings, "127.0.7.31") is True
+    assert peers.is_public_gateway(make_routes().svc.settings, "127.0.7.32") is False
 
 
 def test_the_timer_hands_its_work_to_the_resolver_and_survives_a_crash(ksr):
     calls = []
     routes = make_routes()
-    routes.gateway_dns = lambda: calls.append(1)
+    routes.svc.gateway_dns = lambda: calls.append(1)
     assert routes.ksr_gateway_dns(None) == 1 and calls == [1]
-    routes.gateway_dns = lambda: 1 / 0
+    routes.svc.gateway_dns = lambda: 1 / 0
     assert routes.ksr_gateway_dns(None) == 1
     assert "gateway dns" in ksr.logged()
 

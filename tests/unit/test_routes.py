@@ -5,12 +5,13 @@ import json
 import pytest
 
 from kemi import benchswitch, hostnames, indialog, media, settings, timing
-from kemi.accounts import Account
-from kemi.attempts import GIVE_UP_REASON, KEEPALIVE_AVP
+from kemi.accounts import PEER_TAG_AVP, Account
+from kemi.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, NUMBER_AVP
 from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
 from kemi.didcache import DidCache, DidRoute, DidSourceError
 from kemi.hiding import CALLEE_TO
-from kemi.routes import GROUP_AVP, GROUPS_AVP, NUMBER_AVP, PEER_TAG_AVP, SbcRoutes
+from kemi.sbc import Sbc
+from kemi.services import Services
 from kemi.tenancy import Tenant
 from tests.unit.fake_ksr import WELL_FORMED
 
@@ -66,10 +67,10 @@ def make_routes(dids=DIDS, **overrides):
             raise DidSourceError("down")
         return dids.get(did)
 
-    return SbcRoutes(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100),
+    return Sbc(Services(s, DidCache(loader, ttl=60, negative_ttl=10, maxsize=100),
                      DidCache(TENANTS.get, ttl=60, negative_ttl=10, maxsize=100),
                      DidCache(CREDENTIALS.get, ttl=60, negative_ttl=10, maxsize=100),
-                     DidCache(ACCOUNTS.get, ttl=60, negative_ttl=10, maxsize=100))
+                     DidCache(ACCOUNTS.get, ttl=60, negative_ttl=10, maxsize=100)))
 
 
 def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550101", totag=False,
@@ -1041,7 +1042,7 @@ def test_a_credential_is_not_answered_from_an_unreachable_db(ksr):
 
     def down(host):
         raise DidSourceError("down")
-    routes.credentials = DidCache(down, ttl=60, negative_ttl=10, maxsize=10)
+    routes.svc.credentials = DidCache(down, ttl=60, negative_ttl=10, maxsize=10)
     routes.failure_from_gateway(None)
     assert ksr.called("uac.uac_auth_mode") == [] and ksr.called("tm.t_reply") == [(503, "No Gateway Available")]
 
@@ -1050,7 +1051,7 @@ def test_a_changed_credential_is_read_again_by_every_process(ksr):
     challenged(ksr)
     routes = make_routes()
     reads = []
-    routes.credentials = DidCache(lambda host: reads.append(host) or CREDENTIALS.get(host), ttl=60,
+    routes.svc.credentials = DidCache(lambda host: reads.append(host) or CREDENTIALS.get(host), ttl=60,
                                   negative_ttl=10, maxsize=10)
     for generation in (None, None, "7"):  # another call's attempt each time; then sbcctl changed a credential
         ksr.pvs.pop(ANSWERED_AVP, None)

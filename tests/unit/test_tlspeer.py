@@ -3,7 +3,7 @@ the SNI asked, the socket a TLS destination leaves by, and what the settings ref
 
 import pytest
 
-from kemi import metrics, settings, tlspeer
+from kemi import attempts, metrics, settings, tlspeer
 from stack import tlsconf
 from tests.integration.tlsca import Authority
 
@@ -100,7 +100,7 @@ def test_other_destinations_touch_no_tls_state(ksr, destination):
 def test_a_tls_attempt_leaves_by_the_tls_socket_with_its_sni(ksr):
     routes = make_routes(**{k.lower(): v for k, v in TLS_ENV.items()})
     ksr.returns["kx.get_duri"] = f"sip:{VAPI};transport=tls"
-    routes.resend(routes.to_gateway)
+    attempts.resend(routes.svc, routes.svc.to_gateway, attempts.destination())
     assert ksr.actions()[:3] == [("pv.sets", ("$fs", "tls:127.0.2.1:5061")), ("pv.unset", ("$xavp(tls)",)),
                                  ("pv.sets", (tlspeer.SNI, VAPI))]
 
