@@ -1,14 +1,15 @@
 """The SBC's cost per call next to a native kamailio.cfg of the same call flow, in one run.
 
-    make bench                                   # host Kamailio, default ladder
+    make bench                                   # both runtimes, default ladder
     python -m bench.cps --ladder 100,200,300 --calls 2000 --off topos,cdr
 
 Carrier (SIPp) -> private socket -> Kamailio -> public socket -> two gateways (SIPp), through the same
-MariaDB, Redis and rtpengine. The two sides (bench/native.cfg, the reference; kamailio/kamailio.cfg, the
-SBC as shipped) run one after the other at each rate of the ladder, the order alternating, on the same
-sockets. For each run: Kamailio's CPU per call and the whole stack's (on-CPU time of the processes,
-/proc/PID/schedstat), INVITE->200 p50/p99 (SIPp -trace_rtt), failed calls, MariaDB statements and Redis
-commands per call. `--off` adds SBC runs with features switched off (bench only: see bench/features.py).
+MariaDB, Redis and rtpengine. The sides (bench/native.cfg, the seed's flow; bench/native-full.cfg, the SBC's
+work in native cfg; kamailio/kamailio.cfg, the SBC as shipped) run one after the other at each rate of the
+ladder, the order turning, on the same sockets. For each run: Kamailio's CPU per call and the whole
+stack's (on-CPU time of the processes, /proc/PID/schedstat), INVITE->200 p50/p99 (SIPp -trace_rtt), failed
+calls, MariaDB statements and Redis commands per call; then one SBC run with its KSR crossings counted.
+`--off` adds SBC runs with features switched off (bench only: see bench/features.py).
 Must run in its own network namespace (make bench does that): all traffic stays on loopback.
 """
 
@@ -23,6 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from kemi import ksrcount
 from stack.services import KAMAILIO_DIR
 from stack.stack import Stack
 
@@ -30,16 +32,17 @@ from . import features, probe, report, runtime
 from .load import TENANT_SQL, Load
 
 BENCH = Path(__file__).resolve().parent
-REFERENCE = BENCH / "native.cfg"
+# The references: the seed's call flow (no hiding, no state), and the SBC's own work in native cfg.
+REFERENCES = {"native": BENCH / "native.cfg", "native-full": BENCH / "native-full.cfg"}
 SHIPPED = KAMAILIO_DIR / "kamailio.cfg"
 
 
 def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ...], rate: float, calls: int,
              work: Path) -> dict:
     """Start this side's Kamailio, warm it up, measure `calls` at `rate`, stop it."""
-    cfg = REFERENCE if name == "native" else SHIPPED
+    cfg = REFERENCES.get(name, SHIPPED)
     env = {**stack.env, **features.switches(off)}
-    if name == "native":
+    if name in REFERENCES:
         env["NATIVE_SQLCON"] = "cb=>" + stack.settings.kamailio_env()["DB_URL"]
     label = name if not off else f"sbc-no-{'-'.join(off)}"
     kamailio = start_kamailio(stack, where, env, work / f"{where}-{label}-{rate:g}", cfg, features.defines(off))
@@ -54,6 +57,54 @@ def run_side(stack: Stack, load: Load, where: str, name: str, off: tuple[str, ..
     finally:
         kamailio.stop()
     return {"runtime": where, "side": label, "rate": rate, **result, **probe.per_call(before, after, calls)}
+
+
+# Entry points that run per message; the others are timers and HTTP, counted apart (not per call).
+PER_MESSAGE = ("ksr_request_route", "branch_to_gateway", "branch_to_telecom", "ksr_reply_route", "reply_media",
+               "failure_from_gateway", "failure_from_telecom", "ksr_onsend_route", "ksr_onsend_check",
+               "ksr_topos_event", "ksr_tm_event", "ksr_dialog_event", "ksr_dispatcher_event", "ksr_uac_reply")
+
+
+def htable_items(kamailio, table: str) -> dict[str, int]:
+    """name -> value of an htable's integer items (RPC htable.dump)."""
+    found: dict[str, int] = {}
+
+    def walk(node) -> None:
+        if isinstance(node, dict):
+            if "name" in node and isinstance(node.get("value"), int):
+                found[node["name"]] = node["value"]
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(kamailio.jsonrpc("htable.dump", table))
+    return found
+
+
+def count_crossings(stack: Stack, load: Load, where: str, calls: int, rate: float, work: Path) -> dict:
+    """One extra SBC run with every KSR call counted (kemi/ksrcount.py): crossings per call, per entry point.
+    Apart from the timed runs, whose CPU the counting would change."""
+    env = {**stack.env, "SBC_BENCH_COUNT_KSR": "1"}
+    kamailio = start_kamailio(stack, where, env, work / f"{where}-sbc-counted")
+    try:
+        load.calls(f"counted-{where}-warm", 40, 20)
+        before = ksrcount.per_entry(htable_items(kamailio, ksrcount.COUNT_TABLE))
+        result = load.calls(f"counted-{where}", calls, rate)
+        time.sleep(1.5)
+        after = ksrcount.per_entry(htable_items(kamailio, ksrcount.COUNT_TABLE))
+    finally:
+        kamailio.stop()
+    placed = max(result["ok"], 1)
+    entries = {}
+    for entry, (crossings, runs) in sorted(after.items()):
+        was = before.get(entry, (0, 0))
+        entries[entry] = {"crossings_per_call": round((crossings - was[0]) / placed, 1),
+                          "runs_per_call": round((runs - was[1]) / placed, 2)}
+    per_call = round(sum(e["crossings_per_call"] for name, e in entries.items() if name in PER_MESSAGE), 1)
+    return {"runtime": where, "calls": result["ok"], "failed": result["failed"], "ksr_crossings_per_call": per_call,
+            "entries": entries}
 
 
 def start_kamailio(stack: Stack, where: str, env: dict[str, str], run_dir: Path, cfg: Path = SHIPPED,
@@ -97,14 +148,17 @@ def media(stack: Stack, where: str):
         rtpengine.stop()
 
 
-def _ladder(work: Path, args, ladder: list[float], variants: list) -> list[dict]:
-    rows = []
+def _ladder(work: Path, args, ladder: list[float], variants: list) -> tuple[list[dict], list[dict]]:
+    rows, counted = [], []
     runtimes = [r for r in args.runtime.split(",") if r]
     with backing(work, runtimes, args.workers, args.duration_ms) as (stack, load):
         for where in runtimes:
             with media(stack, where):
                 _rates(stack, load, where, ladder, variants, args, work, rows)
-    return rows
+                if args.count_calls and "sbc" in args.sides:
+                    counted.append(count_crossings(stack, load, where, args.count_calls, min(ladder), work))
+                    print(report.crossings(counted[-1]), flush=True)
+    return rows, counted
 
 
 def _rates(stack, load, where, ladder, variants, args, work, rows) -> None:
@@ -126,7 +180,9 @@ def main() -> int:
                         " (one run per name, 'all' for all at once)")
     parser.add_argument("--runtime", default="host,image", help="host (this host's Kamailio), image (the "
                         "shipped image's) or both, comma-separated")
-    parser.add_argument("--sides", default="native,sbc", help="which of native,sbc to run")
+    parser.add_argument("--sides", default="native,native-full,sbc", help="which of native,native-full,sbc to run")
+    parser.add_argument("--count-calls", type=int, default=500, help="calls of the extra run that counts KSR "
+                        "crossings per call (0: none)")
     parser.add_argument("--keep", action="store_true", help="keep the run directory (logs) and print where")
     parser.add_argument("--out", type=Path, default=BENCH / "results")
     args = parser.parse_args()
@@ -137,24 +193,27 @@ def main() -> int:
         parser.error("--runtime: host, image or host,image")
     ladder = [float(r) for r in args.ladder.split(",") if r]
     sides = [s for s in args.sides.split(",") if s]
-    if not sides or set(sides) - {"native", "sbc"}:
-        parser.error("--sides: native, sbc or both")
+    if not sides or set(sides) - {"native", "native-full", "sbc"}:
+        parser.error("--sides: some of native, native-full, sbc")
     variants = [(s, ()) for s in sides] + features.variants(args.off)
 
     if args.keep:
         work = Path(tempfile.mkdtemp(prefix="sbc-bench-"))
         print(f"run directory (kept): {work}")
-        rows = _ladder(work, args, ladder, variants)
+        rows, counted = _ladder(work, args, ladder, variants)
     else:
         with tempfile.TemporaryDirectory(prefix="sbc-bench-") as tmp:
-            rows = _ladder(Path(tmp), args, ladder, variants)
+            rows, counted = _ladder(Path(tmp), args, ladder, variants)
     summary = {where: report.summary([r for r in rows if r["runtime"] == where])
                for where in dict.fromkeys(r["runtime"] for r in rows)}
     for where, sides in summary.items():
         print(f"\n{where}\n{report.table(sides)}")
+    for found in counted:
+        print(f"\n{found['runtime']}: KSR crossings per call\n{report.crossings_table(found)}")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"bench-{int(time.time())}.json").write_text(
-        json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": rows, "summary": summary}, indent=2))
+        json.dumps({"args": vars(args) | {"out": str(args.out)}, "runs": rows, "summary": summary,
+                    "ksr_crossings": counted}, indent=2))
     return 0
 
 

@@ -47,17 +47,34 @@ def summary(rows: list[dict]) -> dict:
             s["stack_cpu_ratio"] = round(s["stack_cpu_us"] / max(native["stack_cpu_us"], 1), 2)
             s["rate_ratio"] = round(s["zero_failure_rate"] / native["zero_failure_rate"], 2) \
                 if native["zero_failure_rate"] else None
+    full = sides.get("native-full")
+    if full:
+        for s in sides.values():
+            s["cpu_ratio_full"] = round(s["kamailio_cpu_us"] / max(full["kamailio_cpu_us"], 1), 2)
     return sides
 
 
 def table(sides: dict) -> str:
-    head = ("| side | Kamailio CPU/call | stack CPU/call | x native (Kamailio, stack) | INVITE->200 p50/p99 "
-            "| highest 0-failure rate | DB stmts/call | Redis cmds/call |")
-    lines = [head, "|" + "---|" * 8]
+    head = ("| side | Kamailio CPU/call | stack CPU/call | x native (Kamailio, stack) | x native-full (Kamailio) "
+            "| INVITE->200 p50/p99 | highest 0-failure rate | DB stmts/call | Redis cmds/call |")
+    lines = [head, "|" + "---|" * 9]
     for side, s in sides.items():
         lines.append(
             f"| {side} | {s['kamailio_cpu_us']} µs @ {s['at_rate']:g}/s | {s['stack_cpu_us']} µs "
-            f"| {s.get('cpu_ratio')}x, {s.get('stack_cpu_ratio')}x "
+            f"| {s.get('cpu_ratio')}x, {s.get('stack_cpu_ratio')}x | {s.get('cpu_ratio_full')}x "
             f"| {s['invite_200_p50_ms']} / {s['invite_200_p99_ms']} ms | {s['zero_failure_rate']:g}/s "
             f"| {s['db_statements']} | {s['redis_commands']} |")
+    return "\n".join(lines)
+
+
+def crossings(found: dict) -> str:
+    return (f"{found['runtime']:>5} {'sbc-counted':>22} {found['calls']} ok {found['failed']} failed  "
+            f"KSR crossings {found['ksr_crossings_per_call']}/call")
+
+
+def crossings_table(found: dict) -> str:
+    lines = ["| entry point | KSR crossings per call | runs per call |", "|---|---|---|"]
+    for entry, e in sorted(found["entries"].items(), key=lambda item: -item[1]["crossings_per_call"]):
+        lines.append(f"| {entry} | {e['crossings_per_call']} | {e['runs_per_call']} |")
+    lines.append(f"| **per call (SIP messages)** | **{found['ksr_crossings_per_call']}** | |")
     return "\n".join(lines)
