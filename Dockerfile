@@ -11,6 +11,7 @@ RUN ./scripts/install-deps.sh --runtime \
     && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/lib/mysql /var/log/apt /var/log/*.log
 
 COPY kemi/ kemi/
+COPY sbclib/ sbclib/
 COPY kamailio/ kamailio/
 COPY stack/ stack/
 COPY sbcctl/ sbcctl/

@@ -3,7 +3,7 @@
 # under docker compose, each driven by SIPp in a private network namespace.
 PY := .venv/bin/python
 # The integration stack sees only its own loopback: nothing it sends can leave this machine. Its own
-# mount namespace lets the compose tests run a Docker engine there (tests/integration/engine.py).
+# mount namespace lets the compose tests run a Docker engine there (testkit/engine.py).
 ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example

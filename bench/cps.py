@@ -24,12 +24,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import features, probe, report, runtime
+from bench.load import TENANT_SQL, Load
 from kemi import ksrcount
 from stack.services import KAMAILIO_DIR
 from stack.stack import Stack
-
-from . import features, probe, report, runtime
-from .load import TENANT_SQL, Load
 
 BENCH = Path(__file__).resolve().parent
 # The references: the seed's call flow (no hiding, no state), and the SBC's own work in native cfg.

@@ -1,9 +1,9 @@
-"""SBC features the bench can switch off, to put a figure on each one's cost (kemi/benchswitch.py):
+"""SBC features the bench can switch off, to put a figure on each one's cost (sbclib/benchswitch.py):
 the routes read SBC_BENCH_OFF, kamailio.cfg reads -A BENCH_NO_TOPOS / BENCH_NO_CDR."""
 
 from __future__ import annotations
 
-from kemi.benchswitch import FEATURES
+from sbclib.benchswitch import FEATURES
 
 _DEFINES = {"topos": "BENCH_NO_TOPOS", "cdr": "BENCH_NO_CDR"}
 

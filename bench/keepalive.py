@@ -3,7 +3,7 @@
     python -m bench.keepalive --calls 50 --seconds 10        # make bench-keepalive
 
 The image's rtpengine (the host's rtpengine 10 has no audio player) holds `--calls` calls, set up over ng
-with the flags the SBC sends (kemi.media). Four runs of `--seconds` each, one after the other:
+with the flags the SBC sends (sbclib.media). Four runs of `--seconds` each, one after the other:
   forward         no keepalive, the gateway leg sends 50 packets/s per call, the carrier is silent
   keepalive       the same with the audio player (one leg decoded, both legs encoded and paced)
   forward-quiet   no keepalive, nobody sends (rtpengine idles)
@@ -23,11 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-from kemi import media, ng, settings
-from tests.integration.rtp import media_address
-from tests.integration.sipua import sdp
-
-from . import probe, runtime
+from bench import probe, runtime
+from sbclib import media, ng, settings
+from testkit.rtp import media_address
+from testkit.sipua import sdp
 
 CARRIER_IP, GATEWAY_IP = "127.0.4.30", "127.0.3.30"
 FIRST_PORT = 46000  # each call: carrier and gateway on FIRST_PORT + 4 * call (RTCP one above: never read)
@@ -35,7 +34,7 @@ PCMU_20MS = b"\xff" * 160
 
 
 def _ng_flags(kemi_flags: str) -> dict:
-    """kemi.media's flag string as the rtpengine module sends it over ng."""
+    """sbclib.media's flag string as the rtpengine module sends it over ng."""
     out: dict = {"flags": []}
     for item in kemi_flags.split():
         key, _, value = item.partition("=")

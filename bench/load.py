@@ -9,7 +9,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tests.integration.harness import SCENARIOS, Sipp
+from testkit.harness import SCENARIOS, Sipp
 
 CARRIER = "127.0.4.2"
 GATEWAYS = ("127.0.3.2", "127.0.3.3")  # set 2 of the demo data: the bench DID spreads over these

@@ -4,8 +4,8 @@ Redis (rtpengine's calls), next to the same calls through a while b is stopped, 
     make bench-pair                              # host Kamailio, default ladder
     python -m bench.pair --ladder 50,100,200 --seconds 20
 
-The nodes run in namespaces on a LAN made inside this run's own network namespace (tests/integration/
-pair.py, 198.51.100.0/24 only). For each rate and both modes: on-CPU time per call of each node's Kamailio
+The nodes run in namespaces on a LAN made inside this run's own network namespace (testkit/pair.py,
+198.51.100.0/24 only). For each rate and both modes: on-CPU time per call of each node's Kamailio
 and rtpengine (their process groups) and of Redis, failed calls, INVITE->200 p50/p99, Redis commands per
 call. Signalling and SDP only (rtpengine anchors, no RTP), as `make bench`.
 """
@@ -19,11 +19,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.integration.harness import Sipp
-from tests.integration.pair import CARRIER, DID, GATEWAY, NODES, SERVICE, Lan, Node, Shared
-
-from . import probe
-from .load import _scenarios, place
+from bench import probe
+from bench.load import _scenarios, place
+from testkit.harness import Sipp
+from testkit.pair import CARRIER, DID, GATEWAY, NODES, SERVICE, Lan, Node, Shared
 
 RESULTS = Path(__file__).resolve().parent / "results"
 

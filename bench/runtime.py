@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 from stack.services import REPO, Kamailio, RtpEngine
-from tests.integration.engine import IsolatedEngine, docker
+from testkit.engine import IsolatedEngine, docker
 
 IMAGE = "voice-ai-sbc:latest"
 

@@ -25,8 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from . import probe
-from .cps import BENCH, backing, media, start_kamailio
+from bench import probe
+from bench.cps import BENCH, backing, media, start_kamailio
 
 
 def _rpc_numbers(kamailio, *command: str) -> dict[str, int]:

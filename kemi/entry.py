@@ -17,14 +17,26 @@ if _ROOT not in sys.path:
 import kemi  # noqa: E402
 import kemi.ksrcount  # noqa: E402
 import kemi.reloading  # noqa: E402
+import sbclib  # noqa: E402
 
 kemi.ksrcount.install()  # bench only (SBC_BENCH_COUNT_KSR): before any routing module binds KSR
 
+import kemi.events  # noqa: E402
+import kemi.gateways.gwprobe  # noqa: E402
+import kemi.gateways.hostnames  # noqa: E402
+import kemi.sbc  # noqa: E402
+import kemi.services  # noqa: E402
+import kemi.telemetry.metrics  # noqa: E402
+import sbclib.didcache  # noqa: E402
+import sbclib.diddb  # noqa: E402
+import sbclib.settings  # noqa: E402
+import sbclib.snapshot  # noqa: E402
+
 
 def _reload_all() -> None:
-    """Every module of the package (subpackages too), re-imported after those it imports from: the order is
-    computed from their imports (kemi/reloading.py), so a module added anywhere is reloaded in its place."""
-    for name in kemi.reloading.order("kemi", kemi.__path__):
+    """Every module of kemi (subpackages too) and of sbclib, re-imported after those it imports from: the order
+    is computed from their imports (kemi/reloading.py), so a module added anywhere is reloaded in its place."""
+    for name in kemi.reloading.order({"sbclib": sbclib.__path__, "kemi": kemi.__path__}):
         if name != "kemi.entry":  # (Kamailio re-imports this file itself)
             module = sys.modules.get(name) or importlib.import_module(name)
             importlib.reload(module)
@@ -33,39 +45,39 @@ def _reload_all() -> None:
 
 def mod_init():
     _reload_all()
-    settings = kemi.settings.load()
+    settings = sbclib.settings.load()
     directory = Path(settings.snapshot_dir) if settings.snapshot_dir else None
-    loader = kemi.diddb.DidDatabase(settings, on_error=kemi.metrics.db_error,
-                                    snapshot=kemi.snapshot.Snapshot(directory) if directory else None,
-                                    on_snapshot=lambda: kemi.metrics.snapshot("read"))
-    dids = kemi.didcache.DidCache(
+    loader = sbclib.diddb.DidDatabase(settings, on_error=kemi.telemetry.metrics.db_error,
+                                    snapshot=sbclib.snapshot.Snapshot(directory) if directory else None,
+                                    on_snapshot=lambda: kemi.telemetry.metrics.snapshot("read"))
+    dids = sbclib.didcache.DidCache(
         loader,
         ttl=settings.did_cache_ttl,
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=settings.did_cache_size,
     )
     # Tenants change rarely and are few: the same cache, keyed by tenant name.
-    tenants = kemi.didcache.DidCache(
+    tenants = sbclib.didcache.DidCache(
         loader.tenant,
         ttl=settings.did_cache_ttl,
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
     # Peer credentials: read when a peer first challenges, then from memory.
-    credentials = kemi.didcache.DidCache(
+    credentials = sbclib.didcache.DidCache(
         loader.credential,
         ttl=settings.did_cache_ttl,
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
-    accounts = kemi.didcache.DidCache(
+    accounts = sbclib.didcache.DidCache(
         loader.account,
         ttl=settings.did_cache_ttl,
         negative_ttl=settings.did_cache_negative_ttl,
         maxsize=10_000,
     )
-    keeper = kemi.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
-    h = kemi.hostnames
+    keeper = sbclib.snapshot.Keeper(directory, loader.connect, kemi.events.snapshot_outcome) if directory else None
+    h = kemi.gateways.hostnames
     resolver = h.Resolver(h.ksr_srv, h.ksr_a, h.ksr_put, h.ksr_remove, h.ksr_listed, kemi.events.gateway_dns_outcome,
                           h.ksr_reload_dispatcher)
     rows: list[tuple[int, str, int]] = []  # the gateway sets' rows, as the last resolution read them
@@ -75,7 +87,7 @@ def mod_init():
         resolver.refresh([uri for _, uri, _ in rows])
 
     resolve = h.Paced(resolve_all, settings.gateway_dns_interval)
-    p = kemi.gwprobe
+    p = kemi.gateways.gwprobe
     probe = h.Paced(p.Prober(resolver.targets, p.Health(settings.ds_probing_threshold, settings.ds_inactive_threshold),
                              lambda code: p.accepts(settings.ds_ping_reply_codes, code),
                              p.ksr_send(lambda transport: settings.socket("public", transport)), p.ksr_answer,

@@ -6,9 +6,11 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import cluster, deadmedia, dlgvar, gwprobe, metrics, records
-from .didcache import DidSourceError
-from .hiding import CALLEE_CALLID, crashed, log, printable
+from kemi.gateways import gwprobe
+from kemi.state import cluster, deadmedia, dlgvar
+from kemi.telemetry import metrics, records
+from kemi.topology.hiding import CALLEE_CALLID, crashed, log, printable
+from sbclib.didcache import DidSourceError
 
 
 def snapshot_outcome(outcome: str, detail: str) -> None:
@@ -92,7 +94,7 @@ def gateway_dns(svc, event: str) -> int:
 
 
 def uac_reply(svc, event: str) -> int:
-    """uac:reply: the answer to a gateway target's probe (kemi/gwprobe.py), kept for the timer's next round."""
+    """uac:reply: the answer to a gateway target's probe (kemi/gateways/gwprobe.py), kept for the timer's next round."""
     try:
         gwprobe.ksr_record()
     except Exception:  # noqa: BLE001

@@ -7,25 +7,15 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import (
-    attempts,
-    benchswitch,
-    deadmedia,
-    dlgvar,
-    hiding,
-    hostnames,
-    media,
-    metrics,
-    peers,
-    policy,
-    quality,
-    records,
-    rewriting,
-    tenancy,
-)
-from .challenges import peer_host
-from .hiding import log
-from .mediastats import LEGS
+from kemi.access import peers
+from kemi.access.challenges import peer_host
+from kemi.gateways import attempts, hostnames
+from kemi.state import deadmedia, dlgvar
+from kemi.telemetry import metrics, quality, records
+from kemi.topology import hiding, rewriting
+from kemi.topology.hiding import log
+from sbclib import benchswitch, media, policy, tenancy
+from sbclib.mediastats import LEGS
 
 
 def _across(side: str | None) -> str:
@@ -130,7 +120,7 @@ def from_dialog_peer(svc, req) -> bool:
 
 
 def transfer(svc, req) -> bool:
-    """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (kemi.tenancy)."""
+    """A REFER: relayed to the carrier with a Refer-To of its own, or answered 403 (sbclib.tenancy)."""
     side = req.side
     name = records.tenant()
     tenant = svc.current("tenant", svc.tenants, name) if name else None  # None: refused, the default

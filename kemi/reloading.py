@@ -1,5 +1,6 @@
-"""The order in which `kamcmd app_python.reload` re-imports the package: computed from the modules' own imports,
-each module after every module it imports from, so that a `from .x import name` binds the new `name`."""
+"""The order in which `kamcmd app_python.reload` re-imports the routes' packages (kemi and the sbclib it uses):
+computed from the modules' own imports, each module after every module it imports from, so that a
+`from x import name` binds the new `name`."""
 
 from __future__ import annotations
 
@@ -15,8 +16,8 @@ def modules_of(package: str, path: list[str]) -> list[str]:
     return sorted(m.name for m in pkgutil.walk_packages(path, prefix=f"{package}."))
 
 
-def imports_of(name: str, source: str, is_package: bool, within: str) -> set[str]:
-    """The modules of package `within` that module `name` imports (relative or absolute)."""
+def imports_of(name: str, source: str, is_package: bool, within: tuple[str, ...]) -> set[str]:
+    """The modules of the packages `within` that module `name` imports (relative or absolute)."""
     anchor = name if is_package else name.rpartition(".")[0]
     found = set()
     for node in ast.walk(ast.parse(source)):
@@ -27,16 +28,17 @@ def imports_of(name: str, source: str, is_package: bool, within: str) -> set[str
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from . import x`: module x
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {m for m in found if m == within or m.startswith(f"{within}.")}
+    return {m for m in found if m.split(".")[0] in within}
 
 
-def order(package: str, path: list[str]) -> list[str]:
-    """The package's modules, leaves first. Raises graphlib.CycleError on an import cycle."""
-    names = modules_of(package, path)
+def order(packages: dict[str, list[str]]) -> list[str]:
+    """The packages' modules (package name -> its __path__), leaves first. Raises graphlib.CycleError on an
+    import cycle."""
+    names = [name for package, path in packages.items() for name in modules_of(package, path)]
     graph = {}
     for name in names:
         spec = importlib.util.find_spec(name)
         is_package = spec.submodule_search_locations is not None
         source = Path(spec.origin).read_text()
-        graph[name] = {m for m in imports_of(name, source, is_package, package) if m in names and m != name}
+        graph[name] = {m for m in imports_of(name, source, is_package, tuple(packages)) if m in names and m != name}
     return list(TopologicalSorter(graph).static_order())

@@ -12,14 +12,20 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import admission, attempts, cluster, e164, hiding, indialog, peers, policy, records, rewriting, tenancy, tlspeer
-from .accounts import PEER_TAG_AVP, registration
-from .admission import reject
-from .attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP
-from .context import Request
-from .didcache import DidUnavailable
-from .hiding import log
-from .peers import BAN_TABLE
+from kemi import indialog
+from kemi.access import admission, peers
+from kemi.access.accounts import PEER_TAG_AVP, registration
+from kemi.access.admission import reject
+from kemi.access.peers import BAN_TABLE
+from kemi.context import Request
+from kemi.gateways import attempts
+from kemi.gateways.attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP
+from kemi.state import cluster
+from kemi.telemetry import records
+from kemi.topology import hiding, rewriting, tlspeer
+from kemi.topology.hiding import log
+from sbclib import e164, policy, tenancy
+from sbclib.didcache import DidUnavailable
 
 MAX_FORWARDS = 10
 

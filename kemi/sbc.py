@@ -8,10 +8,14 @@ from collections.abc import Callable
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import attempts, cluster, egress, events, ksrcount, peers, routes
-from .context import Reply, Request, take_reply
-from .hiding import crashed
-from .services import Services
+from kemi import events, ksrcount, routes
+from kemi.access import peers
+from kemi.context import Reply, Request, take_reply
+from kemi.gateways import attempts
+from kemi.services import Services
+from kemi.state import cluster
+from kemi.topology import egress
+from kemi.topology.hiding import crashed
 
 
 def request(svc: Services, event: str) -> int:

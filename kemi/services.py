@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from . import benchswitch, cluster, metrics, tenancy
-from .attempts import Leg
-from .didcache import DidCache, DidUnavailable
-from .hiding import Guard, log
-from .settings import Settings
+from kemi.gateways.attempts import Leg
+from kemi.state import cluster
+from kemi.telemetry import metrics
+from kemi.topology.hiding import Guard, log
+from sbclib import benchswitch, tenancy
+from sbclib.didcache import DidCache, DidUnavailable
+from sbclib.settings import Settings
 
 STATE_TABLE = "sbcstate"  # htable: "generation" is bumped by sbcctl when DIDs or tenants change
 
@@ -18,8 +20,8 @@ class Services:
     def __init__(self, settings: Settings, dids: DidCache, tenants: DidCache, credentials: DidCache,
                  accounts: DidCache, snapshots=None, gateway_dns=None):
         self.settings = settings
-        self.snapshots = snapshots  # kemi.snapshot.Keeper, for the snapshot timer
-        self.gateway_dns = gateway_dns  # the gateway DNS timer's work (kemi.hostnames.Resolver)
+        self.snapshots = snapshots  # sbclib.snapshot.Keeper, for the snapshot timer
+        self.gateway_dns = gateway_dns  # the gateway DNS timer's work (kemi.gateways.hostnames.Resolver)
         self.dids = dids
         self.tenants = tenants
         self.credentials = credentials  # peer host -> Credential, for a peer's 401/407

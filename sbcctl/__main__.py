@@ -1,3 +1,3 @@
-from .cli import app
+from sbcctl.cli import app
 
 app(prog_name="sbcctl")

@@ -17,13 +17,11 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from kemi import policy, snapshot
-from kemi import settings as settings_mod
-from stack import dotenv
-
-from . import rpc, status, validate
-from .snapshotstore import SnapshotStore
-from .store import DISABLED, Reads, Store
+from sbcctl import status, validate
+from sbcctl.snapshotstore import SnapshotStore
+from sbcctl.store import DISABLED, Reads, Store
+from sbclib import dotenv, policy, rpc, snapshot
+from sbclib import settings as settings_mod
 
 REPO = Path(__file__).resolve().parent.parent
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
@@ -124,7 +122,7 @@ def reload(*methods: str):
 def _only_unresolved_names_left_out() -> bool:
     """dispatcher.reload answers "Reload Failed" when a row did not load, having loaded all the others;
     a row named by host name is left out while its name does not resolve, and joins its set when it does
-    (the gateway DNS timer reloads, kemi/hostnames.py). True, with a warning, when only such rows are out."""
+    (the gateway DNS timer reloads, kemi/gateways/hostnames.py). True, with a warning, when only such rows are out."""
     try:
         listed = status.peers(rpc.call(state["rpc"], "dispatcher.list"), state["settings"].carrier_group)
     except (rpc.RpcError, ValueError, KeyError, TypeError):
@@ -420,8 +418,8 @@ def reload_all():
 
 
 # The commands of these modules use this module's helpers: imported once those exist.
-from . import fraud, monitoring  # noqa: E402, F401 - register check, status, calls, cdr; acl list uses fraud
-from .tenants import tenant_app  # noqa: E402
+from sbcctl import fraud, monitoring  # noqa: E402, F401 - register check, status, calls, cdr; acl list uses fraud
+from sbcctl.tenants import tenant_app  # noqa: E402
 
 app.add_typer(tenant_app, name="tenant")
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import typer
 
-from kemi import destinations, policy
+from sbclib import destinations, policy
 
-GATEWAY_ROW, ACCOUNT_ROW, CARRIER_ROW = 2, 4, 1  # address groups (kemi/peers.py, kemi/accounts.py)
+GATEWAY_ROW, ACCOUNT_ROW, CARRIER_ROW = 2, 4, 1  # address groups (kemi/access/peers.py, kemi/access/accounts.py)
 WIDE_MASK = 29  # a dedicated network of more than 8 addresses is worth a second look
 RISKY_TYPES = ("premium_rate", "shared_cost", "personal_number")
 # phonenumbers' region "001": satellite, international networks, UIFN freephone
@@ -108,7 +108,7 @@ def tenant_findings(tenants: dict[str, dict]) -> list[Finding]:
 
 # ---- the command ---------------------------------------------------------------------------------
 
-from .cli import app, read_store, show, state  # noqa: E402 - the CLI's helpers, defined before this import
+from sbcctl.cli import app, read_store, show, state  # noqa: E402 - the CLI's helpers, defined before this import
 
 
 @app.command("check")

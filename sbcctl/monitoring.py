@@ -6,11 +6,10 @@ import json
 
 import typer
 
-from kemi import mediastats
-
-from . import rpc, status, validate
-from .cli import app, checked, fail, read_store, show, state
-from .store import Store
+from sbcctl import status, validate
+from sbcctl.cli import app, checked, fail, read_store, show, state
+from sbcctl.store import Store
+from sbclib import mediastats, rpc
 
 
 def _rpc(method: str, *params):

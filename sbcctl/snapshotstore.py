@@ -1,5 +1,5 @@
 """sbcctl's reads while the DB does not answer: the SBC's snapshot of its last known configuration
-(kemi/snapshot.py), loaded into an in-memory SQLite so that the listing commands run their own queries."""
+(sbclib/snapshot.py), loaded into an in-memory SQLite so that the listing commands run their own queries."""
 
 from __future__ import annotations
 
@@ -8,9 +8,8 @@ import re
 import sqlite3
 from pathlib import Path
 
-from kemi import snapshot
-
-from .store import Reads
+from sbcctl.store import Reads
+from sbclib import snapshot
 
 _SQL_TYPES = {"int": "INTEGER", "double": "REAL", "time": "INTEGER", "str": "TEXT"}
 

@@ -8,9 +8,9 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from kemi import mediastats, ng
-from kemi.settings import Settings
-from stack.services import redis_ping
+from sbclib import mediastats, ng
+from sbclib.probes import redis_ping
+from sbclib.settings import Settings
 
 # dispatcher.list FLAGS: first letter = state, second = probing.
 DS_STATE = {"A": "up", "I": "down", "D": "disabled", "T": "trying"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pymysql
 
-from kemi.settings import Settings
+from sbclib.settings import Settings
 
 DISABLED = 4  # dispatcher flags bit: administratively disabled
 

@@ -1,16 +1,15 @@
 """sbcctl tenant: tenants' call settings: media timeout and keepalive, transfers, limits, and where their
-calls may go (kemi/destinations.py). The rest of a tenant row is provisioned in SQL for now."""
+calls may go (sbclib/destinations.py). The rest of a tenant row is provisioned in SQL for now."""
 
 from __future__ import annotations
 
 import typer
 
-from kemi import destinations
-from kemi.tenancy import TRANSFERS
-from stack.services import AUDIO_PLAYER_SINCE, rtpengine_version
-
-from .cli import checked, fail, new_routing_generation, read_store, show, store
-from .validate import InputError
+from sbcctl.cli import checked, fail, new_routing_generation, read_store, show, store
+from sbcctl.validate import InputError
+from sbclib import destinations
+from sbclib.probes import AUDIO_PLAYER_SINCE, rtpengine_version
+from sbclib.tenancy import TRANSFERS
 
 tenant_app = typer.Typer(help="tenants: list them; their media, transfers, limits and allowed destinations",
                          no_args_is_help=True)

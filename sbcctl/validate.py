@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 
-from kemi import e164, media, policy
+from sbclib import e164, media, policy
 
 
 class InputError(ValueError):

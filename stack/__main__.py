@@ -17,12 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from kemi import ng
-from kemi.settings import ConfigError
-
-from . import demo, dotenv, sipprobe
-from .services import REPO, Service, StartError
-from .stack import Stack
+from sbclib import dotenv, ng
+from sbclib.settings import ConfigError
+from stack import demo, sipprobe
+from stack.services import REPO, Service, StartError
+from stack.stack import Stack
 
 
 def serve(stack: Stack, services: list[Service], bootstrap_db: bool) -> int:

@@ -15,11 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from kemi import ng
-from kemi.settings import Settings
-
-from .services import REPO, MariaDB, Service, StartError
-from .sipplog import SipMessage, parse_messages
+from sbclib import ng
+from sbclib.settings import Settings
+from stack.services import REPO, MariaDB, Service, StartError
+from stack.sipplog import SipMessage, parse_messages
 
 SCENARIOS = REPO / "tests" / "scenarios"  # the integration tests' peers, the same SIPp scenarios
 DEMO_CARRIER = "127.0.4.2"  # in the demo ACL's carrier network, not a dispatcher destination

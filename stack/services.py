@@ -5,22 +5,19 @@ from __future__ import annotations
 import grp
 import os
 import pwd
-import re
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from kemi import ng, snapshot
-from kemi.settings import ConfigError, Settings
-from sbcctl import rpc
-
-from . import sipprobe, tlsconf
+from sbclib import ng, rpc, snapshot
+from sbclib.probes import redis_ping
+from sbclib.settings import ConfigError, Settings
+from stack import sipprobe, tlsconf
 
 REPO = Path(__file__).resolve().parent.parent
 KAMAILIO_DIR = REPO / "kamailio"
@@ -232,17 +229,6 @@ def db_answers(settings: Settings, timeout: float = 1.0) -> bool:
         return False
 
 
-def redis_ping(ip: str, port: int, timeout: float = 0.5, password: str = "") -> bool:
-    """True when Redis answers PING (after AUTH when it has a password); OSError when it cannot be reached."""
-    with socket.create_connection((ip, port), timeout=timeout) as conn:
-        if password:
-            conn.sendall(f"AUTH {password}\r\n".encode())
-            if not conn.recv(64).startswith(b"+OK"):
-                return False
-        conn.sendall(b"PING\r\n")
-        return conn.recv(16).startswith(b"+PONG")
-
-
 class RtpEngine(Service):
     name = "rtpengine"
 
@@ -281,23 +267,6 @@ class RtpEngine(Service):
         self._spawn(self.argv())
         s = self.settings
         self._wait(lambda: ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port, 0.3), 30)
-
-
-AUDIO_PLAYER_SINCE = (11,)  # rtpengine's audio player (media keepalive): mr11 and later
-
-
-def rtpengine_version(binary: str = "rtpengine") -> tuple[int, ...] | None:
-    """The version of the rtpengine installed here ("Version: 12.5.1.31-1"), None when there is none."""
-    try:
-        done = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return parse_rtpengine_version(done.stdout + done.stderr)  # it prints to stderr
-
-
-def parse_rtpengine_version(text: str) -> tuple[int, ...] | None:
-    found = re.search(r"Version:\s*(\d+(?:\.\d+)*)", text)
-    return tuple(int(part) for part in found.group(1).split(".")) if found else None
 
 
 def start_id() -> int:

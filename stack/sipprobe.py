@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 
-from kemi.policy import LOCAL_MONITOR
+from sbclib.policy import LOCAL_MONITOR
 
 
 def options(host: str, port: int, source_ip: str = LOCAL_MONITOR, timeout: float = 1.0) -> int | None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kemi import settings as settings_mod
-
-from .demo import DemoPeers
-from .services import Kamailio, MariaDB, Redis, RtpEngine
+from sbclib import settings as settings_mod
+from stack.demo import DemoPeers
+from stack.services import Kamailio, MariaDB, Redis, RtpEngine
 
 
 class Stack:

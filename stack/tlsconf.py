@@ -2,7 +2,7 @@
 
 The public side serves TLS 1.2 or newer with our certificate; a connection we open to a gateway must show
 a certificate that chains to TLS_CA (the handshake fails otherwise). The name in that certificate is
-checked on what arrives over the connection (kemi/tlspeer.py): Kamailio's tls module checks no host name.
+checked on what arrives over the connection (kemi/topology/tlspeer.py): Kamailio's tls module checks no host name.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from kemi.settings import ConfigError, Settings
+from sbclib.settings import ConfigError, Settings
 
 NAME = "tls.cfg"
 

@@ -16,7 +16,7 @@ def declared() -> set[str]:
 
 
 def counted_by_the_routes() -> set[str]:
-    tree = ast.parse((REPO / "kemi" / "metrics.py").read_text())
+    tree = ast.parse((REPO / "kemi" / "telemetry" / "metrics.py").read_text())
     return {node.value.value for node in tree.body
             if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
             and isinstance(node.value.value, str) and node.value.value.startswith("sbc_")}

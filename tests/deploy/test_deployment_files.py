@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from kemi import settings
+from sbclib import settings
 
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((REPO / "docker-compose.yml").read_text())

@@ -16,10 +16,9 @@ from pathlib import Path
 
 from testcontainers.compose import DockerCompose
 
-from kemi import settings as settings_mod
-from sbcctl.rpc import RpcError
-
-from .engine import IsolatedEngine
+from sbclib import settings as settings_mod
+from sbclib.rpc import RpcError
+from testkit.engine import IsolatedEngine
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "voice-ai-sbc:latest"
@@ -165,11 +164,11 @@ class _Kamailio(_Service):
         return self.stack.exec("kamailio", "kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *args)
 
     def jsonrpc(self, method: str, *params):
-        """As sbcctl.rpc.call does on the host: an error answer raises RpcError."""
+        """As sbclib.rpc.call does on the host: an error answer raises RpcError."""
         done = self.stack.run("exec", "-T", "kamailio", "python3", "-c", JSONRPC, json.dumps([method, *params]),
                               check=False)
-        if done.returncode != 0 and "sbcctl.rpc.RpcError: " in done.stderr:
-            raise RpcError(done.stderr.rsplit("sbcctl.rpc.RpcError: ", 1)[1].strip())
+        if done.returncode != 0 and "sbclib.rpc.RpcError: " in done.stderr:
+            raise RpcError(done.stderr.rsplit("sbclib.rpc.RpcError: ", 1)[1].strip())
         if done.returncode != 0:
             raise RuntimeError(f"jsonrpc {method}: {done.stderr.strip()[-1000:]}")
         return json.loads(done.stdout)

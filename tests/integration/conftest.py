@@ -15,20 +15,22 @@ import time
 
 import pytest
 
-from kemi import ng
-from kemi import settings as settings_mod
-from sbcctl import rpc
-from stack import services
+from sbclib import ng, probes, rpc
+from sbclib import settings as settings_mod
 from stack.stack import Stack
-
-from . import dns, tlsca
-from .harness import DEMO_GATEWAYS, gateways, host_of, remove_gateways_since, rtpengine_calls, wait_for, wait_state
+from testkit.harness import (
+    DEMO_GATEWAYS,
+    gateways,
+    host_of,
+    remove_gateways_since,
+    rtpengine_calls,
+    wait_for,
+    wait_state,
+)
+from testkit.suite import TEST_SETTINGS
+from tests.integration import dns, tlsca
 
 # Fast probing and a short per-attempt timer, so failover tests take seconds.
-TEST_SETTINGS = {"LOG_LEVEL": "2", "SIP_WORKERS": "4", "DS_PING_INTERVAL": "1", "DS_PROBING_THRESHOLD": "2",
-                 "GATEWAY_NO_REPLY_MS": "1000", "CARRIER_NO_REPLY_MS": "1000", "BAN_SECONDS": "5",
-                 "DB_RETRY_AFTER": "1", "MEDIA_CHECK_INTERVAL": "1", "SNAPSHOT_INTERVAL": "1",
-                 "GATEWAY_DNS_INTERVAL": "1", "OUTBOUND_MAX_CPS": "30"}
 
 
 def pytest_collection_modifyitems(config, items):
@@ -91,7 +93,7 @@ COMPOSE_SETTINGS = {**TEST_SETTINGS, "DB_PASSWORD": "test-" + os.urandom(8).hex(
 
 def _compose_sbc(tmp_path_factory):
     """The same suite against the shipped image under `docker compose up`, on an empty database."""
-    from .compose_backend import ComposeStack
+    from tests.integration.compose_backend import ComposeStack
 
     stack = ComposeStack(COMPOSE_SETTINGS, tmp_path_factory.mktemp("compose"))
     try:
@@ -162,8 +164,8 @@ def kamailio_major(sbc) -> int:
 def rtpengine_version(sbc) -> tuple[int, ...] | None:
     """The version of the rtpengine this SBC runs (the image's, or the host's on the host path)."""
     if os.environ.get("SBC_BACKEND") == "compose":
-        return services.parse_rtpengine_version(sbc.exec("rtpengine", "sh", "-c", "rtpengine --version 2>&1"))
-    return services.rtpengine_version()
+        return probes.parse_rtpengine_version(sbc.exec("rtpengine", "sh", "-c", "rtpengine --version 2>&1"))
+    return probes.rtpengine_version()
 
 
 def db(sbc, sql: str) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import random
 
-from .sipua import Msg
+from testkit.sipua import Msg
 
 FIELDS = ("contact", "via", "record-route", "route", "from", "to", "cseq", "call-id", "max-forwards",
           "content-length", "sdp")

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import time
 
-from .baresip import tone_share
-from .harness import wait_state
-from .rtp import RtpPeer, media_address
-from .sipua import AnsweringPeer, Caller, parse, wait_until
+from testkit.harness import wait_state
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import AnsweringPeer, Caller, parse, wait_until
+from tests.integration.baresip import tone_share
 
 SBC_PRIVATE = ("127.0.1.1", 5060)
 GATEWAY = ("127.0.3.24", 5060)  # voxket's only gateway

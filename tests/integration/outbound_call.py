@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import time
 
-from .harness import wait_state
-from .rtp import RtpPeer, media_address
-from .sipua import AnsweringPeer, Caller, Msg, invite, parse, wait_until
+from testkit.harness import wait_state
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import AnsweringPeer, Caller, Msg, invite, parse, wait_until
 
 GATEWAY = ("127.0.3.24", 5094)  # voxket's dedicated address (any port)
 SBC_PUBLIC, SBC_PRIVATE = ("127.0.2.1", 5060), ("127.0.1.1", 5060)

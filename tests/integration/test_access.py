@@ -5,8 +5,8 @@ import subprocess
 import pymysql
 import pytest
 
-from .conftest import db
-from .harness import run_uac, send_request, start_peers, stop_peers
+from testkit.harness import run_uac, send_request, start_peers, stop_peers
+from tests.integration.conftest import db
 
 
 @pytest.mark.parametrize("interface", ["127.0.1.1", "127.0.2.1"])

@@ -3,14 +3,14 @@ delay: the histograms, the call records and `sbcctl cdr` must all show it."""
 
 import json
 
-from .harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, start_peers, stop_peers
+from testkit.harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, start_peers, stop_peers
 
 RING_MS = 300  # the gateway's 180 comes this long after the INVITE; its 200 50 ms after the 180
 CALLS = 5
 LABELS = {"direction": "inbound", "tenant": "none", "group": "1"}
 PDD = "kamailio_sbc_post_dial_delay_seconds"
 ANSWER = "kamailio_sbc_answer_delay_seconds"
-ROUNDED = 0.0005  # the records keep whole milliseconds, rounded (kemi/records.py)
+ROUNDED = 0.0005  # the records keep whole milliseconds, rounded (kemi/telemetry/records.py)
 # SIPp stamps a message in its log when its loop handles it, not when it crosses the wire: a descheduled
 # SIPp stamps late. Allowed that much either side (measured on this machine: see the printed figures).
 STAMP = 0.005
@@ -66,7 +66,7 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
     # xhttp_prom prints the bounds with %f
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.500000") == sum(r[0] < 0.5 for r in recorded)
     assert delta_sum(after, before, f"{PDD}_bucket", le="0.250000") == sum(r[0] < 0.25 for r in recorded)
-    # A record's post-dial delay is never after its answer (kemi/records.py: a 18x a busy worker stamped late
+    # A record's post-dial delay is never after its answer (kemi/telemetry/records.py: a 18x a busy worker stamped late
     # rang as it answered), so it may be below the histogram's; the time to answer is the same value.
     pdd_total, answer_total = (delta(after, before, f"{m}_sum", **LABELS) for m in (PDD, ANSWER))
     assert pdd_total >= sum(r[0] for r in recorded) - CALLS * ROUNDED, (pdd_total, recorded)

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from .harness import wait_state
-from .sipua import AnsweringPeer, Caller, wait_until
+from testkit.harness import wait_state
+from testkit.sipua import AnsweringPeer, Caller, wait_until
 
 pytestmark = pytest.mark.compose_only  # Kamailio 5.6 (the host) does not mask at all
 

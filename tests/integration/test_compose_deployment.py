@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.test_deployment_files import TEST_TOOLS
-
-from .compose_backend import IMAGE, PROJECT
+from tests.integration.compose_backend import IMAGE, PROJECT
 
 pytestmark = pytest.mark.compose_only
 REPO = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import run_uac, start_peers, stop_peers, wait_for
+from testkit.harness import run_uac, start_peers, stop_peers, wait_for
 
 pytestmark = pytest.mark.host_only
 

@@ -14,11 +14,11 @@ import time
 
 import pytest
 
-from .conftest import active_dialogs, db, new_routing_generation
-from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
-from .inbound_call import InboundCall as Call
-from .sipua import uri_of, wait_until
-from .test_topology_leaks import PRIVATE_SIDE
+from testkit.harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
+from testkit.sipua import uri_of, wait_until
+from tests.integration.conftest import active_dialogs, db, new_routing_generation
+from tests.integration.inbound_call import InboundCall as Call
+from tests.integration.test_topology_leaks import PRIVATE_SIDE
 
 TIMEOUT = 3  # voxket's media timeout in this test, seconds
 CHECK_INTERVAL = 1  # MEDIA_CHECK_INTERVAL of the test settings

@@ -20,13 +20,13 @@ import time
 
 import pytest
 
-from kemi import settings as settings_mod
+from sbclib import settings as settings_mod
 from stack.stack import Stack
-
-from .conftest import COMPOSE_SETTINGS, TEST_SETTINGS
-from .harness import delta, scrape, wait_for, wait_state
-from .pair import IMAGE, _ContainerKamailio
-from .sipua import AnsweringPeer, Caller, wait_until
+from testkit.harness import delta, scrape, wait_for, wait_state
+from testkit.pair import IMAGE, _ContainerKamailio
+from testkit.sipua import AnsweringPeer, Caller, wait_until
+from testkit.suite import TEST_SETTINGS
+from tests.integration.conftest import COMPOSE_SETTINGS
 
 OWN = {"PRIVATE_IP": "127.0.1.31", "PUBLIC_IP": "127.0.2.31", "RTPENGINE_NG_PORT": "2225", "METRICS_PORT": "9496",
        "RTP_PORT_MIN": "36000", "RTP_PORT_MAX": "36999", "SBC_BENCH_OFF": "ingress"}

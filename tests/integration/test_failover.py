@@ -6,8 +6,7 @@ The test stack probes every second (2 misses = down) and gives an INVITE attempt
 import contextlib
 import time
 
-from .conftest import TEST_SETTINGS, active_dialogs, db, new_routing_generation
-from .harness import (
+from testkit.harness import (
     OUTBOUND_CALLER,
     Sipp,
     delta,
@@ -21,7 +20,9 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .inbound_call import InboundCall, assert_heard, talk_both_ways
+from testkit.suite import TEST_SETTINGS
+from tests.integration.conftest import active_dialogs, db, new_routing_generation
+from tests.integration.inbound_call import InboundCall, assert_heard, talk_both_ways
 
 SBC_PRIVATE = "127.0.1.1:5060"
 SBC_PRIVATE_ADDR = ("127.0.1.1", 5060)

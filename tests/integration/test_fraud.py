@@ -17,11 +17,19 @@ from dataclasses import dataclass
 import phonenumbers
 import pytest
 
-from kemi import destinations
-
-from .conftest import db, new_routing_generation
-from .harness import OUTBOUND_CALLER, cdr_rows, last_cdr_id, run_uac, send_request, start_peers, stop_peers, wait_for
-from .sipua import Caller, wait_until
+from sbclib import destinations
+from testkit.harness import (
+    OUTBOUND_CALLER,
+    cdr_rows,
+    last_cdr_id,
+    run_uac,
+    send_request,
+    start_peers,
+    stop_peers,
+    wait_for,
+)
+from testkit.sipua import Caller, wait_until
+from tests.integration.conftest import db, new_routing_generation
 
 CARRIER = "127.0.4.1"
 SBC_PUBLIC = "127.0.2.1:5060"

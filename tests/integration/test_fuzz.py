@@ -17,13 +17,24 @@ import time
 
 import pytest
 
-from kemi import ng
+from sbclib import ng
 from stack import sipprobe
-
-from .conftest import active_dialogs, db, kamailio_major, new_routing_generation
-from .fuzz import Mutator
-from .harness import OUTBOUND_CALLER, rtpengine_calls, wait_for, wait_state
-from .sipua import CLEAN_CALLER, AnsweringPeer, Caller, Dialog, Endpoint, Msg, invite, reply, sdp, tag, wait_until
+from testkit.harness import OUTBOUND_CALLER, rtpengine_calls, wait_for, wait_state
+from testkit.sipua import (
+    CLEAN_CALLER,
+    AnsweringPeer,
+    Caller,
+    Dialog,
+    Endpoint,
+    Msg,
+    invite,
+    reply,
+    sdp,
+    tag,
+    wait_until,
+)
+from tests.integration.conftest import active_dialogs, db, kamailio_major, new_routing_generation
+from tests.integration.fuzz import Mutator
 
 SBC_PRIVATE, SBC_PUBLIC = ("127.0.1.1", 5060), ("127.0.2.1", 5060)
 GATEWAY_UA = ("127.0.3.1", 5060)  # dispatcher set 1 (DID +14155550101)

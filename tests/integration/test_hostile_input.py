@@ -10,9 +10,9 @@ import time
 
 import pytest
 
-from .harness import Sipp, run_uac, start_peers, stop_peers, wait_for, wait_state
-from .inbound_call import GATEWAY as VOXKET_GATEWAY
-from .sipua import AnsweringPeer, Caller, wait_until
+from testkit.harness import Sipp, run_uac, start_peers, stop_peers, wait_for, wait_state
+from testkit.sipua import AnsweringPeer, Caller, wait_until
+from tests.integration.inbound_call import GATEWAY as VOXKET_GATEWAY
 
 PEERS = ["127.0.3.1", "127.0.3.2", "127.0.3.3", "127.0.3.9", "127.0.4.1", "127.0.4.3"]
 RELAY_TARGET = "127.0.9.9"  # a host named in hostile messages: must never receive anything
@@ -162,7 +162,7 @@ def test_corpus_gets_4xx_or_silence_reaches_no_one_and_the_sbc_stays_up(quiet_sb
 
 
 def _variant(work, name: str, old: str, new: str) -> str:
-    from .harness import SCENARIOS
+    from testkit.harness import SCENARIOS
 
     path = work / f"{name}.xml"
     path.write_text((SCENARIOS / "uac_call.xml").read_text().replace(old, new, 1))

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .harness import (
+from testkit.harness import (
     DEMO_GATEWAYS,
     Sipp,
     dispatcher_states,
@@ -24,7 +24,7 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .sipua import AnsweringPeer, Caller, Endpoint, parse, wait_until
+from testkit.sipua import AnsweringPeer, Caller, Endpoint, parse, wait_until
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = ["3i5bvr312d9.sip.livekit.cloud", "61xh9s3ubwq.sip.livekit.cloud", "4gv2kcqpg2d.sip.livekit.cloud",

@@ -4,18 +4,10 @@ import re
 
 import pytest
 
-from .conftest import active_dialogs, db
-from .harness import (
-    Sipp,
-    rtpengine_calls,
-    run_uac,
-    send_request,
-    start_peers,
-    stop_peers,
-    wait_for,
-)
-from .inbound_call import InboundCall, assert_heard, talk_both_ways
-from .rtp import media_address
+from testkit.harness import Sipp, rtpengine_calls, run_uac, send_request, start_peers, stop_peers, wait_for
+from testkit.rtp import media_address
+from tests.integration.conftest import active_dialogs, db
+from tests.integration.inbound_call import InboundCall, assert_heard, talk_both_ways
 
 SBC_PRIVATE = "127.0.1.1:5060"
 SBC_PRIVATE_ADDR = ("127.0.1.1", 5060)

@@ -8,13 +8,13 @@ import time
 
 import pytest
 
-from .conftest import db, new_routing_generation
-from .harness import delta, scrape
-from .inbound_call import CARRIER, GATEWAY
-from .inbound_call import InboundCall as Call
-from .outbound_call import OutboundCall
-from .sipua import Endpoint, Msg, parse, sdp, wait_until
-from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
+from testkit.harness import delta, scrape
+from testkit.sipua import Endpoint, Msg, parse, sdp, wait_until
+from tests.integration.conftest import db, new_routing_generation
+from tests.integration.inbound_call import CARRIER, GATEWAY
+from tests.integration.inbound_call import InboundCall as Call
+from tests.integration.outbound_call import OutboundCall
+from tests.integration.test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE
 
 SBC_PUBLIC, SBC_PRIVATE = ("127.0.2.1", 5060), ("127.0.1.1", 5060)
 TARGET = "+14155550199"  # the human the AI hands the caller to

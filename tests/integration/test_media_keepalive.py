@@ -14,12 +14,11 @@ import time
 
 import pytest
 
-from stack.services import AUDIO_PLAYER_SINCE
-
-from .conftest import db, new_routing_generation, rtpengine_version
-from .harness import cdr_rows, last_cdr_id, wait_for
-from .inbound_call import InboundCall as Call
-from .sipua import wait_until
+from sbclib.probes import AUDIO_PLAYER_SINCE
+from testkit.harness import cdr_rows, last_cdr_id, wait_for
+from testkit.sipua import wait_until
+from tests.integration.conftest import db, new_routing_generation, rtpengine_version
+from tests.integration.inbound_call import InboundCall as Call
 
 CARRIER_SECONDS, SILENT_SECONDS = 1, 3  # the carrier talks, then is silent while the gateway talks on
 

@@ -1,7 +1,7 @@
 """Media quality per leg from rtpengine into the CDR and the metrics: a call whose carrier side sends
 impaired media by a known schedule, and a call whose ends send no RTCP at all.
 
-The test's RTP endpoints (tests/integration/rtp.py) report what they hear in RTCP, as real user agents
+The test's RTP endpoints (testkit/rtp.py) report what they hear in RTCP, as real user agents
 do; rtpengine turns those reports into MOS, jitter and loss per leg. The impairment is applied at the
 carrier's sender: 1 packet in 10 left out (10 % loss) and every other packet held back 10 ms (RFC 3550
 interarrival jitter converges to 10 ms), so the gateway's leg must show them and the carrier's must not.
@@ -14,9 +14,9 @@ import socket
 import struct
 import time
 
-from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for, wait_state
-from .rtp import RtpPeer, media_address
-from .sipua import AnsweringPeer, Caller, parse, wait_until
+from testkit.harness import cdr_rows, delta, last_cdr_id, scrape, wait_for, wait_state
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import AnsweringPeer, Caller, parse, wait_until
 
 SBC_PRIVATE = ("127.0.1.1", 5060)
 GATEWAY = ("127.0.3.1", 5060)  # dispatcher set 1, DID +14155550101
@@ -134,7 +134,7 @@ class Stranger:
 
 
 def test_media_from_anyone_but_the_legs_own_endpoint_reaches_neither_side(quiet_sbc):
-    """rtpengine's strict-source (rtpengine.conf, kemi/media.py). Strangers speak into both media ports of a
+    """rtpengine's strict-source (rtpengine.conf, sbclib/media.py). Strangers speak into both media ports of a
     live call twice: in its first seconds, while rtpengine learns each leg's endpoint, and after those 3 s.
     The second round reaches neither side and takes nothing of the call's audio. The first is measured and
     printed, not asserted: rtpengine before 13.4 (10.5 on Debian 12, 12.5 in the image) forwards what

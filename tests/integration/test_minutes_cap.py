@@ -15,10 +15,10 @@ import time
 
 import pytest
 
-from .conftest import db, new_routing_generation
-from .harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
-from .outbound_call import OutboundCall
-from .sipua import parse, wait_until
+from testkit.harness import cdr_rows, delta, last_cdr_id, scrape, wait_for
+from testkit.sipua import parse, wait_until
+from tests.integration.conftest import db, new_routing_generation
+from tests.integration.outbound_call import OutboundCall
 
 SPENT = 52  # s voxket already spent in the window
 CHECK_INTERVAL = 1  # MEDIA_CHECK_INTERVAL of the test settings

@@ -10,8 +10,7 @@ import urllib.request
 
 import pytest
 
-from ..deploy.test_dashboard import dashboard_metrics
-from .harness import (
+from testkit.harness import (
     OUTBOUND_CALLER,
     cdr_rows,
     delta,
@@ -24,6 +23,7 @@ from .harness import (
     stop_peers,
     wait_for,
 )
+from tests.deploy.test_dashboard import dashboard_metrics
 
 SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
 

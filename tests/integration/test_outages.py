@@ -3,10 +3,8 @@
 import re
 import time
 
-from kemi import ng
-
-from .conftest import active_dialogs, db
-from .harness import (
+from sbclib import ng
+from testkit.harness import (
     cdr_rows,
     delta,
     delta_sum,
@@ -20,7 +18,8 @@ from .harness import (
     stop_peers,
     wait_for,
 )
-from .test_topology_leaks import PRIVATE_SIDE, leaks
+from tests.integration.conftest import active_dialogs, db
+from tests.integration.test_topology_leaks import PRIVATE_SIDE, leaks
 
 
 def calls(work, name, number, n=1, rate=10):

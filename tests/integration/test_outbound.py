@@ -3,8 +3,8 @@
 import json
 import re
 
-from .conftest import db
-from .harness import OUTBOUND_CALLER, run_uac, send_request, start_peers
+from testkit.harness import OUTBOUND_CALLER, run_uac, send_request, start_peers
+from tests.integration.conftest import db
 
 PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways
 

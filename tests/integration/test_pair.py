@@ -1,4 +1,4 @@
-"""Two SBC nodes sharing call state over DMQ (tests/integration/pair.py): a node killed with SIGKILL mid-call,
+"""Two SBC nodes sharing call state over DMQ (testkit/pair.py): a node killed with SIGKILL mid-call,
 its service addresses moved to the other node, and the calls it carried go on there: the gateway's
 re-INVITE reaches the carrier, the carrier's BYE reaches the gateway, both hidden, and each call gets its
 record. Media is measured across the move."""
@@ -16,10 +16,8 @@ import time
 import pytest
 
 from stack import services
-
-from .conftest import active_dialogs
-from .harness import cdr_rows, send_request, wait_for, wait_state
-from .pair import (
+from testkit.harness import cdr_rows, send_request, wait_for, wait_state
+from testkit.pair import (
     CARRIER,
     DID,
     GATEWAY,
@@ -34,9 +32,10 @@ from .pair import (
     Shared,
     netns,
 )
-from .rtp import media_address
-from .sipua import AnsweringPeer, Caller, Endpoint, invite, parse, sdp, wait_until
-from .test_live_call import answers
+from testkit.rtp import media_address
+from testkit.sipua import AnsweringPeer, Caller, Endpoint, invite, parse, sdp, wait_until
+from tests.integration.conftest import active_dialogs
+from tests.integration.test_live_call import answers
 
 # What each side may not see of the other (the nodes' own addresses on neither); Call-ID lines aside: on
 # Kamailio 5.6 the carrier's Call-ID crosses (the known gap, README); 6.0 masks it (checked below).

@@ -8,8 +8,17 @@ import re
 import time
 from pathlib import Path
 
-from .harness import OUTBOUND_CALLER, SCENARIOS, delta, run_uac, scrape, send_request, start_peers, stop_peers
-from .test_failover import did
+from testkit.harness import (
+    OUTBOUND_CALLER,
+    SCENARIOS,
+    delta,
+    run_uac,
+    scrape,
+    send_request,
+    start_peers,
+    stop_peers,
+)
+from tests.integration.test_failover import did
 
 SBC_PRIVATE, SBC_PUBLIC = "127.0.1.1:5060", "127.0.2.1:5060"
 PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")

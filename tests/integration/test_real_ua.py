@@ -9,8 +9,7 @@ import time
 
 import pytest
 
-from .baresip import Baresip, connecting_from, samples, tone_share
-from .harness import (
+from testkit.harness import (
     DEMO_GATEWAYS,
     OUTBOUND_CALLER,
     dispatcher_states,
@@ -20,10 +19,11 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .rtp import RtpPeer, media_address
-from .sipua import Caller
-from .test_srtp import answered_call, hang_up
-from .tlsca import SBC_NAME
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import Caller
+from tests.integration.baresip import Baresip, connecting_from, samples, tone_share
+from tests.integration.test_srtp import answered_call, hang_up
+from tests.integration.tlsca import SBC_NAME
 
 NAME, ADDRESS = "ua.tls.test", "127.0.7.80"  # in the suite's DNS only; outside the demo ACL
 URI = f"sip:{NAME};transport=tls"

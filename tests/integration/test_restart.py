@@ -13,15 +13,23 @@ import signal
 import threading
 import time
 
-from kemi import ng
-
-from .compose_backend import PROJECT
-from .conftest import active_dialogs
-from .harness import cdr_rows, last_cdr_id, rtpengine_calls, run_uac, start_peers, stop_peers, wait_for, wait_state
-from .inbound_call import CARRIER, GATEWAY
-from .sipua import sdp, wait_until
-from .test_live_call import answers, carrier_got, end, established, from_gateway
-from .test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
+from sbclib import ng
+from testkit.harness import (
+    cdr_rows,
+    last_cdr_id,
+    rtpengine_calls,
+    run_uac,
+    start_peers,
+    stop_peers,
+    wait_for,
+    wait_state,
+)
+from testkit.sipua import sdp, wait_until
+from tests.integration.compose_backend import PROJECT
+from tests.integration.conftest import active_dialogs
+from tests.integration.inbound_call import CARRIER, GATEWAY
+from tests.integration.test_live_call import answers, carrier_got, end, established, from_gateway
+from tests.integration.test_topology_leaks import PRIVATE_SIDE, PUBLIC_SIDE, leaks
 
 SBC_PRIVATE = "127.0.1.1:5060"
 SBC_PRIVATE_ADDR = ("127.0.1.1", 5060)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from .harness import run_uac, start_peers, stop_peers
+from testkit.harness import run_uac, start_peers, stop_peers
 
 
 def counts(sbc) -> str:

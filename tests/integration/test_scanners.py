@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .test_peer_auth import account_source
+from tests.integration.test_peer_auth import account_source
 
 RUN_FROM = Path(__file__).resolve().parent / "sipvicious_from.py"
 DISGUISE = "Asterisk PBX 20.5.0"

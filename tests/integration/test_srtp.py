@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from .harness import (
+from testkit.harness import (
     DEMO_GATEWAYS,
     OUTBOUND_CALLER,
     dispatcher_states,
@@ -19,9 +19,9 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .rtp import RtpPeer, media_address
-from .sipua import AnsweringPeer, Caller, Msg, parse, reply, tag, wait_until
-from .srtp import SUITE, Srtp, crypto_lines, new_key, savp_sdp
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import AnsweringPeer, Caller, Msg, parse, reply, tag, wait_until
+from testkit.srtp import SUITE, Srtp, crypto_lines, new_key, savp_sdp
 
 GATEWAY = ("127.0.7.70", 5060)  # outside the demo ACL; in set 1 (whose demo gateways nobody answers)
 CARRIER = ("127.0.4.2", 5078)

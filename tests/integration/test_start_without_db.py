@@ -1,5 +1,5 @@
 """Kamailio (re)started while MariaDB does not answer routes from the snapshot of the last known
-configuration (kemi/snapshot.py: gateways, ACL, DIDs, tenants), and restarts itself once MariaDB answers
+configuration (sbclib/snapshot.py: gateways, ACL, DIDs, tenants), and restarts itself once MariaDB answers
 again, so that its modules reconnect and call records are written again.
 
 Host: the launcher's Kamailio service object does it (stack/services.py). Image: the kamailio container is
@@ -13,9 +13,17 @@ import json
 import os
 import time
 
-from .conftest import db
-from .harness import cdr_rows, in_snapshot, last_cdr_id, snapshot_events, start_peers, stop_peers, wait_for
-from .test_outages import call_succeeds_within, calls
+from testkit.harness import (
+    cdr_rows,
+    in_snapshot,
+    last_cdr_id,
+    snapshot_events,
+    start_peers,
+    stop_peers,
+    wait_for,
+)
+from tests.integration.conftest import db
+from tests.integration.test_outages import call_succeeds_within, calls
 
 COMPOSE = os.environ.get("SBC_BACKEND") == "compose"
 NEW_DID = "+14155550888"  # added just before the outage: only the snapshot knows it afterwards

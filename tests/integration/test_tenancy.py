@@ -5,9 +5,9 @@ replaced), voxket (set 23: .24, 2 concurrent calls), fabriq (disabled)."""
 import collections
 import time
 
-from .conftest import active_dialogs
-from .harness import SCENARIOS, run_uac, send_request, start_peers, stop_peers, wait_for, wait_state
-from .sipua import Caller, wait_until
+from testkit.harness import SCENARIOS, run_uac, send_request, start_peers, stop_peers, wait_for, wait_state
+from testkit.sipua import Caller, wait_until
+from tests.integration.conftest import active_dialogs
 
 PRIMARY, DIGIPANDA, VOXKET = ["127.0.3.21", "127.0.3.22"], ["127.0.3.23"], ["127.0.3.24"]
 
@@ -98,7 +98,7 @@ def test_concurrent_call_limit_refuses_the_next_call_until_one_ends(quiet_sbc, w
 
 
 def test_a_tenants_attempts_over_its_max_cps_in_one_second_get_503_with_retry_after(quiet_sbc, work):
-    """digipanda: max_cps 10, counted per wall-clock second (kemi/admission.py). 14 INVITEs sent from
+    """digipanda: max_cps 10, counted per wall-clock second (kemi/access/admission.py). 14 INVITEs sent from
     Python right after a second begins (no process start between the clock and the burst): 10 reach its
     gateway, 4 are refused. The expected split is derived from the seconds the INVITEs were sent in."""
     peers = start_peers(work, quiet_sbc, DIGIPANDA, args=())

@@ -9,8 +9,7 @@ import ssl
 
 import pytest
 
-from .conftest import kamailio_major
-from .harness import (
+from testkit.harness import (
     DEMO_GATEWAYS,
     OUTBOUND_CALLER,
     delta_sum,
@@ -23,9 +22,10 @@ from .harness import (
     wait_for,
     wait_state,
 )
-from .test_hostnames import target_events
-from .tlsca import SBC_NAME, Authority
-from .tlspeer import TlsCaller, TlsGateway
+from tests.integration.conftest import kamailio_major
+from tests.integration.test_hostnames import target_events
+from tests.integration.tlsca import SBC_NAME, Authority
+from tests.integration.tlspeer import TlsCaller, TlsGateway
 
 NAME = "gw.tls.test"  # the gateway's host name, in the suite's DNS only
 ADDRESS = "127.0.7.60"  # outside the demo ACL: only its name makes it a gateway
@@ -145,7 +145,7 @@ def test_the_sbc_speaks_tls_1_2_or_newer_only(quiet_sbc, tls_ca):
 
 
 def test_each_target_of_a_tls_name_is_probed_asking_for_the_name(quiet_sbc, dns_zone, add_named, work, tls_ca):
-    """A name with two addresses: the SBC's own probes (kemi/gwprobe.py) reach each of them, over a
+    """A name with two addresses: the SBC's own probes (kemi/gateways/gwprobe.py) reach each of them, over a
     connection that asks for the name (SNI); dispatcher's would reach the first one only, without SNI."""
     name, addresses = "pool.tls.test", ["127.0.7.61", "127.0.7.62"]
     dns_zone.a(name, *addresses, ttl=60)

@@ -5,8 +5,8 @@ import re
 
 import pytest
 
-from .conftest import kamailio_major
-from .harness import OUTBOUND_CALLER, run_uac, start_peers, stop_peers
+from testkit.harness import OUTBOUND_CALLER, run_uac, start_peers, stop_peers
+from tests.integration.conftest import kamailio_major
 
 PRIVATE_SIDE = re.compile(r"127\.0\.(1|4)\.\d+")  # the SBC's private socket and the carriers
 PUBLIC_SIDE = re.compile(r"127\.0\.(2|3)\.\d+")  # the SBC's public socket and the gateways

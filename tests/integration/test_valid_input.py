@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from .harness import wait_state
-from .inbound_call import GATEWAY
-from .sipua import AnsweringPeer, Caller, Msg, wait_until
-from .test_topology_leaks import PRIVATE_SIDE
+from testkit.harness import wait_state
+from testkit.sipua import AnsweringPeer, Caller, Msg, wait_until
+from tests.integration.inbound_call import GATEWAY
+from tests.integration.test_topology_leaks import PRIVATE_SIDE
 
 CARRIER = ("127.0.4.2", 5081)
 SBC_PRIVATE = ("127.0.1.1", 5060)

@@ -9,7 +9,7 @@ import ssl
 import threading
 from pathlib import Path
 
-from .sipua import Dialog, Msg, parse, reply, sdp, tag, uri_of
+from testkit.sipua import Dialog, Msg, parse, reply, sdp, tag, uri_of
 
 
 def take(buffer: bytes) -> tuple[Msg | None, bytes] | None:

@@ -3,8 +3,9 @@ a gateway account's; the answer never depends on the username; failures count to
 
 import pytest
 
-from kemi.accounts import ACCOUNTS, PEER_TAG_AVP, Account, credential_username
-from kemi.didcache import DidCache
+from kemi.access.accounts import ACCOUNTS, PEER_TAG_AVP, credential_username
+from sbclib.didcache import DidCache
+from sbclib.diddb import Account
 from tests.unit.test_routes import make_routes, request
 
 SOURCE = "127.0.3.50"

@@ -1,6 +1,6 @@
 import pytest
 
-from kemi import benchswitch
+from sbclib import benchswitch
 
 
 def test_nothing_is_off_unless_the_bench_says_so():

@@ -1,12 +1,13 @@
-"""A pair of nodes (kemi/cluster.py, settings): the bus admits KDMQ from the other node only, a call adopted
+"""A pair of nodes (kemi/state/cluster.py, settings): the bus admits KDMQ from the other node only, a call adopted
 from a lost node gets its record written where it ends, and what the settings refuse."""
 
 import pytest
 
-from kemi import cluster, egress, settings
+from kemi.state import cluster
+from kemi.topology import egress
+from sbclib import settings
 from stack import services
-
-from .test_routes import make_routes
+from tests.unit.test_routes import make_routes
 
 PAIR = {"NODE_IP": "127.0.8.11", "PEER_NODE_IP": "127.0.8.12"}
 NODE, PEER = PAIR["NODE_IP"], PAIR["PEER_NODE_IP"]

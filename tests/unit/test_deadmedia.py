@@ -1,4 +1,4 @@
-"""Dead media: which legs are silent (kemi.mediastats.silent_legs, on answers recorded from rtpengine and
+"""Dead media: which legs are silent (sbclib.mediastats.silent_legs, on answers recorded from rtpengine and
 variations of them), and the timer's sweep against the fake KSR with rtpengine's ng answers faked."""
 
 import copy
@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import deadmedia, events, mediastats
+from kemi import events
+from kemi.state import deadmedia
+from sbclib import mediastats
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDED = json.loads((DATA / "rtpengine-query-12.5.json").read_text())

@@ -1,12 +1,12 @@
-"""The destination policy (kemi/destinations.py): listed cases, then generated numbers of every country and type."""
+"""The destination policy (sbclib/destinations.py): listed cases, then generated numbers of every country and type."""
 
 import phonenumbers
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import destinations
-from kemi.destinations import CORRUPT, DEFAULT, Policy, PolicyError, refusal
+from sbclib import destinations
+from sbclib.destinations import CORRUPT, DEFAULT, Policy, PolicyError, refusal
 
 US = frozenset({"US"})
 

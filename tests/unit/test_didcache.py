@@ -1,6 +1,6 @@
 import pytest
 
-from kemi.didcache import DidCache, DidRoute, DidSourceError, DidUnavailable
+from sbclib.didcache import DidCache, DidRoute, DidSourceError, DidUnavailable
 
 ROUTE = DidRoute("+14155550101", 1, None, "vapi")
 

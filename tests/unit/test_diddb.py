@@ -1,11 +1,11 @@
 import pymysql
 import pytest
 
-from kemi import settings
-from kemi.destinations import CORRUPT, Policy
-from kemi.didcache import DidRoute, DidSourceError
-from kemi.diddb import DidDatabase
-from kemi.tenancy import Tenant
+from sbclib import settings
+from sbclib.destinations import CORRUPT, Policy
+from sbclib.didcache import DidRoute, DidSourceError
+from sbclib.diddb import DidDatabase
+from sbclib.tenancy import Tenant
 
 S = settings.load({"DB_RETRY_AFTER": "5"})
 

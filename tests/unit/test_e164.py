@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi.e164 import normalise, subscriber
+from sbclib.e164 import normalise, subscriber
 
 
 @pytest.mark.parametrize("dialed,region,prefixes,expected", [

@@ -1,4 +1,4 @@
-"""Each target of a host-named gateway probed on its own (kemi/gwprobe.py): rounds, states, Kamailio calls."""
+"""Each target of a host-named gateway probed on its own (kemi/gateways/gwprobe.py): rounds, states, Kamailio calls."""
 
 import json
 
@@ -6,11 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi import gwprobe
-from kemi.hostnames import Target
-
-from .test_hostnames import World
-from .test_routes import make_routes
+from kemi.gateways import gwprobe
+from kemi.gateways.hostnames import Target
+from tests.unit.test_hostnames import World
+from tests.unit.test_routes import make_routes
 
 CODES = "class=2;code=403;code=404;code=405;code=501"
 A = Target("lk.test", "udp", "127.0.7.21", 5060)

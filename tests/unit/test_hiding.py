@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import wire
+from kemi.topology import wire
 from tests.unit.fake_ksr import WELL_FORMED
 from tests.unit.test_routes import CARRIER_IP, make_routes, request
 

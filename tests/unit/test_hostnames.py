@@ -1,13 +1,14 @@
-"""Host-named gateways (kemi/hostnames.py): which names are asked, what the htable holds, outages."""
+"""Host-named gateways (kemi/gateways/hostnames.py): which names are asked, what the htable holds, outages."""
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kemi import hostnames, peers, policy
-from kemi.policy import Named
-
-from .test_routes import make_routes
+from kemi.access import peers
+from kemi.gateways import hostnames
+from sbclib import policy
+from sbclib.policy import Named
+from tests.unit.test_routes import make_routes
 
 VAPI = "sip:66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 LIVEKIT = "sip:3i5bvr312d9.sip.livekit.cloud;transport=tcp"

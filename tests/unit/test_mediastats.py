@@ -1,4 +1,4 @@
-"""Media figures per leg from rtpengine's query answer (kemi.mediastats): answers recorded from rtpengine
+"""Media figures per leg from rtpengine's query answer (sbclib.mediastats): answers recorded from rtpengine
 10.5 (Debian 12) and 12.5 (Debian 13, the image) for a call whose carrier sent 10 % loss and
 10 ms of jitter, made-up answers for what they did not show, and generated hostile answers."""
 
@@ -9,8 +9,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import mediastats
-from kemi.mediastats import Leg
+from sbclib import mediastats
+from sbclib.mediastats import Leg
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 RECORDED = json.loads((DATA / "rtpengine-query-10.5.json").read_text())

@@ -1,10 +1,11 @@
-"""A tenant's outbound minutes per rolling 24 h (kemi/minutes.py): refused at admission once spent, counted
+"""A tenant's outbound minutes per rolling 24 h (kemi/access/minutes.py): refused at admission once spent, counted
 from answer to end in Redis, and live calls ended by the media-check round when the minutes run out."""
 
 import pytest
 
-from kemi import deadmedia, minutes
-from kemi.tenancy import Tenant
+from kemi.access import minutes
+from kemi.state import deadmedia
+from sbclib.tenancy import Tenant
 from tests.unit import test_routes
 from tests.unit.test_deadmedia import LAST, Routes, answer, ng, watching  # noqa: F401 (ng: a fixture)
 from tests.unit.test_routes import make_routes, outbound

@@ -5,10 +5,9 @@ import re
 
 import pytest
 
-from kemi import metrics
-from kemi.didcache import DidRoute
-
-from .test_routes import CARRIER_IP, GATEWAY_IP, PEER_TAG_AVP, failure, make_routes, request
+from kemi.telemetry import metrics
+from sbclib.didcache import DidRoute
+from tests.unit.test_routes import CARRIER_IP, GATEWAY_IP, PEER_TAG_AVP, failure, make_routes, request
 
 CALLS, GROUPS = metrics.CALLS, metrics.GROUP_CALLS
 

@@ -6,9 +6,9 @@ import phonenumbers
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import e164, policy
-from kemi import settings as config
-from kemi.didcache import DidCache, DidRoute, DidSourceError, DidUnavailable
+from sbclib import e164, policy
+from sbclib import settings as config
+from sbclib.didcache import DidCache, DidRoute, DidSourceError, DidUnavailable
 
 E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 REGIONS = st.sampled_from(["US", "GB", "IN", "DE", "FR", "BR", "AU", "JP", "ZA", "NG"])

@@ -4,15 +4,27 @@ import json
 
 import pytest
 
-from kemi import benchswitch, hostnames, indialog, media, settings, timing
-from kemi.accounts import PEER_TAG_AVP, Account
-from kemi.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, NUMBER_AVP
-from kemi.challenges import ANSWERED_AVP, DESTINATION_AVP, PASSWORD_AVP, REALM_AVP, USERNAME_AVP, Credential, peer_host
-from kemi.didcache import DidCache, DidRoute, DidSourceError
-from kemi.hiding import CALLEE_TO
+from kemi import indialog
+from kemi.access.accounts import PEER_TAG_AVP
+from kemi.access.challenges import (
+    ANSWERED_AVP,
+    DESTINATION_AVP,
+    PASSWORD_AVP,
+    REALM_AVP,
+    USERNAME_AVP,
+    Credential,
+    peer_host,
+)
+from kemi.gateways import hostnames
+from kemi.gateways.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, NUMBER_AVP
 from kemi.sbc import Sbc
 from kemi.services import Services
-from kemi.tenancy import Tenant
+from kemi.telemetry import timing
+from kemi.topology.hiding import CALLEE_TO
+from sbclib import benchswitch, media, settings
+from sbclib.didcache import DidCache, DidRoute, DidSourceError
+from sbclib.diddb import Account
+from sbclib.tenancy import Tenant
 from tests.unit.fake_ksr import WELL_FORMED
 
 S = settings.load({})
@@ -228,7 +240,7 @@ def test_carrier_non_invite_gets_405(ksr):
 # ---- inbound: from_telecom -> to_public_gateway ------------------------------------------------
 
 class AttemptStart:
-    """The attempt's start (kemi.timing): a clock reading, so matched by shape and direction; the exact
+    """The attempt's start (kemi.telemetry.timing): a clock reading, so matched by shape and direction; the exact
     value is asserted in test_timing.py."""
 
     def __init__(self, direction):

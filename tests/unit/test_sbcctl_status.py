@@ -4,8 +4,8 @@ Kamailio 5.6.3 and xhttp_prom)."""
 import json
 from pathlib import Path
 
-from kemi import mediastats
 from sbcctl import status
+from sbclib import mediastats
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

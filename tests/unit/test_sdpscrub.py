@@ -1,14 +1,14 @@
-"""kemi/sdpscrub.py: its expressions under libc's POSIX regex as textops runs them (posix_re), on real
+"""kemi/topology/sdpscrub.py: its expressions under libc's POSIX regex as textops runs them (posix_re), on real
 user agents' SDPs and on generated ones, and the calls it makes; the routes' answer when it fails."""
 
 import random
 
 import pytest
 
-from kemi import media, sdpscrub
-
-from . import posix_re
-from .test_routes import make_routes, request
+from kemi.topology import sdpscrub
+from sbclib import media
+from tests.unit import posix_re
+from tests.unit.test_routes import make_routes, request
 
 BARESIP = ("v=0\r\no=- 3172937204 1582248286 IN IP4 127.0.3.63\r\ns=-\r\nc=IN IP4 127.0.3.63\r\nt=0 0\r\n"
            "a=tool:baresip 1.0.0\r\nm=audio 30000 RTP/AVP 0 101\r\na=label:1\r\na=rtcp-rsize\r\n"

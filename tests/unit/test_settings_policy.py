@@ -1,9 +1,9 @@
 
 import pytest
 
-from kemi import policy, settings
-from kemi.didcache import DidRoute
-from kemi.settings import ConfigError
+from sbclib import policy, settings
+from sbclib.didcache import DidRoute
+from sbclib.settings import ConfigError
 
 
 def test_defaults_are_loopback_demo_values():
@@ -17,7 +17,7 @@ def test_kamailio_env_is_derived_from_the_same_values():
     assert env["PUBLIC_IP"] == "127.0.2.7"
     assert env["DB_URL"] == "mysql://kamailio:s3cret@127.0.0.1:3306/kamailio"
     assert env["DB_CLUSTER_LIVE"] == "live=>" + env["DB_URL"]  # db_cluster's connection, the same URL
-    assert env["PROBE_FROM"] == "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from, and kemi/gwprobe.py's
+    assert env["PROBE_FROM"] == "sip:keepalive@sbc.invalid"  # dispatcher's ds_ping_from, and kemi/gateways/gwprobe.py's
 
 
 @pytest.mark.parametrize("name,value", [

@@ -10,14 +10,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import snapshot
-from kemi.accounts import Account
-from kemi.challenges import Credential
-from kemi.didcache import DidRoute, DidSourceError
-from kemi.diddb import DidDatabase
-from kemi.settings import load
-from kemi.snapshot import Keeper, Snapshot, SnapshotError, decode, encode
-from kemi.tenancy import Tenant
+from sbclib import snapshot
+from sbclib.didcache import DidRoute, DidSourceError
+from sbclib.diddb import Account, Credential, DidDatabase
+from sbclib.settings import load
+from sbclib.snapshot import Keeper, Snapshot, SnapshotError, decode, encode
+from sbclib.tenancy import Tenant
 
 S = load({"DB_RETRY_AFTER": "5"})
 

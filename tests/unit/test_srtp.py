@@ -1,14 +1,13 @@
-"""SRTP toward gateways (kemi/media.py, attempts, indialog, sbcctl): which protocol each leg's offer asks
+"""SRTP toward gateways (sbclib/media.py, attempts, indialog, sbcctl): which protocol each leg's offer asks
 rtpengine for, where it comes from, and what sbcctl refuses."""
 
 import re
 
 import pytest
 
-from kemi import media
 from sbcctl import validate
-
-from .test_routes import make_routes, request
+from sbclib import media
+from tests.unit.test_routes import make_routes, request
 
 SAVP_BODY = ("v=0\r\no=- 1 1 IN IP4 127.0.3.62\r\ns=-\r\nc=IN IP4 127.0.3.62\r\nt=0 0\r\n"
              "m=audio 40400 RTP/SAVP 0 8 101\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:x\r\n")

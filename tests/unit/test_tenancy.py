@@ -4,11 +4,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kemi import tenancy
-from kemi.destinations import Policy
-from kemi.didcache import DidRoute
-from kemi.policy import Target
-from kemi.tenancy import Tenant
+from sbclib import tenancy
+from sbclib.destinations import Policy
+from sbclib.didcache import DidRoute
+from sbclib.policy import Target
+from sbclib.tenancy import Tenant
 
 ACME = Tenant("acme", True, 21, allow_backup=True, max_calls=3, max_cps=10, default_did="+14155550201")
 BETA = Tenant("beta", True, 22, callerid_policy="replace", default_did="+14155550301")

@@ -1,10 +1,9 @@
-"""Post-dial delay and time to answer per attempt (kemi/timing.py), into metrics and the call record."""
+"""Post-dial delay and time to answer per attempt (kemi/telemetry/timing.py), into metrics and the call record."""
 
 import pytest
 
-from kemi import metrics, records, timing
-
-from .test_routes import make_routes
+from kemi.telemetry import metrics, records, timing
+from tests.unit.test_routes import make_routes
 
 
 @pytest.fixture

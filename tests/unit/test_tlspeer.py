@@ -1,13 +1,15 @@
-"""TLS toward the gateways (kemi/tlspeer.py, settings, stack/tlsconf.py): names a certificate must carry,
+"""TLS toward the gateways (kemi/topology/tlspeer.py, settings, stack/tlsconf.py): names a certificate must carry,
 the SNI asked, the socket a TLS destination leaves by, and what the settings refuse."""
 
 import pytest
 
-from kemi import attempts, metrics, settings, tlspeer
+from kemi.gateways import attempts
+from kemi.telemetry import metrics
+from kemi.topology import tlspeer
+from sbclib import settings
 from stack import tlsconf
 from tests.integration.tlsca import Authority
-
-from .test_routes import make_routes
+from tests.unit.test_routes import make_routes
 
 VAPI = "66e592d6-d690-45bb-8996-18215af542d0.sip.vapi.ai"
 TLS_ENV = {"TLS_CERT": "/etc/sbc/tls/sbc.crt", "TLS_KEY": "/etc/sbc/tls/sbc.key"}
