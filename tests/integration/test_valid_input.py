@@ -1,15 +1,19 @@
 """What RFC 3261 allows and carriers send is relayed, hidden: a carrier's INVITE to voxket's DID written in
-each of the forms below reaches voxket's gateway as +14155550401, is answered, and names nothing of the
-private side (the generated counterparts are in tests/unit/test_hiding.py and test_e164.py)."""
+each of the forms below, and in generated forms (testkit/validsip.py, from the RFC's grammar), reaches
+voxket's gateway as +14155550401, is answered, and names nothing of the private side (the generated
+counterparts of the byte checks are in tests/unit/test_hiding.py and test_e164.py)."""
 
 from __future__ import annotations
 
+import os
+import random
 import time
 
 import pytest
 
 from testkit.harness import wait_state
-from testkit.sipua import AnsweringPeer, Caller, Msg, wait_until
+from testkit.sipua import AnsweringPeer, Caller, Dialog, Msg, parse, uri_of, wait_until
+from testkit.validsip import ValidInvite
 from tests.integration.inbound_call import GATEWAY
 from tests.integration.test_topology_leaks import PRIVATE_SIDE
 
@@ -84,3 +88,71 @@ def test_a_valid_form_is_relayed_answered_and_hidden(quiet_sbc, gateway, form):
     naming = [line for m in gateway.requests[before:] for line in m.render().decode().splitlines()
               if PRIVATE_SIDE.search(line) and not line.lower().startswith(("call-id:", "i:"))]
     assert naming == [], (form, naming)
+
+
+GENERATED = 40  # valid INVITEs per run, 4 a second (voxket may place 5)
+
+
+def _complete(caller: Caller, invite: Msg, answer: Msg) -> None:
+    """ACK the answer; after a 2xx, hang up (the call's own CSeq, whatever number the generator drew)."""
+    number = int(invite.header("cseq").split()[0])
+    if answer.status >= 300:
+        ack = Msg(invite.start.replace("INVITE", "ACK", 1), [
+            ["Via", invite.all("via")[0].split(",")[0]], ["Max-Forwards", "70"], ["From", invite.header("from")],
+            ["To", answer.header("to")], ["Call-ID", invite.header("call-id")], ["CSeq", f"{number} ACK"]])
+        caller.send(ack.render(), caller.sbc)
+        return
+    dialog = Dialog(invite.header("call-id"), invite.header("from"), answer.header("to"),
+                    uri_of(answer.header("contact") or f"sip:{caller.sbc[0]}"),
+                    list(reversed(answer.all("record-route"))), cseq=number - 1)
+    ack = dialog.request("ACK", caller.ip, caller.port)
+    caller.send(ack.render(), caller.sbc)
+    caller.send(dialog.request("BYE", caller.ip, caller.port).render(), caller.sbc)
+
+
+def test_generated_valid_invites_are_all_relayed_answered_and_hidden(quiet_sbc, gateway):
+    """Every generated INVITE (seeded: SBC_VALID_SEED replays or explores) is relayed to the gateway once, as
+    the DID, answered 200 to the carrier and hung up; none is refused and none names the private side."""
+    seed = int(os.environ.get("SBC_VALID_SEED", "20261205"))
+    rng = random.Random(seed)
+    caller = Caller(CARRIER, SBC_PRIVATE, "4155550401", [])
+    before = len(gateway.requests)
+    sent: dict[str, Msg] = {}
+    answered: dict[str, Msg] = {}
+
+    def collect() -> None:
+        for data, _ in caller.drain():
+            msg = parse(data)
+            if msg is None or not msg.is_reply or msg.status < 200 or msg.method != "INVITE":
+                continue
+            call_id = msg.header("call-id")
+            if call_id in sent and call_id not in answered:
+                answered[call_id] = msg
+                _complete(caller, sent[call_id], msg)
+
+    try:
+        for i in range(GENERATED):
+            if i % 4 == 0:
+                time.sleep(1.02 - time.time() % 1)
+            data, call_id = ValidInvite(rng, [CARRIER[0], "127.0.4.77"]).invite("4155550401", SBC_PRIVATE,
+                                                                                 CARRIER[1])
+            sent[call_id] = parse(data)
+            caller.send(data, caller.sbc)
+            collect()
+            time.sleep(0.05)
+        assert wait_until(lambda: collect() or len(answered) == GENERATED, 10), \
+            f"seed {seed}: {GENERATED - len(answered)} INVITEs unanswered"
+        assert wait_until(lambda: len([m for m in gateway.requests[before:] if m.method == "BYE"]) >= GENERATED, 5)
+    finally:
+        caller.close()
+    refused = {call_id: (answer.status, sent[call_id].render(content_length=False)[:600])
+               for call_id, answer in answered.items() if answer.status != 200}
+    assert refused == {}, f"seed {seed}"
+    invites = [m for m in gateway.requests[before:] if m.method == "INVITE"]
+    assert len(invites) == GENERATED
+    assert all(m.start.split()[1].startswith(f"sip:{DID}@") for m in invites), [m.start for m in invites]
+    naming = [line for m in gateway.requests[before:] for line in m.render().decode().splitlines()
+              if PRIVATE_SIDE.search(line) and not line.lower().startswith(("call-id:", "i:"))]
+    assert naming == [], f"seed {seed}: {naming[:5]}"
+    print(f"generated valid INVITEs (seed {seed}): {len(invites)} relayed, {len(refused)} refused, "
+          f"{len(naming)} lines naming the private side")
