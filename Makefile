@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint mutation-check bench bench-keepalive bench-pair soak clean
+.PHONY: deps run call test unit integration integration-image image lint mutation-check bench bench-profile bench-keepalive bench-pair soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -48,9 +48,14 @@ lint: deps
 mutation-check: deps
 	$(PY) scripts/mutation_check.py
 
-# The SBC next to bench/native.cfg, on this host's Kamailio and on the image's (python -m bench.cps --help).
+# The SBC next to bench/native.cfg and bench/native-full.cfg, on this host's Kamailio and on the image's, then
+# its KSR crossings per call (python -m bench.cps --help).
 bench: deps image
 	$(ISOLATED) $(PY) -m bench.cps
+
+# Where Kamailio's CPU goes during calls: perf (C) and py-spy (the routes' Python) on this host's Kamailio.
+bench-profile: deps
+	$(ISOLATED) $(PY) -m bench.profile
 
 # rtpengine's CPU per call with and without media keepalive (the image's rtpengine; --help for options).
 bench-keepalive: deps image
