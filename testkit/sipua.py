@@ -165,7 +165,7 @@ class AnsweringPeer(Endpoint):
     """A gateway or carrier as the SBC sees it: answers OPTIONS, INVITEs (with `answer(invite)`: a
     code, or the replies to send as they are) and in-dialog requests; remembers the dialogs it accepted."""
 
-    def __init__(self, ip: str, port: int, answer: Callable[[Msg], int | Msg]):
+    def __init__(self, ip: str, port: int, answer: Callable[[Msg], int | Msg], tcp: bool = False):
         super().__init__(ip, port)
         self.answer = answer
         self.dialogs: dict[str, Dialog] = {}
@@ -174,6 +174,9 @@ class AnsweringPeer(Endpoint):
         self.unanswerable = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
+        # `tcp`: also on TCP, as a gateway is (the SBC sends an INVITE over 1,300 bytes by TCP: udp_mtu)
+        self.listener = socket.create_server((ip, port)) if tcp else None
+        self.connections: dict[socket.socket, bytes] = {}  # each accepted connection: what it has not framed yet
 
     def start(self) -> AnsweringPeer:
         self._thread.start()
@@ -182,19 +185,57 @@ class AnsweringPeer(Endpoint):
     def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+        for conn in [*self.connections, *([self.listener] if self.listener else [])]:
+            conn.close()
         self.close()
+
+    def send(self, data: bytes, to) -> None:
+        if isinstance(to, socket.socket):  # a request that came over TCP: answered on its connection
+            to.sendall(data)
+        else:
+            super().send(data, to)
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.sock], [], [], 0.1)
-            if ready:
-                for data, addr in self.drain():
-                    msg = parse(data)
-                    if msg is not None and not msg.is_reply:
-                        try:
-                            self._handle(msg, addr)
-                        except Exception:  # noqa: BLE001 - a request this UA cannot answer is still recorded
-                            self.unanswerable += 1
+            ready, _, _ = select.select([self.sock, *([self.listener] if self.listener else []), *self.connections],
+                                        [], [], 0.1)
+            received = []
+            for sock in ready:
+                if sock is self.sock:
+                    received += self.drain()
+                elif sock is self.listener:
+                    conn, _ = self.listener.accept()
+                    self.connections[conn] = b""
+                else:
+                    received += [(data, sock) for data in self._framed(sock)]
+            for data, addr in received:
+                msg = parse(data)
+                if msg is not None and not msg.is_reply:
+                    try:
+                        self._handle(msg, addr)
+                    except Exception:  # noqa: BLE001 - a request this UA cannot answer is still recorded
+                        self.unanswerable += 1
+
+    def _framed(self, conn: socket.socket) -> list[bytes]:
+        """The whole messages a TCP connection has delivered so far (framed by Content-Length)."""
+        chunk = conn.recv(65535)
+        if not chunk:
+            del self.connections[conn]
+            conn.close()
+            return []
+        buffer, messages = self.connections[conn] + chunk, []
+        while b"\r\n\r\n" in buffer:
+            head, _, rest = buffer.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                           if line.split(b":", 1)[0].strip().lower() in (b"content-length", b"l")), 0)
+            if len(rest) < length:
+                break
+            messages.append(head + b"\r\n\r\n" + rest[:length])
+            buffer = rest[length:]
+        self.connections[conn] = buffer
+        with self.lock:
+            self.received += messages
+        return messages
 
     def _handle(self, msg: Msg, addr) -> None:
         self.requests.append(msg)
