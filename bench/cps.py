@@ -19,6 +19,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -65,21 +66,10 @@ PER_MESSAGE = ("ksr_request_route", "branch_to_gateway", "branch_to_telecom", "k
 
 
 def htable_items(kamailio, table: str) -> dict[str, int]:
-    """name -> value of an htable's integer items (RPC htable.dump)."""
-    found: dict[str, int] = {}
-
-    def walk(node) -> None:
-        if isinstance(node, dict):
-            if "name" in node and isinstance(node.get("value"), int):
-                found[node["name"]] = node["value"]
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(kamailio.jsonrpc("htable.dump", table))
-    return found
+    """name -> value of an htable's integer items (kamcmd htable.dump: the ctl socket, which the image's
+    Kamailio answers too; its JSON-RPC socket cannot reach a client outside the container)."""
+    text = kamailio.rpc("htable.dump", table)
+    return {name: int(value) for name, value in re.findall(r"name: (\S+)\s+value: (-?\d+)", text)}
 
 
 def count_crossings(stack: Stack, load: Load, where: str, calls: int, rate: float, work: Path) -> dict:
