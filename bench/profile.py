@@ -41,14 +41,15 @@ def sip_workers(kamailio) -> list[int]:
             and any(ip in p["DSC"] for ip in ("127.0.1.1", "127.0.2.1"))]
 
 
-def perf_top(data: Path, count: int) -> list[tuple[float, str]]:
-    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", "dso,symbol",
+def perf_top(data: Path, count: int, sort: str = "dso,symbol") -> list[tuple[float, str]]:
+    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
                           "--percent-limit", "0.3"], capture_output=True, text=True, timeout=300).stdout
     rows = []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) >= 3 and parts[0].endswith("%") and not line.startswith("#"):
-            rows.append((float(parts[0].rstrip("%")), f"{parts[1]} {' '.join(parts[3:])}"))
+        if len(parts) >= 2 and parts[0].endswith("%") and not line.startswith("#"):
+            name = parts[1] if sort == "dso" else f"{parts[1]} {' '.join(parts[3:])}"
+            rows.append((float(parts[0].rstrip("%")), name.removesuffix(" - -")))
     return rows[:count]
 
 
@@ -62,6 +63,8 @@ def python_top(raw_files: list[Path], count: int) -> list[tuple[float, str]]:
             if not samples.isdigit():
                 continue
             leaf = stack.split(";")[-1]
+            if not leaf.strip():
+                continue  # no Python frame: the worker waits in Kamailio's receive loop
             selfs[leaf] += int(samples)
             total += int(samples)
     return [(round(100 * n / max(total, 1), 1), name) for name, n in selfs.most_common(count)]
@@ -109,11 +112,15 @@ def main() -> int:
             finally:
                 kamailio.stop()
             print(f"{args.side} at {args.rate:g}/s: {result['ok']} ok, {result['failed']} failed")
+            print(f"\nKamailio, CPU by object (perf, {len(pids)} processes):")
+            for share, name in perf_top(perf_data, args.top, "dso"):
+                print(f"  {share:5.1f}%  {name}")
             print(f"\nKamailio, self time by symbol (perf, {len(pids)} processes):")
             for share, name in perf_top(perf_data, args.top):
                 print(f"  {share:5.1f}%  {name}")
             if spies:
-                print(f"\nPython in the SIP workers, self time by function (py-spy, {len(spies)} workers):")
+                print(f"\nPython in the SIP workers, wall time by innermost Python line (a KSR call's time is "
+                      f"its line's; py-spy, {len(spies)} workers):")
                 for share, name in python_top([out for out, _ in spies if out.exists()], args.top):
                     print(f"  {share:5.1f}%  {name}")
     return 0
