@@ -1,6 +1,6 @@
 """Who may place a call and how many: a tenant's identity (for calls toward the carrier), its limits and the
 carrier side's, where it may call (sbclib/destinations.py), and what a routed tenant call carries into its
-dialog. SbcRoutes' part; the decisions themselves are tenancy's and destinations'."""
+dialog. The decisions themselves are tenancy's and destinations'."""
 
 from __future__ import annotations
 
