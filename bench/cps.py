@@ -102,7 +102,11 @@ def start_kamailio(stack: Stack, where: str, env: dict[str, str], run_dir: Path,
     run_dir.mkdir(parents=True, exist_ok=True)
     kamailio = runtime.kamailio_class(where)(stack.settings, env, run_dir, log_to_files=True, cfg=cfg,
                                              defines=defines)
-    kamailio.start()
+    try:
+        kamailio.start()
+    except Exception:
+        kamailio.stop()  # one that started but never became ready would run on (seen: a whole session)
+        raise
     return kamailio
 
 

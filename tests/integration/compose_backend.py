@@ -25,7 +25,7 @@ IMAGE = "voice-ai-sbc:latest"
 PROJECT = "sbc-test"
 RUN_DIR = "/var/lib/sbc"
 DB_SOCKET = f"{RUN_DIR}/mariadb/mysqld.sock"
-JSONRPC = ("import json, sys; from pathlib import Path; from sbcctl import rpc; "
+JSONRPC = ("import json, sys; from pathlib import Path; from sbclib import rpc; "
            f"print(json.dumps(rpc.call(Path('{RUN_DIR}/kamailio_rpc.sock'), *json.loads(sys.argv[1]))))")
 
 
