@@ -110,17 +110,24 @@ def reqinit(svc, req: Request) -> bool:
     return True
 
 
+def new_call(svc, req: Request) -> bool:
+    """What a new call from either side must be before it is routed: an INVITE (else 405), cleaned of what the
+    sender wrote (kemi.topology.rewriting), routed with this process's caches current."""
+    if not req.is_invite:
+        KSR.sl.send_reply(405, "Method Not Allowed")
+        return False
+    if not rewriting.sanitize_initial(svc, req):
+        return False
+    svc.sync_caches()
+    return True
+
+
 # ---- inbound: carrier -> private socket -> public socket -> AI gateway --------------------------
 
 
 def from_telecom(svc, req: Request) -> None:
-    if not req.is_invite:
-        KSR.sl.send_reply(405, "Method Not Allowed")
-        return
-    if not rewriting.sanitize_initial(svc, req):
-        return
-    svc.sync_caches()
-    to_public_gateway(svc, req)
+    if new_call(svc, req):
+        to_public_gateway(svc, req)
 
 
 def to_public_gateway(svc, req: Request) -> None:
@@ -186,13 +193,8 @@ def to_public_gateway(svc, req: Request) -> None:
 
 
 def from_public_gateway(svc, req: Request) -> None:
-    if not req.is_invite:
-        KSR.sl.send_reply(405, "Method Not Allowed")
-        return
-    if not rewriting.sanitize_initial(svc, req):
-        return
-    svc.sync_caches()
-    to_telecom(svc, req)
+    if new_call(svc, req):
+        to_telecom(svc, req)
 
 
 def to_telecom(svc, req: Request) -> None:
