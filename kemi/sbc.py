@@ -74,25 +74,21 @@ ENTRY_POINTS: dict[str, Callable[[Services, str], int]] = {
 }
 
 
+def _bound(handler: Callable[[Services, str], int], svc: Services) -> Callable[..., int]:
+    """What app_python3 calls: (msg) for routes, (msg, event) for events and timers."""
+    def call(msg=None, event: str = "") -> int:
+        return handler(svc, event)
+    return call
+
+
 class Sbc:
-    """mod_init's object. app_python3 looks its routes up by name (getattr): ENTRY_POINTS answers."""
+    """mod_init's object: app_python3 looks each route up by name on it (one attribute per ENTRY_POINTS entry,
+    set once here, so a lookup is a plain attribute read)."""
 
     def __init__(self, svc: Services):
         self.svc = svc
-        self._bound: dict[str, Callable] = {}
+        for name, handler in ENTRY_POINTS.items():
+            setattr(self, name, ksrcount.counted(name, _bound(handler, svc)))
 
     def child_init(self, rank: int) -> int:
         return 0
-
-    def __getattr__(self, name: str):
-        if name.startswith("_") or name not in ENTRY_POINTS:
-            raise AttributeError(name)
-        bound = self._bound.get(name)
-        if bound is None:
-            handler, svc = ENTRY_POINTS[name], self.svc
-
-            def bound(msg=None, event: str = "") -> int:
-                return handler(svc, event)
-
-            bound = self._bound[name] = ksrcount.counted(name, bound)
-        return bound
