@@ -80,10 +80,12 @@ def count_crossings(stack: Stack, load: Load, where: str, calls: int, rate: floa
     kamailio = start_kamailio(stack, where, env, work / f"{where}-sbc-counted")
     try:
         load.calls(f"counted-{where}-warm", 40, 20)
-        before = ksrcount.per_entry(htable_items(kamailio, ksrcount.COUNT_TABLE))
+        items = htable_items(kamailio, ksrcount.COUNT_TABLE)
+        before, functions_before = ksrcount.per_entry(items), ksrcount.per_function(items)
         result = load.calls(f"counted-{where}", calls, rate)
         time.sleep(1.5)
-        after = ksrcount.per_entry(htable_items(kamailio, ksrcount.COUNT_TABLE))
+        items = htable_items(kamailio, ksrcount.COUNT_TABLE)
+        after, functions_after = ksrcount.per_entry(items), ksrcount.per_function(items)
     finally:
         kamailio.stop()
     placed = max(result["ok"], 1)
@@ -93,8 +95,10 @@ def count_crossings(stack: Stack, load: Load, where: str, calls: int, rate: floa
         entries[entry] = {"crossings_per_call": round((crossings - was[0]) / placed, 1),
                           "runs_per_call": round((runs - was[1]) / placed, 2)}
     per_call = round(sum(e["crossings_per_call"] for name, e in entries.items() if name in PER_MESSAGE), 1)
+    functions = {name: round((count - functions_before.get(name, 0)) / placed, 1)
+                 for name, count in functions_after.items()}
     return {"runtime": where, "calls": result["ok"], "failed": result["failed"], "ksr_crossings_per_call": per_call,
-            "entries": entries}
+            "entries": entries, "functions": {k: v for k, v in sorted(functions.items(), key=lambda i: -i[1]) if v}}
 
 
 def start_kamailio(stack: Stack, where: str, env: dict[str, str], run_dir: Path, cfg: Path = SHIPPED,

@@ -77,4 +77,6 @@ def crossings_table(found: dict) -> str:
     for entry, e in sorted(found["entries"].items(), key=lambda item: -item[1]["crossings_per_call"]):
         lines.append(f"| {entry} | {e['crossings_per_call']} | {e['runs_per_call']} |")
     lines.append(f"| **per call (SIP messages)** | **{found['ksr_crossings_per_call']}** | |")
+    lines += ["", "| KSR function | calls per call |", "|---|---|"]
+    lines += [f"| {name} | {count} |" for name, count in found.get("functions", {}).items()]
     return "\n".join(lines)

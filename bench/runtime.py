@@ -19,6 +19,7 @@ class _InImage:
     mounted at the same paths); its environment is passed by name."""
 
     engine: IsolatedEngine | None = None
+    docker_args: tuple[str, ...] = ()  # more for `docker run` (bench/profile.py: the host's PID namespace)
 
     @property
     def container(self) -> str:
@@ -28,7 +29,7 @@ class _InImage:
         passed = [arg for key in (env or {}) if key != "PATH" for arg in ("-e", key)]
         docker_argv = ["docker", "run", "--rm", "--name", self.container, "--network", "host",
                        "--entrypoint", argv[0], "-v", f"{REPO}:{REPO}:ro", "-v", f"{self.run_dir}:{self.run_dir}",
-                       *passed, IMAGE, *argv[1:]]
+                       *self.docker_args, *passed, IMAGE, *argv[1:]]
         super()._spawn(docker_argv, {**os.environ, **(env or {}), "DOCKER_HOST": self.engine.host})
 
     def stop(self, timeout: float = 10) -> None:

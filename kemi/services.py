@@ -28,7 +28,8 @@ class Services:
         self.accounts = accounts  # username -> Account, for gateways that authenticate by digest
         self.generation = None  # last routing generation seen in STATE_TABLE
         self.filter_headers = "headers" not in benchswitch.OFF
-        self.without_topos = "topos" in benchswitch.OFF  # the bench's topos-off runs: no store to ask
+        # The bench's topos-off and topos_htable runs: no Redis store to ask.
+        self.without_topos = bool({"topos", "redisstore"} & benchswitch.OFF)
         self.tenant_checks = "tenant" not in benchswitch.OFF
         self.limits = tenancy.Limits(settings.tenant_max_calls, settings.tenant_max_cps, settings.tenant_max_duration)
         self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip,

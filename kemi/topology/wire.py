@@ -38,6 +38,9 @@ _STATUS_LINE = re.compile(r"^SIP/2\.0 [1-6][0-9]{2}(?: [^\r\n]*)?$")
 # A name of at most 64 characters: the routes remove headers by name, which KSR.hdr.remove refuses
 # beyond 124 (SR_KEMI_HNAME_SIZE); a longer one would cross unfiltered.
 _HEADER = re.compile(r"^([!%'*+\-.0-9A-Z^_`a-z|~]{1,64})[ \t]*:[ \t]*(.*)$", re.S)
+# The same, for every line of a header section at once: a line it does not take (folded, no header, a
+# stray CR) makes the count differ, and the line-by-line reading decides.
+_HEADER_LINE = re.compile(r"^([!%'*+\-.0-9A-Z^_`a-z|~]{1,64})[ \t]*:[ \t]*([^\r\n]*)\r?$", re.M)
 
 _TOKEN = r"[A-Za-z0-9\-.!%*_+`'~]+"
 _QUOTED = r'"(?:[^"\\]|\\.)*"'
@@ -76,12 +79,13 @@ _CONTACT_METHODS = frozenset({"INVITE", "SUBSCRIBE"})
 _MEDIA_METHODS = frozenset({"INVITE", "UPDATE", "ACK"})
 # Each as RFC 4566/8839 writes it (single spaces, nothing trailing): rtpengine rewrites what it parses, and
 # a line it cannot parse (`o=- 1 1 IN IP4  10.1.2.3`) would leave with the sender's address in it.
-_REWRITTEN_SDP_LINE = re.compile(
+_REWRITTEN_SDP_LINE = (
     rf"^(?:c=IN IP4 {_IP4}(?:/[0-9]+){{0,2}}"
     rf"|o=[!-~]+ [0-9]+ [0-9]+ IN IP4 {_IP4}"
     rf"|a=rtcp:[0-9]+ IN IP4 {_IP4}"
     rf"|a=candidate:[!-~]+ [0-9]+ [!-~]+ [0-9]+ {_IP4} [0-9]+ typ [a-z]+(?: [!-~]+ [!-~]+)*"
-    rf"|a=remote-candidates:[0-9]+ {_IP4} [0-9]+(?: [0-9]+ {_IP4} [0-9]+)*)$")
+    rf"|a=remote-candidates:[0-9]+ {_IP4} [0-9]+(?: [0-9]+ {_IP4} [0-9]+)*)")
+_REWRITTEN_SDP_LINES = re.compile(_REWRITTEN_SDP_LINE + r"\r*$", re.M)  # each such line, whole
 
 
 def split(raw: bytes) -> tuple[bytes, bytes]:
@@ -96,12 +100,21 @@ def split(raw: bytes) -> tuple[bytes, bytes]:
 def header_fields(head: str) -> list[tuple[str, str]]:
     """(lowercase full name, value) per header field line; the start line is not a field. A line that
     is no header, or a header folded over several lines, is returned with name "" (a problem)."""
+    at = head.find("\n")
+    found = _HEADER_LINE.findall(head, at + 1) if at >= 0 else []
+    if len(found) == head.count("\n"):  # every line one header (nearly every message): one pass in C
+        return [(COMPACT.get(lower, lower), value.strip()) for name, value in found if (lower := name.lower())]
+    return _header_fields_by_line(head)
+
+
+def _header_fields_by_line(head: str) -> list[tuple[str, str]]:
     lines: list[str] = []
-    folded: list[int] = []
-    for line in re.split(r"\r?\n", head)[1:]:
+    folded: set[int] = set()
+    for line in head.split("\n")[1:]:
+        line = line[:-1] if line.endswith("\r") else line
         if line[:1] in (" ", "\t") and lines:
             lines[-1] += " " + line.strip()
-            folded.append(len(lines) - 1)
+            folded.add(len(lines) - 1)
         else:
             lines.append(line)
     fields = []
@@ -237,22 +250,15 @@ def _body_problem(body: bytes, seen: dict[str, list[str]], status: int) -> str |
     """An IPv4 address in the body that rtpengine will not rewrite: only an SDP of a method whose SDP
     goes through rtpengine, and there only on the lines it rewrites, may name one."""
     text = body.decode("ascii", "replace")
-    addresses = list(_IPV4.finditer(text))  # an SDP names two or three
-    if not addresses:
+    if not _IPV4.search(text):
         return None
     method = _CSEQ.match(seen["cseq"][0]).group(2).upper()  # checked by _headers_problem
     content_type = seen.get("content-type", [""])[0].split(";", 1)[0].strip().lower()
     if status >= 300 or method not in _MEDIA_METHODS or content_type != "application/sdp":
         return "address in body"
-    for found in addresses:  # the line each is on
-        if found.group() == _ANY_ADDRESS:
-            continue
-        line_start = text.rfind("\n", 0, found.start()) + 1
-        line_end = text.find("\n", found.end())
-        line = text[line_start:len(text) if line_end < 0 else line_end].rstrip("\r")
-        if not _REWRITTEN_SDP_LINE.match(line):
-            return "address in body"
-    return None
+    # What is left once the lines rtpengine rewrites are gone may name no address but 0.0.0.0 (hold).
+    rest = _REWRITTEN_SDP_LINES.sub("", text)
+    return "address in body" if any(a != _ANY_ADDRESS for a in _IPV4.findall(rest)) else None
 
 
 def sent_by_host(via: str) -> str | None:

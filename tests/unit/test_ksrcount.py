@@ -31,12 +31,15 @@ def test_an_entry_points_totals_go_to_the_htable_through_the_real_ksr_uncounted(
     counting = ksrcount.Counting(fake_ksr(written))
     monkeypatch.setattr(ksrcount, "ENABLED", True)
     monkeypatch.setattr(ksrcount, "_crossings", [0])
+    monkeypatch.setattr(ksrcount, "_by_function", {})
+    monkeypatch.setattr(ksrcount, "_written", {})
     monkeypatch.setitem(sys.modules, "KSR", counting)
     handler = ksrcount.counted("ksr_request_route", lambda msg=None: counting.tm.t_relay() + counting.tm.t_relay())
     assert handler(None) == 2 and handler(None) == 2
     pid = os.getpid()
     assert written == {("sbcstate", f"ksr:ksr_request_route:{pid}"): 4,
-                       ("sbcstate", f"runs:ksr_request_route:{pid}"): 2}
+                       ("sbcstate", f"runs:ksr_request_route:{pid}"): 2,
+                       ("sbcstate", f"fn:ksr_request_route/tm.t_relay:{pid}"): 4}
     assert ksrcount._crossings == [4]  # the htable writes were not counted
 
 
@@ -50,6 +53,11 @@ def test_totals_are_summed_over_processes_per_entry_point():
     items = {"ksr:ksr_request_route:101": 30, "ksr:ksr_request_route:102": 12, "runs:ksr_request_route:101": 3,
              "runs:ksr_request_route:102": 1, "ksr:reply_media:101": 8, "runs:reply_media:101": 2, "generation": 7}
     assert ksrcount.per_entry(items) == {"ksr_request_route": (42, 4), "reply_media": (8, 2)}
+
+
+def test_totals_are_summed_over_processes_per_ksr_function():
+    items = {"fn:pv.get:101": 30, "fn:pv.get:102": 12, "fn:tm.t_relay:101": 3, "ksr:reply_media:101": 8}
+    assert ksrcount.per_function(items) == {"pv.get": 42, "tm.t_relay": 3}
 
 
 def test_a_deployment_refuses_the_counter():
