@@ -47,7 +47,7 @@ def sip_workers(kamailio) -> list[int]:
 
 
 def perf_top(data: Path, count: int, sort: str = "dso,symbol") -> list[tuple[float, str]]:
-    out = subprocess.run(["perf", "report", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
+    out = subprocess.run(["perf", "report", "--no-inline", "-i", str(data), "--stdio", "--no-children", "--sort", sort,
                           "--percent-limit", "0.3"], capture_output=True, text=True, timeout=300).stdout
     rows = []
     for line in out.splitlines():

@@ -108,7 +108,7 @@ class FakeKSR(types.ModuleType):
             r"^(kx\.|pv\.get|xhttp_prom\.|dialog\.var_|is_|(dbg|err|info|warn|notice|crit|log)$|siputils\.has_totag|textops\.(has_body|search_body)"
             r"|permissions\.allow|dispatcher\.ds_is_from|maxfwd\.|sanity\.|tmx\.t_precheck"
             r"|tm\.t_get_status_code|tm\.t_is_canceled|tmx\.t_is_failure_route|force_rport|htable\.sht_get"
-            r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|ndb_redis\.|dmq\.is_from_node)"
+            r"|pike\.pike_check_req|dialog\.is_known_dlg|hdr\.is_present|hdr\.get$|ndb_redis\.|dmq\.is_from_node)"
         )
         return [(f, a) for f, a in self.calls
                 if not passive.match(f) and not (f == "pv.sets" and a[0].startswith("$dlg_var("))]

@@ -81,13 +81,44 @@ def test_generated_sdps_come_out_telling_nothing_and_losing_nothing_else():
         assert after.count("\r\no=-") == 1 and "\r\ns=-\r\n" in after + "\r\n", (body, after)
 
 
-def test_scrub_searches_once_when_nothing_is_told(ksr):
-    ksr.returns["textops.search_body"] = -1
+def test_pythons_expressions_edit_exactly_as_textops_posix_ones(ksr):
+    """scrubbed() (Python's re) against textops' expressions under libc (the path of an undecodable body)."""
+    rng = random.Random(20261205)
+    for body in [BARESIP, FREESWITCH, DESCRIBED, CLEAN, *(generated_sdp(rng) for _ in range(2000))]:
+        edited = sdpscrub.scrubbed(body)
+        assert (edited is not None) == telling(body), body
+        assert (edited if edited is not None else body) == scrubbed(body), body
+
+
+def test_scrub_reads_the_body_once_when_nothing_is_told(ksr):
+    ksr.returns["kx.get_body"] = CLEAN
     assert sdpscrub.scrub() is True
-    assert ksr.calls == [("textops.search_body", (sdpscrub.TELLING,))]
+    assert ksr.calls == [("kx.get_body", ())]
 
 
-def test_scrub_edits_applies_and_checks_again(ksr):
+def test_scrub_sets_the_edited_body_with_its_own_content_type_and_applies_it(ksr):
+    ksr.returns["kx.get_body"] = FREESWITCH
+    ksr.returns["hdr.get"] = "application/sdp"
+    assert sdpscrub.scrub() is True
+    assert ksr.actions() == [("textops.set_body", (scrubbed(FREESWITCH), "application/sdp")),
+                             ("textopsx.msg_apply_changes", ())]
+    assert ksr.called("hdr.get") == [("Content-Type",)] and not ksr.called("textops.search_body")
+
+
+@pytest.mark.parametrize("body,set_body,applied", [(FREESWITCH, -1, 1), (FREESWITCH, 1, -1), ("a=tool:x\r\n", 1, 1)])
+def test_scrub_fails_when_the_body_cannot_be_set_or_applied_or_nothing_is_left(ksr, body, set_body, applied):
+    ksr.returns["kx.get_body"] = body
+    ksr.returns["textops.set_body"] = set_body
+    ksr.returns["textopsx.msg_apply_changes"] = applied
+    assert sdpscrub.scrub() is False
+
+
+def raises_undecodable():
+    raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+
+
+def test_a_body_python_cannot_decode_is_edited_by_textops_and_checked_again(ksr):
+    ksr.returns["kx.get_body"] = raises_undecodable
     answers = iter([1, -1])
     ksr.returns["textops.search_body"] = lambda pattern: next(answers)
     assert sdpscrub.scrub() is True
@@ -96,7 +127,8 @@ def test_scrub_edits_applies_and_checks_again(ksr):
 
 
 @pytest.mark.parametrize("applied,after", [(-1, -1), (1, 1)])
-def test_scrub_fails_when_the_edits_cannot_be_applied_or_did_not_take(ksr, applied, after):
+def test_textops_editing_fails_when_the_edits_cannot_be_applied_or_did_not_take(ksr, applied, after):
+    ksr.returns["kx.get_body"] = raises_undecodable
     answers = iter([1, after])
     ksr.returns["textops.search_body"] = lambda pattern: next(answers)
     ksr.returns["textopsx.msg_apply_changes"] = applied
@@ -105,7 +137,8 @@ def test_scrub_fails_when_the_edits_cannot_be_applied_or_did_not_take(ksr, appli
 
 def test_an_initial_invite_whose_sdp_cannot_be_scrubbed_gets_488_and_goes_nowhere(ksr):
     request(ksr, sdp=True)
-    ksr.returns["textops.search_body"] = 1  # telling, before and after the edits
+    ksr.returns["kx.get_body"] = FREESWITCH
+    ksr.returns["textops.set_body"] = -1
     make_routes().ksr_request_route(None)
     assert ksr.replies() == [(488, "Not Acceptable Here")]
     assert ksr.counted("sbc_topology_guard_total") == [("media", "private", "sdp not scrubbed")]
@@ -115,7 +148,8 @@ def test_an_initial_invite_whose_sdp_cannot_be_scrubbed_gets_488_and_goes_nowher
 def test_an_answer_that_cannot_be_scrubbed_is_not_relayed(ksr):
     request(ksr, side="public", acl=(2,), sdp=True)
     ksr.returns["kx.get_status"] = 200
-    ksr.returns["textops.search_body"] = 1
+    ksr.returns["kx.get_body"] = BARESIP
+    ksr.returns["textops.set_body"] = -1
     make_routes().reply_media(None)
     assert ("set_drop", ()) in ksr.actions()
     assert not [args for args in ksr.called("rtpengine.rtpengine_manage") if args == (media.answer_flags("public"),)]
@@ -128,8 +162,7 @@ def test_an_answer_that_cannot_be_scrubbed_is_not_relayed(ksr):
 ])
 def test_a_request_is_scrubbed_before_the_routing_that_applying_would_upset(ksr, message, before):
     request(ksr, sdp=True, **message)
-    answers = iter([1, -1])
-    ksr.returns["textops.search_body"] = lambda pattern: next(answers, -1)
+    ksr.returns["kx.get_body"] = FREESWITCH
     make_routes().ksr_request_route(None)
     names = [name for name, _ in ksr.calls]
     assert names.index("textopsx.msg_apply_changes") < names.index(before)
@@ -139,6 +172,6 @@ def test_a_request_is_scrubbed_before_the_routing_that_applying_would_upset(ksr,
 def test_a_request_of_no_known_dialog_is_not_scrubbed(ksr):
     request(ksr, side="public", acl=(2,), totag=True, sdp=True)
     ksr.returns["dialog.is_known_dlg"] = -1
-    ksr.returns["textops.search_body"] = 1
+    ksr.returns["kx.get_body"] = FREESWITCH
     make_routes().ksr_request_route(None)
     assert not ksr.called("textopsx.msg_apply_changes") and not ksr.called("tm.t_relay")
