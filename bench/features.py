@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from sbclib.benchswitch import FEATURES
 
-_DEFINES = {"topos": "BENCH_NO_TOPOS", "cdr": "BENCH_NO_CDR", "redisstore": "BENCH_TOPOS_HTABLE"}
+_DEFINES = {"topos": "BENCH_NO_TOPOS", "cdr": "BENCH_NO_CDR", "shmstore": "BENCH_TOPOS_REDIS"}
 
 
 def variants(spec: str) -> list[tuple[str, tuple[str, ...]]]:

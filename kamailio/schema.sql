@@ -232,3 +232,15 @@ CREATE TABLE IF NOT EXISTS `dialog_vars` (
     KEY `dialog_vars_hash_idx` (`hash_entry`, `hash_id`)
 );
 INSERT IGNORE INTO version (table_name, table_version) VALUES ('dialog_vars', 1);
+
+-- topos' per-dialog state on Kamailio 6.0 (topos_htable, kamailio.cfg), kept across a graceful restart like
+-- the dialogs: written at shutdown, read at start. htable's layout, with room for a dialog's packed headers.
+CREATE TABLE IF NOT EXISTS `topos_dialog` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `key_name` VARCHAR(255) DEFAULT '' NOT NULL,
+    `key_type` INT DEFAULT 0 NOT NULL,
+    `value_type` INT DEFAULT 0 NOT NULL,
+    `key_value` TEXT NOT NULL,
+    `expires` INT DEFAULT 0 NOT NULL
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('topos_dialog', 2);

@@ -64,7 +64,7 @@ def in_dialog(svc, req) -> None:
         else:
             guard.reply(481, "Call/Transaction Does Not Exist", side)
         return
-    if not hiding.store_up(svc.without_topos, req.method):
+    if not hiding.store_up(svc.topos_in_redis, req.method):
         # Without its store topos would send this unhidden: keep it here; the sender retries (ndb_redis
         # keeps a failed server off in each process until the next second, hence Retry-After: 1).
         if not req.is_ack:

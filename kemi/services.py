@@ -28,8 +28,7 @@ class Services:
         self.accounts = accounts  # username -> Account, for gateways that authenticate by digest
         self.generation = None  # last routing generation seen in STATE_TABLE
         self.filter_headers = "headers" not in benchswitch.OFF
-        # The bench's topos-off and topos_htable runs: no Redis store to ask.
-        self.without_topos = bool({"topos", "redisstore"} & benchswitch.OFF)
+        self._topos_in_redis: bool | None = None
         self.tenant_checks = "tenant" not in benchswitch.OFF
         self.limits = tenancy.Limits(settings.tenant_max_calls, settings.tenant_max_cps, settings.tenant_max_duration)
         self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip,
@@ -39,6 +38,14 @@ class Services:
         self.to_carrier = Leg("carrier", "outbound", "private", "branch_to_telecom", "failure_from_telecom",
                               settings.carrier_ds_algorithm, settings.carrier_no_reply_ms,
                               settings.carrier_no_answer_ms)
+
+    @property
+    def topos_in_redis(self) -> bool:
+        """Whether topos keeps its state in Redis (Kamailio 5.6, or the bench's Redis runs on 6.0), which can
+        fail; on 6.0 it is in shared memory (kamailio.cfg defines TOPOS_HTABLE). Asked once per process."""
+        if self._topos_in_redis is None:
+            self._topos_in_redis = "topos" not in benchswitch.OFF and not KSR.kx.ifdef("TOPOS_HTABLE")
+        return self._topos_in_redis
 
     def sync_caches(self) -> None:
         """A DID, tenant, credential or account change (sbcctl bumps the generation) empties this process's

@@ -1,8 +1,8 @@
 """Features `make bench` switches off to put a figure on each one's cost: SBC_BENCH_OFF=topos,cdr,...
 
 Bench only: .env.example, `make run` and the image never set it, and a deployment (DROP_PRIVILEGES=1)
-refuses it. topos, cdr and redisstore are modules: the bench also starts Kamailio with -A BENCH_NO_TOPOS /
--A BENCH_NO_CDR / -A BENCH_TOPOS_HTABLE, which kamailio.cfg reads.
+refuses it. topos, cdr and shmstore are modules: the bench also starts Kamailio with -A BENCH_NO_TOPOS /
+-A BENCH_NO_CDR / -A BENCH_TOPOS_REDIS, which kamailio.cfg reads.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from collections.abc import Mapping
 
 # "ingress" is the tests' (tests/integration/test_egress.py): the ingress checks off, the egress check on,
 # so that a message that would leak reaches the last look at what leaves.
-# "redisstore" (Kamailio 6.0 only): topos keeps its state in shared memory (topos_htable), not Redis.
+# "shmstore" (Kamailio 6.0 only): topos keeps its state in Redis, as on 5.6, not in shared memory.
 FEATURES = ("topos", "cdr", "metrics", "headers", "guard", "ingress", "tenant", "quality", "sdpscrub",
-            "redisstore")
+            "shmstore")
 
 
 def load(environ: Mapping[str, str] | None = None) -> frozenset[str]:

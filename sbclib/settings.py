@@ -242,7 +242,13 @@ class Settings:
                # initval: htable's inc adds no missing item to a table without one (sht_inc answered
                # "no value" to every call's first attempt of a second: the rate limit never held)
                "TENANTCPS_HTABLE": f"tenantcps=>size=10;autoexpire=3;initval=0{shared};",
-               "SBCSTATE_HTABLE": f"sbcstate=>size=4{shared};"}
+               "SBCSTATE_HTABLE": f"sbcstate=>size=4{shared};",
+               # topos' state on Kamailio 6.0 (kamailio.cfg): a dialog's for longer than any call may last, a
+               # branch's as topos keeps it in Redis (branch_expire). Alone, the dialogs' part is written
+               # through the DB cluster at shutdown and read at start; in a pair the other node keeps a copy.
+               "TOPOS_DIALOG_HTABLE": f"topos_dialog=>size=14;autoexpire={TOPOS_DIALOG_SECONDS}"
+                                      + (shared if self.clustered else ";dbtable=topos_dialog;dbmode=1") + ";",
+               "TOPOS_BRANCH_HTABLE": "topos_branch=>size=14;autoexpire=180;"}
         if self.clustered:
             server = f"sip:{self.node_ip}:{self.dmq_port}"
             env |= {"NODE_IP": self.node_ip, "DMQ_PORT": str(self.dmq_port), "DMQ_SERVER": server,
@@ -250,6 +256,9 @@ class Settings:
                     # the first node names itself: DMQ then waits for the others to announce themselves
                     "DMQ_NOTIFY": f"sip:{self.peer_node_ip}:{self.dmq_port}" if self.peer_node_ip else server}
         return env
+
+
+TOPOS_DIALOG_SECONDS = 86400 + 600  # the longest TENANT_MAX_DURATION, and its BYEs
 
 
 def load(environ: Mapping[str, str] | None = None) -> Settings:

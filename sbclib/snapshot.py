@@ -21,7 +21,7 @@ from pathlib import Path
 
 CONFIG_TABLES = ("version", "dispatcher", "address", "did_routing", "tenant", "gateway_account",
                  "peer_credential")
-EMPTY_TABLES = ("dialog", "dialog_vars")  # the dialog module reads them at start
+EMPTY_TABLES = ("dialog", "dialog_vars", "topos_dialog")  # the dialog module and (6.0) htable read them at start
 CHECKSUM_FILE = ".checksum"
 _ESCAPES = {"\\": "\\\\", ":": "\\:", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}
 _UNESCAPES = {"n": "\n", "r": "\r", "t": "\t", "0": "\0"}

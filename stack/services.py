@@ -200,9 +200,11 @@ class Redis(Service):
 
 
 # Least privilege (a flaw in call handling must not rewrite who may call): Kamailio reads the configuration,
-# inserts call records, and writes its dialogs at shutdown to load them at start (dialog db_mode 3);
+# inserts call records, and writes its dialogs (and, on 6.0, topos' state of them) at shutdown to load them at
+# start (dialog db_mode 3);
 # sbcctl changes rows but no table. Re-granted at every start: a data directory from before keeps no more.
-KAMAILIO_WRITES = {"sbc_cdr": "INSERT", "dialog": "INSERT, UPDATE, DELETE", "dialog_vars": "INSERT, UPDATE, DELETE"}
+KAMAILIO_WRITES = {"sbc_cdr": "INSERT", "dialog": "INSERT, UPDATE, DELETE", "dialog_vars": "INSERT, UPDATE, DELETE",
+                   "topos_dialog": "INSERT, DELETE"}
 
 
 def grants(s: Settings) -> list[str]:

@@ -76,13 +76,14 @@ def crashed(where: str, trace: str) -> None:
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-def store_up(without_topos: bool, method: str) -> bool:
-    """topos passes messages through unhidden when its Redis store fails: refuse new calls then."""
+def store_up(in_redis: bool, method: str) -> bool:
+    """topos passes messages through unhidden when its Redis store fails: refuse new calls then. (Its
+    shared-memory store, on Kamailio 6.0, does not fail: nothing to ask.)"""
     # Asked before every request (3 of a call's ~30 Redis round trips): a PING cached for even a
     # second would let requests through to a store that just failed. redis_cmd answers 0 on success,
     # -1 when the server cannot be reached (or is still switched off in this process after a
     # failure: until the next second, see kamailio.cfg).
-    if without_topos:
+    if not in_redis:
         return True
     if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
         KSR.ndb_redis.redis_free("sbc_ping")

@@ -54,8 +54,16 @@ def test_a_write_the_pair_does_not_replicate_is_dropped_even_from_the_other_node
 
 
 def test_the_shared_tables_are_those_defined_with_dmqreplicate():
-    assert settings.load(PAIR).replicated_tables() == ("ipban", "tenantcps", "sbcstate")
+    assert settings.load(PAIR).replicated_tables() == ("ipban", "tenantcps", "sbcstate", "topos_dialog")
     assert settings.load({}).replicated_tables() == ()
+
+
+def test_topos_dialogs_are_kept_by_the_other_node_in_a_pair_and_through_the_db_alone():
+    """Kamailio 6.0's topos state (topos_htable): what survives a graceful restart, in each setting."""
+    alone, pair = settings.load({}).kamailio_env(), settings.load(PAIR).kamailio_env()
+    assert alone["TOPOS_DIALOG_HTABLE"] == "topos_dialog=>size=14;autoexpire=87000;dbtable=topos_dialog;dbmode=1;"
+    assert pair["TOPOS_DIALOG_HTABLE"] == "topos_dialog=>size=14;autoexpire=87000;dmqreplicate=1;"
+    assert alone["TOPOS_BRANCH_HTABLE"] == pair["TOPOS_BRANCH_HTABLE"] == "topos_branch=>size=14;autoexpire=180;"
 
 
 def test_kdmq_from_the_other_node_goes_to_dmq(ksr):

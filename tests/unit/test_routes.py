@@ -347,6 +347,17 @@ def test_new_calls_are_refused_while_the_topology_store_is_down(ksr, ruser, side
     assert ksr.called("tm.t_relay") == [] and ksr.called("dialog.dlg_manage") == []
 
 
+def test_on_kamailio_6_topos_keeps_its_state_in_shared_memory_and_redis_is_not_asked(ksr):
+    request(ksr, ruser="4155550101")
+    ksr.returns["kx.ifdef"] = lambda name: name == "TOPOS_HTABLE"
+    ksr.returns["ndb_redis.redis_cmd"] = -1  # Redis down: topos does not use it there
+    routes = make_routes()
+    routes.ksr_request_route(None)
+    routes.ksr_request_route(None)
+    assert ksr.called("ndb_redis.redis_cmd") == [] and ksr.called("tm.t_relay") == [(), ()]
+    assert ksr.called("kx.ifdef") == [("TOPOS_HTABLE",)]  # asked once per process
+
+
 def test_inbound_group_with_no_active_gateway_goes_straight_to_the_backup_group(ksr):
     request(ksr, ruser="4155550101")
     ksr.returns["dispatcher.ds_select_dst"] = lambda group, alg: 1 if group == 3 else -1

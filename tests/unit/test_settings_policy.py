@@ -199,14 +199,15 @@ def test_sbcctl_writes_the_configuration_with_its_own_db_user_and_password():
         settings.load({"SBCCTL_DB_PASSWORD": "with space"})
 
 
-def test_kamailios_db_user_may_read_and_write_call_records_and_dialogs_only():
+def test_kamailios_db_user_may_read_and_write_call_records_and_dialogs_only():  # (and topos' state of them)
     from stack.services import grants
     statements = grants(settings.load({}))
     kamailio = [g for g in statements if g.startswith("GRANT") and "'kamailio'" in g]
     assert kamailio == ["GRANT SELECT ON `kamailio`.* TO 'kamailio'@'%';",
                         "GRANT INSERT ON `kamailio`.`sbc_cdr` TO 'kamailio'@'%';",
                         "GRANT INSERT, UPDATE, DELETE ON `kamailio`.`dialog` TO 'kamailio'@'%';",
-                        "GRANT INSERT, UPDATE, DELETE ON `kamailio`.`dialog_vars` TO 'kamailio'@'%';"]
+                        "GRANT INSERT, UPDATE, DELETE ON `kamailio`.`dialog_vars` TO 'kamailio'@'%';",
+                        "GRANT INSERT, DELETE ON `kamailio`.`topos_dialog` TO 'kamailio'@'%';"]
     assert [g for g in statements if g.startswith("GRANT") and "'sbcctl'" in g] == \
         ["GRANT SELECT, INSERT, UPDATE, DELETE ON `kamailio`.* TO 'sbcctl'@'%';"]
     # Each start takes back whatever an earlier version granted, before granting anew.
