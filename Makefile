@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint mutation-check bench bench-profile bench-keepalive bench-pair soak clean
+.PHONY: deps run call test unit integration integration-image image lint docs mutation-check bench bench-profile bench-keepalive bench-pair soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -41,8 +41,16 @@ image:
 	$(BUILD_ENV) docker compose build
 	@docker image inspect -f 'image voice-ai-sbc:latest: {{.Size}} bytes' voice-ai-sbc:latest
 
+# ruff, and the docs: the configuration reference as generated, the site without a broken link or anchor.
 lint: deps
 	.venv/bin/ruff check .
+	$(PY) scripts/config_reference.py --check
+	.venv/bin/mkdocs build --strict --quiet
+
+# The operators' documentation as a site in run/site (docs/configuration.md regenerated first).
+docs: deps
+	$(PY) scripts/config_reference.py
+	.venv/bin/mkdocs build --strict
 
 # Faults injected in kemi/ one at a time (scripts/mutation_check.py): each must turn a test red.
 mutation-check: deps

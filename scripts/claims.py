@@ -1,4 +1,4 @@
-"""README's promises about survival, hiding, limits and failover, each with the test and the assertion that
+"""The docs' promises about survival, hiding, limits and failover, each with the test and the assertion that
 prove it, and the figure each test printed in a run: `python scripts/claims.py [LOG ...]`.
 
 A LOG is the output of pytest runs with `-rP` (passed tests' output: `PYTEST_ADDOPTS=-rP make test`, whose
@@ -138,7 +138,7 @@ def main(logs: list[str]) -> int:
         found = figures(Path(log))
         runs += found
         labels += [f"{Path(log).stem}, run {n}" for n in range(1, len(found) + 1)]
-    print("| area | README's promise | assertion | " + " | ".join(f"figure ({label})" for label in labels) + " |")
+    print("| area | the docs' promise | assertion | " + " | ".join(f"figure ({label})" for label in labels) + " |")
     print("|---|---|---|" + "---|" * len(labels))
     for claim in CLAIMS:
         name = claim.test.split("::")[1]

@@ -5,7 +5,7 @@ positions. So what a tenant sees on the gateway side is a fixed substitution of 
 groups. This test measures it on the shipped image as a tenant would: carriers' Call-IDs end in "@<their
 address>", the tenant learns (6-bit value, masked character) pairs from calls whose Call-ID it can guess in
 part, and counts the calls after which the next Call-ID decodes whole, carrier address included. It documents
-a weakness (README, Security, Call-ID): the mask hides Call-IDs from casual view, it is not encryption.
+a weakness (docs/security.md): the mask hides Call-IDs from casual view, it is not encryption.
 """
 
 from __future__ import annotations

@@ -76,7 +76,7 @@ def _leaks(received: list[bytes], other_side: re.Pattern, other_call_ids: set[st
         for line in text.split("\r\n"):
             is_call_id = re.match(r"(?i)^\s*(call-id|i)\s*:", line) is not None
             if is_call_id and not callid_masked:
-                continue  # Kamailio 5.6: the Call-ID crosses (README, documented gap)
+                continue  # Kamailio 5.6: the Call-ID crosses (docs, the documented gap)
             if other_side.search(line) or STRANGER_MARK.search(line):
                 found.append(f"{text.splitlines()[0]} | {line[:160]!r}")
         if callid_masked and any(cid and cid in text for cid in other_call_ids):

@@ -38,7 +38,7 @@ from tests.integration.conftest import active_dialogs
 from tests.integration.test_live_call import answers
 
 # What each side may not see of the other (the nodes' own addresses on neither); Call-ID lines aside: on
-# Kamailio 5.6 the carrier's Call-ID crosses (the known gap, README); 6.0 masks it (checked below).
+# Kamailio 5.6 the carrier's Call-ID crosses (the known gap, docs); 6.0 masks it (checked below).
 PRIVATE_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (CARRIER[0], SERVICE["private"], *NODES.values())))
 PUBLIC_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (GATEWAY[0], SERVICE["public"], *NODES.values())))
 
@@ -394,7 +394,7 @@ def test_a_node_killed_mid_call_leaves_its_calls_and_their_media_to_the_other(pa
 
 class MediaCheck:
     """The call's media after `moment` (the service addresses moved), at both ends: the first of the other
-    end's packets, and the share of its stream that arrived 0.5-2 s after (README: the survivor already has
+    end's packets, and the share of its stream that arrived 0.5-2 s after (docs: the survivor already has
     the ports open), each from the SBC's service address on that side and nowhere else."""
 
     SUSTAINED = 0.8

@@ -114,7 +114,7 @@ MEDIA_S = 14  # each end streams this long: the restart (a few seconds) and 2 s 
 
 
 def test_media_flows_on_through_a_kamailio_restart_and_the_call_stays_controlled(quiet_sbc):
-    """README: a Kamailio restart leaves rtpengine and its calls alone. RTP both ways through the restart,
+    """The docs: a Kamailio restart leaves rtpengine and its calls alone. RTP both ways through the restart,
     counted where it arrives (each end's packets carrying the other end's SSRC); after it, in this order,
     the gateway's re-INVITE reaches the carrier and is answered, and the carrier's BYE ends the call at the
     gateway: the restarted Kamailio still knows the call."""
@@ -157,9 +157,9 @@ def crash_kamailio(sbc) -> None:
 
 
 def test_what_a_crash_of_a_single_node_loses_measured(quiet_sbc):
-    """README (one node, Kamailio killed): the calls are lost from Kamailio, nothing was written; rtpengine
+    """The docs (one node, Kamailio killed): the calls are lost from Kamailio, nothing was written; rtpengine
     keeps their media; after the restart the carrier's BYE gets 481 and reaches nobody, the gateway's
-    re-INVITE reaches nobody, and the call leaves no record. Measured, so that README says what it is."""
+    re-INVITE reaches nobody, and the call leaves no record. Measured, so that the docs say what it is."""
     after = last_cdr_id(quiet_sbc)
     call = established("crash")
     ready = stopped = 0.0

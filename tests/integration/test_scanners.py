@@ -41,7 +41,7 @@ def test_sipvicious_finds_nothing(quiet_sbc, name):
 
 
 # Past the scanner filter, the public side is silent to strangers. (On the private side a stranger hears
-# 403 by design, UNKNOWN_PRIVATE_ACTION: a disguised svmap finds the SBC there, as README says.)
+# 403 by design, UNKNOWN_PRIVATE_ACTION: a disguised svmap finds the SBC there, as the docs say.)
 @pytest.mark.parametrize("name", [n for n in SCANS if "127.0.1.1" not in SCANS[n]])
 def test_disguised_sipvicious_finds_nothing_on_the_public_side(quiet_sbc, name):
     scan(SCANS[name][0], DISGUISE, *SCANS[name][1:])

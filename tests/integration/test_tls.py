@@ -109,7 +109,7 @@ def test_a_gateway_whose_certificate_does_not_vouch_for_its_name_gets_no_call(tl
 
 
 def test_a_call_from_a_gateway_over_tls_reaches_the_carrier(quiet_sbc, work, tls_ca):
-    masked = kamailio_major(quiet_sbc) >= 6  # 5.6's topos cannot mask the Call-ID (README)
+    masked = kamailio_major(quiet_sbc) >= 6  # 5.6's topos cannot mask the Call-ID (docs)
     carrier = start_peers(work, quiet_sbc, ["127.0.4.1"])["127.0.4.1"]
     caller = TlsCaller(OUTBOUND_CALLER, tls_ca[0] / "ca.pem", SBC_NAME)  # dedicated to acme in the demo data
     try:

@@ -61,9 +61,9 @@ def test_nothing_of_the_public_side_reaches_the_carrier(flows):
 def test_the_call_id_does_not_cross(flows, quiet_sbc):
     """Kamailio 6.0 masks it: no message the gateway receives in the inbound call (100 Trying to its
     re-INVITE included) and none the carrier receives in the outbound call names the caller's Call-ID,
-    and each caller gets its own back. Kamailio 5.6 cannot: the documented gap (README)."""
+    and each caller gets its own back. Kamailio 5.6 cannot: the documented gap (docs)."""
     if kamailio_major(quiet_sbc) < 6:
-        pytest.xfail("known gap: Kamailio 5.6's topos cannot mask the Call-ID (README)")
+        pytest.xfail("known gap: Kamailio 5.6's topos cannot mask the Call-ID (docs)")
     carrier_call_id = next(m.call_id for m in flows["inbound caller"] if m.method == "INVITE")
     gateway_call_id = next(m.call_id for m in flows["outbound caller"] if m.method == "INVITE")
     at_gateway = [m for m in flows["gateway"] if m.cseq_method != "OPTIONS"]

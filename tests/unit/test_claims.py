@@ -1,4 +1,4 @@
-"""scripts/claims.py: every README promise it lists still points at a test and an assertion that exist, and
+"""scripts/claims.py: every promise of the docs it lists still points at a test and an assertion that exist, and
 a run's printed figures are read back per test."""
 
 import importlib.util
