@@ -1,5 +1,6 @@
 """Outages of the SBC's own dependencies while calls flow: MariaDB, rtpengine, Redis."""
 
+import contextlib
 import os
 import re
 import time
@@ -154,29 +155,22 @@ def test_redis_outage_during_a_call_holds_its_in_dialog_requests_rather_than_lea
     if not TOPOS_IN_REDIS:
         return redis_outage_leaves_a_call_alone(quiet_sbc, work)
     s = quiet_sbc.settings
-    peers = start_peers(work, quiet_sbc, ["127.0.3.1"], args=())
-    gateway = peers["127.0.3.1"]
     try:
-        uac = run_uac(work, "held", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=3000)
-        assert wait_for(lambda: gateway.received("ACK"), 5), "call not set up"
-        quiet_sbc.redis.stop()
-        uac.wait(40)  # its BYE is refused, so SIPp counts the call as failed
-        answers = sorted({m.status for m in uac.received() if m.cseq_method == "BYE"})
-        during = gateway.received()
-        quiet_sbc.redis.start()
-        # The call is still held at the SBC: end it from there (BYE both ways, through topos again).
-        dialog = next(d for d in quiet_sbc.kamailio.jsonrpc("dlg.list")
-                      if d["call-id"] in {m.call_id for m in uac.sent()})
-        before = scrape(quiet_sbc)
-        quiet_sbc.kamailio.rpc("dlg.end_dlg", str(dialog["h_entry"]), str(dialog["h_id"]))
-        assert wait_for(lambda: not active_dialogs(quiet_sbc), 5), "dialog still up after dlg.end_dlg"
-        assert wait_for(lambda: gateway.received("BYE"), 5), "no BYE reached the gateway"
-        (bye,), (invite,) = gateway.received("BYE"), gateway.received("INVITE")
-        assert delta_sum(scrape(quiet_sbc), before, "kamailio_sbc_topology_guard_total", stage="local") == 0
-    finally:
-        if not quiet_sbc.redis.alive():
+        with redis_stopped_during_a_call(quiet_sbc, work) as (gateway, uac):
+            uac.wait(40)  # its BYE is refused, so SIPp counts the call as failed
+            answers = sorted({m.status for m in uac.received() if m.cseq_method == "BYE"})
+            during = gateway.received()
             quiet_sbc.redis.start()
-        stop_peers(peers)
+            # The call is still held at the SBC: end it from there (BYE both ways, through topos again).
+            dialog = next(d for d in quiet_sbc.kamailio.jsonrpc("dlg.list")
+                          if d["call-id"] in {m.call_id for m in uac.sent()})
+            before = scrape(quiet_sbc)
+            quiet_sbc.kamailio.rpc("dlg.end_dlg", str(dialog["h_entry"]), str(dialog["h_id"]))
+            assert wait_for(lambda: not active_dialogs(quiet_sbc), 5), "dialog still up after dlg.end_dlg"
+            assert wait_for(lambda: gateway.received("BYE"), 5), "no BYE reached the gateway"
+            (bye,), (invite,) = gateway.received("BYE"), gateway.received("INVITE")
+            assert delta_sum(scrape(quiet_sbc), before, "kamailio_sbc_topology_guard_total", stage="local") == 0
+    finally:
         for call_id in rtpengine_calls(s):
             ng.command(s.rtpengine_ng_ip, s.rtpengine_ng_port, {"command": "delete", "call-id": call_id})
     assert answers and set(answers) <= {481, 503}, answers
@@ -187,19 +181,27 @@ def test_redis_outage_during_a_call_holds_its_in_dialog_requests_rather_than_lea
 
 
 def redis_outage_leaves_a_call_alone(sbc, work):
+    with redis_stopped_during_a_call(sbc, work) as (gateway, uac):
+        status = uac.wait(40)  # 0: its BYE was answered 200, by the gateway
+        received = gateway.received()
+    assert status == 0
+    (bye,), (invite,) = [m for m in received if m.method == "BYE"], [m for m in received if m.method == "INVITE"]
+    assert bye.call_id == invite.call_id
+    assert leaks(received, PRIVATE_SIDE) == []
+
+
+@contextlib.contextmanager
+def redis_stopped_during_a_call(sbc, work):
+    """A call answered through the SBC (the caller hangs up 3 s after), then Redis stopped: (gateway, caller).
+    Redis is started again and the peers stopped on the way out."""
     peers = start_peers(work, sbc, ["127.0.3.1"], args=())
     gateway = peers["127.0.3.1"]
     try:
         uac = run_uac(work, "held", "127.0.1.1:5060", "4155550101", "127.0.4.2", duration_ms=3000)
         assert wait_for(lambda: gateway.received("ACK"), 5), "call not set up"
         sbc.redis.stop()
-        status = uac.wait(40)  # 0: its BYE was answered 200, by the gateway
-        received = gateway.received()
+        yield gateway, uac
     finally:
         if not sbc.redis.alive():
             sbc.redis.start()
         stop_peers(peers)
-    assert status == 0
-    (bye,), (invite,) = [m for m in received if m.method == "BYE"], [m for m in received if m.method == "INVITE"]
-    assert bye.call_id == invite.call_id
-    assert leaks(received, PRIVATE_SIDE) == []
