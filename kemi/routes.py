@@ -161,7 +161,7 @@ def to_public_gateway(svc, req: Request) -> None:
             return
         chain = policy.failover_groups(target, route, s.backup_gateway_group)
     tenant_name = tenant.name if tenant else ""
-    if not hiding.store_up(svc.topos_in_redis, req.method):
+    if not hiding.store_up(svc.topos_in_redis, req.method, svc.shm_floor):
         reject("inbound", 503, "Service Unavailable", tenant_name)
         return
     KSR.dialog.dlg_manage()
@@ -225,7 +225,7 @@ def to_telecom(svc, req: Request) -> None:
         log(KSR.notice, f"outbound from tenant {tenant.name}: caller ID {caller!r} is not its DID")
         reject("outbound", 403, "Caller ID Not Allowed", tenant.name)
         return
-    if not hiding.store_up(svc.topos_in_redis, req.method):
+    if not hiding.store_up(svc.topos_in_redis, req.method, svc.shm_floor):
         reject("outbound", 503, "Service Unavailable", tenant.name)
         return
     KSR.dialog.dlg_manage()

@@ -29,6 +29,7 @@ class Services:
         self.generation = None  # last routing generation seen in STATE_TABLE
         self.filter_headers = "headers" not in benchswitch.OFF
         self._topos_in_redis: bool | None = None
+        self.shm_floor = settings.shm_mb * 1048576 // 10  # bytes: below, new calls get 503 (kemi.topology.hiding)
         self.tenant_checks = "tenant" not in benchswitch.OFF
         self.limits = tenancy.Limits(settings.tenant_max_calls, settings.tenant_max_cps, settings.tenant_max_duration)
         self.guard = Guard({"private": settings.private_ip, "public": settings.public_ip,

@@ -85,6 +85,7 @@ DEFAULTS: dict[str, str] = {
     "PIKE_MAX_REQUESTS": "30",
     "BAN_SECONDS": "300",
     "SIP_WORKERS": "4",
+    "SHM_MB": "256",
     "TCP_MAX_PER_SOURCE": "200",
     "CHALLENGE_MAX_PER_SOURCE": "20",
     "DROP_PRIVILEGES": "0",
@@ -163,6 +164,7 @@ class Settings:
     pike_max_requests: int
     ban_seconds: int
     sip_workers: int
+    shm_mb: int  # Kamailio's shared memory (-m): dialogs, transactions and, on 6.0, topos' state
     tcp_max_per_source: int  # TCP/TLS connections one address may hold open to the SBC (Kamailio 6.0)
     challenge_max_per_source: int  # digest challenges (407/401) one address is sent per second
     drop_privileges: bool
@@ -336,6 +338,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         pike_max_requests=fields.whole("PIKE_MAX_REQUESTS", get("PIKE_MAX_REQUESTS"), 2, 100_000),
         ban_seconds=fields.whole("BAN_SECONDS", get("BAN_SECONDS"), 1, 86400),
         sip_workers=fields.whole("SIP_WORKERS", get("SIP_WORKERS"), 1, 256),
+        shm_mb=fields.whole("SHM_MB", get("SHM_MB"), 64, 65536),
         tcp_max_per_source=fields.whole("TCP_MAX_PER_SOURCE", get("TCP_MAX_PER_SOURCE"), 1, 100_000),
         challenge_max_per_source=fields.whole("CHALLENGE_MAX_PER_SOURCE", get("CHALLENGE_MAX_PER_SOURCE"), 1, 100_000),
         drop_privileges=bool(fields.whole("DROP_PRIVILEGES", get("DROP_PRIVILEGES"), 0, 1)),

@@ -337,7 +337,8 @@ class Kamailio(Service):
         # -x tlsf: Kamailio's default allocator (qm) took ~20 % of its CPU under load (perf); make bench.
         argv = [
             "kamailio", "-DD", "-E", "-f", str(self.cfg),
-            "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"), "-m", "128", "-M", "16", "-x", "tlsf",
+            "-Y", str(self.run_dir), "-P", str(self.run_dir / "kamailio.pid"),
+            "-m", str(self.settings.shm_mb), "-M", "16", "-x", "tlsf",
             *(arg for name in self.defines for arg in ("-A", name)),
             *(("-A", "WITH_TLS") if self.settings.tls else ()),
             *(("-A", "WITH_DMQ") if self.settings.clustered else ()),

@@ -76,15 +76,23 @@ def crashed(where: str, trace: str) -> None:
 TOPOLOGY_STORE = "tps"  # ndb_redis server holding topos state
 
 
-def store_up(in_redis: bool, method: str) -> bool:
-    """topos passes messages through unhidden when its Redis store fails: refuse new calls then. (Its
-    shared-memory store, on Kamailio 6.0, does not fail: nothing to ask.)"""
+def store_up(in_redis: bool, method: str, shm_floor: int = 0) -> bool:
+    """topos passes messages through unhidden when its store fails: in Redis (5.6), when Redis does not
+    answer; in shared memory (6.0), when it is full. Refuse then; a new call (`shm_floor` > 0) already
+    while less than that many bytes of shared memory are free."""
+    if not in_redis:
+        if not shm_floor:
+            return True
+        free = KSR.pv.get("$stat(free_size)")  # kex's statistic; unreadable counts as none free
+        if isinstance(free, int) and free >= shm_floor:
+            return True
+        mb = free // 1048576 if isinstance(free, int) else "?"
+        log(KSR.err, f"shared memory low ({mb} MB free): {method} refused")
+        return False
     # Asked before every request (3 of a call's ~30 Redis round trips): a PING cached for even a
     # second would let requests through to a store that just failed. redis_cmd answers 0 on success,
     # -1 when the server cannot be reached (or is still switched off in this process after a
     # failure: until the next second, see kamailio.cfg).
-    if not in_redis:
-        return True
     if KSR.ndb_redis.redis_cmd(TOPOLOGY_STORE, "PING", "sbc_ping") >= 0:
         KSR.ndb_redis.redis_free("sbc_ping")
         return True

@@ -358,6 +358,18 @@ def test_on_kamailio_6_topos_keeps_its_state_in_shared_memory_and_redis_is_not_a
     assert ksr.called("kx.ifdef") == [("TOPOS_HTABLE",)]  # asked once per process
 
 
+@pytest.mark.parametrize("free_mb,relayed", [(25, False), (26, True), (None, False)])
+def test_on_kamailio_6_new_calls_get_503_while_a_tenth_of_shared_memory_is_not_free(ksr, free_mb, relayed):
+    """topos' store there is shared memory (SHM_MB, default 256): full, topos would send messages unhidden."""
+    request(ksr, ruser="4155550101")
+    ksr.returns["kx.ifdef"] = lambda name: name == "TOPOS_HTABLE"
+    ksr.pvs["$stat(free_size)"] = free_mb and free_mb * 1048576  # None: the statistic cannot be read
+    make_routes().ksr_request_route(None)
+    assert bool(ksr.called("tm.t_relay")) is relayed
+    assert ksr.replies() == ([] if relayed else [(503, "Service Unavailable")])
+    assert ("shared memory low" in ksr.logged()) is not relayed
+
+
 def test_inbound_group_with_no_active_gateway_goes_straight_to_the_backup_group(ksr):
     request(ksr, ruser="4155550101")
     ksr.returns["dispatcher.ds_select_dst"] = lambda group, alg: 1 if group == 3 else -1
