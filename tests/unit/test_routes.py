@@ -351,6 +351,7 @@ def test_on_kamailio_6_topos_keeps_its_state_in_shared_memory_and_redis_is_not_a
     request(ksr, ruser="4155550101")
     ksr.returns["kx.ifdef"] = lambda name: name == "TOPOS_HTABLE"
     ksr.returns["ndb_redis.redis_cmd"] = -1  # Redis down: topos does not use it there
+    ksr.pvs["$stat(free_size)"] = 200 * 1048576
     routes = make_routes()
     routes.ksr_request_route(None)
     routes.ksr_request_route(None)
