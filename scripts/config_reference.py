@@ -29,7 +29,8 @@ This page is generated from `sbclib/settings.py` (the defaults) and `.env.exampl
 a deployment (`DROP_PRIVILEGES=1`, every container) refuses the demo passwords and the demo Call-ID key.
 """
 _SECTION = re.compile(r"^# --- (.*?)(?: ---)?$")
-_VARIABLE = re.compile(r"^([A-Z][A-Z0-9_]*)=(.*)$")
+# "#NAME=value": documented with its default, not set by the example (DROP_PRIVILEGES: compose fixes it).
+_VARIABLE = re.compile(r"^#?([A-Z][A-Z0-9_]*)=(.*)$")
 
 
 class ReferenceError(ValueError):
