@@ -60,8 +60,10 @@ def scrub() -> bool:
     clean = scrubbed(body if isinstance(body, str) else "")
     if clean is None:
         return True
-    # Its own Content-Type again: set_body keeps the header where it is when it is unchanged.
-    return (bool(clean) and not _TELLING.search(clean) and KSR.textops.set_body(clean, KSR.hdr.get("Content-Type")) > 0
+    # Its own Content-Type again: set_body keeps the header where it is when it is unchanged (and adds one
+    # to a body that had none: has_body_type took it for SDP).
+    content_type = KSR.hdr.get("Content-Type") or "application/sdp"
+    return (bool(clean) and not _TELLING.search(clean) and KSR.textops.set_body(clean, content_type) > 0
             and KSR.textopsx.msg_apply_changes() > 0)
 
 

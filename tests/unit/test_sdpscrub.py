@@ -105,6 +105,13 @@ def test_scrub_sets_the_edited_body_with_its_own_content_type_and_applies_it(ksr
     assert ksr.called("hdr.get") == [("Content-Type",)] and not ksr.called("textops.search_body")
 
 
+def test_a_body_without_content_type_is_set_back_as_sdp(ksr):
+    ksr.returns["kx.get_body"] = FREESWITCH
+    ksr.returns["hdr.get"] = None
+    assert sdpscrub.scrub() is True
+    assert ksr.called("textops.set_body") == [(scrubbed(FREESWITCH), "application/sdp")]
+
+
 @pytest.mark.parametrize("body,set_body,applied", [(FREESWITCH, -1, 1), (FREESWITCH, 1, -1), ("a=tool:x\r\n", 1, 1)])
 def test_scrub_fails_when_the_body_cannot_be_set_or_applied_or_nothing_is_left(ksr, body, set_body, applied):
     ksr.returns["kx.get_body"] = body

@@ -55,7 +55,7 @@ def each_address_on_its_line(body: bytes) -> bool:
 
 SDP_LINES = ["v=0", "o=- 1 2 IN IP4 127.0.4.1", "o=- 1 2 IN IP4  127.0.4.1", "o=user1 5 6 IN IP4 127.0.4.1 ",
              "s=-", "c=IN IP4 127.0.4.1", "c=IN IP4 127.0.4.1/127", "c=IN IP4 0.0.0.0", "c=IN IP4 127.0.4.1x",
-             "t=0 0", "m=audio 6000 RTP/AVP 0", "a=rtcp:6001 IN IP4 127.0.4.1", "a=rtcp:6001 IN IP4 10.1.2.3.4",
+             "t=0 0", "m=audio 6000 RTP/AVP 0", "a=rtcp:6001 IN IP4 127.0.4.1", "a=rtcp:6001 IN IP4 127.0.4.1.4",
              "a=candidate:1 1 UDP 2130706431 127.0.4.1 6000 typ host", "a=remote-candidates:1 127.0.4.1 6000",
              "i=see 127.0.4.9", "a=x:127.0.4.1", "127.0.4.1", "a=sendrecv", "", "1.2.3.4c=IN IP4 1.2.3.4"]
 
