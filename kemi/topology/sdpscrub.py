@@ -60,11 +60,12 @@ def scrub() -> bool:
     clean = scrubbed(body if isinstance(body, str) else "")
     if clean is None:
         return True
+    if not clean or _TELLING.search(clean):
+        return False
     # Its own Content-Type again: set_body keeps the header where it is when it is unchanged (and adds one
     # to a body that had none: has_body_type took it for SDP).
     content_type = KSR.hdr.get("Content-Type") or "application/sdp"
-    return (bool(clean) and not _TELLING.search(clean) and KSR.textops.set_body(clean, content_type) > 0
-            and KSR.textopsx.msg_apply_changes() > 0)
+    return KSR.textops.set_body(clean, content_type) > 0 and KSR.textopsx.msg_apply_changes() > 0
 
 
 def _scrub_undecodable() -> bool:
