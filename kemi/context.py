@@ -13,28 +13,32 @@ from __future__ import annotations
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-_UNSET = object()
-
 
 class Request:
+    """None marks a fact not read yet (never a module-level sentinel: app_python3 reloads the script inside a
+    KSR call of this very message when a dialog event runs Python, and a reloaded module's new sentinel would
+    make the facts this Request read before the reload look read already)."""
+
     __slots__ = ("_in_dialog", "_method", "_src", "names", "peer", "side")
 
     def __init__(self, side: str | None):
         self.side = side  # "private", "public", or None (the cluster bus, or no SIP socket of ours)
         self.peer: str | None = None  # "carrier", "gateway", "account", "monitor", or None: a stranger
         self.names: tuple[str, ...] = ()  # header names, from the ingress check of this message's bytes
-        self._src = self._method = self._in_dialog = _UNSET
+        self._src: str | None = None
+        self._method: str | None = None
+        self._in_dialog: bool | None = None
 
     @property
     def src(self) -> str:
-        if self._src is _UNSET:
+        if self._src is None:
             self._src = KSR.kx.get_srcip()
         return self._src
 
     @property
     def method(self) -> str:
         """The method token; asked after the ingress check, which refuses a request line Python cannot read."""
-        if self._method is _UNSET:
+        if self._method is None:
             try:
                 self._method = KSR.kx.get_method()
             except (UnicodeDecodeError, ValueError):
@@ -44,7 +48,7 @@ class Request:
     @property
     def in_dialog(self) -> bool:
         """It has a To-tag: it belongs to a dialog (or claims to)."""
-        if self._in_dialog is _UNSET:
+        if self._in_dialog is None:
             self._in_dialog = KSR.siputils.has_totag() > 0
         return self._in_dialog
 

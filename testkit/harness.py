@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 import urllib.request
@@ -84,6 +85,20 @@ class Sipp:
             if path.exists():
                 parts.append(f"--- {self.name} {title} ---\n{path.read_text(errors='replace')[-size:]}")
         return "\n".join(parts)
+
+    def failed_calls(self) -> set[str]:
+        """The Call-IDs SIPp reports dead or unexpected answers for."""
+        errors = self.error_file.read_text(errors="replace") if self.error_file.exists() else ""
+        return set(re.findall(r"(?:Dead call |for Call-Id ')([^\s',]+)", errors))
+
+
+def sbc_lines(sbc, call_ids: set[str], limit: int = 40) -> str:
+    """What Kamailio logged about these calls: for an assertion's message, so that a failure in CI says why."""
+    if not call_ids:
+        return ""
+    log = sbc.kamailio.log_path.read_text(errors="replace").splitlines()
+    lines = [line for line in log if any(call_id in line for call_id in call_ids)]
+    return "\n--- Kamailio on " + ", ".join(sorted(call_ids)) + " ---\n" + "\n".join(lines[-limit:])
 
 
 def run_uac(workdir: Path, name: str, sbc: str, number: str, ip: str, scenario: str = "uac_call.xml",

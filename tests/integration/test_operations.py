@@ -17,6 +17,7 @@ from testkit.harness import (
     delta_sum,
     last_cdr_id,
     run_uac,
+    sbc_lines,
     scrape,
     send_request,
     start_peers,
@@ -204,7 +205,7 @@ def test_reload_under_load_loses_no_call_and_a_did_change_reaches_the_next_call(
         finally:
             stop.set()
             worker.join(30)
-        assert code == 0, uac.log()
+        assert code == 0, uac.log() + sbc_lines(quiet_sbc, uac.failed_calls())
         got = len(peers["127.0.3.1"].received("INVITE"))
 
         # A DID moved to another group is routed there from the very next call.

@@ -1,10 +1,11 @@
 """Every route decision against the fake KSR: the calls made, the replies sent, the destinations."""
 
+import importlib
 import json
 
 import pytest
 
-from kemi import indialog
+from kemi import context, indialog
 from kemi.access.accounts import PEER_TAG_AVP
 from kemi.access.challenges import (
     ANSWERED_AVP,
@@ -531,6 +532,22 @@ def test_bye_records_the_media_figures_then_deletes_the_session_and_is_relayed(k
         "carrier_jitter_ms": "3", "carrier_loss_pct": "1"}
     assert ksr.counted("sbc_media_reports_total") == [("carrier", "rtcp")]
     assert ksr.dlg_vars["end_reason"] == "bye carrier"  # request() sends it from the carrier's side
+
+
+def test_a_bye_during_which_the_script_is_reloaded_is_still_relayed(ksr):
+    """app_python3 reloads the script at its next Python call, also one nested in a KSR call of this message
+    (loose_route runs the dialog's end event in Python): the BYE's context, read before, must still read
+    right after. CI found a BYE answered 481 there (its method read as the old module's sentinel)."""
+    request(ksr, method="BYE", totag=True, sdp=False)
+
+    def loose_route_reloading():
+        importlib.reload(context)
+        return 1
+
+    ksr.returns["rr.loose_route"] = loose_route_reloading
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [] and ksr.called("tm.t_relay") == [()]
+    assert ksr.called("rtpengine.rtpengine_delete0") == [()]
 
 
 @pytest.mark.parametrize("side,acl,flags", [("public", (2,), media.offer_flags("public", "private")),
