@@ -1,3 +1,5 @@
-from sbcctl.cli import app
+import sys
 
-app(prog_name="sbcctl")
+from sbcctl.cli import app, json_anywhere
+
+app(args=json_anywhere(sys.argv[1:]), prog_name="sbcctl")

@@ -26,11 +26,9 @@ from sbclib import settings as settings_mod
 REPO = Path(__file__).resolve().parent.parent
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
-did_app = typer.Typer(help="DID routing", no_args_is_help=True)
 acl_app = typer.Typer(help="who may talk to the SBC (address table)", no_args_is_help=True)
 credential_app = typer.Typer(help="what the SBC answers a gateway's or carrier's 401/407 with", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
-app.add_typer(did_app, name="did")
 app.add_typer(acl_app, name="acl")
 app.add_typer(credential_app, name="credential")
 account_app = typer.Typer(help="gateways that authenticate by digest (sources in ACL group 4)", no_args_is_help=True)
@@ -51,6 +49,14 @@ def main(env_file: Path = typer.Option(REPO / ".env", help="configuration file")
     configured = state["settings"].snapshot_dir
     state["snapshot"] = Path(configured) if configured else run_dir / "snapshot"
     state["json"] = as_json
+
+
+def json_anywhere(args: list[str]) -> list[str]:
+    """--json is sbcctl's own option; operators also put it after the command (`sbcctl did list --json`): moved
+    to the front (up to a `--`, after which every word is an argument)."""
+    end = args.index("--") if "--" in args else len(args)
+    rest = [a for a in args[:end] if a != "--json"] + args[end:]
+    return (["--json"] if len(rest) < len(args) else []) + rest
 
 
 def fail(code: int, message: str):
@@ -221,44 +227,6 @@ def gateway_enable(gateway_id: int = typer.Argument(..., metavar="ID")):
     _set_gateway(gateway_id, "UPDATE dispatcher SET flags = flags & ~%s WHERE id = %s", "enabled", DISABLED)
 
 
-# ---- DIDs --------------------------------------------------------------------------------------
-
-@did_app.command("list")
-def did_list():
-    show(read_store().rows("SELECT did, gateway_group, gateway_uri, tenant, enabled, description "
-                           "FROM did_routing ORDER BY did"), "DIDs")
-
-
-@did_app.command("add")
-def did_add(did: str = typer.Argument(..., help="E.164 with +"), group: int = typer.Option(None),
-            uri: str = typer.Option(None), tenant: str = typer.Option(""), description: str = typer.Option("")):
-    s = state["settings"]
-    checks = [lambda: validate.did(did, s.default_region), lambda: validate.text(tenant, "tenant"),
-              lambda: validate.text(description, "description", 255)]
-    if group is not None:
-        checks.append(lambda: validate.group(group))
-    if uri is not None:
-        checks.append(lambda: validate.sip_uri(uri))
-    checked(*checks)
-    if group is None and uri is None and not tenant:
-        fail(2, "group: give --group, --uri or --tenant")
-    db = store()
-    if db.rows("SELECT did FROM did_routing WHERE did = %s", did):
-        fail(2, f"did: {did} exists already")
-    db.write("INSERT INTO did_routing (did, gateway_group, gateway_uri, tenant, description) "
-             "VALUES (%s, %s, %s, %s, %s)", did, group, uri, tenant, description)
-    new_routing_generation()  # the next call sees the row
-    typer.echo(f"added {did}")
-
-
-@did_app.command("remove")
-def did_remove(did: str = typer.Argument(...)):
-    if not store().write("DELETE FROM did_routing WHERE did = %s", did):
-        fail(2, f"did: {did} is not routed")
-    new_routing_generation()
-    typer.echo(f"removed {did}")
-
-
 # ---- ACL ---------------------------------------------------------------------------------------
 
 @acl_app.command("list")
@@ -419,9 +387,11 @@ def reload_all():
 
 # The commands of these modules use this module's helpers: imported once those exist.
 from sbcctl import fraud, monitoring  # noqa: E402, F401 - register check, status, calls, cdr; acl list uses fraud
+from sbcctl.dids import did_app  # noqa: E402
 from sbcctl.tenants import tenant_app  # noqa: E402
 
+app.add_typer(did_app, name="did")
 app.add_typer(tenant_app, name="tenant")
 
 if __name__ == "__main__":
-    sys.exit(app())
+    sys.exit(app(args=json_anywhere(sys.argv[1:])))

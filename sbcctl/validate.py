@@ -52,11 +52,11 @@ def priority(value: int) -> int:
     return value
 
 
-def did(value: str, region: str) -> str:
+def did(value: str, region: str, field: str = "did") -> str:
     normalised = e164.normalise(value, region)
     if normalised is None or normalised != value:
         hint = f" (did you mean {normalised}?)" if normalised else ""
-        raise InputError("did", f"{value!r} is not a number in E.164 form{hint}")
+        raise InputError(field, f"{value!r} is not a number in E.164 form{hint}")
     return value
 
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from testkit.harness import run_uac, start_peers, stop_peers
+from testkit.harness import run_uac, send_request, start_peers, stop_peers
 
 
 def counts(sbc) -> str:
@@ -25,8 +25,8 @@ def gateway_id(sbcctl, uri: str) -> int:
 def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_sbc, sbcctl, work):
     first, second = "sip:127.0.3.40:5060", "sip:127.0.3.41:5060"
     try:
-        assert sbcctl("did", "add", "+14155550707", "--group", "7").returncode == 0
         assert sbcctl("gateway", "add", "--uri", first, "--group", "7", "--description", "cli test").returncode == 0
+        assert sbcctl("did", "add", "+14155550707", "--group", "7").returncode == 0
         peers = start_peers(work, quiet_sbc, ["127.0.3.40", "127.0.3.41"], args=())
         uac = run_uac(work, "first", "127.0.1.1:5060", "+14155550707", "127.0.4.2")
         assert uac.wait(30) == 0, uac.log()
@@ -78,6 +78,24 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["tenant", "set", "acme", "--types", "mobile,cheap"], "number_types"),
     (["tenant", "set", "acme", "--max-cps", "-1"], "max_cps"),
     (["tenant", "set", "acme", "--max-calls", "5", "--types", "cheap"], "number_types"),  # nothing half-applied
+    (["did", "add", "+14155550708", "--tenant", "acmee"], "tenant"),  # no such tenant
+    (["did", "add", "+14155550708", "--tenant", "fabriq"], "tenant"),  # disabled
+    (["did", "add", "+14155550708", "--group", "77"], "group"),  # no gateway in that set
+    (["did", "set", "+14155550101", "--group", "0"], "group"),  # no target left
+    (["did", "set", "+14155550101", "--tenant", "acmee"], "tenant"),
+    (["did", "set", "+19995550000", "--group", "1"], "did"),
+    (["tenant", "add", "acme", "--group", "26"], "name"),  # exists
+    (["tenant", "add", "bad name", "--group", "26"], "name"),
+    (["tenant", "add", "new-tenant", "--group", "21"], "group"),  # livekit-primary's
+    (["tenant", "add", "new-tenant", "--group", "10"], "group"),  # the carriers'
+    (["tenant", "add", "new-tenant", "--group", "26", "--callerid-policy", "replace"], "default_did"),
+    (["tenant", "add", "new-tenant", "--group", "26", "--default-did", "2125550199"], "default_did"),
+    (["tenant", "add", "new-tenant", "--group", "26", "--max-cps", "-1"], "max_cps"),
+    (["tenant", "set", "acme", "--default-did", ""], "default_did"),  # acme replaces caller IDs
+    (["tenant", "set", "acme", "--callerid-policy", "maybe"], "callerid_policy"),
+    (["tenant", "set", "nobody", "--max-calls", "0"], "name"),
+    (["tenant", "remove", "acme"], "name"),  # its DID and its ACL row name it
+    (["tenant", "disable", "nobody"], "name"),
     (["cdr", "--limit", "0"], "limit"),
     (["cdr", "--did", "4155550101"], "did"),
 ])
@@ -87,6 +105,49 @@ def test_bad_input_names_the_field_exits_2_and_writes_nothing(quiet_sbc, sbcctl,
     assert done.returncode == 2, done.stdout + done.stderr
     assert f"sbcctl: {field}:" in done.stderr
     assert counts(quiet_sbc) == before
+
+
+def test_a_tenant_is_onboarded_changed_and_removed_with_sbcctl_alone(quiet_sbc, sbcctl, work):
+    """No SQL: the tenant, its gateway and its DID from sbcctl; each change reaches the next call."""
+    did, uri, name = "+14155550727", "sip:127.0.3.43:5060", "cli-tenant"
+    try:
+        added = sbcctl("gateway", "add", "--uri", uri, "--group", "27")
+        assert added.returncode == 0, added.stderr
+        added = sbcctl("tenant", "add", name, "--group", "27", "--max-calls", "3", "--max-cps", "5",
+                       "--callerid-policy", "replace", "--default-did", "+14155550727")
+        assert added.returncode == 0 and re.fullmatch(rf"added tenant {name} \(id \d+\)\n", added.stdout), added
+        added = sbcctl("did", "add", did, "--tenant", name, "--json")
+        assert added.returncode == 0 and json.loads(added.stdout)[0]["did"] == did, added
+        [row] = [t for t in json.loads(sbcctl("tenant", "list", "--json").stdout) if t["name"] == name]
+        assert (row["gateway_group"], row["max_calls"], row["max_cps"], row["callerid_policy"], row["enabled"]) == (
+            27, 3, 5, "replace", 1)
+
+        peers = start_peers(work, quiet_sbc, ["127.0.3.43", "127.0.3.1"])
+        try:
+            uac = run_uac(work, "tenant-call", "127.0.1.1:5060", did, "127.0.4.2")
+            assert uac.wait(30) == 0, uac.log()
+            removed = sbcctl("tenant", "remove", name)
+            assert removed.returncode == 2 and f"DID {did}" in removed.stderr, removed
+            assert sbcctl("tenant", "disable", name).returncode == 0
+            disabled = send_request("127.0.4.2", ("127.0.1.1", 5060), ruser=did[1:])
+            assert sbcctl("tenant", "enable", name).returncode == 0
+            changed = sbcctl("did", "set", did, "--group", "1", "--tenant", "")
+            assert changed.returncode == 0, changed.stderr
+            moved = run_uac(work, "moved", "127.0.1.1:5060", did, "127.0.4.2")
+            assert moved.wait(30) == 0, moved.log()
+        finally:
+            stop_peers(peers)
+        assert disabled == 403
+        assert [m.request_uri for m in peers["127.0.3.43"].received("INVITE")] == [f"sip:{did}@127.0.3.43:5060"]
+        assert len(peers["127.0.3.1"].received("INVITE")) == 1
+        removed = sbcctl("tenant", "remove", name)
+        assert removed.returncode == 0 and removed.stdout == f"removed tenant {name}\n", removed
+        assert name not in sbcctl("tenant", "list").stdout
+    finally:
+        sbcctl("did", "remove", did)
+        sbcctl("tenant", "remove", name, "--force")
+        for row in json.loads(sbcctl("--json", "gateway", "list", "--group", "27").stdout or "[]"):
+            sbcctl("gateway", "remove", str(row["id"]))
 
 
 def test_acl_round_trip_and_json_listing(quiet_sbc, sbcctl):

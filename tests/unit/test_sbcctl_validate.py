@@ -37,3 +37,54 @@ def test_each_bad_value_names_its_field(check, field):
     with pytest.raises(InputError) as err:
         check()
     assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+
+
+@pytest.fixture
+def carrier_group_10(monkeypatch):
+    from sbcctl import cli
+    from sbclib import settings
+
+    monkeypatch.setitem(cli.state, "settings", settings.load({"CARRIER_GROUP": "10"}))
+
+
+@pytest.mark.parametrize("check,field", [
+    (lambda t: t.tenant_name(""), "name"), (lambda t: t.tenant_name("-acme"), "name"),
+    (lambda t: t.tenant_name("acme corp"), "name"), (lambda t: t.tenant_name("a" * 65), "name"),
+    (lambda t: t.tenant_group(10), "group"), (lambda t: t.tenant_group(0), "group"),
+    (lambda t: t.callerid_policy("replce", None), "callerid_policy"),
+    (lambda t: t.callerid_policy("replace", None), "default_did"),
+    (lambda t: t.callerid_policy("replace", ""), "default_did"),
+])
+def test_tenant_values_name_their_field(carrier_group_10, check, field):
+    from sbcctl import tenants
+
+    with pytest.raises(InputError) as err:
+        check(tenants)
+    assert err.value.field == field and str(err.value).startswith(f"{field}: ")
+
+
+def test_tenant_values_that_pass(carrier_group_10):
+    from sbcctl import tenants
+
+    assert [tenants.tenant_name("acme"), tenants.tenant_name("a" * 64), tenants.tenant_name("acme-2.eu_x")] == [
+        "acme", "a" * 64, "acme-2.eu_x"]
+    assert (tenants.tenant_group(1), tenants.tenant_group(9999)) == (1, 9999)
+    assert tenants.callerid_policy("replace", "+14155550201") == "replace"
+    assert tenants.callerid_policy("reject", None) == "reject"
+    assert validate.did("+14155550101", "US", "default_did") == "+14155550101"
+    with pytest.raises(InputError, match="^default_did: "):
+        validate.did("4155550101", "US", "default_did")
+
+
+@pytest.mark.parametrize("args,expected", [
+    (["did", "list", "--json"], ["--json", "did", "list"]),
+    (["--json", "did", "list"], ["--json", "did", "list"]),
+    (["--env-file", "x", "tenant", "list", "--json"], ["--json", "--env-file", "x", "tenant", "list"]),
+    (["did", "list"], ["did", "list"]),
+    (["did", "add", "+1", "--description", "a", "--", "--json"], ["did", "add", "+1", "--description", "a", "--",
+                                                                  "--json"]),
+])
+def test_json_is_taken_after_the_command_too(args, expected):
+    from sbcctl.cli import json_anywhere
+
+    assert json_anywhere(args) == expected
