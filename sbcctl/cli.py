@@ -19,16 +19,14 @@ from rich.table import Table
 
 from sbcctl import status, validate
 from sbcctl.snapshotstore import SnapshotStore
-from sbcctl.store import DISABLED, Reads, Store
+from sbcctl.store import Reads, Store
 from sbclib import dotenv, policy, rpc, snapshot
 from sbclib import settings as settings_mod
 
 REPO = Path(__file__).resolve().parent.parent
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
 acl_app = typer.Typer(help="who may talk to the SBC (address table)", no_args_is_help=True)
 credential_app = typer.Typer(help="what the SBC answers a gateway's or carrier's 401/407 with", no_args_is_help=True)
-app.add_typer(gateway_app, name="gateway")
 app.add_typer(acl_app, name="acl")
 app.add_typer(credential_app, name="credential")
 account_app = typer.Typer(help="gateways that authenticate by digest (sources in ACL group 4)", no_args_is_help=True)
@@ -161,70 +159,11 @@ def show(rows: list[dict], title: str):
         return
     table = Table(title=title)
     for column in (rows[0].keys() if rows else ["(none)"]):
-        table.add_column(str(column))
+        table.add_column(str(column), overflow="fold")
     for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
-
-
-# ---- gateways and carriers ---------------------------------------------------------------------
-
-@gateway_app.command("list")
-def gateway_list(group: int = typer.Option(None, help="only this dispatcher set")):
-    show(read_store().gateways(group), "gateways and carriers")
-
-
-@gateway_app.command("add")
-def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=...]"),
-                group: int = typer.Option(..., help="dispatcher set (1 VAPI, 2 LiveKit, 3 backup, tenant sets)"),
-                priority: int = typer.Option(10), weight: int = typer.Option(50),
-                description: str = typer.Option(""),
-                carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side"),
-                media_: str = typer.Option("rtp", "--media", help="toward a gateway: rtp, srtp (SDES) or dtls")):
-    s = state["settings"]
-    uri, group, priority, weight, description, media_ = checked(
-        lambda: validate.sip_uri(uri), lambda: validate.group(group), lambda: validate.priority(priority),
-        lambda: validate.weight(weight), lambda: validate.text(description, "description"),
-        lambda: validate.gateway_media(media_, uri, carrier, s.tls))
-    if carrier and group != s.carrier_group:
-        fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
-    if policy.transport(uri) == "tls" and policy.named(uri) and group not in s.gateway_groups:
-        # Only their names are resolved: its certificate could not be checked, nor its targets probed.
-        fail(2, f"group: a TLS gateway named by host name belongs to GATEWAY_GROUPS "
-                f"({','.join(map(str, s.gateway_groups))})")
-    attrs = f"weight={weight}" + (";sockname=private" if carrier else "")
-    if policy.transport(uri) == "tls":
-        attrs += ";sockname=public_tls"  # dispatcher's probes leave by the TLS socket (kamailio.cfg)
-    if media_ != "rtp":
-        attrs += f";media={media_}"
-    store().write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
-                  "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
-    reload("dispatcher.reload")
-    typer.echo(f"added {uri} to group {group}")
-
-
-def _set_gateway(gateway_id: int, sql: str, done: str, *args):
-    db = store()
-    if not db.rows("SELECT id FROM dispatcher WHERE id = %s", gateway_id):
-        fail(2, f"id: no gateway with id {gateway_id}")
-    db.write(sql, *args, gateway_id)
-    reload("dispatcher.reload")
-    typer.echo(f"gateway {gateway_id} {done}")
-
-
-@gateway_app.command("remove")
-def gateway_remove(gateway_id: int = typer.Argument(..., metavar="ID")):
-    _set_gateway(gateway_id, "DELETE FROM dispatcher WHERE id = %s", "removed")
-
-
-@gateway_app.command("disable")
-def gateway_disable(gateway_id: int = typer.Argument(..., metavar="ID")):
-    _set_gateway(gateway_id, "UPDATE dispatcher SET flags = flags | %s WHERE id = %s", "disabled", DISABLED)
-
-
-@gateway_app.command("enable")
-def gateway_enable(gateway_id: int = typer.Argument(..., metavar="ID")):
-    _set_gateway(gateway_id, "UPDATE dispatcher SET flags = flags & ~%s WHERE id = %s", "enabled", DISABLED)
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    # Off a terminal (a pipe, a file) nothing is cut to 80 columns: the table is as wide as its content.
+    (console if console.is_terminal else Console(width=100_000)).print(table)
 
 
 # ---- ACL ---------------------------------------------------------------------------------------
@@ -369,6 +308,26 @@ def account_set(username: str = typer.Argument(...),
         typer.echo(f"password: {password}  (shown once; give it to the platform, it is not kept)")
 
 
+@account_app.command("disable")
+def account_disable(username: str = typer.Argument(...)):
+    """Its next INVITE is challenged and refused as any unknown account's (calls up go on)."""
+    _account_enabled(username, 0)
+
+
+@account_app.command("enable")
+def account_enable(username: str = typer.Argument(...)):
+    _account_enabled(username, 1)
+
+
+def _account_enabled(username: str, value: int) -> None:
+    db = store()
+    if not db.rows("SELECT username FROM gateway_account WHERE username = %s", username):
+        fail(2, f"username: no account {username!r}")
+    db.write("UPDATE gateway_account SET enabled = %s WHERE username = %s", value, username)
+    new_routing_generation()
+    typer.echo(f"account {username} {'enabled' if value else 'disabled'}")
+
+
 @account_app.command("remove")
 def account_remove(username: str = typer.Argument(...)):
     if not store().write("DELETE FROM gateway_account WHERE username = %s", username):
@@ -386,10 +345,12 @@ def reload_all():
 
 
 # The commands of these modules use this module's helpers: imported once those exist.
-from sbcctl import fraud, monitoring  # noqa: E402, F401 - register check, status, calls, cdr; acl list uses fraud
+from sbcctl import backup, fraud, monitoring  # noqa: E402, F401 - register export/import, check, status, calls, cdr
 from sbcctl.dids import did_app  # noqa: E402
+from sbcctl.gateways import gateway_app  # noqa: E402
 from sbcctl.tenants import tenant_app  # noqa: E402
 
+app.add_typer(gateway_app, name="gateway")
 app.add_typer(did_app, name="did")
 app.add_typer(tenant_app, name="tenant")
 

@@ -4,21 +4,26 @@ and caller-ID policy, media timeout and keepalive, transfers, limits, and where 
 
 from __future__ import annotations
 
-import re
-
 import typer
 
 from sbcctl import validate
 from sbcctl.cli import checked, fail, new_routing_generation, read_store, show, state, store
-from sbcctl.validate import InputError
+from sbcctl.validate import (
+    InputError,
+    callerid_policy,
+    destination_list,
+    limit,
+    media_timeout,
+    minutes_cap,
+    tenant_name,
+    transfer,
+)
 from sbclib import destinations
 from sbclib.probes import AUDIO_PLAYER_SINCE, rtpengine_version
-from sbclib.tenancy import TRANSFERS
 
 tenant_app = typer.Typer(help="tenants: their gateway set, caller-ID policy, media, transfers, limits and allowed "
                               "destinations", no_args_is_help=True)
-CALLERID_POLICIES = ("reject", "replace")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
 
 
 @tenant_app.command("list")
@@ -32,12 +37,6 @@ def tenant_list():
         "allowed_countries, allowed_prefixes, denied_prefixes, number_types FROM tenant ORDER BY name"), "tenants")
 
 
-def tenant_name(value: str) -> str:
-    if not _NAME.fullmatch(value):
-        raise InputError("name", f"{value!r}: 1 to 64 letters, digits, '_', '.' or '-', beginning with a letter or "
-                                 "digit")
-    return value
-
 
 def tenant_group(value: int) -> int:
     """The dispatcher set the tenant's calls go to: any set but the carriers'."""
@@ -47,20 +46,6 @@ def tenant_group(value: int) -> int:
     return value
 
 
-def callerid_policy(policy: str, default_did: str | None) -> str:
-    """reject (a caller ID the tenant does not own is refused) or replace (by its default DID, which it then
-    needs)."""
-    if policy not in CALLERID_POLICIES:
-        raise InputError("callerid_policy", f"{policy!r} is not one of {', '.join(CALLERID_POLICIES)}")
-    if policy == "replace" and not default_did:
-        raise InputError("default_did", "callerid_policy replace needs --default-did (the caller ID presented)")
-    return policy
-
-
-def media_timeout(value: int) -> int:
-    if not 0 <= value <= 86400:
-        raise InputError("media_timeout", f"{value} is outside 0..86400 (0 = never)")
-    return value
 
 
 def keepalive_supported(version: tuple[int, ...] | None) -> None:
@@ -73,30 +58,8 @@ def keepalive_supported(version: tuple[int, ...] | None) -> None:
                                             "(rtpengine 11 or later; the Docker image has it)")
 
 
-def transfer(value: str) -> str:
-    if value not in TRANSFERS:
-        raise InputError("transfer", f"{value!r} is not one of {', '.join(TRANSFERS)}")
-    return value
 
 
-def limit(value: int, field: str, high: int) -> int:
-    if not 0 <= value <= high:
-        raise InputError(field, f"{value} is outside 0..{high} (0 = the .env default; there is no unlimited)")
-    return value
-
-
-def minutes_cap(value: int) -> int:
-    if not 0 <= value <= 1440 * 100_000:
-        raise InputError("max_minutes_24h", f"{value} is outside 0..{1440 * 100_000} (0 = no cap)")
-    return value
-
-
-def destination_list(parse, value: str, field: str) -> str:
-    """A comma-separated list as the tenant row keeps it, or InputError naming the field."""
-    try:
-        return ",".join(parse(value, field))
-    except destinations.PolicyError as exc:
-        raise InputError(exc.field, str(exc).split(": ", 1)[1]) from None
 
 
 _SETTABLE = ("group", "allow_backup", "callerid_policy", "default_did", "timeout", "default_timeout", "keepalive",

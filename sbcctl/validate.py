@@ -7,7 +7,8 @@ import ipaddress
 import re
 import secrets
 
-from sbclib import e164, media, policy
+from sbclib import destinations, e164, media, policy
+from sbclib.tenancy import TRANSFERS
 
 
 class InputError(ValueError):
@@ -22,9 +23,17 @@ def group(value: int, field: str = "group") -> int:
     return value
 
 
+TRANSPORTS = ("udp", "tcp", "tls")  # the SBC's sockets (kamailio.cfg)
+
+
 def sip_uri(value: str, field: str = "uri") -> str:
     if not policy.is_sip_uri(value):
         raise InputError(field, f"not a SIP URI without headers: {value!r}")
+    if policy.transport(value) not in TRANSPORTS:
+        raise InputError(field, f"transport {policy.transport(value)!r} is not one of {', '.join(TRANSPORTS)}")
+    port = policy.named_port(value)
+    if port is not None and not 1 <= port <= 65535:
+        raise InputError(field, f"port {port} is outside 1..65535")
     return value
 
 
@@ -130,3 +139,57 @@ def password(value: str, field: str, weak_ok: bool = False) -> str:
 def ha1(username: str, realm: str, password: str) -> str:
     """RFC 2617's HA1: what the peer's challenge is answered from, without the password."""
     return hashlib.md5(f"{username}:{realm}:{password}".encode()).hexdigest()
+
+
+# ---- tenants -----------------------------------------------------------------------------------
+
+CALLERID_POLICIES = ("reject", "replace")
+_TENANT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+def tenant_name(value: str) -> str:
+    if not _TENANT_NAME.fullmatch(value):
+        raise InputError("name", f"{value!r}: 1 to 64 letters, digits, '_', '.' or '-', beginning with a letter or "
+                                 "digit")
+    return value
+
+
+def callerid_policy(policy: str, default_did: str | None) -> str:
+    """reject (a caller ID the tenant does not own is refused) or replace (by its default DID, which it then
+    needs)."""
+    if policy not in CALLERID_POLICIES:
+        raise InputError("callerid_policy", f"{policy!r} is not one of {', '.join(CALLERID_POLICIES)}")
+    if policy == "replace" and not default_did:
+        raise InputError("default_did", "callerid_policy replace needs --default-did (the caller ID presented)")
+    return policy
+
+
+def media_timeout(value: int) -> int:
+    if not 0 <= value <= 86400:
+        raise InputError("media_timeout", f"{value} is outside 0..86400 (0 = never)")
+    return value
+
+
+def transfer(value: str) -> str:
+    if value not in TRANSFERS:
+        raise InputError("transfer", f"{value!r} is not one of {', '.join(TRANSFERS)}")
+    return value
+
+
+def limit(value: int, field: str, high: int) -> int:
+    if not 0 <= value <= high:
+        raise InputError(field, f"{value} is outside 0..{high} (0 = the .env default; there is no unlimited)")
+    return value
+
+
+def minutes_cap(value: int) -> int:
+    if not 0 <= value <= 1440 * 100_000:
+        raise InputError("max_minutes_24h", f"{value} is outside 0..{1440 * 100_000} (0 = no cap)")
+    return value
+
+
+def destination_list(parse, value: str, field: str) -> str:
+    """A comma-separated list as the tenant row keeps it, or InputError naming the field."""
+    try:
+        return ",".join(parse(value, field))
+    except destinations.PolicyError as exc:
+        raise InputError(exc.field, str(exc).split(": ", 1)[1]) from None

@@ -201,6 +201,12 @@ def _transport(uri: str, params: str) -> str:
     return found or ("tls" if uri.lower().startswith("sips:") else "udp")
 
 
+def named_port(uri: str) -> int | None:
+    """The port a SIP URI names, if it names one."""
+    m = _SIP_URI.match(uri) if isinstance(uri, str) else None
+    return int(m["port"]) if m and m["port"] else None
+
+
 def transport(uri: str) -> str:
     """The transport a request to this URI goes by: its transport parameter, TLS for sips:, else UDP."""
     m = _SIP_URI.match(uri) if isinstance(uri, str) else None

@@ -194,8 +194,8 @@ def sbcctl(quiet_sbc, tmp_path, tls_ca):
         argv = ["/usr/bin/python3", "-m", "sbcctl", "--env-file", str(env_file), "--run-dir",
                 str(quiet_sbc.run_dir)]
 
-    def run(*args):
-        return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60)
+    def run(*args, stdin: str | None = None):
+        return subprocess.run([*argv, *args], capture_output=True, text=True, timeout=60, input=stdin)
     return run
 
 

@@ -5,6 +5,7 @@ import json
 import re
 
 import pytest
+import yaml
 
 from testkit.harness import run_uac, send_request, start_peers, stop_peers
 
@@ -208,3 +209,51 @@ def test_a_change_kamailio_cannot_take_is_not_written(quiet_sbc, sbcctl, args):
     assert done.returncode == 1, done.stdout + done.stderr
     assert "nothing written" in done.stderr
     assert counts(quiet_sbc) == before
+
+
+def test_the_whole_configuration_exported_reviewed_and_imported_back(quiet_sbc, sbcctl, work):
+    """export -> edit -> import: checked whole (a bad field: exit 2, nothing written), written in one
+    transaction and reloaded: the next call takes the new DID; the original is imported back unchanged."""
+    assert sbcctl("account", "set", "vapi-export", "--tenant", "acme").returncode == 0
+    exported = sbcctl("export")
+    assert exported.returncode == 0, exported.stderr
+    original = yaml.safe_load(exported.stdout)
+    assert {len(original[s]) > 0 for s in ("gateways", "tenants", "dids", "acl", "accounts")} == {True}, original
+    assert all("ha1" not in a for a in original["accounts"])  # secrets only with --secrets
+    same = sbcctl("import", "-", "--dry-run", "--json", stdin=exported.stdout)
+    assert same.returncode == 0, same.stderr
+    assert {k: v["added"] + v["removed"] + v["changed"] for k, v in json.loads(same.stdout)["changes"].items()} == {
+        s: 0 for s in ("gateways", "tenants", "dids", "acl", "accounts", "credentials")}
+
+    edited = json.loads(json.dumps(original))
+    edited["dids"] = sorted([*edited["dids"], {"did": "+14155550747", "group": 1, "uri": None, "tenant": "",
+                                                "enabled": True, "description": "imported"}], key=lambda d: d["did"])
+    next(t for t in edited["tenants"] if t["name"] == "voxket")["max_calls"] = 7
+    bad = json.loads(json.dumps(edited))
+    added = next(i for i, d in enumerate(bad["dids"]) if d["did"] == "+14155550747")
+    bad["dids"][added]["tenant"] = "acmee"
+    before = counts(quiet_sbc)
+    refused = sbcctl("import", "-", stdin=yaml.safe_dump(bad))
+    assert refused.returncode == 2 and f"dids[{added}].tenant:" in refused.stderr, refused
+    assert counts(quiet_sbc) == before
+    try:
+        done = sbcctl("import", "-", stdin=yaml.safe_dump(edited))
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "dids: 1 added, 0 removed, 0 changed" in done.stdout and "tenants: 0 added, 0 removed, 1 changed" \
+            in done.stdout, done.stdout
+        assert "secrets kept from the DB: accounts[0]" in done.stdout
+        peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
+        try:
+            uac = run_uac(work, "imported", "127.0.1.1:5060", "+14155550747", "127.0.4.2")
+            assert uac.wait(30) == 0, uac.log()
+        finally:
+            stop_peers(peers)
+        assert [m.request_uri for m in peers["127.0.3.1"].received("INVITE")] == ["sip:+14155550747@127.0.3.1:5060"]
+        again = yaml.safe_load(sbcctl("export").stdout)
+        assert again == edited
+    finally:
+        back = sbcctl("import", "-", stdin=exported.stdout)
+        sbcctl("account", "remove", "vapi-export")
+        assert back.returncode == 0, back.stdout + back.stderr
+    assert yaml.safe_load(sbcctl("export").stdout) == {**original, "accounts": [
+        a for a in original["accounts"] if a["username"] != "vapi-export"]}
