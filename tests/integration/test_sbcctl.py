@@ -33,6 +33,10 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
         assert uac.wait(30) == 0, uac.log()
         assert len(peers["127.0.3.40"].received("INVITE")) == 1
         assert sbcctl("gateway", "add", "--uri", second, "--group", "7").returncode == 0
+        changed = sbcctl("gateway", "set", str(gateway_id(sbcctl, second)), "--weight", "80", "--description", "set",
+                         "--json")
+        assert changed.returncode == 0, changed.stderr
+        assert [(r["attrs"], r["description"]) for r in json.loads(changed.stdout)] == [("weight=80", "set")]
         done = sbcctl("gateway", "disable", str(gateway_id(sbcctl, first)))
         assert done.returncode == 0, done.stderr
         uac = run_uac(work, "after", "127.0.1.1:5060", "+14155550707", "127.0.4.2", calls=4, rate=10)
@@ -58,6 +62,15 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["gateway", "add", "--uri", "sip:127.0.3.40", "--group", "7", "--carrier"], "group"),
     (["gateway", "add", "--uri", "sip:gw.tls.test;transport=tls", "--group", "7"], "group"),
     (["gateway", "disable", "99999"], "id"),
+    (["gateway", "add", "--uri", "sip:127.0.3.1:5060", "--group", "1"], "uri"),  # the demo's VAPI row, again
+    (["gateway", "add", "--uri", "sip:127.0.3.40;transport=tpc", "--group", "7"], "uri"),
+    (["gateway", "add", "--uri", "sip:127.0.3.40:65536", "--group", "7"], "uri"),
+    (["gateway", "set", "1", "--weight", "101"], "weight"),
+    (["gateway", "set", "99999", "--weight", "1"], "id"),
+    (["gateway", "set", "1"], "set"),
+    (["gateway", "remove", "1"], "id"),  # set 1's only gateway: GATEWAY_GROUPS and DIDs send calls there
+    (["gateway", "disable", "4"], "id"),  # the backup set's only one
+    (["account", "disable", "nobody"], "username"),
     (["did", "add", "4155550707", "--group", "7"], "did"),
     (["did", "add", "+14155550101", "--group", "7"], "did"),  # exists
     (["did", "add", "+14155550708"], "group"),
@@ -174,6 +187,10 @@ def test_a_generated_account_password_is_printed_once_and_authenticates(quiet_sb
             gw = run_uac(work, "generated", "127.0.2.1:5060", "+12125550100", "127.0.3.50", duration_ms=200,
                          scenario="uac_call_auth.xml", extra=("-au", "vapi-generated", "-ap", password))
             assert gw.wait(30) == 0, gw.log()
+            assert sbcctl("account", "disable", "vapi-generated").returncode == 0
+            refused = run_uac(work, "disabled", "127.0.2.1:5060", "+12125550100", "127.0.3.50", duration_ms=200,
+                              scenario="uac_call_auth.xml", extra=("-au", "vapi-generated", "-ap", password))
+            assert refused.wait(30) != 0, refused.log()
         finally:
             stop_peers(peers)
     finally:
