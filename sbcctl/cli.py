@@ -108,19 +108,41 @@ def store() -> Store:
 
 def reload(*methods: str):
     for method in methods:
+        down = _down_peers() if method == "dispatcher.reload" else []
         for attempt in range(10):
             try:
                 rpc.call(state["rpc"], method)
+                _restore_down(down)
                 break
             except rpc.RpcError as exc:
                 if "ongoing reload" in str(exc).lower() and attempt < 9:  # modules' reload_delta
                     time.sleep(0.5)
                     continue
                 if method == "dispatcher.reload" and _only_unresolved_names_left_out():
+                    _restore_down(down)  # the rows it loaded are loaded
                     break
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
             except ValueError as exc:
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+
+
+def _down_peers() -> list[tuple[int, str]]:
+    """Who dispatcher holds down now: its reload loads every row in the state the DB gives (active), so an
+    unrelated change would send calls to a dead gateway until its probes fail again (DS_PROBING_THRESHOLD)."""
+    try:
+        listed = status.peers(rpc.call(state["rpc"], "dispatcher.list"), state["settings"].carrier_group)
+    except (rpc.RpcError, ValueError, KeyError, TypeError):
+        return []
+    return [(peer["group"], peer["uri"]) for peer in listed if peer["state"] == "down"]
+
+
+def _restore_down(down: list[tuple[int, str]]) -> None:
+    """After the reload: down again (inactive, probing) until a probe answers, as before it."""
+    for group, uri in down:
+        try:
+            rpc.call(state["rpc"], "dispatcher.set_state", "ip", group, uri)
+        except (rpc.RpcError, ValueError):
+            pass  # this change removed it
 
 
 def _only_unresolved_names_left_out() -> bool:

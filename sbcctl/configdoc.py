@@ -38,7 +38,7 @@ TABLES = {
                                         "password": "password"}, ("host",)),
 }
 SECRETS = {"accounts": ("ha1",), "credentials": ("ha1", "password")}
-DISABLED = 4  # dispatcher flags bit (sbcctl.store.DISABLED)
+DISABLED, TRYING = 4, 2  # dispatcher flags bits (sbcctl.store): an imported row is pending until probed
 _HA1 = re.compile(r"[0-9a-f]{32}")
 _SOCKETS = ("private", "public", "public_tls")
 
@@ -152,7 +152,7 @@ def gateways(items: list[dict], settings: Settings) -> list[dict]:
         _checked(where, validate.gateway_media, parsed.get("media", "rtp"), uri, carrier, settings.tls)
         enabled = _get(item, where, "enabled", bool, True)
         row = {"setid": group, "destination": uri, "priority": priority, "attrs": attrs,
-               "flags": 0 if enabled else DISABLED, "description": description}
+               "flags": TRYING if enabled else TRYING | DISABLED, "description": description}
         if item.get("id") is not None:
             row["id"] = _get(item, where, "id", int)
         rows.append(row)
@@ -344,5 +344,8 @@ def changes(current: dict[str, list[dict]], planned: Plan) -> dict[str, dict[str
 
 
 def _same(old: dict, new: dict) -> bool:
-    return all(str(old.get(c) if old.get(c) is not None else "") == str(v if v is not None else "")
-               for c, v in new.items())
+    def text(column, value):
+        if column == "flags":  # only whether it is disabled is configuration; the rest is probing state
+            return str(int(value or 0) & DISABLED)
+        return str(value if value is not None else "")
+    return all(text(c, old.get(c)) == text(c, v) for c, v in new.items())

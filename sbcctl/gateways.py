@@ -8,7 +8,7 @@ import typer
 
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, reload, show, state, store
-from sbcctl.store import DISABLED
+from sbcctl.store import DISABLED, TRYING
 from sbclib import policy
 
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
@@ -56,7 +56,7 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
     if same:
         fail(2, f"uri: {uri} is in group {group} already (id {same[0]['id']}; change it with `gateway set`)")
     db.write("INSERT INTO dispatcher (setid, destination, flags, priority, attrs, description) "
-             "VALUES (%s, %s, 0, %s, %s, %s)", group, uri, priority, attrs, description)
+             "VALUES (%s, %s, %s, %s, %s, %s)", group, uri, TRYING, priority, attrs, description)
     reload("dispatcher.reload")
     row = db.rows("SELECT id FROM dispatcher WHERE setid = %s AND destination = %s ORDER BY id DESC LIMIT 1",
                   group, uri)[0]

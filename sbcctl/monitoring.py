@@ -8,7 +8,7 @@ import typer
 
 from sbcctl import status, validate
 from sbcctl.cli import app, checked, fail, read_store, show, state
-from sbcctl.store import Store
+from sbcctl.store import DISABLED, Store
 from sbclib import mediastats, rpc
 
 
@@ -21,8 +21,9 @@ def _rpc(method: str, *params):
 
 @app.command("status")
 def status_cmd():
-    """Gateways' and carriers' probing state, rtpengine, database, Redis, active calls, cache figures.
-    Exit 1 when rtpengine, the database or Redis does not answer."""
+    """Gateways' and carriers' state (up, pending: not answering its probes yet, down, disabled, unresolved:
+    its name gives no address), rtpengine, database, Redis, active calls, cache figures. Exit 1 when
+    rtpengine, the database or Redis does not answer, or a gateway or carrier is down or unresolved."""
     s = state["settings"]
     report = {"peers": status.peers(_rpc("dispatcher.list"), s.carrier_group),
               "rtpengine": status.rtpengine(s), "redis": status.redis(s)}
@@ -30,6 +31,7 @@ def status_cmd():
         db = Store(s)
         report["database"] = {"reachable": True,
                               "dids": db.rows("SELECT COUNT(*) AS n FROM did_routing")[0]["n"]}
+        report["peers"] = status.with_unloaded(report["peers"], db.gateways(), s.carrier_group, DISABLED)
     except Exception as exc:  # noqa: BLE001 - reported, not fatal: status is for bad days
         report["database"] = {"reachable": False, "error": str(exc)}
     try:
@@ -39,7 +41,8 @@ def status_cmd():
                                   in status.metric_values(text, "kamailio_sbc_active_calls")}
     except OSError as exc:
         report["caches"], report["active_calls"] = [], {"error": str(exc)}
-    healthy = all(report[part]["reachable"] for part in ("rtpengine", "database", "redis"))
+    healthy = all(report[part]["reachable"] for part in ("rtpengine", "database", "redis")) and not any(
+        peer["state"] in status.TROUBLE for peer in report["peers"])
     if state["json"]:
         typer.echo(json.dumps(report, default=str))
     else:

@@ -12,8 +12,11 @@ from sbclib import mediastats, ng
 from sbclib.probes import redis_ping
 from sbclib.settings import Settings
 
-# dispatcher.list FLAGS: first letter = state, second = probing.
-DS_STATE = {"A": "up", "I": "down", "D": "disabled", "T": "trying"}
+# dispatcher.list FLAGS: first letter = state, second = probing. T (trying): not answering its probes yet (a row
+# sbcctl adds starts so, until its first answered probe) or any more (below DS_PROBING_THRESHOLD misses); calls
+# still go to it.
+DS_STATE = {"A": "up", "I": "down", "D": "disabled", "T": "pending"}
+TROUBLE = ("down", "unresolved")  # a peer in these makes `sbcctl status` exit 1
 DLG_STATE = {1: "unconfirmed", 2: "early", 3: "answered", 4: "confirmed", 5: "ended"}
 
 
@@ -35,6 +38,16 @@ def peers(dispatcher_list: dict, carrier_group: int) -> list[dict]:
                 "weight": (dest.get("ATTRS") or {}).get("WEIGHT"),
             })
     return sorted(rows, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
+
+
+def with_unloaded(listed: list[dict], db_rows: list[dict], carrier_group: int, disabled: int) -> list[dict]:
+    """`listed` (peers()) plus each enabled DB row dispatcher has not loaded: a gateway named by a host name
+    that does not resolve (it joins its set when it does), shown `unresolved`."""
+    loaded = {(row["group"], row["uri"]) for row in listed}
+    extra = [{"group": row["group"], "uri": row["uri"], "kind": "carrier" if row["group"] == carrier_group
+              else "gateway", "state": "unresolved", "probed": False, "priority": row["priority"], "weight": None}
+             for row in db_rows if (row["group"], row["uri"]) not in loaded and not int(row["flags"] or 0) & disabled]
+    return sorted(listed + extra, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
 
 
 QUALITY = ("mos", "loss_pct", "jitter_ms")  # per leg, in `calls` rows

@@ -7,6 +7,9 @@ import pymysql
 from sbclib.settings import Settings
 
 DISABLED = 4  # dispatcher flags bit: administratively disabled
+# dispatcher flags bit: "trying", what a row is loaded with until its first answered probe makes it active (calls
+# still go to it); `sbcctl status` shows it as pending. Each reload loads it again (so: until the next probe).
+TRYING = 2
 
 
 class Reads:

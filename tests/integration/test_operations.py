@@ -117,20 +117,39 @@ def test_active_calls_are_seen_while_up_and_gone_after(quiet_sbc, work, sbcctl):
 
 
 def test_status_shows_probing_state_and_every_part(quiet_sbc, work, sbcctl):
+    """Up, down, pending (added, no probe answered yet) and unresolved (its name gives no address); a carrier
+    down makes it exit 1, in both forms, and stays down through the reloads two gateway changes make."""
+    def carrier_b_down():
+        return {p["uri"]: p["state"] for p in json.loads(sbcctl("--json", "status").stdout)["peers"]}.get(
+            "sip:127.0.4.3:5060") == "down"
+
+    assert wait_for(carrier_b_down, 30), "no SIPp at 127.0.4.3: its probes should fail"
     peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
+    added = []
     try:
+        call = run_uac(work, "status-call", SBC_PRIVATE, "4155550101", "127.0.4.2")  # a DID looked up
+        assert call.wait(30) == 0, call.log()
+        for uri in ("sip:127.0.3.44:5060", "sip:nowhere.invalid:5060"):
+            done = sbcctl("--json", "gateway", "add", "--uri", uri, "--group", "7")
+            assert done.returncode == 0, done.stderr
+            added.append(json.loads(done.stdout)[0]["id"])
         done = sbcctl("--json", "status")
+        table = sbcctl("status")
     finally:
         stop_peers(peers)
-    assert done.returncode == 0, done.stderr
+        for gateway in added:
+            sbcctl("gateway", "remove", str(gateway), "--force")
+    assert done.returncode == 1, done.stderr  # a carrier is down
     report = json.loads(done.stdout)
     states = {p["uri"]: (p["kind"], p["state"]) for p in report["peers"]}
     assert states["sip:127.0.3.1:5060"] == ("gateway", "up")
     assert states["sip:127.0.4.3:5060"] == ("carrier", "down")  # no SIPp there
+    assert states["sip:127.0.3.44:5060"] == ("gateway", "pending")  # just added: not probed yet
+    assert states["sip:nowhere.invalid:5060"] == ("gateway", "unresolved")
     assert report["rtpengine"] == {"reachable": True, "sessions": 0}
     assert report["database"]["reachable"] and report["redis"]["reachable"]
     assert {row["cache"] for row in report["caches"]} >= {"did"}
-    assert sbcctl("status").returncode == 0  # the table form too
+    assert table.returncode == 1 and "unresolved" in table.stdout and "sip:nowhere.invalid:5060" in table.stdout
 
 
 def test_redis_answers_nothing_without_its_password(quiet_sbc):

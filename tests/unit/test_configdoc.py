@@ -59,6 +59,8 @@ def document(secrets=True):
 def test_rows_to_a_document_and_back_are_the_same_rows():
     plan = configdoc.plan(document(), SETTINGS, {}, {})
     for section, rows in TABLES.items():
+        if section == "gateways":  # written pending (trying) until their first answered probe
+            rows = [{**row, "flags": 2 | (row["flags"] & 4)} for row in rows]
         assert plan.rows[section] == rows, section
     assert plan.missing_secrets == []
     assert configdoc.changes(TABLES, plan) == {s: {"added": 0, "removed": 0, "changed": 0, "unchanged": len(r)}

@@ -64,3 +64,21 @@ def test_cache_figures_come_from_the_metrics_text():
         {"cache": "did", "miss": 9, "hit": 6}, {"cache": "tenant", "stale": 1},
         {"cache": "db errors", "connect": 2}]
     assert status.metric_values(METRICS, "kamailio_sbc_active_calls") == [({"direction": "inbound"}, 3.0)]
+
+
+def test_a_trying_row_is_pending_and_a_row_dispatcher_left_out_is_unresolved():
+    listed = status.peers({"RECORDS": [{"SET": {"ID": 2, "TARGETS": [
+        {"DEST": {"URI": "sip:127.0.3.2:5060", "FLAGS": "TP", "PRIORITY": 10, "ATTRS": {"WEIGHT": 50}}}]}}]}, 10)
+    db_rows = [
+        {"group": 2, "uri": "sip:127.0.3.2:5060", "priority": 10, "flags": 2},
+        {"group": 2, "uri": "sip:gw.example.test;transport=tls", "priority": 5, "flags": 2},  # no address yet
+        {"group": 2, "uri": "sip:off.example.test", "priority": 5, "flags": 4 | 2},  # disabled: not expected
+        {"group": 10, "uri": "sip:carrier.example.test", "priority": 5, "flags": 0},
+    ]
+    rows = status.with_unloaded(listed, db_rows, carrier_group=10, disabled=4)
+    assert [(r["group"], r["uri"], r["kind"], r["state"]) for r in rows] == [
+        (2, "sip:127.0.3.2:5060", "gateway", "pending"),
+        (2, "sip:gw.example.test;transport=tls", "gateway", "unresolved"),
+        (10, "sip:carrier.example.test", "carrier", "unresolved"),
+    ]
+    assert [r["state"] in status.TROUBLE for r in rows] == [False, True, True]
