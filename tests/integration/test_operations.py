@@ -119,16 +119,16 @@ def test_active_calls_are_seen_while_up_and_gone_after(quiet_sbc, work, sbcctl):
 def test_status_shows_probing_state_and_every_part(quiet_sbc, work, sbcctl):
     """Up, down, pending (added, no probe answered yet) and unresolved (its name gives no address); a carrier
     down makes it exit 1, in both forms, and stays down through the reloads two gateway changes make."""
-    def carrier_b_down():
-        return {p["uri"]: p["state"] for p in json.loads(sbcctl("--json", "status").stdout)["peers"]}.get(
-            "sip:127.0.4.3:5060") == "down"
+    def state(uri):
+        return {p["uri"]: p["state"] for p in json.loads(sbcctl("--json", "status").stdout)["peers"]}.get(uri)
 
-    assert wait_for(carrier_b_down, 30), "no SIPp at 127.0.4.3: its probes should fail"
+    assert wait_for(lambda: state("sip:127.0.4.3:5060") == "down", 30), "no SIPp at 127.0.4.3: its probes fail"
     peers = start_peers(work, quiet_sbc, ["127.0.3.1"])
     added = []
     try:
         call = run_uac(work, "status-call", SBC_PRIVATE, "4155550101", "127.0.4.2")  # a DID looked up
         assert call.wait(30) == 0, call.log()
+        assert wait_for(lambda: state("sip:127.0.3.1:5060") == "up", 30)  # (down after an earlier test's peer went)
         for uri in ("sip:127.0.3.44:5060", "sip:nowhere.invalid:5060"):
             done = sbcctl("--json", "gateway", "add", "--uri", uri, "--group", "7")
             assert done.returncode == 0, done.stderr
