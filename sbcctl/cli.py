@@ -25,9 +25,7 @@ from sbclib import settings as settings_mod
 
 REPO = Path(__file__).resolve().parent.parent
 app = typer.Typer(help=__doc__, no_args_is_help=True, add_completion=False)
-acl_app = typer.Typer(help="who may talk to the SBC (address table)", no_args_is_help=True)
 credential_app = typer.Typer(help="what the SBC answers a gateway's or carrier's 401/407 with", no_args_is_help=True)
-app.add_typer(acl_app, name="acl")
 app.add_typer(credential_app, name="credential")
 account_app = typer.Typer(help="gateways that authenticate by digest (sources in ACL group 4)", no_args_is_help=True)
 app.add_typer(account_app, name="account")
@@ -90,6 +88,11 @@ def checked(*checks):
         return [check() for check in checks]
     except validate.InputError as exc:
         fail(2, str(exc))
+
+
+def tenant_exists(db, name: str, field: str = "tag") -> None:
+    if not db.rows("SELECT name FROM tenant WHERE name = %s", name):
+        fail(2, f"{field}: no tenant named {name!r}")
 
 
 def kamailio_answers():
@@ -188,77 +191,6 @@ def show(rows: list[dict], title: str):
     (console if console.is_terminal else Console(width=100_000)).print(table)
 
 
-# ---- ACL ---------------------------------------------------------------------------------------
-
-@acl_app.command("list")
-def acl_list():
-    """Each row with what a new INVITE from its sources gets toward the carrier (the `outbound` column)."""
-    rows = read_store().rows("SELECT id, grp AS `group`, ip_addr, mask, port, tag, IFNULL(dedicated, 0) AS dedicated "
-                             "FROM address ORDER BY grp, id")
-    show([{**row, "outbound": fraud.acl_outbound(row)} for row in rows], "ACL")
-
-
-def _tenant_exists(db, name: str, field: str = "tag") -> None:
-    if not db.rows("SELECT name FROM tenant WHERE name = %s", name):
-        fail(2, f"{field}: no tenant named {name!r}")
-
-
-@acl_app.command("add")
-def acl_add(ip: str = typer.Argument(..., help="address or network, e.g. 10.20.0.0/24"),
-            group: int = typer.Option(..., help="1 carriers, 2 gateways, 3 health checkers, 4 digest gateways"),
-            tag: str = typer.Option("", help="for gateways: the owning tenant"),
-            dedicated: bool = typer.Option(False, "--dedicated", help="only that tenant sends from here: its calls "
-                                           "toward the carrier need no digest. Never for a shared platform address")):
-    (address, mask), group, tag = checked(lambda: validate.network(ip), lambda: validate.acl_group(group),
-                                          lambda: validate.text(tag, "tag"))
-    if dedicated and (group != 2 or not tag):
-        fail(2, "dedicated: only a gateway row (--group 2) with --tag naming its tenant")
-    db = store()
-    if dedicated:
-        _tenant_exists(db, tag)
-    row = db.insert("INSERT INTO address (grp, ip_addr, mask, port, tag, dedicated) VALUES (%s, %s, %s, 0, %s, %s)",
-                    group, address, mask, tag or None, int(dedicated))
-    reload("permissions.addressReload")
-    typer.echo(f"added ACL entry {row}: {address}/{mask} to group {group}"
-               + (f", dedicated to tenant {tag}" if dedicated else ""))
-
-
-def _dedication(acl_id: int, dedicated: bool) -> None:
-    db = store()
-    found = db.rows("SELECT grp, tag FROM address WHERE id = %s", acl_id)
-    if not found:
-        fail(2, f"id: no ACL entry with id {acl_id}")
-    if dedicated and (found[0]["grp"] != 2 or not found[0]["tag"]):
-        fail(2, f"id: entry {acl_id} is not a gateway row (group 2) tagged with a tenant")
-    if dedicated:
-        _tenant_exists(db, found[0]["tag"])
-    db.write("UPDATE address SET dedicated = %s WHERE id = %s", int(dedicated), acl_id)
-    reload("permissions.addressReload")
-
-
-@acl_app.command("dedicate")
-def acl_dedicate(acl_id: int = typer.Argument(..., metavar="ID")):
-    """Declare a tagged gateway row's sources the tenant's alone: its calls toward the carrier are then the
-    tenant's without a digest. Never for a platform's shared addresses (VAPI, LiveKit Cloud)."""
-    _dedication(acl_id, True)
-    typer.echo(f"ACL entry {acl_id} dedicated: its calls are its tenant's")
-
-
-@acl_app.command("share")
-def acl_share(acl_id: int = typer.Argument(..., metavar="ID")):
-    """Undo dedicate: the row's sources are a platform's, their calls challenged for a digest account."""
-    _dedication(acl_id, False)
-    typer.echo(f"ACL entry {acl_id} shared: its calls authenticate by digest")
-
-
-@acl_app.command("remove")
-def acl_remove(acl_id: int = typer.Argument(..., metavar="ID")):
-    if not store().write("DELETE FROM address WHERE id = %s", acl_id):
-        fail(2, f"id: no ACL entry with id {acl_id}")
-    reload("permissions.addressReload")
-    typer.echo(f"removed ACL entry {acl_id}")
-
-
 # ---- credentials for peers that challenge the SBC ----------------------------------------------
 
 @credential_app.command("list")
@@ -320,7 +252,7 @@ def account_set(username: str = typer.Argument(...),
                                          lambda: validate.password(password, "password", weak_password),
                                          lambda: validate.text(tenant, "tenant"))
     db = store()
-    _tenant_exists(db, tenant, "tenant")
+    tenant_exists(db, tenant, "tenant")
     db.write("INSERT INTO gateway_account (username, ha1, tenant) VALUES (%s, %s, %s) ON DUPLICATE KEY UPDATE "
              "ha1 = VALUES(ha1), tenant = VALUES(tenant), enabled = 1",
              username, validate.ha1(username, realm, password), tenant)
@@ -368,11 +300,13 @@ def reload_all():
 
 # The commands of these modules use this module's helpers: imported once those exist.
 from sbcctl import backup, fraud, monitoring  # noqa: E402, F401 - register export/import, check, status, calls, cdr
+from sbcctl.acl import acl_app  # noqa: E402
 from sbcctl.dids import did_app  # noqa: E402
 from sbcctl.gateways import gateway_app  # noqa: E402
 from sbcctl.tenants import tenant_app  # noqa: E402
 
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(acl_app, name="acl")
 app.add_typer(did_app, name="did")
 app.add_typer(tenant_app, name="tenant")
 

@@ -80,6 +80,8 @@ def test_added_gateway_takes_the_next_call_and_a_disabled_one_is_skipped(quiet_s
     (["acl", "add", "127.0.9.0/33", "--group", "1"], "ip"),
     (["acl", "add", "127.0.9.1", "--group", "5"], "group"),
     (["acl", "remove", "99999"], "id"),
+    (["acl", "add", "127.0.4.0/24", "--group", "1"], "ip"),  # the demo's carrier row, again
+    (["acl", "remove", "1"], "id"),  # the only carrier row: the carriers' calls need it
     (["acl", "add", "127.0.9.1", "--group", "2", "--dedicated"], "dedicated"),  # dedicated to nobody
     (["acl", "add", "127.0.9.1", "--group", "2", "--tag", "nobody", "--dedicated"], "tag"),
     (["acl", "dedicate", "99999"], "id"),
