@@ -1,8 +1,8 @@
 """app_python3 entry point: modparam("app_python3", "load", ".../kemi/entry.py").
 
 Kamailio imports this file by name and, on `kamcmd app_python.reload`, re-imports only this
-module; mod_init therefore reloads the package's modules itself (leaves first) so that new
-routing code and a fresh DID cache take effect without a restart.
+module; mod_init therefore re-imports the package modules that changed (and their importers, leaves
+first) so that new routing code and a fresh DID cache take effect without a restart.
 """
 
 import importlib
@@ -32,19 +32,31 @@ import sbclib.diddb  # noqa: E402
 import sbclib.settings  # noqa: E402
 import sbclib.snapshot  # noqa: E402
 
+PACKAGES = {"sbclib": sbclib.__path__, "kemi": kemi.__path__}
+_KNOWN = "_sbc_reload_known"  # kept on the kemi package, which no reload re-executes
 
-def _reload_all() -> None:
-    """Every module of kemi (subpackages too) and of sbclib, re-imported after those it imports from: the order
-    is computed from their imports (kemi/reloading.py), so a module added anywhere is reloaded in its place."""
-    for name in kemi.reloading.order({"sbclib": sbclib.__path__, "kemi": kemi.__path__}):
-        if name != "kemi.entry":  # (Kamailio re-imports this file itself)
-            module = sys.modules.get(name) or importlib.import_module(name)
-            importlib.reload(module)
+
+def _reload_changed() -> list[str]:
+    """The modules of kemi (subpackages too) and of sbclib whose source changed since the last load, and those
+    importing them, re-imported after what they import from (kemi/reloading.py); returns their names. At
+    start (nothing known yet) every module was just imported: their sources are only fingerprinted."""
+    known = getattr(kemi, _KNOWN, None)
+    todo, now = kemi.reloading.plan(PACKAGES, known or {})
+    if known is not None:
+        for name in todo:
+            if name == "kemi.entry":
+                continue  # Kamailio re-imports this file itself
+            if name in sys.modules:
+                importlib.reload(sys.modules[name])
+            else:
+                importlib.import_module(name)
+    setattr(kemi, _KNOWN, now)
     kemi.ksrcount.install()
+    return todo if known is not None else []
 
 
 def mod_init():
-    _reload_all()
+    _reload_changed()
     settings = sbclib.settings.load()
     directory = Path(settings.snapshot_dir) if settings.snapshot_dir else None
     loader = sbclib.diddb.DidDatabase(settings, on_error=kemi.telemetry.metrics.db_error,

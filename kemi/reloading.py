@@ -1,10 +1,13 @@
-"""The order in which `kamcmd app_python.reload` re-imports the routes' packages (kemi and the sbclib it uses):
-computed from the modules' own imports, each module after every module it imports from, so that a
-`from x import name` binds the new `name`."""
+"""What `kamcmd app_python.reload` re-imports of the routes' packages (kemi and the sbclib it uses), and in which
+order: the modules whose source changed and those importing them, each after every module it imports from
+(computed from the modules' own imports), so that a `from x import name` binds the new `name`. Re-importing
+only what changed keeps a reload cheap: `sbcctl reload` asks for one with every configuration change, and
+each process performs it at its next Python call, in the middle of live traffic."""
 
 from __future__ import annotations
 
 import ast
+import hashlib
 import importlib.util
 import pkgutil
 from graphlib import TopologicalSorter
@@ -31,14 +34,47 @@ def imports_of(name: str, source: str, is_package: bool, within: tuple[str, ...]
     return {m for m in found if m.split(".")[0] in within}
 
 
-def order(packages: dict[str, list[str]]) -> list[str]:
-    """The packages' modules (package name -> its __path__), leaves first. Raises graphlib.CycleError on an
-    import cycle."""
+def fingerprint(source: bytes) -> str:
+    return hashlib.blake2b(source, digest_size=16).hexdigest()
+
+
+Known = dict[str, tuple[str, frozenset[str]]]  # module -> (its source's fingerprint, the modules it imports)
+
+
+def plan(packages: dict[str, list[str]], known: Known) -> tuple[list[str], Known]:
+    """What a reload re-imports, leaves first: each module whose source changed since `known` was taken (a new
+    one too), and every module that imports one of them, directly or not (a `from x import name` must bind
+    the new `name`); and the new `known`. With `known` empty: every module. Only changed sources are parsed.
+    Raises graphlib.CycleError on an import cycle."""
     names = [name for package, path in packages.items() for name in modules_of(package, path)]
-    graph = {}
+    present, within = set(names), tuple(packages)
+    graph: dict[str, set[str]] = {}
+    now: Known = {}
+    changed = set()
     for name in names:
         spec = importlib.util.find_spec(name)
-        is_package = spec.submodule_search_locations is not None
-        source = Path(spec.origin).read_text()
-        graph[name] = {m for m in imports_of(name, source, is_package, tuple(packages)) if m in names and m != name}
-    return list(TopologicalSorter(graph).static_order())
+        source = Path(spec.origin).read_bytes()
+        mark = fingerprint(source)
+        if name in known and known[name][0] == mark:
+            deps = known[name][1]
+        else:
+            changed.add(name)
+            deps = frozenset(imports_of(name, source.decode(), spec.submodule_search_locations is not None, within))
+        graph[name] = {m for m in deps if m in present and m != name}
+        now[name] = (mark, deps)
+    importers: dict[str, set[str]] = {name: set() for name in names}
+    for name, deps in graph.items():
+        for dep in deps:
+            importers[dep].add(name)
+    todo, stack = set(changed), list(changed)
+    while stack:
+        for importer in importers[stack.pop()] - todo:
+            todo.add(importer)
+            stack.append(importer)
+    return [name for name in TopologicalSorter(graph).static_order() if name in todo], now
+
+
+def order(packages: dict[str, list[str]]) -> list[str]:
+    """Every module of the packages (package name -> its __path__), leaves first. Raises graphlib.CycleError on
+    an import cycle."""
+    return plan(packages, {})[0]

@@ -2,6 +2,8 @@
 after the modules it imports from; the order is computed (kemi/reloading.py), not kept by hand."""
 
 import importlib
+import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -82,28 +84,56 @@ def test_an_import_cycle_is_refused_not_reloaded_in_a_wrong_order(tmp_path):
 RELOAD_CHECK = """
 import importlib
 import sys
+from pathlib import Path
 from tests.unit.fake_ksr import FakeKSR
 sys.modules["KSR"] = FakeKSR()
 import kemi
 import sbclib
 from kemi import entry, reloading
-names = [n for n in reloading.order({"sbclib": sbclib.__path__, "kemi": kemi.__path__}) if n != "kemi.entry"]
-before = {n: vars(importlib.import_module(n)).copy() for n in names}
-old_reject, old_load = sys.modules["kemi.access.admission"].reject, sys.modules["sbclib.settings"].load
-entry._reload_all()
-assert sys.modules["kemi.routes"].reject is sys.modules["kemi.access.admission"].reject is not old_reject
-assert sys.modules["sbclib.settings"].load is not old_load
-for n, old in before.items():
-    functions = [k for k, v in old.items() if callable(v) and getattr(v, "__module__", "") == n]
-    stale = [k for k in functions if vars(sys.modules[n])[k] is old[k]]
-    assert not stale, (n, stale)
-print(len(names), "modules reloaded")
+names = [n for n in reloading.order(entry.PACKAGES) if n != "kemi.entry"]
+for n in names:
+    importlib.import_module(n)
+assert entry._reload_changed() == []  # at start: every module was just imported
+assert entry._reload_changed() == []  # a reload with nothing changed re-imports nothing
+
+
+def functions(name):
+    return {k: v for k, v in vars(sys.modules[name]).items() if callable(v) and getattr(v, "__module__", "") == name}
+
+
+def reload_after_editing(path):
+    before = {n: functions(n) for n in names}
+    Path(path).write_text(Path(path).read_text() + "\\n# edited\\n")
+    done = entry._reload_changed()
+    rebound = {n for n in names if any(vars(sys.modules[n])[k] is not v for k, v in before[n].items())}
+    return done, rebound
+
+
+done, rebound = reload_after_editing("kemi/access/admission.py")
+assert "kemi.access.admission" in done and "kemi.routes" in done, done
+assert "sbclib.settings" not in done and "kemi.telemetry.metrics" not in done, done
+assert set(done) - {"kemi.entry"} == rebound, (done, rebound)
+assert sys.modules["kemi.routes"].reject is sys.modules["kemi.access.admission"].reject
+assert done.index("kemi.access.admission") < done.index("kemi.routes")
+print(len(done), "after an edit of admission")
+done, rebound = reload_after_editing("sbclib/settings.py")
+assert "sbclib.settings" in done and set(done) - {"kemi.entry"} == rebound, (done, rebound)
+assert sys.modules["kemi.entry"].sbclib.settings.load is sys.modules["sbclib.settings"].load
+Path("kemi/telemetry/added.py").write_text("X = 1\\n")
+assert entry._reload_changed() == ["kemi.telemetry.added"] and sys.modules["kemi.telemetry.added"].X == 1
+print(len(names), "modules")
 """
 
 
-def test_a_reload_rebinds_every_module_and_what_modules_took_from_each_other():
-    """In a process of its own: a reload here would leave the other tests holding the old classes."""
-    done = subprocess.run([sys.executable, "-c", RELOAD_CHECK], cwd=KEMI.parent, capture_output=True, text=True,
-                          timeout=60)
+def test_a_reload_reimports_what_changed_and_every_module_importing_it(tmp_path):
+    """In a process of its own, on a copy of the packages: a reload re-imports the modules whose source changed
+    and all that import them (rebinding what they took from each other), nothing else; a new module is
+    imported."""
+    for package in ("kemi", "sbclib"):
+        shutil.copytree(KEMI.parent / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    done = subprocess.run([sys.executable, "-c", RELOAD_CHECK], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "PYTHONPATH": str(KEMI.parent)})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"{len(reloading.order(PACKAGES)) - 1} modules reloaded"
+    lines = done.stdout.split("\n")
+    assert lines[1] == f"{len(reloading.order(PACKAGES)) - 1} modules", done.stdout
+    assert int(lines[0].split()[0]) < len(reloading.order(PACKAGES)) / 2, done.stdout
