@@ -13,12 +13,13 @@ BUILD_ENV := SBC_ENV_FILE=.env.example
 deps:
 	./scripts/install-deps.sh
 
+# STACK_ARGS: the launcher's own options (--env-file, --run-dir), for a second instance (tests/integration/test_demo.py).
 run: deps
-	$(PY) -m stack run
+	$(PY) -m stack $(STACK_ARGS) run
 
 # From a second shell while `make run` is up: one demo call, carrier -> SBC -> AI gateway, and its path.
 call:
-	$(PY) -m stack call
+	$(PY) -m stack $(STACK_ARGS) call
 
 test: deps lint image
 	$(ISOLATED) $(PY) -m pytest tests

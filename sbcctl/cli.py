@@ -34,8 +34,9 @@ state: dict = {}
 
 
 @app.callback()
-def main(env_file: Path = typer.Option(REPO / ".env", help="configuration file"),
-         run_dir: Path = typer.Option(REPO / "run", help="the SBC's run directory (control sockets)"),
+def main(env_file: Path = typer.Option(REPO / ".env", envvar="SBCCTL_ENV_FILE", help="configuration file"),
+         run_dir: Path = typer.Option(REPO / "run", envvar="SBCCTL_RUN_DIR",
+                                      help="the SBC's run directory (control sockets)"),
          as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
     try:
         state["settings"] = settings_mod.load(dotenv.environment(env_file))
