@@ -244,3 +244,28 @@ CREATE TABLE IF NOT EXISTS `topos_dialog` (
     `expires` INT DEFAULT 0 NOT NULL
 );
 INSERT IGNORE INTO version (table_name, table_version) VALUES ('topos_dialog', 2);
+
+-- The provisioning API (sbcapi): its bearer tokens, kept only as SHA-256 (sbcctl token add prints a token
+-- once), each with its scope: `operator` (everything) or `tenant:<name>` (that tenant's DIDs, calls, records).
+CREATE TABLE IF NOT EXISTS `api_token` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `name` VARCHAR(64) NOT NULL,
+    `token_sha256` CHAR(64) NOT NULL,
+    `scope` VARCHAR(80) NOT NULL,
+    `created_at` TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL,
+    CONSTRAINT api_token_name_idx UNIQUE (`name`),
+    CONSTRAINT api_token_hash_idx UNIQUE (`token_sha256`)
+);
+
+-- Every write through the API: who (token name), what (method, path), the row before and after, the answer.
+-- Written in the transaction of the change itself: no change without its line, no line without its change.
+CREATE TABLE IF NOT EXISTS `api_audit` (
+    `id` BIGINT UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `at` DATETIME(3) DEFAULT CURRENT_TIMESTAMP(3) NOT NULL,
+    `token` VARCHAR(64) NOT NULL,
+    `method` VARCHAR(8) NOT NULL,
+    `path` VARCHAR(255) NOT NULL,
+    `status` SMALLINT NOT NULL,
+    `before_json` TEXT NULL,
+    `after_json` TEXT NULL
+);

@@ -19,14 +19,7 @@ _ORDER = ("dispatcher", "tenant", "did_routing", "address", "gateway_account", "
 
 
 def _read(db) -> dict[str, list[dict]]:
-    """Each section's rows as its table holds them (columns as configdoc.TABLES names them)."""
-    tables = {}
-    for section in configdoc.SECTIONS:
-        table, columns, key = configdoc.TABLES[section]
-        wanted = sorted(set(columns.values()))
-        order = ", ".join(columns[k] for k in key)
-        tables[section] = db.rows(f"SELECT {', '.join(f'`{c}`' for c in wanted)} FROM `{table}` ORDER BY {order}")
-    return tables
+    return configdoc.read_tables(db.rows)
 
 
 @app.command("export")

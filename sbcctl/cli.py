@@ -42,7 +42,7 @@ def main(env_file: Path = typer.Option(REPO / ".env", envvar="SBCCTL_ENV_FILE", 
         state["settings"] = settings_mod.load(dotenv.environment(env_file))
     except settings_mod.ConfigError as exc:
         fail(2, f"configuration error: {exc}")
-    state["rpc"] = run_dir / "kamailio_rpc.sock"
+    state["rpc"] = rpc.socket_path(run_dir)
     configured = state["settings"].snapshot_dir
     state["snapshot"] = Path(configured) if configured else run_dir / "snapshot"
     state["json"] = as_json
@@ -302,12 +302,15 @@ def reload_all():
 # The commands of these modules use this module's helpers: imported once those exist.
 from sbcctl import backup, fraud, monitoring  # noqa: E402, F401 - register export/import, check, status, calls, cdr
 from sbcctl.acl import acl_app  # noqa: E402
+from sbcctl.apitokens import audit, token_app  # noqa: E402
 from sbcctl.dids import did_app  # noqa: E402
 from sbcctl.gateways import gateway_app  # noqa: E402
 from sbcctl.tenants import tenant_app  # noqa: E402
 
 app.add_typer(gateway_app, name="gateway")
 app.add_typer(acl_app, name="acl")
+app.add_typer(token_app, name="token")
+app.command("audit")(audit)
 app.add_typer(did_app, name="did")
 app.add_typer(tenant_app, name="tenant")
 

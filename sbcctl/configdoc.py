@@ -70,12 +70,24 @@ def to_document(tables: dict[str, list[dict]], secrets: bool) -> dict:
     return doc
 
 
+def read_tables(rows) -> dict[str, list[dict]]:
+    """Each section's rows as its table holds them (columns as TABLES names them); `rows(sql)` queries the DB."""
+    tables = {}
+    for section in SECTIONS:
+        table, columns, key = TABLES[section]
+        order = ", ".join(columns[k] for k in key)
+        tables[section] = rows(f"SELECT {', '.join(f'`{c}`' for c in sorted(set(columns.values())))} "
+                               f"FROM `{table}` ORDER BY {order}")
+    return tables
+
+
 @dataclass
 class Plan:
     """What an import writes: each table's rows (columns as the table names them)."""
 
     rows: dict[str, list[dict]] = field(default_factory=dict)
     missing_secrets: list[str] = field(default_factory=list)  # where the document relies on the DB's
+    unroutable: list[str] = field(default_factory=list)  # DIDs no enabled gateway can take (written by force)
 
 
 def _fail(where: str, problem: str):
@@ -198,7 +210,7 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
 
 
 def dids(items: list[dict], settings: Settings, tenant_names: set[str], enabled_sets: set[int],
-         tenant_sets: dict[str, int]) -> tuple[list[dict], list[str]]:
+         tenant_sets: dict[str, int]) -> tuple[list[dict], list[tuple[str, str, int | None]]]:
     """The rows, and what cannot take calls (a set without an enabled gateway): refused unless forced."""
     rows, unroutable = [], []
     for i, item in enumerate(items):
@@ -217,7 +229,7 @@ def dids(items: list[dict], settings: Settings, tenant_names: set[str], enabled_
             _fail(f"{w}.tenant", f"no tenant named {tenant!r} in the document")
         target = group if group is not None else tenant_sets.get(tenant)
         if uri is None and target not in enabled_sets:
-            unroutable.append(f"{w} ({did}): set {target} has no enabled gateway")
+            unroutable.append((w, did, target))
         rows.append({"did": did, "gateway_group": group, "gateway_uri": uri, "tenant": tenant,
                      "enabled": int(_get(item, w, "enabled", bool, True)),
                      "description": _checked(w, validate.text, _get(item, w, "description", str, ""),
@@ -316,8 +328,10 @@ def plan(doc, settings: Settings, kept_accounts: dict[str, dict], kept_credentia
     enabled_sets = {row["setid"] for row in out.rows["gateways"] if not row["flags"] & DISABLED}
     tenant_sets = {row["name"]: row["gateway_group"] for row in out.rows["tenants"]}
     out.rows["dids"], unroutable = dids(items["dids"], settings, names, enabled_sets, tenant_sets)
+    out.unroutable = [did for _, did, _ in unroutable]
     if unroutable and not force:
-        _fail("dids", "these could take no call: " + "; ".join(unroutable[:5])
+        said = [f"{where} ({did}): set {target} has no enabled gateway" for where, did, target in unroutable[:5]]
+        _fail("dids", "these could take no call: " + "; ".join(said)
               + (f" and {len(unroutable) - 5} more" if len(unroutable) > 5 else "") + " (--force imports them)")
     out.rows["acl"] = acl(items["acl"], names)
     out.rows["accounts"], missing = accounts(items["accounts"], names, kept_accounts)

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import tempfile
+import uuid
 from pathlib import Path
 
 
@@ -13,10 +14,14 @@ class RpcError(RuntimeError):
     pass
 
 
+def socket_path(run_dir: Path) -> Path:
+    """Kamailio's JSON-RPC socket under the SBC's run directory (its own directory: compose shares it)."""
+    return run_dir / "rpc" / "kamailio_rpc.sock"
+
+
 def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
     request = json.dumps({"jsonrpc": "2.0", "method": method, "params": list(params), "id": 1}).encode()
-    reply_path = Path(tempfile.gettempdir()) / f"sbcctl-{os.getpid()}.sock"
-    reply_path.unlink(missing_ok=True)
+    reply_path = _reply_dir(sock_path) / f"sbcctl-{os.getpid()}-{uuid.uuid4().hex[:12]}.sock"  # one per call
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
         sock.bind(str(reply_path))
         _let_kamailio_answer(reply_path, sock_path)
@@ -32,6 +37,12 @@ def call(sock_path: Path, method: str, *params, timeout: float = 5.0):
     if "error" in answer:
         raise RpcError(f"{method}: {answer['error'].get('message', answer['error'])}")
     return answer.get("result")
+
+
+def _reply_dir(sock_path: Path) -> Path:
+    """Where Kamailio can answer: beside its control socket when that directory is shared with the caller (the
+    API's container shares only it), else this host's temporary directory."""
+    return sock_path.parent if os.access(sock_path.parent, os.W_OK | os.X_OK) else Path(tempfile.gettempdir())
 
 
 def _let_kamailio_answer(reply_path: Path, sock_path: Path) -> None:

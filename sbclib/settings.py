@@ -31,6 +31,10 @@ DEFAULTS: dict[str, str] = {
     "CALLID_MASK_KEY": "demo-only-change-me-callid-mask-key",
     "METRICS_IP": "127.0.0.1",
     "METRICS_PORT": "9494",
+    "API_IP": "127.0.0.1",
+    "API_PORT": "9495",
+    "API_TLS_CERT": "",
+    "API_TLS_KEY": "",
     "REDIS_IP": "127.0.0.1",
     "REDIS_PORT": "6379",
     "REDIS_PASSWORD": "demo-only-change-me-redis",
@@ -111,6 +115,10 @@ class Settings:
     callid_mask_key: str
     metrics_ip: str
     metrics_port: int
+    api_ip: str  # the provisioning API (sbcapi): a management address, never the public side
+    api_port: int
+    api_tls_cert: str  # PEM: the API's certificate; "" = plain HTTP, allowed on a loopback API_IP only
+    api_tls_key: str
     redis_ip: str
     redis_port: int
     redis_password: str  # always one: any local process (or container on the host's network) can reach Redis
@@ -285,6 +293,10 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         callid_mask_key=fields.mask_key("CALLID_MASK_KEY", get("CALLID_MASK_KEY")),
         metrics_ip=fields.ip("METRICS_IP", get("METRICS_IP")),
         metrics_port=fields.port("METRICS_PORT", get("METRICS_PORT")),
+        api_ip=fields.ip("API_IP", get("API_IP")),
+        api_port=fields.port("API_PORT", get("API_PORT")),
+        api_tls_cert=fields.pem_file("API_TLS_CERT", get("API_TLS_CERT")),
+        api_tls_key=fields.pem_file("API_TLS_KEY", get("API_TLS_KEY")),
         redis_ip=fields.ip("REDIS_IP", get("REDIS_IP")),
         redis_port=fields.port("REDIS_PORT", get("REDIS_PORT")),
         redis_password=fields.redis_secret("REDIS_PASSWORD", get("REDIS_PASSWORD")),
@@ -351,7 +363,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         # 127.0.0.1:METRICS_PORT/udp is the SIP socket of neither side that tm builds its Call-IDs from
         raise ConfigError("METRICS_PORT", "the metrics socket must not be a SIP socket")
     for field, ip in (("RTPENGINE_NG_IP", settings.rtpengine_ng_ip), ("REDIS_IP", settings.redis_ip),
-                      ("METRICS_IP", settings.metrics_ip)):
+                      ("METRICS_IP", settings.metrics_ip), ("API_IP", settings.api_ip)):
         if ip in (settings.public_ip, "0.0.0.0"):  # the value refused, never one bound
             # rtpengine's control port, Redis and the metrics answer anyone who reaches them
             raise ConfigError(field, "must not be reachable from the public side (PUBLIC_IP or 0.0.0.0)")
@@ -365,6 +377,14 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
     if settings.drop_privileges and settings.callid_mask_key == DEFAULTS["CALLID_MASK_KEY"]:
         raise ConfigError("CALLID_MASK_KEY", "the demo key is public: set a secret one in a deployment "
                                              "(DROP_PRIVILEGES=1)")
+    if bool(settings.api_tls_cert) != bool(settings.api_tls_key):
+        raise ConfigError("API_TLS_KEY" if settings.api_tls_cert else "API_TLS_CERT",
+                          "API_TLS_CERT and API_TLS_KEY go together")
+    if not settings.api_tls_cert and not settings.api_ip.startswith("127."):
+        raise ConfigError("API_IP", "the API's tokens cross the network only over TLS: set API_TLS_CERT and "
+                                    "API_TLS_KEY, or keep API_IP on loopback")
+    if (settings.api_ip, settings.api_port) in sip_sockets or settings.api_port == settings.metrics_port:
+        raise ConfigError("API_PORT", "must differ from the SIP sockets and METRICS_PORT")
     if bool(settings.tls_cert) != bool(settings.tls_key):
         raise ConfigError("TLS_KEY" if settings.tls_cert else "TLS_CERT", "TLS_CERT and TLS_KEY go together")
     if settings.tls and not settings.tls_ca:

@@ -20,7 +20,7 @@ from pathlib import Path
 from sbclib import dotenv, ng
 from sbclib.settings import ConfigError
 from stack import demo, sipprobe
-from stack.services import REPO, Service, StartError
+from stack.services import REPO, Service, StartError, api_answers
 from stack.stack import Stack
 
 
@@ -73,6 +73,8 @@ def health(stack: Stack, part: str) -> int:
         ok = stack.redis.ping()
     elif part == "rtpengine":
         ok = ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port)
+    elif part == "api":
+        ok = api_answers(s)
     elif s.clustered:  # the service addresses may be on the other node: this node's bus must list it
         ok = stack.kamailio.ready()
     else:
@@ -98,8 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("redis", help="Redis (topology-hiding state) alone")
     sub.add_parser("rtpengine", help="rtpengine alone")
     sub.add_parser("kamailio", help="Kamailio alone (MariaDB and rtpengine must answer)")
+    sub.add_parser("api", help="the provisioning API alone (Kamailio's control socket must be shared with it)")
     check = sub.add_parser("health", help="exit 0 when the part answers")
-    check.add_argument("part", choices=["db", "redis", "rtpengine", "sip"])
+    check.add_argument("part", choices=["db", "redis", "rtpengine", "sip", "api"])
     args = parser.parse_args(argv)
 
     demo_run = args.command == "run" and not args.no_demo_data  # demo rows, and peers answering as them
@@ -117,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     with_peers = [*stack.services, stack.peers] if demo_run else list(stack.services)
     services = {"run": with_peers, "db": [stack.db], "redis": [stack.redis],
                 "rtpengine": [stack.rtpengine],
-                "kamailio": [stack.kamailio]}[args.command]
+                "kamailio": [stack.kamailio], "api": [stack.api]}[args.command]
     code = serve(stack, services, bootstrap_db=True)
     if code == 0 and args.command == "run":
         print("stopped")

@@ -8,9 +8,12 @@ import pwd
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
+import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -303,7 +306,7 @@ class Kamailio(Service):
         self.cfg = cfg  # the bench swaps in its native reference
         self.defines = defines  # -A NAME for kamailio.cfg's #!ifdef (the bench's feature switches)
         self.ctl_socket = run_dir / "kamailio_ctl"
-        self.rpc_socket = run_dir / "kamailio_rpc.sock"
+        self.rpc_socket = rpc.socket_path(run_dir)  # in a directory of its own: compose shares it with the API
         self.snapshot_dir = Path(settings.snapshot_dir) if settings.snapshot_dir else run_dir / "snapshot"
         self.from_snapshot = False  # started while MariaDB did not answer
         self._db_watch = threading.Event()  # set: stop watching for MariaDB's return
@@ -352,9 +355,11 @@ class Kamailio(Service):
         and restarted once MariaDB answers (every module then connects again; acc's CDR writer cannot
         otherwise). Without either, MariaDB is waited for up to `db_wait` s (a first start)."""
         self.snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.rpc_socket.parent.mkdir(mode=0o770, parents=True, exist_ok=True)
         if self.settings.drop_privileges:
             _chown(self.run_dir, "kamailio")
             _chown(self.snapshot_dir, "kamailio")
+            _chown(self.rpc_socket.parent, "kamailio")
         if self.settings.tls:
             try:
                 tlsconf.write(self.settings, self.run_dir)
@@ -443,3 +448,36 @@ class Kamailio(Service):
         if done.returncode != 0:
             raise RuntimeError(f"kamcmd {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
         return done.stdout
+
+
+class Api(Service):
+    """The provisioning API (sbcapi), as the kamailio user: it reaches Kamailio's control socket like sbcctl."""
+
+    name = "api"
+
+    def __init__(self, settings: Settings, env: dict[str, str], run_dir: Path, log_to_files: bool):
+        super().__init__(run_dir, log_to_files)
+        self.settings = settings
+        self.base_env = env
+
+    def start(self) -> None:
+        argv = [sys.executable, "-m", "sbcapi", "--env-file", "/dev/null", "--run-dir", str(self.run_dir)]
+        if self.settings.drop_privileges:
+            argv = ["setpriv", "--reuid=kamailio", "--regid=kamailio", "--init-groups", *argv]
+        self._spawn(argv, {**os.environ, **self.base_env, "PYTHONPATH": str(REPO)})
+        self._wait(self.ready, 30)
+
+    def ready(self) -> bool:
+        return api_answers(self.settings)
+
+
+def api_answers(settings: Settings, timeout: float = 2.0) -> bool:
+    """GET /v1/health answers 200 (over TLS unverified: this checks the process, not its certificate)."""
+    scheme = "https" if settings.api_tls_cert else "http"
+    context = ssl._create_unverified_context() if settings.api_tls_cert else None
+    try:
+        with urllib.request.urlopen(f"{scheme}://{settings.api_ip}:{settings.api_port}/v1/health", timeout=timeout,
+                                    context=context) as answer:
+            return answer.status == 200
+    except (OSError, ValueError):
+        return False

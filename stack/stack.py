@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sbclib import settings as settings_mod
 from stack.demo import DemoPeers
-from stack.services import Kamailio, MariaDB, Redis, RtpEngine
+from stack.services import Api, Kamailio, MariaDB, Redis, RtpEngine
 
 
 class Stack:
@@ -20,11 +20,12 @@ class Stack:
         self.redis = Redis(self.settings, run_dir, log_to_files)
         self.rtpengine = RtpEngine(self.settings, run_dir, log_to_files)
         self.kamailio = Kamailio(self.settings, env, run_dir, log_to_files)
+        self.api = Api(self.settings, env, run_dir, log_to_files)
         self.peers = DemoPeers(self.settings, self.db, run_dir, log_to_files)  # `make run` only
 
     @property
     def services(self):
-        return (self.db, self.redis, self.rtpengine, self.kamailio)
+        return (self.db, self.redis, self.rtpengine, self.kamailio, self.api)
 
     def start(self) -> Stack:
         try:
@@ -33,6 +34,7 @@ class Stack:
             self.redis.start()
             self.rtpengine.start()
             self.kamailio.start()
+            self.api.start()
         except BaseException:
             self.stop()
             raise

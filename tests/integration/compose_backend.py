@@ -26,7 +26,7 @@ PROJECT = "sbc-test"
 RUN_DIR = "/var/lib/sbc"
 DB_SOCKET = f"{RUN_DIR}/mariadb/mysqld.sock"
 JSONRPC = ("import json, sys; from pathlib import Path; from sbclib import rpc; "
-           f"print(json.dumps(rpc.call(Path('{RUN_DIR}/kamailio_rpc.sock'), *json.loads(sys.argv[1]))))")
+           f"print(json.dumps(rpc.call(Path('{RUN_DIR}/rpc/kamailio_rpc.sock'), *json.loads(sys.argv[1]))))")
 
 
 class ComposeStack:

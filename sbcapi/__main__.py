@@ -1,0 +1,5 @@
+import sys
+
+from sbcapi.server import main
+
+sys.exit(main())
