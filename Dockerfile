@@ -15,6 +15,7 @@ COPY sbclib/ sbclib/
 COPY kamailio/ kamailio/
 COPY stack/ stack/
 COPY sbcctl/ sbcctl/
+COPY sbcapi/ sbcapi/
 
 # Kamailio binds its sockets as root, then runs as 'kamailio'; MariaDB as 'mysql', Redis as 'redis'.
 # rtpengine stays root, without NET_ADMIN in compose: it forwards in userspace (rtpengine.conf table = -1).

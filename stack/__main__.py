@@ -49,6 +49,10 @@ def serve(stack: Stack, services: list[Service], bootstrap_db: bool) -> int:
         print(f"SIP: private {s.socket('private')} (carriers), public {s.socket('public')} (AI gateways); "
               f"control: kamcmd -s unix:{stack.kamailio.ctl_socket} dispatcher.list; "
               f"metrics: http://{s.metrics_ip}:{s.metrics_port}/metrics", flush=True)
+    if stack.api in services:
+        scheme = "https" if s.api_tls_cert else "http"
+        print(f"provisioning API: {scheme}://{s.api_ip}:{s.api_port}/v1 (tokens: sbcctl token add; schema: "
+              f"/v1/openapi.json)", flush=True)
     if stack.peers in services:
         print(f"demo peers (SIPp) answer as gateways/carriers: {len(stack.peers.procs)}; "
               f"place a call from another shell: make call", flush=True)
@@ -90,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", type=Path, default=REPO / ".env")
     parser.add_argument("--run-dir", type=Path, default=REPO / "run")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="MariaDB, rtpengine and Kamailio in the foreground")
+    run = sub.add_parser("run", help="MariaDB, Redis, rtpengine, Kamailio and the API in the foreground")
     run.add_argument("--no-demo-data", action="store_true",
                      help="do not load kamailio/demo-data.sql (and start no demo peers)")
     place = sub.add_parser("call", help="one demo call through the running SBC (`make run`), hop by hop")

@@ -43,7 +43,7 @@ def test_compose_validation_catches_a_broken_file(tmp_path):
 
 
 def test_every_service_is_healthchecked_restarted_and_configured_from_env():
-    assert set(COMPOSE["services"]) == {"db", "redis", "rtpengine", "kamailio"}
+    assert set(COMPOSE["services"]) == {"db", "redis", "rtpengine", "kamailio", "api"}
     for name, service in COMPOSE["services"].items():
         assert service["healthcheck"]["test"][:4] == ["CMD", "python3", "-m", "stack"], name
         assert service["restart"] == "unless-stopped", name
@@ -60,7 +60,12 @@ def test_every_service_is_healthchecked_restarted_and_configured_from_env():
     assert "db-data:/var/lib/sbc/mariadb" in COMPOSE["services"]["db"]["volumes"]
     assert "redis-data:/var/lib/sbc/redis" in COMPOSE["services"]["redis"]["volumes"]
     assert "kamailio-snapshot:/var/lib/sbc/snapshot" in COMPOSE["services"]["kamailio"]["volumes"]
-    assert set(COMPOSE["volumes"]) == {"db-data", "redis-data", "kamailio-snapshot"}
+    # The API reaches Kamailio's control socket only: the one directory the two containers share.
+    assert "kamailio-rpc:/var/lib/sbc/rpc" in COMPOSE["services"]["kamailio"]["volumes"]
+    assert [v for v in COMPOSE["services"]["api"]["volumes"] if not v.endswith(":ro")] == [
+        "kamailio-rpc:/var/lib/sbc/rpc"]
+    assert COMPOSE["services"]["api"]["depends_on"] == {"kamailio": {"condition": "service_healthy"}}
+    assert set(COMPOSE["volumes"]) == {"db-data", "redis-data", "kamailio-snapshot", "kamailio-rpc"}
 
 
 def test_no_address_or_secret_is_written_in_the_deployment_files():

@@ -38,7 +38,7 @@ def test_the_stack_came_up_healthy_on_an_empty_database_without_a_restart(sbc):
     loaded only after `up --wait` returned), so no restart loop and no 'health: starting' forever."""
     states = sbc.states()
     assert {name: row["Health"] for name, row in states.items()} == dict.fromkeys(
-        ("db", "redis", "rtpengine", "kamailio"), "healthy")
+        ("db", "redis", "rtpengine", "kamailio", "api"), "healthy")
     restarts = {name: int(sbc.engine_docker("inspect", "-f", "{{.RestartCount}}", f"{PROJECT}-{name}-1"))
                 for name in states}
     print(f"\nup to healthy: {sbc.timings['up to healthy s']:.1f} s; restarts {restarts}")
