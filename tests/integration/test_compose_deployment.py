@@ -81,8 +81,9 @@ def test_the_demo_db_password_is_refused(sbc):
     assert "DB_PASSWORD" in done.stdout + done.stderr
 
 
-def test_only_the_three_named_volumes_exist(sbc):
-    assert sorted(sbc.volumes()) == [f"{PROJECT}_db-data", f"{PROJECT}_kamailio-snapshot", f"{PROJECT}_redis-data"]
+def test_only_the_four_named_volumes_exist(sbc):
+    assert sorted(sbc.volumes()) == [f"{PROJECT}_db-data", f"{PROJECT}_kamailio-rpc", f"{PROJECT}_kamailio-snapshot",
+                                     f"{PROJECT}_redis-data"]
 
 
 def test_sbcctl_in_the_kamailio_container_changes_and_reloads(sbcctl):
