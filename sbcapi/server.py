@@ -22,6 +22,7 @@ from sbcapi import openapi, tokens
 from sbcapi.resources import ApiError, Resources
 from sbcctl import status
 from sbcctl.store import Store
+from sbcctl.validate import api_token_digest
 from sbclib import dotenv, mediastats, rpc
 from sbclib import settings as settings_mod
 
@@ -52,7 +53,7 @@ class Api:
         if not authorization or not authorization.startswith("Bearer ") or not presented:
             raise ApiError(401, "give a token: Authorization: Bearer <token> (sbcctl token add)")
         rows = self.connect().rows("SELECT name, scope FROM api_token WHERE token_sha256 = %s",
-                                   tokens.digest(presented))
+                                   api_token_digest(presented))
         if not rows:
             raise ApiError(401, "unknown token")
         return tokens.Caller(rows[0]["name"], rows[0]["scope"])

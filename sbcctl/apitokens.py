@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from sbcapi import tokens
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, show, state, store
 
@@ -16,16 +15,16 @@ def token_add(name: str = typer.Argument(..., help="who uses it (a system, a ten
               scope: str = typer.Option(..., help="operator (everything), or tenant:<name> (its DIDs, calls, "
                                                   "records)")):
     """A new token, printed once: only its SHA-256 is kept."""
-    name, scope = checked(lambda: validate.digest_token(name, "name"), lambda: tokens.scope(scope))
+    name, scope = checked(lambda: validate.digest_token(name, "name"), lambda: validate.api_scope(scope))
     db = store()
-    if tokens.Caller(name, scope).tenant and not db.rows("SELECT name FROM tenant WHERE name = %s",
-                                                         tokens.Caller(name, scope).tenant):
-        fail(2, f"scope: no tenant named {tokens.Caller(name, scope).tenant!r}")
+    tenant = validate.scope_tenant(scope)
+    if tenant and not db.rows("SELECT name FROM tenant WHERE name = %s", tenant):
+        fail(2, f"scope: no tenant named {tenant!r}")
     if db.rows("SELECT name FROM api_token WHERE name = %s", name):
         fail(2, f"name: a token named {name!r} exists (remove it first)")
-    token = tokens.new_token()
-    db.write("INSERT INTO api_token (name, token_sha256, scope) VALUES (%s, %s, %s)", name, tokens.digest(token),
-             scope)
+    token = validate.new_api_token()
+    db.write("INSERT INTO api_token (name, token_sha256, scope) VALUES (%s, %s, %s)", name,
+             validate.api_token_digest(token), scope)
     if state["json"]:
         show([{"name": name, "scope": scope, "token": token}], "")
     else:

@@ -193,3 +193,38 @@ def destination_list(parse, value: str, field: str) -> str:
         return ",".join(parse(value, field))
     except destinations.PolicyError as exc:
         raise InputError(exc.field, str(exc).split(": ", 1)[1]) from None
+
+
+# ---- the provisioning API's tokens (sbcapi) -----------------------------------------------------------
+
+API_OPERATOR = "operator"
+_TENANT_SCOPE = re.compile(r"tenant:(.+)")
+
+
+def new_api_token() -> str:
+    return "sbc_" + secrets.token_urlsafe(32)  # 256 bits; the prefix makes a leaked one easy to grep for
+
+
+def api_token_digest(token: str) -> str:
+    """What is kept of a token: its SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def api_scope(text: str) -> str:
+    """`operator` or `tenant:<a tenant name>`, or InputError naming `scope`."""
+    if text == API_OPERATOR:
+        return text
+    m = _TENANT_SCOPE.fullmatch(text or "")
+    if not m:
+        raise InputError("scope", f"{text!r}: operator, or tenant:<name>")
+    try:
+        tenant_name(m.group(1))
+    except InputError as exc:
+        raise InputError("scope", str(exc).split(": ", 1)[1]) from None
+    return text
+
+
+def scope_tenant(scope: str) -> str | None:
+    """The tenant a scope is limited to; None for the operator's."""
+    m = _TENANT_SCOPE.fullmatch(scope)
+    return m.group(1) if m else None

@@ -5,25 +5,25 @@ import pytest
 
 from sbcapi import openapi, tokens
 from sbcapi.resources import KEY, WRITABLE, ApiError, Resources
-from sbcctl import configdoc
+from sbcctl import configdoc, validate
 from sbcctl.validate import InputError
 
 
 def test_a_token_is_random_kept_as_its_digest_and_compared_in_constant_time():
-    a, b = tokens.new_token(), tokens.new_token()
+    a, b = validate.new_api_token(), validate.new_api_token()
     assert a != b and a.startswith("sbc_") and len(a) > 40
-    assert tokens.matches(a, tokens.digest(a)) and not tokens.matches(b, tokens.digest(a))
+    assert tokens.matches(a, validate.api_token_digest(a)) and not tokens.matches(b, validate.api_token_digest(a))
 
 
 @pytest.mark.parametrize("text,tenant", [("operator", None), ("tenant:acme", "acme"), ("tenant:a-b.c_1", "a-b.c_1")])
 def test_scopes(text, tenant):
-    assert tokens.scope(text) == text and tokens.Caller("x", text).tenant == tenant
+    assert validate.api_scope(text) == text and tokens.Caller("x", text).tenant == tenant
 
 
 @pytest.mark.parametrize("text", ["", "admin", "tenant:", "tenant:a b", "operator ", "tenant:acme:x"])
 def test_a_bad_scope_names_the_field(text):
     with pytest.raises(InputError, match="^scope: "):
-        tokens.scope(text)
+        validate.api_scope(text)
 
 
 def test_the_schema_publishes_every_section_with_the_documents_fields():
