@@ -6,6 +6,7 @@ import json
 import random
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -233,3 +234,50 @@ def test_requests_generated_from_the_schema_get_no_5xx_and_answers_that_match_it
     print(f"\nschemathesis: {sum(counts.values())} requests, answers {dict(sorted(counts.items()))}")
     assert not failures, "\n".join(failures[:10])
     assert wait_for(lambda: request(quiet_sbc, "GET", "/v1/health")[0] == 200, 5)
+
+
+@pytest.mark.host_only  # the same Python ssl serves either runtime; this starts a second API beside the stack
+def test_over_tls_it_answers_only_tls_1_2_or_newer_with_its_certificate(quiet_sbc, tls_ca, tokens, tmp_path):
+    import os
+    import ssl
+    import subprocess
+    import sys
+
+    directory, authority = tls_ca
+    authority.write(tmp_path, "api", ["127.0.0.1"])
+    env = {**os.environ, **quiet_sbc.env, "API_PORT": "9496", "API_TLS_CERT": str(tmp_path / "api.crt"),
+           "API_TLS_KEY": str(tmp_path / "api.key"), "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    server = subprocess.Popen([sys.executable, "-m", "sbcapi", "--env-file", "/dev/null", "--run-dir",
+                               str(quiet_sbc.run_dir)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    trusted = ssl.create_default_context(cafile=str(directory / "ca.pem"))
+
+    def get(context, path="/v1/dids", scheme="https"):
+        req = urllib.request.Request(f"{scheme}://127.0.0.1:9496{path}",
+                                     headers={"Authorization": f"Bearer {tokens['portal']}"})
+        with urllib.request.urlopen(req, timeout=5, context=context) as answer:
+            return answer.status
+
+    try:
+        assert wait_for(lambda: _answers(get, trusted), 15), server.stderr.read1().decode() if server.poll() else ""
+        assert get(trusted) == 200
+        old = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        old.load_verify_locations(str(directory / "ca.pem"))
+        old.minimum_version = old.maximum_version = ssl.TLSVersion.TLSv1_1
+        old.set_ciphers("ALL:@SECLEVEL=0")
+        with pytest.raises((ssl.SSLError, urllib.error.URLError, ConnectionError)):
+            get(old)
+        with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
+            get(None, scheme="http")  # plain HTTP to the TLS port: no answer as HTTP
+        untrusted = ssl.create_default_context()  # the system's CAs: the suite's CA is not among them
+        with pytest.raises((ssl.SSLError, urllib.error.URLError)):
+            get(untrusted)
+    finally:
+        server.terminate()
+        server.wait(10)
+
+
+def _answers(get, context) -> bool:
+    try:
+        return get(context, "/v1/health") == 200
+    except (OSError, urllib.error.URLError):
+        return False

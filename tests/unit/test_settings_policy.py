@@ -176,12 +176,30 @@ def test_each_kamailio_start_gets_a_fresh_nonzero_server_id(tmp_path):
     assert all(0 < i < 2**31 for i in ids)
 
 
-@pytest.mark.parametrize("field", ["RTPENGINE_NG_IP", "REDIS_IP", "METRICS_IP"])
+@pytest.mark.parametrize("field", ["RTPENGINE_NG_IP", "REDIS_IP", "METRICS_IP", "API_IP"])
 @pytest.mark.parametrize("value", ["127.0.2.1", "0.0.0.0"])
 def test_control_and_state_sockets_are_refused_on_the_public_side(field, value):
     with pytest.raises(settings.ConfigError) as refused:
         settings.load({field: value})
     assert refused.value.field == field
+
+
+@pytest.mark.parametrize("env,field", [
+    ({"API_IP": "198.51.100.7"}, "API_IP"),  # off loopback without TLS: the tokens would cross in clear
+    ({"API_TLS_CERT": "/etc/ssl/certs/ca-certificates.crt"}, "API_TLS_KEY"),
+    ({"API_PORT": "9494"}, "API_PORT"),  # the metrics' port
+    ({"API_IP": "127.0.1.1", "API_PORT": "5060"}, "API_PORT"),  # the private SIP socket
+])
+def test_the_api_stays_on_a_management_address_and_leaves_loopback_only_over_tls(env, field):
+    with pytest.raises(ConfigError) as refused:
+        settings.load(env)
+    assert refused.value.field == field
+
+
+def test_the_api_off_loopback_with_tls_is_accepted():
+    pem = "/etc/ssl/certs/ca-certificates.crt"  # any readable PEM file: the check is that the pair is given
+    s = settings.load({"API_IP": "198.51.100.7", "API_TLS_CERT": pem, "API_TLS_KEY": pem})
+    assert (s.api_ip, s.api_port, s.api_tls_cert) == ("198.51.100.7", 9495, pem)
 
 
 def test_limits_have_no_unlimited_value():
