@@ -18,7 +18,7 @@ pytestmark = pytest.mark.host_only
 REPO = Path(__file__).resolve().parents[2]
 ENV = {
     "PRIVATE_IP": "127.0.1.21", "PUBLIC_IP": "127.0.2.21", "DB_PORT": "3307", "RTPENGINE_NG_PORT": "2224",
-    "REDIS_PORT": "6380", "METRICS_PORT": "9495",
+    "REDIS_PORT": "6380", "METRICS_PORT": "9495", "API_PORT": "9497",
     "RTP_PORT_MIN": "35000", "RTP_PORT_MAX": "35999", "DROP_PRIVILEGES": "1", "DB_PASSWORD": "container-test",
     "REDIS_PASSWORD": "container-test-redis", "SBCCTL_DB_PASSWORD": "container-test-sbcctl",
     "CALLID_MASK_KEY": "container-test-mask-key",
