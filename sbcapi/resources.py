@@ -260,18 +260,13 @@ class Resources:
 
 
 def reload_dispatcher(call: Callable, carrier_group: int) -> None:
-    """dispatcher.reload, keeping down what was down (sbcctl does the same: its reload loads every row active)."""
+    """dispatcher.reload, each known peer kept in the state its probes found (as sbcctl does)."""
     from sbcctl import status
 
-    down = [(p["group"], p["uri"]) for p in status.peers(call("dispatcher.list"), carrier_group)
-            if p["state"] == "down"]
+    known = status.states_before_reload(call("dispatcher.list"), carrier_group)
     try:
         call("dispatcher.reload")
     except Exception as exc:
-        if "reload failed" not in str(exc).lower():
+        if "reload failed" not in str(exc).lower():  # a row named by an unresolved host is left out: the rest loaded
             raise
-    for group, uri in down:
-        try:
-            call("dispatcher.set_state", "ip", group, uri)
-        except Exception:  # noqa: BLE001 - removed by this change
-            continue
+    status.restore_states(call, known)

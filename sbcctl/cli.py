@@ -112,41 +112,32 @@ def store() -> Store:
 
 def reload(*methods: str):
     for method in methods:
-        down = _down_peers() if method == "dispatcher.reload" else []
+        known = _states_now() if method == "dispatcher.reload" else []
         for attempt in range(10):
             try:
                 rpc.call(state["rpc"], method)
-                _restore_down(down)
+                status.restore_states(functools.partial(rpc.call, state["rpc"]), known)
                 break
             except rpc.RpcError as exc:
                 if "ongoing reload" in str(exc).lower() and attempt < 9:  # modules' reload_delta
                     time.sleep(0.5)
                     continue
                 if method == "dispatcher.reload" and _only_unresolved_names_left_out():
-                    _restore_down(down)  # the rows it loaded are loaded
+                    status.restore_states(functools.partial(rpc.call, state["rpc"]), known)  # those it loaded
                     break
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
             except ValueError as exc:
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
 
 
-def _down_peers() -> list[tuple[int, str]]:
-    """Who dispatcher holds down now: its reload loads every row in the state the DB gives (active), so an
-    unrelated change would send calls to a dead gateway until its probes fail again (DS_PROBING_THRESHOLD)."""
+def _states_now() -> list[tuple[str, int, str]]:
+    """What dispatcher's probes have found: its reload would load every row as its DB flags say instead, so an
+    unrelated change sent calls to dead gateways until their probes failed again."""
     try:
-        listed = status.peers(rpc.call(state["rpc"], "dispatcher.list"), state["settings"].carrier_group)
+        return status.states_before_reload(rpc.call(state["rpc"], "dispatcher.list"),
+                                           state["settings"].carrier_group)
     except (rpc.RpcError, ValueError, KeyError, TypeError):
         return []
-    return [(peer["group"], peer["uri"]) for peer in listed if peer["state"] == "down"]
-
-
-def _restore_down(down: list[tuple[int, str]]) -> None:
-    """After the reload: down again (inactive, probing) until a probe answers, as before it."""
-    for group, uri in down:
-        try:
-            rpc.call(state["rpc"], "dispatcher.set_state", "ip", group, uri)
-        except (rpc.RpcError, ValueError):
-            pass  # this change removed it
 
 
 def _only_unresolved_names_left_out() -> bool:

@@ -40,6 +40,25 @@ def peers(dispatcher_list: dict, carrier_group: int) -> list[dict]:
     return sorted(rows, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
 
 
+_SET_STATE = {"up": "ap", "down": "ip", "pending": "tp"}  # dispatcher.set_state's codes (probing kept on)
+
+
+def states_before_reload(dispatcher_list: dict, carrier_group: int) -> list[tuple[str, int, str]]:
+    """(state code, set, URI) of every peer whose state a dispatcher.reload would lose: it loads each row in
+    the state its DB flags give (active, or trying for a row sbcctl wrote), whatever the probes had found."""
+    return [(_SET_STATE[p["state"]], p["group"], p["uri"]) for p in peers(dispatcher_list, carrier_group)
+            if p["state"] in _SET_STATE]
+
+
+def restore_states(call, states: list[tuple[str, int, str]]) -> None:
+    """After the reload: each peer back in the state its probes had found (`call(method, *params)`: RPC)."""
+    for code, group, uri in states:
+        try:
+            call("dispatcher.set_state", code, group, uri)
+        except Exception:  # noqa: BLE001 - this change removed it
+            continue
+
+
 def with_unloaded(listed: list[dict], db_rows: list[dict], carrier_group: int, disabled: int) -> list[dict]:
     """`listed` (peers()) plus each enabled DB row dispatcher has not loaded: a gateway named by a host name
     that does not resolve (it joins its set when it does), shown `unresolved`."""

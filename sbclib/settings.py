@@ -32,7 +32,7 @@ DEFAULTS: dict[str, str] = {
     "METRICS_IP": "127.0.0.1",
     "METRICS_PORT": "9494",
     "API_IP": "127.0.0.1",
-    "API_PORT": "9495",
+    "API_PORT": "9480",
     "API_TLS_CERT": "",
     "API_TLS_KEY": "",
     "REDIS_IP": "127.0.0.1",

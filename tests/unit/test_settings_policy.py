@@ -199,7 +199,7 @@ def test_the_api_stays_on_a_management_address_and_leaves_loopback_only_over_tls
 def test_the_api_off_loopback_with_tls_is_accepted():
     pem = "/etc/ssl/certs/ca-certificates.crt"  # any readable PEM file: the check is that the pair is given
     s = settings.load({"API_IP": "198.51.100.7", "API_TLS_CERT": pem, "API_TLS_KEY": pem})
-    assert (s.api_ip, s.api_port, s.api_tls_cert) == ("198.51.100.7", 9495, pem)
+    assert (s.api_ip, s.api_port, s.api_tls_cert) == ("198.51.100.7", 9480, pem)
 
 
 def test_limits_have_no_unlimited_value():
