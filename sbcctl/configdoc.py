@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 
 from sbcctl import validate
+from sbcctl.store import DISABLED, TRYING  # an imported row is pending (trying) until its first answered probe
 from sbcctl.validate import InputError
 from sbclib import destinations
 from sbclib.settings import Settings
@@ -38,9 +39,13 @@ TABLES = {
                                         "password": "password"}, ("host",)),
 }
 SECRETS = {"accounts": ("ha1",), "credentials": ("ha1", "password")}
-DISABLED, TRYING = 4, 2  # dispatcher flags bits (sbcctl.store): an imported row is pending until probed
 _HA1 = re.compile(r"[0-9a-f]{32}")
 _SOCKETS = ("private", "public", "public_tls")
+
+
+def attrs_of(text: str) -> dict[str, str]:
+    """dispatcher's attrs (`weight=50;sockname=private;media=srtp`) as a dict, in their order."""
+    return dict(part.partition("=")[::2] for part in (text or "").split(";") if part)
 
 
 class DocumentError(InputError):
@@ -150,7 +155,7 @@ def gateways(items: list[dict], settings: Settings) -> list[dict]:
         priority = _checked(where, validate.priority, _get(item, where, "priority", int, 10))
         description = _checked(where, validate.text, _get(item, where, "description", str, ""), "description")
         attrs = _get(item, where, "attrs", str, "")
-        parsed = dict(part.partition("=")[::2] for part in attrs.split(";") if part)
+        parsed = attrs_of(attrs)
         if "weight" in parsed:
             if not parsed["weight"].isdigit():
                 _fail(f"{where}.attrs", f"weight={parsed['weight']} is not a whole number")

@@ -8,6 +8,7 @@ import typer
 
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, reload, show, state, store
+from sbcctl.configdoc import attrs_of
 from sbcctl.store import DISABLED, TRYING
 from sbclib import policy
 
@@ -17,11 +18,6 @@ gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_
 @gateway_app.command("list")
 def gateway_list(group: int = typer.Option(None, help="only this dispatcher set")):
     show(read_store().gateways(group), "gateways and carriers")
-
-
-def attrs_of(text: str) -> dict[str, str]:
-    """dispatcher's attrs (`weight=50;sockname=private;media=srtp`) as a dict, in their order."""
-    return dict(part.partition("=")[::2] for part in (text or "").split(";") if part)
 
 
 def attrs_text(attrs: dict[str, str]) -> str:
