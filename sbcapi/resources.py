@@ -269,4 +269,4 @@ def reload_dispatcher(call: Callable, carrier_group: int) -> None:
     except Exception as exc:
         if "reload failed" not in str(exc).lower():  # a row named by an unresolved host is left out: the rest loaded
             raise
-    status.restore_states(call, known)
+    status.restore_states(call, known, carrier_group)

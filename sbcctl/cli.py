@@ -116,18 +116,22 @@ def reload(*methods: str):
         for attempt in range(10):
             try:
                 rpc.call(state["rpc"], method)
-                status.restore_states(functools.partial(rpc.call, state["rpc"]), known)
+                _restore(known)
                 break
             except rpc.RpcError as exc:
                 if "ongoing reload" in str(exc).lower() and attempt < 9:  # modules' reload_delta
                     time.sleep(0.5)
                     continue
                 if method == "dispatcher.reload" and _only_unresolved_names_left_out():
-                    status.restore_states(functools.partial(rpc.call, state["rpc"]), known)  # those it loaded
+                    _restore(known)  # the rows it loaded
                     break
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
             except ValueError as exc:
                 fail(1, f"written to the DB, but Kamailio did not reload: {exc}")
+
+
+def _restore(known: list[tuple[str, int, str]]) -> None:
+    status.restore_states(functools.partial(rpc.call, state["rpc"]), known, state["settings"].carrier_group)
 
 
 def _states_now() -> list[tuple[str, int, str]]:

@@ -50,9 +50,14 @@ def states_before_reload(dispatcher_list: dict, carrier_group: int) -> list[tupl
             if p["state"] in _SET_STATE]
 
 
-def restore_states(call, states: list[tuple[str, int, str]]) -> None:
-    """After the reload: each peer back in the state its probes had found (`call(method, *params)`: RPC)."""
+def restore_states(call, states: list[tuple[str, int, str]], carrier_group: int) -> None:
+    """After the reload: each peer back in the state its probes had found (`call(method, *params)`: RPC),
+    except one the change disabled (dispatcher loaded it disabled: that is the change)."""
+    disabled = {(p["group"], p["uri"]) for p in peers(call("dispatcher.list"), carrier_group)
+                if p["state"] == "disabled"}
     for code, group, uri in states:
+        if (group, uri) in disabled:
+            continue
         try:
             call("dispatcher.set_state", code, group, uri)
         except Exception:  # noqa: BLE001 - this change removed it
