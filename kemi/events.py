@@ -6,7 +6,7 @@ import traceback
 
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
-from kemi.gateways import gwprobe
+from kemi.gateways import capacity, gwprobe
 from kemi.state import cluster, deadmedia, dlgvar
 from kemi.telemetry import metrics, records
 from kemi.topology.hiding import CALLEE_CALLID, crashed, log, printable
@@ -111,6 +111,7 @@ def xhttp_event(svc, event: str) -> int:
             return 1
         if KSR.xhttp_prom.check_uri() > 0:
             metrics.refresh_gauges()
+            capacity.refresh_gauges()
             KSR.xhttp_prom.dispatch()
         else:
             KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")

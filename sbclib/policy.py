@@ -109,10 +109,11 @@ def fails_over(status: int) -> bool:
     """Does this final answer from a gateway/carrier send the call to the next one?
 
     Yes for answers about the peer: no answer or timeout (408), server errors (5xx), a redirect
-    (3xx: the SBC does not follow them) and an auth challenge (401/407: the peer does not trust us).
+    (3xx: the SBC does not follow them), an auth challenge (401/407: the peer does not trust us) and
+    429 (too many calls: platforms send it so; RFC 3892's meaning is for REFERs).
     No for answers about the call: busy (486), decline (603), unknown number (404), other 4xx and 6xx.
     """
-    return status == 408 or status in (401, 407) or 300 <= status < 400 or 500 <= status < 600
+    return status in (401, 407, 408, 429) or 300 <= status < 400 or 500 <= status < 600
 
 
 def marks_down(status: int) -> bool:

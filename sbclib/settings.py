@@ -54,6 +54,7 @@ DEFAULTS: dict[str, str] = {
     "BACKUP_GATEWAY_GROUP": "3",
     "GATEWAY_NO_REPLY_MS": "2000",
     "GATEWAY_NO_ANSWER_MS": "30000",
+    "GATEWAY_RETRY_AFTER_MAX": "300",
     "CARRIER_NO_REPLY_MS": "3000",
     "CARRIER_NO_ANSWER_MS": "120000",
     "DS_PING_INTERVAL": "10",
@@ -138,6 +139,7 @@ class Settings:
     backup_gateway_group: int | None
     gateway_no_reply_ms: int
     gateway_no_answer_ms: int
+    gateway_retry_after_max: int  # s: the longest a peer's 429/503 Retry-After takes it out of its set
     carrier_no_reply_ms: int
     carrier_no_answer_ms: int
     ds_ping_interval: int
@@ -253,6 +255,8 @@ class Settings:
                # "no value" to every call's first attempt of a second: the rate limit never held)
                "TENANTCPS_HTABLE": f"tenantcps=>size=10;autoexpire=3;initval=0{shared};",
                "SBCSTATE_HTABLE": f"sbcstate=>size=4{shared};",
+               # per peer row (kemi/gateways/capacity.py): calls per second, and a 429/503's Retry-After hold
+               "GWLOAD_HTABLE": f"gwload=>size=8;autoexpire=3;initval=0{shared};",
                # topos' state on Kamailio 6.0 (kamailio.cfg): a dialog's for longer than any call may last, a
                # branch's as topos keeps it in Redis (branch_expire). Alone, the dialogs' part is written
                # through the DB cluster at shutdown and read at start; in a pair the other node keeps a copy.
@@ -316,6 +320,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         backup_gateway_group=fields.optional_group("BACKUP_GATEWAY_GROUP", get("BACKUP_GATEWAY_GROUP")),
         gateway_no_reply_ms=fields.whole("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
         gateway_no_answer_ms=fields.whole("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
+        gateway_retry_after_max=fields.whole("GATEWAY_RETRY_AFTER_MAX", get("GATEWAY_RETRY_AFTER_MAX"), 0, 86400),
         carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),
         carrier_no_answer_ms=fields.whole("CARRIER_NO_ANSWER_MS", get("CARRIER_NO_ANSWER_MS"), 1000, 600_000),
         ds_ping_interval=fields.whole("DS_PING_INTERVAL", get("DS_PING_INTERVAL"), 1, 3600),

@@ -11,6 +11,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from kemi.access import challenges
 from kemi.context import Reply
+from kemi.gateways import capacity
 from kemi.state import dlgvar
 from kemi.telemetry import metrics, records, timing
 from kemi.topology import rewriting, sdpscrub, tlspeer
@@ -56,16 +57,29 @@ class Leg:
 
 
 def pick_peer(groups: list[int], leg: Leg) -> bool:
-    """Select a peer from the first group with an active member; the groups left over are kept
+    """Select a peer with room from the first group that has one; the groups left over are kept
     for the failure route."""
     while groups:
         group, groups = groups[0], groups[1:]
-        if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0:
+        if KSR.dispatcher.ds_select_dst(group, leg.algorithm) > 0 and (with_room() or next_with_room()):
             KSR.pv.sets(GROUPS_AVP, policy.encode_groups(groups))
             KSR.pv.sets(GROUP_AVP, str(group))
             point_ruri_at_peer()
             return True
-        log(KSR.warn, f"no active {leg.peer} in group {group}")
+        log(KSR.warn, f"no active {leg.peer} with room in group {group}")
+    return False
+
+
+def with_room() -> bool:
+    """Does the selected peer take this attempt (kemi/gateways/capacity.py)?"""
+    return capacity.room(KSR.kx.get_duri(), KSR.pv.get("$xavp(_dsdst_=>attrs)"))
+
+
+def next_with_room() -> bool:
+    """The group's next peer (in the algorithm's order) that takes this attempt; False when none is left."""
+    while KSR.dispatcher.ds_next_dst() > 0:
+        if with_room():
+            return True
     return False
 
 
@@ -82,6 +96,8 @@ def attempt(svc, leg: Leg, req=None) -> bool:
     peer = destination()
     KSR.pv.sets(challenges.DESTINATION_AVP, peer)
     records.attempt(leg.direction, group, peer)
+    if group != "uri":
+        capacity.counted(peer)
     timing.started(leg.direction, records.tenant(), group)
     return resend(svc, leg, peer, req)
 
@@ -175,7 +191,7 @@ def failure(svc, leg: Leg) -> int:
         elif not policy.fails_over(status):
             log(KSR.notice, f"{leg.peer} answered {status}: final")
         else:
-            if policy.marks_down(status):
+            if not capacity.held_off(status, svc.settings.gateway_retry_after_max) and policy.marks_down(status):
                 KSR.dispatcher.ds_mark_dst_state("ip")  # skipped until probing sees it again
             while next_peer(leg):
                 log(KSR.notice, f"{leg.peer} answered {status}: failover to {KSR.kx.get_ruri()}")
@@ -196,7 +212,8 @@ def failure(svc, leg: Leg) -> int:
 
 
 def next_peer(leg: Leg) -> bool:
-    if KSR.dispatcher.ds_next_dst() > 0:
+    capacity.released()
+    if next_with_room():
         point_ruri_at_peer()
         return True
     return pick_peer(policy.decode_groups(KSR.pv.get(GROUPS_AVP)), leg)

@@ -54,7 +54,7 @@ def test_a_write_the_pair_does_not_replicate_is_dropped_even_from_the_other_node
 
 
 def test_the_shared_tables_are_those_defined_with_dmqreplicate():
-    assert settings.load(PAIR).replicated_tables() == ("ipban", "tenantcps", "sbcstate", "topos_dialog")
+    assert settings.load(PAIR).replicated_tables() == ("ipban", "tenantcps", "sbcstate", "gwload", "topos_dialog")
     assert settings.load({}).replicated_tables() == ()
 
 

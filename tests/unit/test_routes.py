@@ -16,7 +16,7 @@ from kemi.access.challenges import (
     Credential,
     peer_host,
 )
-from kemi.gateways import hostnames
+from kemi.gateways import capacity, hostnames
 from kemi.gateways.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, NUMBER_AVP
 from kemi.sbc import Sbc
 from kemi.services import Services
@@ -256,10 +256,14 @@ class AttemptStart:
         return f"<attempt start, {self.direction}>"
 
 
-def attempt_calls(side, no_answer, no_reply, branch, failure, destination="sip:127.0.3.1:5060"):
+def attempt_calls(side, no_answer, no_reply, branch, failure, destination="sip:127.0.3.1:5060", row=True):
+    """An attempt's calls; `row`: to a dispatcher row, which the call is counted against (gateway_calls)."""
     socket = f"udp:{PUBLIC if side == 'public' else PRIVATE}:5060"
+    counted = [("dialog.set_dlg_profile", (capacity.PROFILE, destination)),
+               ("pv.sets", (capacity.COUNTED_AVP, destination))] if row else []
     return [
         ("pv.sets", (DESTINATION_AVP, destination)),
+        *counted,
         AttemptStart("inbound" if side == "public" else "outbound"),
         ("pv.unset", (timing.RINGING_AVP,)),
         ("pv.sets", ("$fs", socket)),
@@ -817,7 +821,7 @@ def test_tenant_did_goes_only_to_the_tenants_set_with_context_headers(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.called("dispatcher.ds_select_dst") == [(21, 9)]
     assert ksr.pvs[GROUPS_AVP] == "3"  # acme allows the backup group
-    assert ksr.called("dialog.set_dlg_profile")[-1] == ("tenant_calls", "acme")
+    assert ksr.called("dialog.set_dlg_profile")[-2] == ("tenant_calls", "acme")  # then the gateway row
     assert ksr.called("hdr.append") == [("X-Original-Dialed: 4155550201\r\n",), ("X-DID: +14155550201\r\n",),
                                         ("X-Tenant: acme\r\n",)]
     assert ksr.called("tm.t_relay") == [()]
@@ -858,7 +862,8 @@ def test_the_bench_tenant_switch_routes_a_tenant_did_by_its_own_group_without_te
     make_routes(dids).ksr_request_route(None)
     assert ksr.called("dispatcher.ds_select_dst") == [(2, 9)]
     assert ksr.called("htable.sht_inc") == [] and ksr.called("dialog.get_profile_size") == []
-    assert ksr.called("dialog.set_dlg_profile") == [("direction_calls", "inbound")]
+    assert ksr.called("dialog.set_dlg_profile") == [("direction_calls", "inbound"),
+                                                   (capacity.PROFILE, "sip:127.0.3.2:5060")]
     assert ksr.called("hdr.append") == [] and ksr.called("tm.t_relay") == [()]
 
 
@@ -901,7 +906,7 @@ def test_outbound_with_an_own_did_is_sent_with_that_caller_id(ksr):
     make_routes().ksr_request_route(None)
     assert ksr.called("uac.uac_replace_from_uri") == [(f"sip:+14155550201@{PRIVATE}",)]
     assert ksr.called("hdr.append") == [(f"P-Asserted-Identity: <sip:+14155550201@{PRIVATE}>\r\n",)]
-    assert ksr.called("dialog.set_dlg_profile")[-1] == ("tenant_calls", "acme")
+    assert ksr.called("dialog.set_dlg_profile")[-2] == ("tenant_calls", "acme")  # then the carrier row
     assert ksr.called("tm.t_relay") == [()]
 
 
