@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from sbcctl import validate
 from sbcctl.store import DISABLED, TRYING  # an imported row is pending (trying) until its first answered probe
 from sbcctl.validate import InputError
-from sbclib import destinations
+from sbclib import capacity, destinations
 from sbclib.settings import Settings
 
 VERSION = 1
@@ -41,11 +41,6 @@ TABLES = {
 SECRETS = {"accounts": ("ha1",), "credentials": ("ha1", "password")}
 _HA1 = re.compile(r"[0-9a-f]{32}")
 _SOCKETS = ("private", "public", "public_tls")
-
-
-def attrs_of(text: str) -> dict[str, str]:
-    """dispatcher's attrs (`weight=50;sockname=private;media=srtp`) as a dict, in their order."""
-    return dict(part.partition("=")[::2] for part in (text or "").split(";") if part)
 
 
 class DocumentError(InputError):
@@ -155,11 +150,14 @@ def gateways(items: list[dict], settings: Settings) -> list[dict]:
         priority = _checked(where, validate.priority, _get(item, where, "priority", int, 10))
         description = _checked(where, validate.text, _get(item, where, "description", str, ""), "description")
         attrs = _get(item, where, "attrs", str, "")
-        parsed = attrs_of(attrs)
+        parsed = capacity.attrs(attrs)
         if "weight" in parsed:
             if not parsed["weight"].isdigit():
                 _fail(f"{where}.attrs", f"weight={parsed['weight']} is not a whole number")
             _checked(f"{where}.attrs", validate.weight, int(parsed["weight"]))
+        for name in capacity.CAP_ATTRS:
+            if name in parsed and (error := capacity.cap_error(name, parsed[name])):
+                _fail(f"{where}.attrs", error)
         if parsed.get("sockname", "public") not in _SOCKETS:
             _fail(f"{where}.attrs", f"sockname={parsed['sockname']} is not one of {', '.join(_SOCKETS)}")
         carrier = parsed.get("sockname") == "private"

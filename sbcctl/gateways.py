@@ -8,9 +8,8 @@ import typer
 
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, reload, show, state, store
-from sbcctl.configdoc import attrs_of
 from sbcctl.store import DISABLED, TRYING
-from sbclib import policy
+from sbclib import capacity, policy
 
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
 
@@ -24,18 +23,25 @@ def attrs_text(attrs: dict[str, str]) -> str:
     return ";".join(f"{k}={v}" for k, v in attrs.items())
 
 
+_MAX_CALLS = typer.Option(None, "--max-calls", help="concurrent calls this row takes (ringing included; 0: no cap); "
+                                                   "a full row is passed over for the next one")
+_MAX_CPS = typer.Option(None, "--max-cps", help="new calls per second this row takes (0: no cap)")
+
+
 @gateway_app.command("add")
 def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=udp|tcp|tls]"),
                 group: int = typer.Option(..., help="dispatcher set (1 VAPI, 2 LiveKit, 3 backup, tenant sets)"),
                 priority: int = typer.Option(10), weight: int = typer.Option(50),
                 description: str = typer.Option(""),
                 carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side"),
-                media_: str = typer.Option("rtp", "--media", help="toward a gateway: rtp, srtp (SDES) or dtls")):
+                media_: str = typer.Option("rtp", "--media", help="toward a gateway: rtp, srtp (SDES) or dtls"),
+                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS):
     s = state["settings"]
-    uri, group, priority, weight, description, media_ = checked(
+    uri, group, priority, weight, description, media_, max_calls, max_cps = checked(
         lambda: validate.sip_uri(uri), lambda: validate.group(group), lambda: validate.priority(priority),
         lambda: validate.weight(weight), lambda: validate.text(description, "description"),
-        lambda: validate.gateway_media(media_, uri, carrier, s.tls))
+        lambda: validate.gateway_media(media_, uri, carrier, s.tls), lambda: validate.cap(max_calls or 0, "max_calls"),
+        lambda: validate.cap(max_cps or 0, "max_cps"))
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
     if policy.transport(uri) == "tls" and policy.named(uri) and group not in s.gateway_groups:
@@ -47,6 +53,7 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
         attrs += ";sockname=public_tls"  # dispatcher's probes leave by the TLS socket (kamailio.cfg)
     if media_ != "rtp":
         attrs += f";media={media_}"
+    attrs += "".join(f";{name}={value}" for name, value in (("max_calls", max_calls), ("max_cps", max_cps)) if value)
     db = store()
     same = db.rows("SELECT id FROM dispatcher WHERE setid = %s AND LOWER(destination) = LOWER(%s)", group, uri)
     if same:
@@ -65,19 +72,28 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
 @gateway_app.command("set")
 def gateway_set(gateway_id: int = typer.Argument(..., metavar="ID"), priority: int = typer.Option(None),
                 weight: int = typer.Option(None), description: str = typer.Option(None),
-                media_: str = typer.Option(None, "--media", help="toward a gateway: rtp, srtp (SDES) or dtls")):
-    """Priority, weight, description or media of a gateway, in place (its calls up go on)."""
-    if priority is None and weight is None and description is None and media_ is None:
-        fail(2, "set: give at least one of --priority, --weight, --description, --media")
+                media_: str = typer.Option(None, "--media", help="toward a gateway: rtp, srtp (SDES) or dtls"),
+                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS):
+    """Priority, weight, description, media or caps of a gateway, in place (its calls up go on)."""
+    caps = {"max_calls": max_calls, "max_cps": max_cps}
+    if priority is None and weight is None and description is None and media_ is None and caps == dict.fromkeys(caps):
+        fail(2, "set: give at least one of --priority, --weight, --description, --media, --max-calls, --max-cps")
     db = store()
     row = _row(db, gateway_id)
-    attrs = attrs_of(row["attrs"])
+    attrs = capacity.attrs(row["attrs"])
     carrier = attrs.get("sockname") == "private"
     checked(*([lambda: validate.priority(priority)] if priority is not None else []),
             *([lambda: validate.weight(weight)] if weight is not None else []),
             *([lambda: validate.text(description, "description")] if description is not None else []),
             *([lambda: validate.gateway_media(media_, row["uri"], carrier, state["settings"].tls)]
-              if media_ is not None else []))
+              if media_ is not None else []),
+            *[lambda name=name, value=value: validate.cap(value, name) for name, value in caps.items()
+              if value is not None])
+    for name, value in caps.items():
+        if value is not None:
+            attrs.pop(name, None)
+            if value:
+                attrs[name] = str(value)
     if weight is not None:
         attrs["weight"] = str(weight)
     if media_ is not None:

@@ -34,6 +34,7 @@ def status_cmd():
         report["peers"] = status.with_unloaded(report["peers"], db.gateways(), s.carrier_group, DISABLED)
     except Exception as exc:  # noqa: BLE001 - reported, not fatal: status is for bad days
         report["database"] = {"reachable": False, "error": str(exc)}
+    report["peers"] = status.with_load(report["peers"], _profile_size, status.held(_optional("htable.dump", "gwload")))
     try:
         text = status.scrape(s)
         report["caches"] = status.cache_figures(text)
@@ -52,6 +53,19 @@ def status_cmd():
              + [{"part": "active calls", "state": "", "detail": _detail(report["active_calls"])}], "SBC")
         show(report["caches"], "DID and tenant caches (lookups since start, per result)")
     raise typer.Exit(0 if healthy else 1)
+
+
+def _optional(method: str, *params):
+    """An RPC answer for a detail of the report; None when Kamailio cannot give it."""
+    try:
+        return rpc.call(state["rpc"], method, *params)
+    except (rpc.RpcError, ValueError):
+        return None
+
+
+def _profile_size(uri: str) -> int | None:
+    answer = _optional("dlg.profile_get_size", "gateway_calls", uri)
+    return answer if isinstance(answer, int) else None
 
 
 def _part(name: str, facts: dict) -> dict:

@@ -8,7 +8,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from sbclib import mediastats, ng
+from sbclib import capacity, mediastats, ng
 from sbclib.probes import redis_ping
 from sbclib.settings import Settings
 
@@ -36,6 +36,7 @@ def peers(dispatcher_list: dict, carrier_group: int) -> list[dict]:
                 "probed": "P" in flags[1:],
                 "priority": dest.get("PRIORITY"),
                 "weight": (dest.get("ATTRS") or {}).get("WEIGHT"),
+                **_caps(dest.get("ATTRS")),
             })
     return sorted(rows, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
 
@@ -64,12 +65,45 @@ def restore_states(call, states: list[tuple[str, int, str]], carrier_group: int)
             continue
 
 
+def _caps(attrs) -> dict:
+    caps = capacity.caps_of((attrs or {}).get("BODY") if isinstance(attrs, dict) else attrs)
+    return {"max_calls": caps.max_calls or None, "max_cps": caps.max_cps or None}
+
+
+HOLD_PREFIX = "hold "  # gwload's keys of rows a 429/503 Retry-After holds off (kemi/gateways/capacity.py)
+
+
+def held(htable_dump) -> set[str]:
+    """URIs of the rows on hold, from `htable.dump gwload` (a list of slots, each with its items)."""
+    found = set()
+    for slot in htable_dump if isinstance(htable_dump, list) else []:
+        items = slot.get("slot") if isinstance(slot, dict) else None
+        for item in items if isinstance(items, list) else []:
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name.startswith(HOLD_PREFIX) and item.get("value") not in (0, "0"):
+                found.add(name[len(HOLD_PREFIX):])
+    return found
+
+
+def with_load(listed: list[dict], calls_of, on_hold: set[str]) -> list[dict]:
+    """Each peer's calls now (`calls_of(uri)`: its gateway_calls profile size, None unknown) against its cap
+    ("3/10"), and whether a Retry-After holds it off."""
+    rows = []
+    for row in listed:
+        now = calls_of(row["uri"]) if row["state"] != "unresolved" else None
+        cap = row.get("max_calls")
+        rows.append({**row, "calls": None if now is None else (f"{now}/{cap}" if cap else str(now)),
+                     "held": row["uri"] in on_hold})
+    return rows
+
+
 def with_unloaded(listed: list[dict], db_rows: list[dict], carrier_group: int, disabled: int) -> list[dict]:
     """`listed` (peers()) plus each enabled DB row dispatcher has not loaded: a gateway named by a host name
     that does not resolve (it joins its set when it does), shown `unresolved`."""
     loaded = {(row["group"], row["uri"]) for row in listed}
     extra = [{"group": row["group"], "uri": row["uri"], "kind": "carrier" if row["group"] == carrier_group
-              else "gateway", "state": "unresolved", "probed": False, "priority": row["priority"], "weight": None}
+              else "gateway", "state": "unresolved", "probed": False, "priority": row["priority"], "weight": None,
+              **_caps(row.get("attrs"))}
              for row in db_rows if (row["group"], row["uri"]) not in loaded and not int(row["flags"] or 0) & disabled]
     return sorted(listed + extra, key=lambda r: (r["group"], -(r["priority"] or 0), r["uri"]))
 

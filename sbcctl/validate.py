@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 
-from sbclib import destinations, e164, media, policy
+from sbclib import capacity, destinations, e164, media, policy
 from sbclib.tenancy import TRANSFERS
 
 
@@ -52,6 +52,13 @@ def gateway_media(value: str, uri: str, carrier: bool, tls: bool) -> str:
 def weight(value: int) -> int:
     if not 0 <= value <= 100:
         raise InputError("weight", f"{value} is outside 0..100")
+    return value
+
+
+def cap(value: int, field: str) -> int:
+    """A peer row's max_calls / max_cps (0: no cap)."""
+    if not 0 <= value <= capacity.MAX_CAP:
+        raise InputError(field, f"{value} is outside 0..{capacity.MAX_CAP} (0: no cap)")
     return value
 
 

@@ -27,7 +27,8 @@ class Caps:
 
 
 def attrs(text: str) -> dict[str, str]:
-    """dispatcher's attrs (`weight=50;sockname=private;max_calls=10`) as a dict, in their order."""
+    """dispatcher's attrs (`weight=50;sockname=private;max_calls=10`) as a dict, in their order (sbcctl edits
+    them through it too)."""
     return dict(part.partition("=")[::2] for part in (text or "").split(";") if part)
 
 

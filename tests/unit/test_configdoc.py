@@ -122,6 +122,9 @@ def edit(path, value):
     (edit(["gateways", 0, "attrs"], "weight=1;sockname=private"), "gateways[0].attrs"),  # not the carriers' set
     (edit(["gateways", 1, "attrs"], "weight=1"), "gateways[1].attrs"),  # a carrier row without its socket
     (edit(["gateways", 0, "attrs"], "media=zrtp"), "gateways[0].media"),
+    (edit(["gateways", 0, "attrs"], "weight=1;max_calls=-1"), "gateways[0].attrs"),
+    (edit(["gateways", 0, "attrs"], "max_cps=1.5"), "gateways[0].attrs"),
+    (edit(["gateways", 0, "attrs"], "max_calls=100001"), "gateways[0].attrs"),
     (edit(["gateways", 0, "enabled"], "yes"), "gateways[0].enabled"),
     (edit(["gateways", 2, "uri"], "sip:127.0.3.1:5060"), "gateways[2]"),  # hmm: another set: allowed? see below
     (edit(["tenants", 0, "name"], "acme corp"), "tenants[0].name"),

@@ -82,3 +82,19 @@ def test_a_trying_row_is_pending_and_a_row_dispatcher_left_out_is_unresolved():
         (10, "sip:carrier.example.test", "carrier", "unresolved"),
     ]
     assert [r["state"] in status.TROUBLE for r in rows] == [False, True, True]
+
+
+def test_each_peer_shows_its_calls_against_its_cap_and_whether_it_is_held():
+    listed = status.peers({"RECORDS": [{"SET": {"ID": 1, "TARGETS": [
+        {"DEST": {"URI": "sip:127.0.3.1:5060", "FLAGS": "AP", "ATTRS": {"BODY": "weight=50;max_calls=10;max_cps=2"}}},
+        {"DEST": {"URI": "sip:127.0.3.2:5060", "FLAGS": "AP", "ATTRS": {"BODY": "weight=50"}}}]}}]}, 10)
+    assert [(r["max_calls"], r["max_cps"]) for r in listed] == [(10, 2), (None, None)]
+    dump = [{"entry": 3, "size": 2, "slot": [{"name": "hold sip:127.0.3.2:5060", "value": 1, "type": "int"},
+                                            {"name": "cps sip:127.0.3.1:5060 1795675698", "value": 2, "type": "int"}]}]
+    rows = status.with_load(listed, {"sip:127.0.3.1:5060": 3}.get, status.held(dump))
+    assert [(r["calls"], r["held"]) for r in rows] == [("3/10", False), (None, True)]
+
+
+def test_an_unreadable_htable_dump_holds_nothing():
+    for dump in (None, 5, [5], [{"slot": 5}], [{"slot": [{"name": 5}]}], [{"slot": [{"name": "hold x", "value": 0}]}]):
+        assert status.held(dump) == set()
