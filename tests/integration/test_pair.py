@@ -232,6 +232,57 @@ def test_a_tenants_call_rate_holds_when_its_second_call_arrives_at_the_other_nod
     assert "Rate Exceeded" not in first and "Rate Exceeded" not in next_second
 
 
+def gateway_attrs(shared: Shared, nodes: dict[str, Node], attrs: str) -> None:
+    """The pair's gateway row's attrs, loaded by both nodes (what sbcctl gateway set does on each)."""
+    shared.db.sql(f"UPDATE dispatcher SET attrs = '{attrs}' WHERE setid = 1", shared.settings.db_name)
+    for node in nodes.values():
+        node.kamailio.rpc("dispatcher.reload")
+
+
+def test_a_gateways_call_cap_counts_the_calls_of_both_nodes(pair, parties):
+    """The far end as the witness: the pair's gateway row capped at 1 call; a call up through the node
+    holding the addresses; they move; the next call, at the other node, finds the row full there (DMQ
+    carried the dialog with its gateway_calls profile) and is answered 503 by the SBC (the pair has no
+    backup gateway), never sent to the gateway. Once the first call ends, the next one reaches it."""
+    lan, shared, nodes = pair
+    holder = lan.holder
+    other = next(name for name in nodes if name != holder)
+    gateway, caller = parties.gateway, parties.caller
+
+    def invites() -> int:
+        return len([m for m in gateway.requests if m.method == "INVITE"])
+
+    gateway_attrs(shared, nodes, "weight=100;max_calls=1")
+    try:
+        for node in nodes.values():
+            wait_state(node, [GATEWAY[0]], active=True, timeout=20)
+        first = f"cap-1-{time.monotonic_ns()}@{CARRIER[0]}"
+        parties.place(first)
+        assert wait_for(lambda: len(active_dialogs(nodes[other])) == 1, 10), "the call not on the other node"
+        lan.give(other)
+        caller.send(caller.invite(f"cap-2-{time.monotonic_ns()}@{CARRIER[0]}").render(), SBC_PRIVATE)
+        assert wait_until(lambda: caller.pump(keep_dialogs=True) or caller.codes[503], 5), caller.codes
+        full_at_other = invites()
+        bye = caller.dialogs[first].request("BYE", *CARRIER)
+        caller.send(bye.render(), SBC_PRIVATE)
+        assert wait_until(lambda: answers(caller, bye), 5) and answers(caller, bye) == [200]
+        assert wait_for(lambda: all(active_dialogs(n) == [] for n in nodes.values()), 10)
+        third = f"cap-3-{time.monotonic_ns()}@{CARRIER[0]}"
+        parties.place(third)
+        bye = caller.dialogs[third].request("BYE", *CARRIER)
+        caller.send(bye.render(), SBC_PRIVATE)
+        assert wait_until(lambda: answers(caller, bye), 5)
+    finally:
+        gateway_attrs(shared, nodes, "weight=100")
+        lan.give(holder)
+        assert wait_for(lambda: all(active_dialogs(n) == [] for n in nodes.values()), 15)
+    print(f"\ngateway capped at 1 call, a call up through node {holder}: the next call at node {other} got "
+          f"{dict(caller.codes)} with the gateway's INVITEs at {full_at_other}; after the first call ended, "
+          f"{invites()}")
+    assert full_at_other == 1  # the second call never reached the full gateway
+    assert caller.codes[503] == 1 and invites() == 2
+
+
 def bump_generation(node: Node) -> None:
     """What sbcctl does after a change: every node's caches reread (the generation replicates)."""
     before = int(htable_value(node, "sbcstate", "generation") or 0)
