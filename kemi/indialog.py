@@ -12,9 +12,9 @@ from kemi.access.challenges import peer_host
 from kemi.gateways import attempts, hostnames
 from kemi.state import deadmedia, dlgvar
 from kemi.telemetry import metrics, quality, records
-from kemi.topology import hiding, rewriting
+from kemi.topology import hiding, rewriting, transcoding
 from kemi.topology.hiding import log
-from sbclib import benchswitch, media, policy, tenancy
+from sbclib import benchswitch, codecs, media, policy, tenancy
 from sbclib.mediastats import LEGS
 
 
@@ -91,7 +91,7 @@ def in_dialog(svc, req) -> None:
     rewriting.remove_headers(svc, policy.side_headers(req.names))
     if req.is_bye:
         end_media(side)
-    elif KSR.textops.has_body_type("application/sdp") > 0 and not in_dialog_media(req):
+    elif KSR.textops.has_body_type("application/sdp") > 0 and not in_dialog_media(svc, req):
         # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
         guard.refused("media", side, "sdp rtpengine refused")
         if not req.is_ack:
@@ -151,12 +151,14 @@ def next_hop_refusal(svc, req) -> tuple[int, str] | None:
     return refusal
 
 
-def in_dialog_media(req) -> bool:
+def in_dialog_media(svc, req) -> bool:
     side = req.side
     if req.method in ("INVITE", "UPDATE"):
         # The gateway leg keeps the protocol the call began with (SRTP stays SRTP), the carrier's RTP/AVP.
         protocol = (dlgvar.get(media.GATEWAY_PROTOCOL_VAR) or media.RTP_AVP) if side == "private" else media.RTP_AVP
-        return KSR.rtpengine.rtpengine_manage(media.offer_flags(side, _across(side), protocol=protocol)) > 0
+        accepts = transcoding.toward(svc, _across(side))  # the codecs the far peer takes, as for the call's offer
+        return transcoding.reaches(accepts, _across(side)) and KSR.rtpengine.rtpengine_manage(
+            media.offer_flags(side, _across(side), protocol=protocol, codecs=codecs.offer_flags(accepts))) > 0
     if req.is_ack:
         return KSR.rtpengine.rtpengine_manage(media.answer_flags(
             side, gateway_protocol=dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) > 0

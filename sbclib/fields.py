@@ -7,6 +7,8 @@ import re
 
 import phonenumbers
 
+from sbclib import codecs
+
 
 class ConfigError(ValueError):
     """A configuration value is missing or malformed; `field` names the variable."""
@@ -136,3 +138,11 @@ def mask_key(field: str, value: str) -> str:
     if len(value) < 16 or not re.fullmatch(r"[!#-\[\]-~]+", value):
         raise ConfigError(field, "needs 16 or more printable characters, no spaces, quotes or backslash")
     return value
+
+
+def codec_list(field: str, value: str) -> tuple[str, ...]:
+    """"pcmu,pcma" -> the SDP encoding names (sbclib.codecs)."""
+    try:
+        return codecs.parse_list(value, field)
+    except codecs.CodecError as exc:
+        raise ConfigError(field, str(exc).split(": ", 1)[1]) from None

@@ -51,11 +51,15 @@ def offered_protocol(search_body) -> str:
     return next((p for p in SECURE_OFFERS if search_body(f"^m=audio [0-9]+ {p} ") > 0), RTP_AVP)
 
 
-def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol: str = RTP_AVP) -> str:
+def offer_flags(from_side: str, to_side: str, keepalive: bool = False, protocol: str = RTP_AVP,
+                codecs: str = "") -> str:
     """Flags for an SDP offer travelling from one side to the other ("private"/"public"): `protocol` is what
-    the receiving side's leg speaks (rtpengine keys SRTP with SDES or DTLS itself, and strips it toward RTP)."""
+    the receiving side's leg speaks (rtpengine keys SRTP with SDES or DTLS itself, and strips it toward RTP);
+    `codecs`, the receiving peer's codec policy (sbclib.codecs.offer_flags)."""
     flags = (f"direction={from_side} direction={to_side} {_HIDE} {_STRICT} label={from_side} "
              f"transport-protocol={protocol}")
+    if codecs:
+        flags += f" {codecs}"
     if protocol == PROTOCOLS["srtp"]:  # keys in the SDP only: no DTLS fingerprint beside them
         flags += f" DTLS=off {_SDES_ONLY_AES_CM_128}"
     elif protocol == PROTOCOLS["dtls"]:  # keys by the DTLS handshake only: no a=crypto (RFC 5763)

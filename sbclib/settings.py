@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sbclib import fields
+from sbclib import codecs, fields
 from sbclib.fields import ConfigError
 
 UNKNOWN_ACTIONS = ("reject", "drop")  # what a stranger gets: a SIP answer, or silence
@@ -55,6 +55,8 @@ DEFAULTS: dict[str, str] = {
     "GATEWAY_NO_REPLY_MS": "2000",
     "GATEWAY_NO_ANSWER_MS": "30000",
     "GATEWAY_RETRY_AFTER_MAX": "300",
+    "CARRIER_CODECS": "",
+    "CARRIER_TRANSCODE": "0",
     "CARRIER_NO_REPLY_MS": "3000",
     "CARRIER_NO_ANSWER_MS": "120000",
     "DS_PING_INTERVAL": "10",
@@ -140,6 +142,8 @@ class Settings:
     gateway_no_reply_ms: int
     gateway_no_answer_ms: int
     gateway_retry_after_max: int  # s: the longest a peer's 429/503 Retry-After takes it out of its set
+    carrier_codecs: tuple[str, ...]  # what offers toward the carriers may carry (sbclib.codecs); () = as offered
+    carrier_transcode: bool  # rtpengine transcodes toward the carriers what they do not take
     carrier_no_reply_ms: int
     carrier_no_answer_ms: int
     ds_ping_interval: int
@@ -183,6 +187,10 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert)
+
+    @property
+    def carrier_codec_policy(self) -> codecs.Policy:
+        return codecs.Policy(self.carrier_codecs, self.carrier_transcode)
 
     @property
     def clustered(self) -> bool:
@@ -321,6 +329,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_no_reply_ms=fields.whole("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
         gateway_no_answer_ms=fields.whole("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
         gateway_retry_after_max=fields.whole("GATEWAY_RETRY_AFTER_MAX", get("GATEWAY_RETRY_AFTER_MAX"), 0, 86400),
+        carrier_codecs=fields.codec_list("CARRIER_CODECS", get("CARRIER_CODECS")),
+        carrier_transcode=bool(fields.whole("CARRIER_TRANSCODE", get("CARRIER_TRANSCODE"), 0, 1)),
         carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),
         carrier_no_answer_ms=fields.whole("CARRIER_NO_ANSWER_MS", get("CARRIER_NO_ANSWER_MS"), 1000, 600_000),
         ds_ping_interval=fields.whole("DS_PING_INTERVAL", get("DS_PING_INTERVAL"), 1, 3600),
@@ -401,6 +411,8 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("RTP_PORT_MAX", "must be greater than RTP_PORT_MIN")
     if settings.backup_gateway_group is not None and settings.backup_gateway_group not in settings.gateway_groups:
         raise ConfigError("BACKUP_GATEWAY_GROUP", "must be one of GATEWAY_GROUPS")
+    if settings.carrier_transcode and not settings.carrier_codecs:
+        raise ConfigError("CARRIER_TRANSCODE", "transcoding toward the carriers needs CARRIER_CODECS (what they take)")
     if settings.carrier_group in settings.gateway_groups:
         raise ConfigError("CARRIER_GROUP", "must not be one of GATEWAY_GROUPS")
     return settings

@@ -14,9 +14,9 @@ from kemi.context import Reply
 from kemi.gateways import capacity
 from kemi.state import dlgvar
 from kemi.telemetry import metrics, records, timing
-from kemi.topology import rewriting, sdpscrub, tlspeer
+from kemi.topology import rewriting, sdpscrub, tlspeer, transcoding
 from kemi.topology.hiding import crashed, log, safe
-from sbclib import media, policy
+from sbclib import codecs, media, policy
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
@@ -131,18 +131,24 @@ def relay(svc, req=None) -> bool:
 def branch_media(svc, src: str, dst: str) -> int:
     try:
         # The gateway leg's protocol: this attempt's gateway's setting, or what a gateway calling in offered.
+        attrs = KSR.pv.get("$xavp(_dsdst_=>attrs)") if dst == "public" else None
         if dst == "public":
-            protocol = media.gateway_protocol(KSR.pv.get("$xavp(_dsdst_=>attrs)"))
+            protocol = media.gateway_protocol(attrs)
         else:
             protocol = media.offered_protocol(KSR.textops.search_body)
         dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
+        accepts = transcoding.for_attempt(svc, dst, attrs)
+        if not transcoding.reaches(accepts, dst):
+            KSR.set_drop()  # the next peer may take it
+            return 1
         if dst == "public" and not rewriting.replace_to(svc.settings, KSR.pv.get(NUMBER_AVP) or "", dst,
                                                         destination()):
             # The caller's own To would name our private side: the branch does not leave.
             log(KSR.err, "To of the attempt not replaced, branch dropped")
             KSR.set_drop()
             return 1
-        flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP)
+        flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP,
+                                  codecs.offer_flags(accepts))
         if KSR.rtpengine.rtpengine_manage(flags) < 0:
             # Never let an SDP with the other side's addresses through: drop the branch.
             log(KSR.err, "rtpengine offer failed, branch dropped")
