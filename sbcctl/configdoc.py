@@ -158,6 +158,14 @@ def gateways(items: list[dict], settings: Settings) -> list[dict]:
         for name in capacity.CAP_ATTRS:
             if name in parsed and (error := capacity.cap_error(name, parsed[name])):
                 _fail(f"{where}.attrs", error)
+        if "codecs" in parsed or "transcode" in parsed:
+            if parsed.get("transcode", "0") not in ("0", "1"):
+                _fail(f"{where}.attrs", f"transcode={parsed['transcode']} is not 0 or 1")
+            try:
+                validate.codec_policy(parsed.get("codecs", ""), parsed.get("transcode") == "1",
+                                      parsed.get("sockname") == "private")
+            except validate.InputError as exc:
+                _fail(f"{where}.attrs", str(exc))
         if parsed.get("sockname", "public") not in _SOCKETS:
             _fail(f"{where}.attrs", f"sockname={parsed['sockname']} is not one of {', '.join(_SOCKETS)}")
         carrier = parsed.get("sockname") == "private"

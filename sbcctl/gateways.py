@@ -9,7 +9,7 @@ import typer
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, reload, show, state, store
 from sbcctl.store import DISABLED, TRYING
-from sbclib import capacity, policy
+from sbclib import capacity, codecs, policy
 
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
 
@@ -26,6 +26,10 @@ def attrs_text(attrs: dict[str, str]) -> str:
 _MAX_CALLS = typer.Option(None, "--max-calls", help="concurrent calls this row takes (ringing included; 0: no cap); "
                                                    "a full row is passed over for the next one")
 _MAX_CPS = typer.Option(None, "--max-cps", help="new calls per second this row takes (0: no cap)")
+_CODECS = typer.Option(None, "--codecs", help="what the gateway takes, preferred first: pcmu, pcma, g722, g729, opus "
+                                             "(\"\" removes the list: offers go as they came)")
+_TRANSCODE = typer.Option(None, "--transcode/--no-transcode", help="rtpengine transcodes toward it what it does not "
+                                                                   "take (else such an offer goes to the next gateway)")
 
 
 @gateway_app.command("add")
@@ -35,13 +39,14 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
                 description: str = typer.Option(""),
                 carrier: bool = typer.Option(False, "--carrier", help="a carrier: probed from the private side"),
                 media_: str = typer.Option("rtp", "--media", help="toward a gateway: rtp, srtp (SDES) or dtls"),
-                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS):
+                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS, codecs_: str = _CODECS,
+                transcode: bool = _TRANSCODE):
     s = state["settings"]
-    uri, group, priority, weight, description, media_, max_calls, max_cps = checked(
+    uri, group, priority, weight, description, media_, max_calls, max_cps, listed = checked(
         lambda: validate.sip_uri(uri), lambda: validate.group(group), lambda: validate.priority(priority),
         lambda: validate.weight(weight), lambda: validate.text(description, "description"),
         lambda: validate.gateway_media(media_, uri, carrier, s.tls), lambda: validate.cap(max_calls or 0, "max_calls"),
-        lambda: validate.cap(max_cps or 0, "max_cps"))
+        lambda: validate.cap(max_cps or 0, "max_cps"), lambda: validate.codec_policy(codecs_, transcode, carrier))
     if carrier and group != s.carrier_group:
         fail(2, f"group: carriers belong to CARRIER_GROUP {s.carrier_group}")
     if policy.transport(uri) == "tls" and policy.named(uri) and group not in s.gateway_groups:
@@ -54,6 +59,8 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
     if media_ != "rtp":
         attrs += f";media={media_}"
     attrs += "".join(f";{name}={value}" for name, value in (("max_calls", max_calls), ("max_cps", max_cps)) if value)
+    if listed:
+        attrs += f";codecs={codecs.operator_names(listed)}" + (";transcode=1" if transcode else "")
     db = store()
     same = db.rows("SELECT id FROM dispatcher WHERE setid = %s AND LOWER(destination) = LOWER(%s)", group, uri)
     if same:
@@ -73,11 +80,15 @@ def gateway_add(uri: str = typer.Option(..., help="sip:host[:port][;transport=ud
 def gateway_set(gateway_id: int = typer.Argument(..., metavar="ID"), priority: int = typer.Option(None),
                 weight: int = typer.Option(None), description: str = typer.Option(None),
                 media_: str = typer.Option(None, "--media", help="toward a gateway: rtp, srtp (SDES) or dtls"),
-                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS):
-    """Priority, weight, description, media or caps of a gateway, in place (its calls up go on)."""
+                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS, codecs_: str = _CODECS,
+                transcode: bool = _TRANSCODE):
+    """Priority, weight, description, media, caps or codecs of a gateway, in place (its calls up go on; the
+    codecs count from their next offer)."""
     caps = {"max_calls": max_calls, "max_cps": max_cps}
-    if priority is None and weight is None and description is None and media_ is None and caps == dict.fromkeys(caps):
-        fail(2, "set: give at least one of --priority, --weight, --description, --media, --max-calls, --max-cps")
+    if (priority is None and weight is None and description is None and media_ is None and codecs_ is None
+            and transcode is None and caps == dict.fromkeys(caps)):
+        fail(2, "set: give at least one of --priority, --weight, --description, --media, --max-calls, --max-cps, "
+                "--codecs, --transcode")
     db = store()
     row = _row(db, gateway_id)
     attrs = capacity.attrs(row["attrs"])
@@ -89,6 +100,17 @@ def gateway_set(gateway_id: int = typer.Argument(..., metavar="ID"), priority: i
               if media_ is not None else []),
             *[lambda name=name, value=value: validate.cap(value, name) for name, value in caps.items()
               if value is not None])
+    if codecs_ is not None or transcode is not None:
+        # "" removes the list, and transcoding with it unless --transcode says otherwise (and is refused)
+        wants = transcode if transcode is not None else attrs.get("transcode") == "1" and codecs_ != ""
+        listed = checked(lambda: validate.codec_policy(
+            codecs_ if codecs_ is not None else attrs.get("codecs", ""), wants, carrier))[0]
+        attrs.pop("codecs", None)
+        attrs.pop("transcode", None)
+        if listed:
+            attrs["codecs"] = codecs.operator_names(listed)
+            if wants:
+                attrs["transcode"] = "1"
     for name, value in caps.items():
         if value is not None:
             attrs.pop(name, None)

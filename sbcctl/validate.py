@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 
-from sbclib import capacity, destinations, e164, media, policy
+from sbclib import capacity, codecs, destinations, e164, media, policy
 from sbclib.tenancy import TRANSFERS
 
 
@@ -53,6 +53,19 @@ def weight(value: int) -> int:
     if not 0 <= value <= 100:
         raise InputError("weight", f"{value} is outside 0..100")
     return value
+
+
+def codec_policy(names: str | None, transcode: bool | None, carrier: bool) -> tuple[str, ...] | None:
+    """A gateway's --codecs (None: not given) with --transcode; the carriers' policy is .env's."""
+    if carrier and (names is not None or transcode):
+        raise InputError("codecs", "the carriers' codecs are CARRIER_CODECS and CARRIER_TRANSCODE in .env")
+    try:
+        listed = codecs.parse_list(names or "") if names is not None else None
+    except codecs.CodecError as exc:
+        raise InputError("codecs", str(exc).split(": ", 1)[1]) from None
+    if transcode and not listed:
+        raise InputError("transcode", "needs --codecs: what the gateway takes, transcoded to")
+    return listed
 
 
 def cap(value: int, field: str) -> int:

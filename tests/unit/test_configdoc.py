@@ -125,6 +125,10 @@ def edit(path, value):
     (edit(["gateways", 0, "attrs"], "weight=1;max_calls=-1"), "gateways[0].attrs"),
     (edit(["gateways", 0, "attrs"], "max_cps=1.5"), "gateways[0].attrs"),
     (edit(["gateways", 0, "attrs"], "max_calls=100001"), "gateways[0].attrs"),
+    (edit(["gateways", 0, "attrs"], "codecs=opus,silk"), "gateways[0].attrs"),
+    (edit(["gateways", 0, "attrs"], "transcode=1"), "gateways[0].attrs"),  # transcoding to nothing
+    (edit(["gateways", 0, "attrs"], "codecs=opus;transcode=yes"), "gateways[0].attrs"),
+    (edit(["gateways", 1, "attrs"], "weight=1;sockname=private;codecs=pcmu"), "gateways[1].attrs"),  # .env's
     (edit(["gateways", 0, "enabled"], "yes"), "gateways[0].enabled"),
     (edit(["gateways", 2, "uri"], "sip:127.0.3.1:5060"), "gateways[2]"),  # hmm: another set: allowed? see below
     (edit(["tenants", 0, "name"], "acme corp"), "tenants[0].name"),

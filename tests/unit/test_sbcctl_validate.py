@@ -14,6 +14,8 @@ def test_valid_values_pass_through():
     assert validate.host("127.0.3.1") == "127.0.3.1"
     assert validate.digest_token("", "realm", empty=True) == ""
     assert validate.secret("p@ss word!", "password") == "p@ss word!"
+    assert validate.codec_policy("opus,pcmu", True, False) == ("opus", "PCMU")
+    assert validate.codec_policy(None, None, True) is None and validate.codec_policy("", False, False) == ()
 
 
 def test_ha1_is_rfc_2617s():
@@ -32,6 +34,11 @@ def test_ha1_is_rfc_2617s():
     (lambda: validate.digest_token('a"b', "username"), "username"),
     (lambda: validate.digest_token("a b", "realm", empty=True), "realm"),
     (lambda: validate.secret("", "password"), "password"), (lambda: validate.secret("a\rb", "password"), "password"),
+    (lambda: validate.cap(100_001, "max_calls"), "max_calls"), (lambda: validate.cap(-1, "max_cps"), "max_cps"),
+    (lambda: validate.codec_policy("opus,silk", None, False), "codecs"),
+    (lambda: validate.codec_policy(None, True, False), "transcode"),
+    (lambda: validate.codec_policy("", True, False), "transcode"),
+    (lambda: validate.codec_policy("pcmu", None, True), "codecs"),  # the carriers' are .env's
 ])
 def test_each_bad_value_names_its_field(check, field):
     with pytest.raises(InputError) as err:
