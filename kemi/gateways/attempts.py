@@ -23,6 +23,7 @@ NUMBER_AVP = "$avp(sbc_number)"
 GROUPS_AVP = "$avp(sbc_groups)"
 GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
 KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # 1: the tenant's media_keepalive; every branch's offer and answer ask
+MAX_UNSENT = 16  # peers one attempt may pass over for branches that could not be sent
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
 
@@ -90,8 +91,21 @@ def point_ruri_at_peer() -> None:
 
 
 def attempt(svc, leg: Leg, req=None) -> bool:
-    """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed. `req`: the
-    request route's message; None in the failure route."""
+    """Send the INVITE to the selected peer, with this leg's socket, timers and routes armed; a peer it cannot
+    be sent to (its branch dropped: no codec the peer takes, the egress check) gives way to the next one.
+    `req`: the request route's message, answered 503 when no peer is left; None in the failure route."""
+    for _ in range(MAX_UNSENT):  # dispatcher's lists are finite; this bounds a list that is not
+        if _attempt_once(svc, leg):
+            return True
+        if not next_peer(leg):
+            break
+    if req is not None and not req.is_ack:
+        # Statefully: the transaction exists, and the dialog ends only when it sees its final answer.
+        svc.guard.reply(503, "Service Unavailable", req.side, stateful=True)
+    return False
+
+
+def _attempt_once(svc, leg: Leg) -> bool:
     group = KSR.pv.get(GROUP_AVP) or ""
     peer = destination()
     KSR.pv.sets(challenges.DESTINATION_AVP, peer)
@@ -99,7 +113,7 @@ def attempt(svc, leg: Leg, req=None) -> bool:
     if group != "uri":
         capacity.counted(peer)
     timing.started(leg.direction, records.tenant(), group)
-    return resend(svc, leg, peer, req)
+    return resend(svc, leg, peer)
 
 
 def resend(svc, leg: Leg, peer: str, req=None) -> bool:

@@ -17,7 +17,7 @@ from kemi.access.challenges import (
     peer_host,
 )
 from kemi.gateways import capacity, hostnames
-from kemi.gateways.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, NUMBER_AVP
+from kemi.gateways.attempts import GIVE_UP_REASON, GROUP_AVP, GROUPS_AVP, KEEPALIVE_AVP, MAX_UNSENT, NUMBER_AVP
 from kemi.sbc import Sbc
 from kemi.services import Services
 from kemi.telemetry import timing
@@ -452,9 +452,21 @@ def test_no_active_gateway_in_group_or_backup_gets_503(ksr):
 def test_relay_failure_answers_with_the_relay_error(ksr):
     request(ksr)
     ksr.returns["tm.t_relay"] = -1
+    ksr.returns["dispatcher.ds_select_dst"] = lambda group, alg: 1 if group == 1 else -1
+    ksr.returns["dispatcher.ds_next_dst"] = iter([1, -1]).__next__  # one more peer in group 1, then none
     make_routes().ksr_request_route(None)
     # Statefully, so that the dialog sees the call's final answer (an egress drop fails every branch).
     assert ksr.called("tm.t_send_reply") == [(503, "Service Unavailable")] and ksr.replies() == []
+    assert ksr.called("tm.t_relay") == [(), ()]  # each peer of the chain had its branch tried
+    assert ksr.called("dispatcher.ds_select_dst") == [(1, 9), (3, 9)]
+
+
+def test_a_list_that_never_ends_is_passed_over_a_bounded_number_of_times(ksr):
+    request(ksr)
+    ksr.returns["tm.t_relay"] = -1  # every branch dropped; ds_next_dst answers 1 for ever
+    make_routes().ksr_request_route(None)
+    assert len(ksr.called("tm.t_relay")) == MAX_UNSENT
+    assert ksr.called("tm.t_send_reply") == [(503, "Service Unavailable")]
 
 
 def test_exception_in_a_route_answers_500(ksr):
