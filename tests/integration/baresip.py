@@ -17,13 +17,14 @@ import time
 import wave
 from pathlib import Path
 
-MODULES = ["g711", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp"]  # and the app account.so
+MODULES = ["g711", "g722", "opus", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp"]  # and the app account.so
 CONTROL_PORT = 4444
 
 
 class Baresip:
     def __init__(self, directory: Path, ip: str, port: int, user: str, domain: str, *, certificate: Path,
-                 ca: Path, mediaenc: str = "srtp-mand", tone_hz: int = 440, rtp_ports: str = "36600-36699"):
+                 ca: Path, mediaenc: str | None = "srtp-mand", tone_hz: int = 440, rtp_ports: str = "36600-36699",
+                 codecs: str = "PCMU,PCMA"):
         self.dir, self.ip, self.port = directory, ip, port
         self.dir.mkdir(parents=True, exist_ok=True)
         (self.dir / "dumps").mkdir(exist_ok=True)
@@ -37,8 +38,9 @@ class Baresip:
             f"ausrc_srate 48000\nausrc_channels 2\nrtp_ports {rtp_ports}\nsnd_path {self.dir / 'dumps'}\n"
             f"call_local_timeout 30\nctrl_tcp_listen {ip}:{CONTROL_PORT}\n"
             f"module_path /usr/lib/baresip/modules\n{modules}module_app account.so\n")
-        self.account = (f"<sip:{user}@{domain};transport=tls>;regint=0;answermode=auto;mediaenc={mediaenc};"
-                        f"audio_codecs=PCMU,PCMA")
+        # mediaenc None: RTP in clear on the media path (TLS still carries the signalling)
+        self.account = (f"<sip:{user}@{domain};transport=tls>;regint=0;answermode=auto;"
+                        + (f"mediaenc={mediaenc};" if mediaenc else "") + f"audio_codecs={codecs}")
         (self.dir / "accounts").write_text(self.account + "\n")
         (self.dir / "contacts").write_text("")
         self.log_path = self.dir / "baresip.log"
@@ -112,9 +114,16 @@ def _netstrings(sock: socket.socket):
 
 
 def samples(path: Path) -> list[int]:
+    """The dump's 16-bit samples, its first channel only."""
     with wave.open(str(path)) as wav:
-        frames = wav.readframes(wav.getnframes())
-    return list(struct.unpack(f"<{len(frames) // 2}h", frames))
+        frames, channels = wav.readframes(wav.getnframes()), wav.getnchannels()
+    return list(struct.unpack(f"<{len(frames) // 2}h", frames))[::channels]
+
+
+def rate(path: Path) -> int:
+    """The dump's sample rate: the decoded codec's (8000 for G.711, 16000 for G.722, 48000 for Opus)."""
+    with wave.open(str(path)) as wav:
+        return wav.getframerate()
 
 
 def tone_share(pcm: list[int], hz: float, rate: int = 8000) -> float:
