@@ -3,7 +3,7 @@ transcode toward it. A gateway's is in its dispatcher row (`codecs=opus,pcmu;tra
 --codecs/--transcode), the carriers' in .env (CARRIER_CODECS, CARRIER_TRANSCODE). Plain decisions: what
 rtpengine is asked for an offer toward that peer, and whether an offer can reach it at all.
 
-Measured on rtpengine 10.5 (docs/media.md): `codec-mask=all` with `codec-transcode=` per codec offers exactly
+Measured on rtpengine 10.5 (docs/gateways.md, Codecs): `codec-mask=all` with `codec-transcode=` per codec offers exactly
 those (telephone-event and CN too, at the codec's clock) and transcodes whatever the other side sends; a
 codec both sides have is relayed as it is. `codec-strip=all` with `codec-offer=` keeps those of the offer, but
 an offer left with none is sent unchanged: without transcoding such an offer must not go."""

@@ -191,7 +191,7 @@ def test_audio_crosses_a_call_transcoded_between_pcmu_and_the_gateways_codec(bar
 def test_digits_cross_a_transcoded_call_both_ways(baresip_gateway):
     """RFC 4733 events: the carrier's (telephone-event/8000 beside PCMU) reach baresip on G.722's, and
     baresip's reach the carrier. (Opus: rtpengine offers telephone-event at Opus's 48 kHz clock, RFC 7587's,
-    which baresip 1.0 does not take: docs/media.md.)"""
+    which baresip 1.0 does not take: docs/gateways.md, Codecs.)"""
     ua = baresip_gateway("G722")
     carrier, _, _, log = transcoded_call(ua, "transcode-digits", digits=DIGITS, press="7")
     digits_heard = re.findall(r"received event: '(.)' \(end=1\)", log)  # each digit once, at its end
