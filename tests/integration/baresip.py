@@ -17,7 +17,8 @@ import time
 import wave
 from pathlib import Path
 
-MODULES = ["g711", "g722", "opus", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp"]  # and the app account.so
+# and the app account.so
+MODULES = ["g711", "g722", "opus", "ausine", "sndfile", "srtp", "dtls_srtp", "menu", "ctrl_tcp"]
 CONTROL_PORT = 4444
 
 
