@@ -269,3 +269,9 @@ CREATE TABLE IF NOT EXISTS `api_audit` (
     `before_json` TEXT NULL,
     `after_json` TEXT NULL
 );
+-- Caller context for the agent (sbclib/callcontext.py): which carrier headers cross, as the platforms read them.
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `context_headers` VARCHAR(1024) DEFAULT '' NOT NULL
+    COMMENT 'diversion, history-info, user-to-user and X- header names, comma-separated';
+-- The agent's X- headers on its 2xx and its BYE (disposition, summary id), name=value pairs.
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_headers` VARCHAR(1024) NULL
+    COMMENT 'the gateway''s X- headers on its 2xx and BYE: name=value; ...';

@@ -90,6 +90,8 @@ def in_dialog(svc, req) -> None:
         KSR.tm.t_set_disable_internal_reply(1)
     rewriting.remove_headers(svc, policy.side_headers(req.names))
     if req.is_bye:
+        if side == "public":
+            records.agent_headers(req.names)  # its disposition, summary id: into the record
         end_media(side)
     elif KSR.textops.has_body_type("application/sdp") > 0 and not in_dialog_media(svc, req):
         # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.

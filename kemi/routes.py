@@ -24,7 +24,7 @@ from kemi.state import cluster
 from kemi.telemetry import records
 from kemi.topology import hiding, rewriting, tlspeer
 from kemi.topology.hiding import log
-from sbclib import e164, policy, tenancy
+from sbclib import callcontext, e164, policy, tenancy
 from sbclib.didcache import DidUnavailable
 
 MAX_FORWARDS = 10
@@ -177,7 +177,8 @@ def to_public_gateway(svc, req: Request) -> None:
     records.call_routed("inbound", did, tenant_name, cluster.identity(s))
     if tenant is not None:
         admission.tenant_call(svc, tenant, "inbound")
-        for header in tenancy.context_headers(dialed, did, tenant.name):
+        for header in tenancy.context_headers(dialed, did, tenant.name) + callcontext.toward_agent(
+                tenant.context_headers, records.header_value):
             KSR.hdr.append(f"{header}\r\n")
     # To is set per attempt (the branch route): a gateway's name belongs in it.
     rewriting.replace_from(s, KSR.kx.get_fuser() or "anonymous", "public")

@@ -28,7 +28,7 @@ TABLES = {
                            "media_timeout": "media_timeout", "media_keepalive": "media_keepalive",
                            "transfer": "transfer", "allowed_countries": "allowed_countries",
                            "allowed_prefixes": "allowed_prefixes", "denied_prefixes": "denied_prefixes",
-                           "number_types": "number_types"}, ("name",)),
+                           "number_types": "number_types", "context_headers": "context_headers"}, ("name",)),
     "dids": ("did_routing", {"did": "did", "group": "gateway_group", "uri": "gateway_uri", "tenant": "tenant",
                              "enabled": "enabled", "description": "description"}, ("did",)),
     "acl": ("address", {"id": "id", "group": "grp", "ip": "ip_addr", "mask": "mask", "port": "port", "tag": "tag",
@@ -214,7 +214,10 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
                      "allow_backup": int(_get(item, w, "allow_backup", bool, False)), **limits,
                      "max_minutes_24h": minutes, "callerid_policy": policy, "default_did": default_did or None,
                      "media_timeout": timeout, "media_keepalive": int(_get(item, w, "media_keepalive", bool, False)),
-                     "transfer": transfer, **lists})
+                     "transfer": transfer, **lists,
+                     # null as absent: a document of a version before the column
+                     "context_headers": _checked(w, validate.context_list, _get(item, w, "context_headers", str, "")
+                                                 if item.get("context_headers") is not None else "")})
     _unique("tenants", items, lambda it: (it["name"],))
     _unique("tenants", items, lambda it: (it["group"],))
     return rows

@@ -99,7 +99,7 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
         fail(2, "limit: must be 1..100000")
     sql = ("SELECT id, setup_time, IF(code BETWEEN 200 AND 299, answer_time, NULL) AS answer_time, end_time, "
            "duration, direction, did, tenant, gw_group, gateway, carrier, code, call_id, pdd_ms, answer_ms, "
-           "end_reason, " + ", ".join(mediastats.COLUMNS) + " FROM sbc_cdr")
+           "end_reason, " + ", ".join(mediastats.COLUMNS) + ", agent_headers FROM sbc_cdr")
     args: list = []
     if did is not None:
         (did,) = checked(lambda: validate.did(did, state["settings"].default_region))
@@ -113,5 +113,6 @@ def cdr_cmd(limit: int = typer.Option(20, help="newest N records"),
                  "pdd ms": r["pdd_ms"], "answer ms": r["answer_ms"],
                  "talk s": round(r["duration"], 1), "ended": r["end_reason"],
                  "mos c/g": _pair(r["carrier_mos"], r["gateway_mos"]),
-                 "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"])} for r in rows]
+                 "loss % c/g": _pair(r["carrier_loss_pct"], r["gateway_loss_pct"]),
+                 "agent": r["agent_headers"] or ""} for r in rows]
     show(rows, "call records")

@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 
-from sbclib import capacity, codecs, destinations, e164, media, policy
+from sbclib import callcontext, capacity, codecs, destinations, e164, media, policy
 from sbclib.tenancy import TRANSFERS
 
 
@@ -205,6 +205,16 @@ def minutes_cap(value: int) -> int:
     if not 0 <= value <= 1440 * 100_000:
         raise InputError("max_minutes_24h", f"{value} is outside 0..{1440 * 100_000} (0 = no cap)")
     return value
+
+
+def context_list(value: str | None) -> str | None:
+    """A tenant's context_headers as its row keeps them (None: not given), or InputError naming the field."""
+    if value is None:
+        return None
+    try:
+        return ",".join(callcontext.parse_list(value))
+    except callcontext.ContextError as exc:
+        raise InputError(exc.field, str(exc).split(": ", 1)[1]) from None
 
 
 def destination_list(parse, value: str, field: str) -> str:

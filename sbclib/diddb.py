@@ -12,7 +12,7 @@ from typing import Any
 
 import pymysql
 
-from sbclib import destinations
+from sbclib import callcontext, destinations
 from sbclib.didcache import DidRoute, DidSourceError
 from sbclib.settings import Settings
 from sbclib.snapshot import Snapshot, SnapshotError
@@ -45,7 +45,8 @@ _DID_QUERY = (
 )
 _TENANT_COLUMNS = ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps", "callerid_policy",
                    "default_did", "media_timeout", "media_keepalive", "transfer", "allowed_countries",
-                   "allowed_prefixes", "denied_prefixes", "number_types", "max_duration", "max_minutes_24h")
+                   "allowed_prefixes", "denied_prefixes", "number_types", "max_duration", "max_minutes_24h",
+                   "context_headers")
 # Its DIDs come along: their countries are the tenant's home (what it may call by default).
 _TENANT_QUERY = (
     f"SELECT {', '.join(_TENANT_COLUMNS)}, (SELECT GROUP_CONCAT(did) FROM did_routing d "
@@ -101,13 +102,13 @@ class DidDatabase:
         if row is None:
             return None
         (name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive,
-         transfer, countries, allowed, denied, types, max_duration, max_minutes, dids) = row
+         transfer, countries, allowed, denied, types, max_duration, max_minutes, context, dids) = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
                       policy, default_did or None, int(media_timeout) if media_timeout is not None else None,
                       bool(keepalive), transfer or "refuse", destinations.from_row(countries, allowed, denied, types),
                       int(max_duration or 0),
                       destinations.home_regions(tuple((dids or "").split(",")), self._settings.default_region),
-                      int(max_minutes or 0))
+                      int(max_minutes or 0), callcontext.allowed(context))
 
     def credential(self, host: str) -> Credential | None:
         """Loader for the peer credential cache (asked only when a peer challenges)."""

@@ -32,6 +32,7 @@ class Tenant:
     max_duration: int = 0  # s a call may last before both sides get a BYE; 0 = TENANT_MAX_DURATION
     home: frozenset[str] = frozenset()  # its DIDs' countries (destinations.home_regions); empty: DEFAULT_REGION
     max_minutes_24h: int = 0  # outbound minutes per rolling 24 h, both nodes of a pair together; 0: no cap
+    context_headers: tuple[str, ...] = ()  # carrier headers its agent gets (sbclib.callcontext)
 
 
 @dataclass(frozen=True)

@@ -184,6 +184,8 @@ def reply_media(svc, reply: Reply) -> int:
         pdd = timing.provisional(status)
         if pdd is not None:
             records.late_ringing(pdd)
+        if 200 <= status < 300 and reply.side == "public":
+            records.agent_headers(reply.names)  # the agent's answer: what it said of the call, for the record
         rewriting.remove_headers(svc, policy.side_headers(reply.names))
         if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
             if not sdpscrub.scrub():

@@ -9,6 +9,7 @@ import KSR
 
 from kemi.state import dlgvar
 from kemi.telemetry import metrics, timing
+from sbclib import callcontext
 
 DIRECTION, DID, TENANT, GROUP, CODE = "direction", "did", "tenant", "group", "code"
 END_REASON = "end_reason"  # CDR column: bye carrier|gateway, media timeout <leg>, max duration, refused <why>
@@ -106,3 +107,23 @@ def _delays(pdd: float | None, to_answer: float | None) -> None:
 def _finish(code: int) -> None:
     dlgvar.put(CODE, str(code))
     metrics.call_finished(dlgvar.get(DIRECTION), dlgvar.get(TENANT), dlgvar.get(GROUP), code)
+
+
+AGENT_HEADERS = "agent_headers"  # CDR column: the gateway's X- headers on its 2xx and BYE (sbclib.callcontext)
+
+
+def agent_headers(names: tuple[str, ...]) -> None:
+    """The agent's X- headers of this message (its 2xx, its BYE) into the call's record, a later value of a
+    name over the earlier one. Read before they are removed: they stay on the gateway's side."""
+    found = [(name, header_value(name)) for name in dict.fromkeys(names) if name.startswith("x-")]
+    if found:
+        dlgvar.put(AGENT_HEADERS, callcontext.agent_record(dlgvar.get(AGENT_HEADERS), found))
+
+
+def header_value(name: str) -> str | None:
+    """A header's first value as text; None without one, or for bytes Python cannot read."""
+    try:
+        value = KSR.hdr.get(name)
+    except (UnicodeDecodeError, ValueError):  # bytes Python cannot read: not kept
+        return None
+    return value if isinstance(value, str) else None

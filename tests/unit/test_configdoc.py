@@ -25,11 +25,12 @@ TABLES = {
         {"name": "acme", "enabled": 1, "gateway_group": 25, "allow_backup": 0, "max_calls": 50, "max_cps": 50,
          "max_duration": 0, "max_minutes_24h": 600, "callerid_policy": "replace", "default_did": "+12125550199",
          "media_timeout": None, "media_keepalive": 0, "transfer": "relay", "allowed_countries": "GB,FR",
-         "allowed_prefixes": "+4420", "denied_prefixes": "+1900", "number_types": "mobile,fixed_line"},
+         "allowed_prefixes": "+4420", "denied_prefixes": "+1900", "number_types": "mobile,fixed_line",
+         "context_headers": "diversion,x-carrier-ref"},
         {"name": "fabriq", "enabled": 0, "gateway_group": 24, "allow_backup": 1, "max_calls": 0, "max_cps": 0,
          "max_duration": 3600, "max_minutes_24h": 0, "callerid_policy": "reject", "default_did": None,
          "media_timeout": 20, "media_keepalive": 1, "transfer": "refuse", "allowed_countries": "",
-         "allowed_prefixes": "", "denied_prefixes": "", "number_types": ""},
+         "allowed_prefixes": "", "denied_prefixes": "", "number_types": "", "context_headers": ""},
     ],
     "dids": [
         {"did": "+12125550199", "gateway_group": None, "gateway_uri": None, "tenant": "acme", "enabled": 1,
@@ -125,6 +126,8 @@ def edit(path, value):
     (edit(["gateways", 0, "attrs"], "weight=1;max_calls=-1"), "gateways[0].attrs"),
     (edit(["gateways", 0, "attrs"], "max_cps=1.5"), "gateways[0].attrs"),
     (edit(["gateways", 0, "attrs"], "max_calls=100001"), "gateways[0].attrs"),
+    (edit(["tenants", 0, "context_headers"], "diversion,via"), "tenants[0].context_headers"),
+    (edit(["tenants", 0, "context_headers"], 5), "tenants[0].context_headers"),
     (edit(["gateways", 0, "attrs"], "codecs=opus,silk"), "gateways[0].attrs"),
     (edit(["gateways", 0, "attrs"], "transcode=1"), "gateways[0].attrs"),  # transcoding to nothing
     (edit(["gateways", 0, "attrs"], "codecs=opus;transcode=yes"), "gateways[0].attrs"),

@@ -72,14 +72,17 @@ def test_query_is_parameterised_and_row_mapped():
 
 
 @pytest.mark.parametrize("row,tenant", [
-    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0, "refuse", "", "", "", "", 0, None, None),
+    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0, "refuse", "", "", "", "", 0, None, None, None),
      Tenant("acme", True, 21, False, 5, 2, "reject", home=frozenset({"US"}))),
     (("beta", 0, 22, 1, 0, 0, "replace", "+14155550301", 15, 1, "relay", "gb,FR", "+881", "+1900", "mobile,voip",
-      600, 900, "+442071838750,+14155550301"),
+      600, 900, "diversion,X-Carrier-Ref", "+442071838750,+14155550301"),
      Tenant("beta", False, 22, True, 0, 0, "replace", "+14155550301", 15, True, "relay",
-            Policy(("GB", "FR"), ("+881",), ("+1900",), ("mobile", "voip")), 600, frozenset({"GB", "US"}), 900)),
-    # a list edited by hand into something sbcctl refuses: the tenant may call nothing until it is mended
-    (("gamma", 1, 23, 0, 0, 0, "reject", None, None, 0, "refuse", "", "", "", "cheap", 0, 0, "+33612345678"),
+            Policy(("GB", "FR"), ("+881",), ("+1900",), ("mobile", "voip")), 600, frozenset({"GB", "US"}), 900,
+            ("diversion", "x-carrier-ref"))),
+    # lists edited by hand into something sbcctl refuses: the tenant may call nothing until it is mended, and
+    # none of the carrier's headers cross
+    (("gamma", 1, 23, 0, 0, 0, "reject", None, None, 0, "refuse", "", "", "", "cheap", 0, 0, "via,contact",
+      "+33612345678"),
      Tenant("gamma", True, 23, destination_policy=CORRUPT, home=frozenset({"FR"}))),
 ])
 def test_tenant_row_is_mapped_with_its_settings_and_home(row, tenant):
