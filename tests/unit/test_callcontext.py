@@ -16,7 +16,8 @@ from tests.unit.test_routes import make_routes, request
 
 CARRIER_HEADERS = {
     "diversion": '"Front desk" <sip:+14155550100@10.20.0.5;user=phone>;reason=unconditional;counter=1',
-    "history-info": "<sip:+14155550100@10.20.0.5?Reason=SIP%3Bcause%3D302>;index=1,<sip:+14155550199@10.20.0.6>;index=1.1",
+    "history-info": ("<sip:+14155550100@10.20.0.5?Reason=SIP%3Bcause%3D302>;index=1,"
+                     "<sip:+14155550199@10.20.0.6>;index=1.1"),
     "user-to-user": "3031323334;encoding=hex;purpose=isdn-uui",
     "x-carrier-ref": "ref-88123",
     "x-leaky": "trunk 10.20.0.5",
