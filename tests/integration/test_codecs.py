@@ -51,10 +51,14 @@ class OpusGateway(AnsweringPeer):
         self.offers: list[Msg] = []
 
     def _answer(self, invite: Msg):
+        """With the payload types the offer gave those codecs (RFC 3264 6.1), as a UA answers."""
         self.offers.append(invite)
+        types = {f"{name}/{clock}": pt for pt, name, clock in re.findall(r"^a=rtpmap:(\d+) ([^/\s]+)/(\d+)",
+                                                                          invite.body, re.M)}
+        opus, event = types.get("opus/48000", "96"), types.get("telephone-event/48000")
         body = (f"v=0\r\no=- 1 1 IN IP4 {self.ip}\r\ns=-\r\nc=IN IP4 {self.ip}\r\nt=0 0\r\n"
-                "m=audio 40700 RTP/AVP 96 101\r\na=rtpmap:96 opus/48000/2\r\na=rtpmap:101 telephone-event/48000\r\n"
-                "a=sendrecv\r\n")
+                f"m=audio 40700 RTP/AVP {opus}{f' {event}' if event else ''}\r\na=rtpmap:{opus} opus/48000/2\r\n"
+                + (f"a=rtpmap:{event} telephone-event/48000\r\n" if event else "") + "a=sendrecv\r\n")
         return [reply(invite, 200, "OK", tag(), f"sip:ua@{self.ip}:{self.port}", body)]
 
 
