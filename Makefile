@@ -8,7 +8,7 @@ ISOLATED := unshare -n -m sh -c 'ip link set lo up && exec "$$0" "$$@"'
 # A build reads no .env (the services do at start); the example file satisfies compose's env_file check.
 BUILD_ENV := SBC_ENV_FILE=.env.example
 
-.PHONY: deps run call test unit integration integration-image image lint docs mutation-check bench bench-profile bench-keepalive bench-pair soak clean
+.PHONY: deps run call test unit integration integration-image image lint docs mutation-check bench bench-profile bench-keepalive bench-media bench-pair soak clean
 
 deps:
 	./scripts/install-deps.sh
@@ -69,6 +69,10 @@ bench-profile: deps
 # rtpengine's CPU per call with and without media keepalive (the image's rtpengine; --help for options).
 bench-keepalive: deps image
 	$(ISOLATED) $(PY) -m bench.keepalive
+
+# rtpengine's CPU per call-second relaying and transcoding (PCMU <-> G.722, Opus; the image's rtpengine).
+bench-media: deps image
+	$(ISOLATED) $(PY) -m bench.media
 
 # What the second node of a pair costs: calls through node a with b following, and with b stopped.
 bench-pair: deps

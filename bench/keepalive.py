@@ -33,13 +33,15 @@ FIRST_PORT = 46000  # each call: carrier and gateway on FIRST_PORT + 4 * call (R
 PCMU_20MS = b"\xff" * 160
 
 
-def _ng_flags(kemi_flags: str) -> dict:
-    """sbclib.media's flag string as the rtpengine module sends it over ng."""
+def ng_flags(kemi_flags: str) -> dict:
+    """sbclib.media's flag string as the rtpengine module sends it over ng (codec-X=Y as codec: {X: [Y, ...]})."""
     out: dict = {"flags": []}
     for item in kemi_flags.split():
         key, _, value = item.partition("=")
         if key == "direction":
             out.setdefault("direction", []).append(value)
+        elif key.startswith("codec-"):
+            out.setdefault("codec", {}).setdefault(key.removeprefix("codec-"), []).append(value)
         elif key.startswith("replace-"):
             out.setdefault("replace", []).append(key.removeprefix("replace-"))
         elif value:
@@ -61,10 +63,10 @@ class Calls:
             self.gateway.append(gateway)
             base = {"call-id": call_id, "from-tag": "carrier"}
             offer = ng.command(*ng_at, {**base, "command": "offer", "sdp": sdp(CARRIER_IP, FIRST_PORT + 4 * i),
-                                        **_ng_flags(media.offer_flags("private", "public", keepalive))})
+                                        **ng_flags(media.offer_flags("private", "public", keepalive))})
             answer = ng.command(*ng_at, {**base, "command": "answer", "to-tag": "gateway",
                                          "sdp": sdp(GATEWAY_IP, FIRST_PORT + 4 * i),
-                                         **_ng_flags(media.answer_flags("public", keepalive))})
+                                         **ng_flags(media.answer_flags("public", keepalive))})
             if offer.get("result") != b"ok" or answer.get("result") != b"ok":
                 raise RuntimeError(f"rtpengine refused call {call_id}: {offer} {answer}")
             self.to_gateway_leg.append(media_address(offer["sdp"].decode()))
@@ -78,7 +80,7 @@ class Calls:
 
     def received(self) -> tuple[int, int]:
         """Packets waiting at (the carriers, the gateways); drained."""
-        return tuple(sum(_drain(s) for s in socks) for socks in (self.carrier, self.gateway))
+        return tuple(sum(drain(s) for s in socks) for socks in (self.carrier, self.gateway))
 
     def close(self) -> None:
         for call_id in self.ids:
@@ -87,7 +89,7 @@ class Calls:
             sock.close()
 
 
-def _drain(sock: socket.socket) -> int:
+def drain(sock: socket.socket) -> int:
     count = 0
     while True:
         try:
