@@ -275,3 +275,6 @@ ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `context_headers` VARCHAR(1024) DE
 -- The agent's X- headers on its 2xx and its BYE (disposition, summary id), name=value pairs.
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_headers` VARCHAR(1024) NULL
     COMMENT 'the gateway''s X- headers on its 2xx and BYE: name=value; ...';
+-- Ringing at once toward the carrier for a tenant's inbound calls (kemi/routes.py), while its agent starts.
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `early_ringing` TINYINT(1) DEFAULT 0 NOT NULL
+    COMMENT '1: the carrier gets 180 as soon as the call is relayed';

@@ -187,7 +187,9 @@ def to_public_gateway(svc, req: Request) -> None:
         rewriting.assert_identity(s, policy.uri_user(KSR.hdr.get("P-Asserted-Identity")) or "anonymous", "public")
     log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}" + (f" tenant={tenant.name}" if tenant else ""))
     KSR.rr.record_route()
-    attempts.attempt(svc, svc.to_gateway, req)
+    if attempts.attempt(svc, svc.to_gateway, req) and tenant is not None and tenant.early_ringing:
+        # The caller hears ringing while the agent's platform starts: callers hang up on silence.
+        KSR.tm.t_reply(180, "Ringing")
 
 
 # ---- outbound: AI gateway -> public socket -> private socket -> carrier -------------------------

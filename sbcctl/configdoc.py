@@ -28,7 +28,8 @@ TABLES = {
                            "media_timeout": "media_timeout", "media_keepalive": "media_keepalive",
                            "transfer": "transfer", "allowed_countries": "allowed_countries",
                            "allowed_prefixes": "allowed_prefixes", "denied_prefixes": "denied_prefixes",
-                           "number_types": "number_types", "context_headers": "context_headers"}, ("name",)),
+                           "number_types": "number_types", "context_headers": "context_headers",
+                           "early_ringing": "early_ringing"}, ("name",)),
     "dids": ("did_routing", {"did": "did", "group": "gateway_group", "uri": "gateway_uri", "tenant": "tenant",
                              "enabled": "enabled", "description": "description"}, ("did",)),
     "acl": ("address", {"id": "id", "group": "grp", "ip": "ip_addr", "mask": "mask", "port": "port", "tag": "tag",
@@ -57,7 +58,7 @@ def to_document(tables: dict[str, list[dict]], secrets: bool) -> dict:
             item = {name: row.get(column) for name, column in columns.items()}
             if section == "gateways":
                 item["enabled"] = not (int(row["flags"] or 0) & DISABLED)
-            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated"):
+            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing"):
                 if flag in item and not isinstance(item[flag], bool):
                     item[flag] = bool(item[flag])
             if not secrets:
@@ -215,6 +216,7 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
                      "max_minutes_24h": minutes, "callerid_policy": policy, "default_did": default_did or None,
                      "media_timeout": timeout, "media_keepalive": int(_get(item, w, "media_keepalive", bool, False)),
                      "transfer": transfer, **lists,
+                     "early_ringing": int(_get(item, w, "early_ringing", bool, False)),
                      # null as absent: a document of a version before the column
                      "context_headers": _checked(w, validate.context_list, _get(item, w, "context_headers", str, "")
                                                  if item.get("context_headers") is not None else "")})

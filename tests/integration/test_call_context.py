@@ -25,18 +25,23 @@ SENT = {  # what the carrier's INVITE carries besides the usual
 
 
 class AgentGateway(AnsweringPeer):
-    """Answers with what an agent platform says of the call (X-Summary-Id)."""
+    """Answers with what an agent platform says of the call (X-Summary-Id); `starting` s after the INVITE,
+    with a 180 just before its 200 (a platform whose agent takes that long to start)."""
 
-    def __init__(self):
+    def __init__(self, starting: float = 0.0):
         super().__init__(*GATEWAY, self._answer)
+        self.starting = starting
 
     def _answer(self, invite: Msg):
-        answer = reply(invite, 200, "OK", tag(), f"sip:agent@{GATEWAY[0]}:{GATEWAY[1]}", sdp(GATEWAY[0], 40900))
+        time.sleep(self.starting)
+        to_tag = tag()
+        ringing = reply(invite, 180, "Ringing", to_tag, f"sip:agent@{GATEWAY[0]}:{GATEWAY[1]}")
+        answer = reply(invite, 200, "OK", to_tag, f"sip:agent@{GATEWAY[0]}:{GATEWAY[1]}", sdp(GATEWAY[0], 40900))
         call_id = invite.header("call-id")
         routes = list(reversed(invite.all("record-route")))
         self.dialogs[call_id] = Dialog(call_id, answer.header("to"), invite.header("from"),
                                        uri_of(invite.header("contact") or ""), routes)
-        return [answer.set("X-Summary-Id", "sum-42").set("Server", "agent-platform/1.0")]
+        return [ringing, answer.set("X-Summary-Id", "sum-42").set("Server", "agent-platform/1.0")]
 
 
 @pytest.fixture
@@ -92,3 +97,43 @@ def test_the_agent_gets_the_context_its_tenant_allows_and_its_own_headers_are_re
     assert rows and rows[0]["agent_headers"] == "x-summary-id=sum-42; x-disposition=booked", rows
     shown = json.loads(sbcctl("--json", "cdr", "--limit", "5").stdout)
     assert any(r["call_id"] == call_id and r["agent_headers"] == rows[0]["agent_headers"] for r in shown)
+
+
+STARTING = 1.5  # s the agent's platform takes to ring
+
+
+@pytest.mark.parametrize("early", [False, True])
+def test_early_ringing_has_the_carrier_hear_180_at_once_while_the_agent_starts(quiet_sbc, sbcctl, early):
+    flag = "--early-ringing" if early else "--no-early-ringing"
+    assert sbcctl("tenant", "set", "acme", flag).returncode == 0
+    gateway = AgentGateway(starting=STARTING).start()
+    caller = Caller(CARRIER, ("127.0.1.1", 5060), ACME_DID, [])
+    call_id = f"ringing-{early}-{time.monotonic_ns()}@{CARRIER[0]}"
+    try:
+        uri = f"sip:{GATEWAY[0]}:{GATEWAY[1]}"
+        assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("A"), 15)
+        started, ringing, final = time.monotonic(), None, None
+        caller.send(caller.invite(call_id).render(), caller.sbc)
+        while final is None and time.monotonic() - started < 2 * STARTING + 3:
+            for data, _ in caller.drain():
+                msg = parse(data)
+                if msg is None or not msg.is_reply or msg.header("call-id") != call_id:
+                    continue
+                if 180 <= msg.status < 190 and ringing is None:
+                    ringing = time.monotonic() - started
+                elif msg.status >= 200 and (msg.header("cseq") or "").endswith("INVITE"):
+                    final = msg
+            time.sleep(0.002)
+        assert final is not None and final.status == 200, final
+        caller.ack_and_maybe_bye(final, keep_dialog=False)  # ACK, then BYE
+        assert wait_until(lambda: caller.pump() or caller.codes[200] >= 1, 5)
+    finally:
+        caller.close()
+        gateway.stop()
+        sbcctl("tenant", "set", "acme", "--no-early-ringing")
+    print(f"\nearly ringing {'on' if early else 'off'}, the agent's platform ringing after {STARTING} s: "
+          f"the carrier's first 18x after {ringing * 1000:.0f} ms")
+    if early:
+        assert ringing < 0.5  # the SBC's own 180: no wait for the platform
+    else:
+        assert ringing >= STARTING - 0.05

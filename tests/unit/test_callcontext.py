@@ -103,3 +103,19 @@ def test_a_gateways_bye_adds_its_disposition(ksr):
     ksr.returns["hdr.get"] = {"x-disposition": "booked", "x-summary-id": "s-2"}.get
     make_routes().ksr_request_route(None)
     assert ksr.dlg_vars[records.AGENT_HEADERS] == "x-summary-id=s-2; x-disposition=booked"
+
+
+@pytest.mark.parametrize("early,relayed,rings", [(True, 1, True), (False, 1, False), (True, -1, False)])
+def test_a_tenant_with_early_ringing_has_the_carrier_hear_180_once_the_call_is_relayed(ksr, monkeypatch, early,
+                                                                                      relayed, rings):
+    acme = dataclasses.replace(test_routes.TENANTS["acme"], early_ringing=early)
+    monkeypatch.setitem(test_routes.TENANTS, "acme", acme)
+    request(ksr, ruser="4155550201", duri="sip:127.0.3.21:5060")
+    ksr.returns["tm.t_relay"] = relayed
+    ksr.returns["dispatcher.ds_next_dst"] = -1
+    ksr.returns["dispatcher.ds_select_dst"] = lambda group, alg: 1 if group == 21 else -1
+    make_routes().ksr_request_route(None)
+    replies = ksr.called("tm.t_reply")
+    assert replies == ([(180, "Ringing")] if rings else [])
+    if rings:
+        assert ksr.actions().index(("tm.t_reply", (180, "Ringing"))) > ksr.actions().index(("tm.t_relay", ()))
