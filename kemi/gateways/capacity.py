@@ -10,14 +10,13 @@ import time
 
 import KSR
 
+from kemi.telemetry import metrics
 from kemi.topology.hiding import log
 from sbclib import capacity
 
 PROFILE = "gateway_calls"
 TABLE = "gwload"
-SKIPPED = "sbc_gateway_skipped_total"  # {gateway, reason}: held|calls|cps
-CALLS_GAUGE = "sbc_gateway_calls"  # {gateway}: rows with max_calls, at scrape time
-CAP_GAUGE = "sbc_gateway_max_calls"
+SKIPPED, CALLS_GAUGE, CAP_GAUGE = metrics.GATEWAY_SKIPPED, metrics.GATEWAY_CALLS, metrics.GATEWAY_MAX_CALLS
 COUNTED_AVP = "$avp(sbc_gw_counted)"  # the row this transaction's current attempt counts against
 
 

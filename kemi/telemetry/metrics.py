@@ -43,6 +43,10 @@ ADMISSION = "sbc_outbound_admission_total"
 # {scope, limit}: calls refused by a limit: tenant|outbound x cps|calls|duration (duration: ended calls)
 LIMITED = "sbc_limited_total"
 ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction's profile
+GATEWAY_SKIPPED = "sbc_gateway_skipped_total"  # {gateway, reason}: held|calls|cps (kemi/gateways/capacity.py)
+GATEWAY_CALLS = "sbc_gateway_calls"  # gauge {gateway}: a capped row's calls now, at scrape time
+GATEWAY_MAX_CALLS = "sbc_gateway_max_calls"  # gauge {gateway}: its max_calls
+CODEC_MISMATCH = "sbc_codec_mismatch_total"  # {side}: offers not sent to a peer that takes none of their codecs
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
 NONE = "none"  # label value when a call has no tenant or never reached a group

@@ -8,11 +8,12 @@ from __future__ import annotations
 import KSR
 
 from kemi.state import dlgvar
+from kemi.telemetry import metrics
 from kemi.topology.hiding import log
 from sbclib import codecs
 
 GATEWAY_CODECS_VAR = "gateway_codecs"  # dialog variable: the gateway row's policy (Policy.encode)
-MISMATCH = "sbc_codec_mismatch_total"  # {side}: offers kept from a peer that takes none of their codecs
+MISMATCH = metrics.CODEC_MISMATCH
 
 
 def for_attempt(svc, dst: str, attrs: object) -> codecs.Policy:
