@@ -188,7 +188,7 @@ def tenant_set(name: str = typer.Argument(...), group: int = _GROUP, allow_backu
     next call (no restart)."""
     options = {k: v for k, v in locals().items() if k != "name"}
     options["callerid_policy"] = options.pop("callerid_policy_")
-    if all(v is None or v is False for v in options.values()):
+    if all(v is None for k, v in options.items() if k != "default_timeout") and not default_timeout:
         fail(2, "set: give at least one of --" + ", --".join(k.replace("_", "-") for k in _SETTABLE))
     db = store()
     current = db.rows("SELECT callerid_policy, default_did FROM tenant WHERE name = %s", name)

@@ -32,6 +32,12 @@ class AgentGateway(AnsweringPeer):
         super().__init__(*GATEWAY, self._answer)
         self.starting = starting
 
+    def _handle(self, msg: Msg, addr) -> None:
+        if msg.method == "INVITE" and ";tag=" not in (msg.header("to") or ""):
+            trying = reply(msg, 100, "Trying", "unused").set("To", msg.header("to") or "")  # no tag: RFC 3261 8.2.6.2
+            self.send(trying.render(), addr)  # at once, as platforms do
+        super()._handle(msg, addr)
+
     def _answer(self, invite: Msg):
         time.sleep(self.starting)
         to_tag = tag()
@@ -105,7 +111,8 @@ STARTING = 1.5  # s the agent's platform takes to ring
 @pytest.mark.parametrize("early", [False, True])
 def test_early_ringing_has_the_carrier_hear_180_at_once_while_the_agent_starts(quiet_sbc, sbcctl, early):
     flag = "--early-ringing" if early else "--no-early-ringing"
-    assert sbcctl("tenant", "set", "acme", flag).returncode == 0
+    done = sbcctl("tenant", "set", "acme", flag)
+    assert done.returncode == 0, done.stderr
     gateway = AgentGateway(starting=STARTING).start()
     caller = Caller(CARRIER, ("127.0.1.1", 5060), ACME_DID, [])
     call_id = f"ringing-{early}-{time.monotonic_ns()}@{CARRIER[0]}"
