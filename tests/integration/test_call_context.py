@@ -36,18 +36,23 @@ class AgentGateway(AnsweringPeer):
         if msg.method == "INVITE" and ";tag=" not in (msg.header("to") or ""):
             trying = reply(msg, 100, "Trying", "unused").set("To", msg.header("to") or "")  # no tag: RFC 3261 8.2.6.2
             self.send(trying.render(), addr)  # at once, as platforms do
+            self.caller_addr = addr
         super()._handle(msg, addr)
 
     def _answer(self, invite: Msg):
-        time.sleep(self.starting)
         to_tag = tag()
         ringing = reply(invite, 180, "Ringing", to_tag, f"sip:agent@{GATEWAY[0]}:{GATEWAY[1]}")
         answer = reply(invite, 200, "OK", to_tag, f"sip:agent@{GATEWAY[0]}:{GATEWAY[1]}", sdp(GATEWAY[0], 40900))
+        if self.starting:  # it rings once started, and answers a moment later (a 180 and a 200 sent together
+            time.sleep(self.starting)  # may be relayed in either order: two SBC processes)
+            self.send(ringing.render(), self.caller_addr)
+            time.sleep(0.3)
+            ringing = None
         call_id = invite.header("call-id")
         routes = list(reversed(invite.all("record-route")))
         self.dialogs[call_id] = Dialog(call_id, answer.header("to"), invite.header("from"),
                                        uri_of(invite.header("contact") or ""), routes)
-        return [ringing, answer.set("X-Summary-Id", "sum-42").set("Server", "agent-platform/1.0")]
+        return [m for m in (ringing, answer.set("X-Summary-Id", "sum-42").set("Server", "agent-platform/1.0")) if m]
 
 
 @pytest.fixture
