@@ -14,41 +14,19 @@ its own network namespace (the make target does that): all traffic stays on loop
 
 from __future__ import annotations
 
-import argparse
-import os
 import socket
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench import probe, runtime
-from sbclib import media, ng, settings
+from bench import probe, rtpbench
+from sbclib import media, ng
 from testkit.rtp import media_address
 from testkit.sipua import sdp
 
 CARRIER_IP, GATEWAY_IP = "127.0.4.30", "127.0.3.30"
 FIRST_PORT = 46000  # each call: carrier and gateway on FIRST_PORT + 4 * call (RTCP one above: never read)
 PCMU_20MS = b"\xff" * 160
-
-
-def ng_flags(kemi_flags: str) -> dict:
-    """sbclib.media's flag string as the rtpengine module sends it over ng (codec-X=Y as codec: {X: [Y, ...]})."""
-    out: dict = {"flags": []}
-    for item in kemi_flags.split():
-        key, _, value = item.partition("=")
-        if key == "direction":
-            out.setdefault("direction", []).append(value)
-        elif key.startswith("codec-"):
-            out.setdefault("codec", {}).setdefault(key.removeprefix("codec-"), []).append(value)
-        elif key.startswith("replace-"):
-            out.setdefault("replace", []).append(key.removeprefix("replace-"))
-        elif value:
-            out[key] = value
-        else:
-            out["flags"].append(key)
-    return out
 
 
 class Calls:
@@ -63,10 +41,10 @@ class Calls:
             self.gateway.append(gateway)
             base = {"call-id": call_id, "from-tag": "carrier"}
             offer = ng.command(*ng_at, {**base, "command": "offer", "sdp": sdp(CARRIER_IP, FIRST_PORT + 4 * i),
-                                        **ng_flags(media.offer_flags("private", "public", keepalive))})
+                                        **rtpbench.ng_flags(media.offer_flags("private", "public", keepalive))})
             answer = ng.command(*ng_at, {**base, "command": "answer", "to-tag": "gateway",
                                          "sdp": sdp(GATEWAY_IP, FIRST_PORT + 4 * i),
-                                         **ng_flags(media.answer_flags("public", keepalive))})
+                                         **rtpbench.ng_flags(media.answer_flags("public", keepalive))})
             if offer.get("result") != b"ok" or answer.get("result") != b"ok":
                 raise RuntimeError(f"rtpengine refused call {call_id}: {offer} {answer}")
             self.to_gateway_leg.append(media_address(offer["sdp"].decode()))
@@ -80,23 +58,13 @@ class Calls:
 
     def received(self) -> tuple[int, int]:
         """Packets waiting at (the carriers, the gateways); drained."""
-        return tuple(sum(drain(s) for s in socks) for socks in (self.carrier, self.gateway))
+        return tuple(sum(rtpbench.drain(s) for s in socks) for socks in (self.carrier, self.gateway))
 
     def close(self) -> None:
         for call_id in self.ids:
             ng.command(*self.ng_at, {"command": "delete", "call-id": call_id})
         for sock in self.carrier + self.gateway:
             sock.close()
-
-
-def drain(sock: socket.socket) -> int:
-    count = 0
-    while True:
-        try:
-            sock.recv(2048)
-        except BlockingIOError:
-            return count
-        count += 1
 
 
 def _gateways_talk(calls: Calls, stop: threading.Event) -> None:
@@ -133,39 +101,12 @@ def run(ng_at: tuple[str, int], name: str, count: int, seconds: float) -> dict:
         if talking:
             sender.join()
         calls.close()
-    return {"run": name, "calls": count, "rtpengine_cpu_pct": round(cpu_ms / elapsed / 10, 1),
-            "cpu_ms_per_call_s": round(cpu_ms / elapsed / count, 3),
-            "carrier_pps_per_call": round(got[0] / elapsed / count, 1),
-            "gateway_pps_per_call": round(got[1] / elapsed / count, 1)}
+    return rtpbench.row(name, count, cpu_ms, elapsed, *got)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=50)
-    parser.add_argument("--seconds", type=float, default=10)
-    args = parser.parse_args()
-    if not 1 <= args.calls <= 500:
-        parser.error("--calls: 1..500")
-    work = Path(tempfile.mkdtemp(prefix="sbc-bench-keepalive-"))
-    s = settings.load({**os.environ, "RTPENGINE_NG_PORT": "22240", "RTP_PORT_MIN": "44000", "RTP_PORT_MAX": "45999"})
-    engine = runtime.start_engine()
-    try:
-        rtpengine = runtime.ImageRtpEngine(s, work / "rtpengine", True)
-        rtpengine.run_dir.mkdir(parents=True)
-        rtpengine.start()
-        try:
-            rows = [run((s.rtpengine_ng_ip, s.rtpengine_ng_port), name, args.calls, args.seconds)
-                    for name in ("forward", "keepalive", "forward-quiet", "keepalive-quiet")]
-        finally:
-            rtpengine.stop()
-    finally:
-        engine.stop()
-    print(f"image rtpengine, {args.calls} calls, {args.seconds:g} s per run, 2 cores")
-    print(f"{'run':<16} {'rtpengine CPU %':>16} {'CPU ms/call-s':>14} {'to carrier pps':>15} {'to gateway pps':>15}")
-    for r in rows:
-        print(f"{r['run']:<16} {r['rtpengine_cpu_pct']:>16} {r['cpu_ms_per_call_s']:>14} "
-              f"{r['carrier_pps_per_call']:>15} {r['gateway_pps_per_call']:>15}")
-    return 0
+    return rtpbench.on_image_rtpengine(__doc__, 22240, 50, ("forward", "keepalive", "forward-quiet", "keepalive-quiet"),
+                                       run)
 
 
 if __name__ == "__main__":

@@ -15,18 +15,13 @@ Runs in its own network namespace (the make target does that): all traffic stays
 
 from __future__ import annotations
 
-import argparse
-import os
 import socket
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-from bench import probe, runtime
-from bench.keepalive import drain, ng_flags
-from sbclib import codecs, media, ng, settings
+from bench import probe, rtpbench
+from sbclib import codecs, media, ng
 from testkit.rtp import media_address, tone
 from testkit.sipua import sdp
 
@@ -55,11 +50,11 @@ class Calls:
             self.gateway.append(_bind(GATEWAY_IP, port))
             base = {"call-id": call_id, "from-tag": "carrier"}
             offer = ng.command(*ng_at, {**base, "command": "offer", "sdp": sdp(CARRIER_IP, port),
-                                        **ng_flags(media.offer_flags("private", "public", codecs=flags))})
+                                        **rtpbench.ng_flags(media.offer_flags("private", "public", codecs=flags))})
             offered = offer.get("sdp", b"").decode()
             answer = ng.command(*ng_at, {**base, "command": "answer", "to-tag": "gateway",
                                          "sdp": _answer_sdp(GATEWAY_IP, port, offered),
-                                         **ng_flags(media.answer_flags("public"))})
+                                         **rtpbench.ng_flags(media.answer_flags("public"))})
             if offer.get("result") != b"ok" or answer.get("result") != b"ok":
                 raise RuntimeError(f"rtpengine refused call {call_id}: {offer} {answer}")
             self.carrier_leg.append(media_address(answer["sdp"].decode()))
@@ -93,7 +88,7 @@ def _talk(calls: Calls, stop: threading.Event, counts: list[int]) -> None:
                     break
                 counts[1] += 1
                 sock.sendto(data, source)  # back to rtpengine's gateway-leg port, in the gateway's codec
-        counts[0] += sum(drain(s) for s in calls.carrier)
+        counts[0] += sum(rtpbench.drain(s) for s in calls.carrier)
         seq += 1
         time.sleep(max(0.0, start + seq * 0.02 - time.monotonic()))
 
@@ -116,38 +111,11 @@ def run(ng_at: tuple[str, int], name: str, count: int, seconds: float) -> dict:
         stop.set()
         talker.join()
         calls.close()
-    return {"run": name, "calls": count, "rtpengine_cpu_pct": round(cpu_ms / elapsed / 10, 1),
-            "cpu_ms_per_call_s": round(cpu_ms / elapsed / count, 3),
-            "carrier_pps_per_call": round(got[0] / elapsed / count, 1),
-            "gateway_pps_per_call": round(got[1] / elapsed / count, 1)}
+    return rtpbench.row(name, count, cpu_ms, elapsed, *got)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=30)
-    parser.add_argument("--seconds", type=float, default=10)
-    args = parser.parse_args()
-    if not 1 <= args.calls <= 500:
-        parser.error("--calls: 1..500")
-    work = Path(tempfile.mkdtemp(prefix="sbc-bench-media-"))
-    s = settings.load({**os.environ, "RTPENGINE_NG_PORT": "22241", "RTP_PORT_MIN": "44000", "RTP_PORT_MAX": "45999"})
-    engine = runtime.start_engine()
-    try:
-        rtpengine = runtime.ImageRtpEngine(s, work / "rtpengine", True)
-        rtpengine.run_dir.mkdir(parents=True)
-        rtpengine.start()
-        try:
-            rows = [run((s.rtpengine_ng_ip, s.rtpengine_ng_port), name, args.calls, args.seconds) for name in POLICIES]
-        finally:
-            rtpengine.stop()
-    finally:
-        engine.stop()
-    print(f"image rtpengine, {args.calls} calls, {args.seconds:g} s per run, 2 cores")
-    print(f"{'run':<8} {'rtpengine CPU %':>16} {'CPU ms/call-s':>14} {'to carrier pps':>15} {'to gateway pps':>15}")
-    for r in rows:
-        print(f"{r['run']:<8} {r['rtpengine_cpu_pct']:>16} {r['cpu_ms_per_call_s']:>14} "
-              f"{r['carrier_pps_per_call']:>15} {r['gateway_pps_per_call']:>15}")
-    return 0
+    return rtpbench.on_image_rtpengine(__doc__, 22241, 30, tuple(POLICIES), run)
 
 
 if __name__ == "__main__":
