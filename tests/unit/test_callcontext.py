@@ -15,12 +15,12 @@ from tests.unit import test_routes
 from tests.unit.test_routes import make_routes, request
 
 CARRIER_HEADERS = {
-    "diversion": '"Front desk" <sip:+14155550100@10.20.0.5;user=phone>;reason=unconditional;counter=1',
-    "history-info": ("<sip:+14155550100@10.20.0.5?Reason=SIP%3Bcause%3D302>;index=1,"
-                     "<sip:+14155550199@10.20.0.6>;index=1.1"),
+    "diversion": '"Front desk" <sip:+14155550100@127.0.4.9;user=phone>;reason=unconditional;counter=1',
+    "history-info": ("<sip:+14155550100@127.0.4.9?Reason=SIP%3Bcause%3D302>;index=1,"
+                     "<sip:+14155550199@127.0.4.8>;index=1.1"),
     "user-to-user": "3031323334;encoding=hex;purpose=isdn-uui",
     "x-carrier-ref": "ref-88123",
-    "x-leaky": "trunk 10.20.0.5",
+    "x-leaky": "trunk 127.0.4.9",
     "x-mail": "ops@carrier.example",
 }
 
