@@ -43,6 +43,7 @@ PRIVATE_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (CARRIER[0], SE
 PUBLIC_SIDE = re.compile("|".join(re.escape(a) + r"\b" for a in (GATEWAY[0], SERVICE["public"], *NODES.values())))
 
 CALLS = 4
+KDMQ_RETRANSMITTED = 5.5  # s: tm's fr_timer (kamailio.cfg) for the KDMQ a stopped node misses, and a margin
 
 
 @pytest.fixture(scope="module")
@@ -496,6 +497,11 @@ def test_a_node_joins_and_the_other_leaves_without_restarting_either(pair, parti
         parties.place(call_id)
         carrier_end.start(media_address(answered(caller, call_id)))
         gateway_end.start(media_address(next(iter(gateway.invites.values())).body))
+        # b still counts a stopped node in its bus for a while and sends it the call's state changes, which tm
+        # retransmits for fr_timer: a node starting inside that window gets the old ones after the sync
+        # (Kamailio 6.0: "Ignoring backwards state change", then "Unable to insert dlg timer", and the dialog
+        # is lost there: seen as a BYE answered 481). A node that joins is one that was away longer.
+        time.sleep(KDMQ_RETRANSMITTED)
 
         started = time.monotonic()
         a.start()
