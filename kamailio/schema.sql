@@ -278,3 +278,27 @@ ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_headers` VARCHAR(1024) NUL
 -- Ringing at once toward the carrier for a tenant's inbound calls (kemi/routes.py), while its agent starts.
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `early_ringing` TINYINT(1) DEFAULT 0 NOT NULL
     COMMENT '1: the carrier gets 180 as soon as the call is relayed';
+-- The SBC's own registrations with providers and carriers that want one (sbcctl registration), Kamailio's
+-- uac table as the module reads it (version 5): l_uuid is the registration's name and its Contact's user,
+-- socket and contact_addr the side it registers from (never the other side's address). With a realm only
+-- the HA1 is kept, as for peer_credential.
+CREATE TABLE IF NOT EXISTS `uacreg` (
+    `id` INT(10) UNSIGNED AUTO_INCREMENT PRIMARY KEY NOT NULL,
+    `l_uuid` VARCHAR(64) DEFAULT '' NOT NULL,
+    `l_username` VARCHAR(64) DEFAULT '' NOT NULL,
+    `l_domain` VARCHAR(64) DEFAULT '' NOT NULL,
+    `r_username` VARCHAR(64) DEFAULT '' NOT NULL,
+    `r_domain` VARCHAR(64) DEFAULT '' NOT NULL,
+    `realm` VARCHAR(64) DEFAULT '' NOT NULL,
+    `auth_username` VARCHAR(64) DEFAULT '' NOT NULL,
+    `auth_password` VARCHAR(64) DEFAULT '' NOT NULL,
+    `auth_ha1` VARCHAR(128) DEFAULT '' NOT NULL,
+    `auth_proxy` VARCHAR(255) DEFAULT '' NOT NULL,
+    `expires` INT DEFAULT 0 NOT NULL,
+    `flags` INT DEFAULT 0 NOT NULL,
+    `reg_delay` INT DEFAULT 0 NOT NULL,
+    `contact_addr` VARCHAR(255) DEFAULT '' NOT NULL,
+    `socket` VARCHAR(128) DEFAULT '' NOT NULL,
+    CONSTRAINT l_uuid_idx UNIQUE (`l_uuid`)
+);
+INSERT IGNORE INTO version (table_name, table_version) VALUES ('uacreg', 5);

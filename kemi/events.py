@@ -8,7 +8,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from kemi.gateways import capacity, gwprobe
 from kemi.state import cluster, deadmedia, dlgvar
-from kemi.telemetry import metrics, records
+from kemi.telemetry import metrics, records, registrations
 from kemi.topology.hiding import CALLEE_CALLID, crashed, log, printable
 from sbclib.didcache import DidSourceError
 
@@ -112,6 +112,7 @@ def xhttp_event(svc, event: str) -> int:
         if KSR.xhttp_prom.check_uri() > 0:
             metrics.refresh_gauges()
             capacity.refresh_gauges()
+            registrations.refresh_gauges()
             KSR.xhttp_prom.dispatch()
         else:
             KSR.xhttp.xhttp_reply(404, "Not Found", "text/plain", "metrics are at /metrics\n")

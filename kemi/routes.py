@@ -132,7 +132,7 @@ def from_telecom(svc, req: Request) -> None:
 
 def to_public_gateway(svc, req: Request) -> None:
     s = svc.settings
-    dialed = KSR.kx.get_ruser()
+    dialed = dialed_user()
     did = e164.normalise(e164.subscriber(dialed), s.default_region, s.tech_prefixes)
     if did is None:
         log(KSR.notice, f"inbound to unusable number {dialed!r}")
@@ -202,7 +202,7 @@ def from_public_gateway(svc, req: Request) -> None:
 
 def to_telecom(svc, req: Request) -> None:
     s = svc.settings
-    dialed = KSR.kx.get_ruser()
+    dialed = dialed_user()
     tag = KSR.pv.get(PEER_TAG_AVP)
     if not tag:  # an account bound to no tenant: identified, but nobody's calls
         log(KSR.notice, f"outbound from {req.src}: caller bound to no tenant")
@@ -245,6 +245,15 @@ def to_telecom(svc, req: Request) -> None:
     log(KSR.info, f"outbound {dialed} -> {KSR.kx.get_ruri()} from {presented} tenant={tenant.name}")
     KSR.rr.record_route()
     attempts.attempt(svc, svc.to_carrier, req)
+
+
+def dialed_user() -> str:
+    """Whom the call is for: its Request-URI's user; its To's when it was sent to one of the SBC's own registered
+    Contacts, whose user is the registration's name (sbcctl registration: never a number)."""
+    user = KSR.kx.get_ruser() or ""
+    if user[:1].isalpha() and KSR.uac.uac_reg_status(user) != -1:
+        return KSR.kx.get_tuser() or ""
+    return user
 
 
 def calling_number(settings) -> str | None:

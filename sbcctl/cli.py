@@ -300,6 +300,7 @@ from sbcctl.acl import acl_app  # noqa: E402
 from sbcctl.apitokens import audit, token_app  # noqa: E402
 from sbcctl.dids import did_app  # noqa: E402
 from sbcctl.gateways import gateway_app  # noqa: E402
+from sbcctl.registrations import registration_app  # noqa: E402
 from sbcctl.tenants import tenant_app  # noqa: E402
 
 app.add_typer(gateway_app, name="gateway")
@@ -308,6 +309,7 @@ app.add_typer(token_app, name="token")
 app.command("audit")(audit)
 app.add_typer(did_app, name="did")
 app.add_typer(tenant_app, name="tenant")
+app.add_typer(registration_app, name="registration")
 
 if __name__ == "__main__":
     sys.exit(app(args=json_anywhere(sys.argv[1:])))

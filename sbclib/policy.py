@@ -202,6 +202,12 @@ def _transport(uri: str, params: str) -> str:
     return found or ("tls" if uri.lower().startswith("sips:") else "udp")
 
 
+def uri_host(uri: str) -> str | None:
+    """The host a SIP URI names (lowercase), if it is one."""
+    m = _SIP_URI.match(uri) if isinstance(uri, str) else None
+    return m["host"].lower() if m else None
+
+
 def named_port(uri: str) -> int | None:
     """The port a SIP URI names, if it names one."""
     m = _SIP_URI.match(uri) if isinstance(uri, str) else None

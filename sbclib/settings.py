@@ -55,6 +55,7 @@ DEFAULTS: dict[str, str] = {
     "GATEWAY_NO_REPLY_MS": "2000",
     "GATEWAY_NO_ANSWER_MS": "30000",
     "GATEWAY_RETRY_AFTER_MAX": "300",
+    "REGISTRATION_RETRY": "60",
     "CARRIER_CODECS": "",
     "CARRIER_TRANSCODE": "0",
     "CARRIER_NO_REPLY_MS": "3000",
@@ -142,6 +143,7 @@ class Settings:
     gateway_no_reply_ms: int
     gateway_no_answer_ms: int
     gateway_retry_after_max: int  # s: the longest a peer's 429/503 Retry-After takes it out of its set
+    registration_retry: int  # s before a refused or unanswered registration of the SBC's own is tried again
     carrier_codecs: tuple[str, ...]  # what offers toward the carriers may carry (sbclib.codecs); () = as offered
     carrier_transcode: bool  # rtpengine transcodes toward the carriers what they do not take
     carrier_no_reply_ms: int
@@ -244,6 +246,9 @@ class Settings:
             "GATEWAY_DNS_INTERVAL": str(self.gateway_dns_interval),
             "GATEWAY_TARGET_HOLD": str(hold),  # a down target stays blocklisted
             "PROBE_FROM": PROBE_FROM,
+            # the SBC's own registrations (sbcctl registration): each row names its side; this is uac's default
+            "REGISTRATION_CONTACT": f"{self.public_ip}:{self.public_port}",
+            "REGISTRATION_RETRY": str(self.registration_retry),
             # the names probed target by target (kemi/gateways/gwprobe.py), renewed every round: one no longer probed
             # goes back to dispatcher's probes within 3 rounds, even after a hot reload forgot it
             "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={hold};",
@@ -329,6 +334,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_no_reply_ms=fields.whole("GATEWAY_NO_REPLY_MS", get("GATEWAY_NO_REPLY_MS"), 100, 60_000),
         gateway_no_answer_ms=fields.whole("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
         gateway_retry_after_max=fields.whole("GATEWAY_RETRY_AFTER_MAX", get("GATEWAY_RETRY_AFTER_MAX"), 0, 86400),
+        registration_retry=fields.whole("REGISTRATION_RETRY", get("REGISTRATION_RETRY"), 5, 3600),
         carrier_codecs=fields.codec_list("CARRIER_CODECS", get("CARRIER_CODECS")),
         carrier_transcode=bool(fields.whole("CARRIER_TRANSCODE", get("CARRIER_TRANSCODE"), 0, 1)),
         carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 CONFIG_TABLES = ("version", "dispatcher", "address", "did_routing", "tenant", "gateway_account",
-                 "peer_credential")
+                 "peer_credential", "uacreg")
 EMPTY_TABLES = ("dialog", "dialog_vars", "topos_dialog")  # the dialog module and (6.0) htable read them at start
 CHECKSUM_FILE = ".checksum"
 _ESCAPES = {"\\": "\\\\", ":": "\\:", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\0": "\\0"}

@@ -46,6 +46,7 @@ ACTIVE_CALLS = "sbc_active_calls"  # gauge {direction}: dialogs in the direction
 GATEWAY_SKIPPED = "sbc_gateway_skipped_total"  # {gateway, reason}: held|calls|cps (kemi/gateways/capacity.py)
 GATEWAY_CALLS = "sbc_gateway_calls"  # gauge {gateway}: a capped row's calls now, at scrape time
 GATEWAY_MAX_CALLS = "sbc_gateway_max_calls"  # gauge {gateway}: its max_calls
+REGISTRATION_UP = "sbc_registration_up"  # gauge {registration}: the SBC's own registration holds (1) or not
 CODEC_MISMATCH = "sbc_codec_mismatch_total"  # {side}: offers not sent to a peer that takes none of their codecs
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")

@@ -101,6 +101,7 @@ def request(ksr, method="INVITE", side="private", src=CARRIER_IP, ruser="4155550
         "tmx.t_precheck_trans": -1, "tmx.t_is_failure_route": -1, "tm.t_check_trans": -1,
         "htable.sht_get": None, "pike.pike_check_req": 1, "dialog.is_known_dlg": 1, "hdr.is_present": -1,
         "ndb_redis.redis_cmd": 0, "kx.get_duri": duri, "pv.geti": 0, "htable.sht_inc": 1,
+        "uac.uac_reg_status": -1, "kx.get_tuser": "4155550101",
         "permissions.allow_source_address": lambda grp: 1 if grp in acl else -1,
         # A member without ;transport= matches only when port and protocol are ignored (mode 3).
         "dispatcher.ds_is_from_list_mode": lambda grp, mode: 1 if ds_gateway and mode == 3 else -1,
@@ -1227,3 +1228,42 @@ def test_an_in_dialog_request_from_the_dialogs_peer_is_relayed(ksr, side, src, a
     ksr.returns["htable.sht_get"] = lambda table, key: gwdns if table == "gwdns" else None
     make_routes().ksr_request_route(None)
     assert ksr.called("rr.loose_route") == [()] and ksr.called("tm.t_relay") == [()]
+
+
+# ---- calls sent to one of the SBC's own registered Contacts (sbcctl registration) ---------------
+
+def test_inbound_to_a_registered_contact_is_routed_by_its_to_number(ksr):
+    request(ksr, ruser="trunk-1", rhost="127.0.3.1")
+    ksr.returns.update({"uac.uac_reg_status": 1, "kx.get_tuser": "4155550101"})
+    make_routes().ksr_request_route(None)
+    assert ksr.called("uac.uac_reg_status") == [("trunk-1",)]
+    assert ("seturi", ("sip:+14155550101@127.0.3.1:5060",)) in ksr.actions()
+    assert ksr.called("tm.t_relay") == [()]
+
+
+@pytest.mark.parametrize("status", [-2, -3, -99])  # registering, disabled, not registered: still its Contact
+def test_a_registration_in_any_state_names_its_contact(ksr, status):
+    request(ksr, ruser="trunk-1", rhost="127.0.3.1")
+    ksr.returns.update({"uac.uac_reg_status": status, "kx.get_tuser": "4155550101"})
+    make_routes().ksr_request_route(None)
+    assert ksr.called("tm.t_relay") == [()]
+
+
+@pytest.mark.parametrize("ruser", ["4155550101", "+14155550101"])
+def test_a_number_is_never_looked_up_as_a_registration(ksr, ruser):
+    request(ksr, ruser=ruser, rhost="127.0.3.1")
+    make_routes().ksr_request_route(None)
+    assert ksr.called("uac.uac_reg_status") == []
+
+
+def test_a_name_that_is_no_registration_is_not_replaced_by_the_to(ksr):
+    request(ksr, ruser="trunk-1")
+    make_routes().ksr_request_route(None)
+    assert ksr.replies() == [(484, "Address Incomplete")]
+
+
+def test_outbound_to_a_registered_contact_is_routed_by_its_to_number(ksr):
+    outbound(ksr)
+    ksr.returns.update({"kx.get_ruser": "lk-trunk", "uac.uac_reg_status": 1, "kx.get_tuser": "+12125550100"})
+    make_routes().ksr_request_route(None)
+    assert ("seturi", ("sip:+12125550100@127.0.4.1:5060",)) in ksr.actions()
