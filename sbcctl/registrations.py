@@ -1,6 +1,6 @@
 """sbcctl registration: the SBC's own registrations with providers and carriers that want one (Kamailio's uac
-module, table uacreg): added, changed, disabled, enabled, removed, and listed with what the registrar last
-said. Secrets as for peer credentials: with a realm only the HA1 is kept; neither is ever shown."""
+module, table uacreg): added, disabled, enabled, removed, and listed with what the registrar last said.
+Secrets as for peer credentials: with a realm only the HA1 is kept; neither is ever shown."""
 
 from __future__ import annotations
 
@@ -8,50 +8,14 @@ import typer
 
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, show, state, store
-from sbcctl.validate import InputError
-from sbclib import policy, registrations, rpc
+from sbclib import registrations, rpc
 
 registration_app = typer.Typer(help="the SBC's own registrations with providers and carriers (uac)",
                                no_args_is_help=True)
 
-_COLUMNS = ("l_uuid AS name, auth_proxy AS registrar, r_username AS username, r_domain AS domain, "
-            "auth_username, realm, IF(auth_ha1 <> '', 'ha1 ********', 'password ********') AS secret, expires, "
+_COLUMNS = ("l_uuid AS name, auth_proxy AS registrar, r_username AS username, r_domain AS domain, auth_username, "
+            "realm, IF(auth_ha1 <> '', 'ha1 ********', 'password ********') AS secret, expires, l_domain AS side, "
             "socket, IF(flags & 1, 'no', 'yes') AS enabled")
-
-
-def _name(value: str) -> str:
-    if not registrations.NAME.fullmatch(value):
-        raise InputError("name", "a letter, then up to 63 letters, digits, '_', '.' or '-' (the Contact's user)")
-    return value
-
-
-def _expires(value: int) -> int:
-    low, high = registrations.EXPIRES
-    if not low <= value <= high:
-        raise InputError("expires", f"{value} is outside {low}..{high}")
-    return value
-
-
-def _domain(value: str) -> str:
-    """host[:port], as a Request-URI names a registrar's domain."""
-    host, _, port = value.partition(":")
-    if port and not (port.isdigit() and 1 <= int(port) <= 65535):
-        raise InputError("domain", f"port {port!r} is not 1..65535")
-    return validate.host(host, "domain") + (f":{port}" if port else "")
-
-
-def _side(registrar: str, carrier: bool) -> registrations.Side:
-    """The socket a registration leaves by: a carrier's the private side's, a provider's the public side's."""
-    s, transport = state["settings"], policy.transport(registrar)
-    if carrier:
-        if transport == "tls":
-            raise InputError("registrar", "a carrier is reached over UDP or TCP")
-        return registrations.side(transport, s.private_ip, s.private_port)
-    if transport == "tls":
-        if not s.tls:
-            raise InputError("registrar", "TLS needs TLS_CERT/TLS_KEY set in .env")
-        return registrations.side("tls", s.public_ip, s.tls_port)
-    return registrations.side(transport, s.public_ip, s.public_port)
 
 
 def _rpc(method: str, *params):
@@ -91,25 +55,15 @@ def registration_add(name: str = typer.Argument(..., help="the registration's na
                                                   help="a carrier: registers from the private side")):
     """The SBC registers NAME with REGISTRAR at once, then before each expiry; a refusal is retried after
     REGISTRATION_RETRY s. Calls sent to its Contact are routed by their To."""
-    name, registrar, username, auth_username, realm, password, expires, side = checked(
-        lambda: _name(name), lambda: validate.sip_uri(registrar, "registrar"),
-        lambda: validate.digest_token(username, "username"),
-        lambda: validate.digest_token(auth_username or username, "auth_username"),
-        lambda: validate.digest_token(realm, "realm", 64, empty=True), lambda: validate.secret(password, "password"),
-        lambda: _expires(expires), lambda: _side(registrar, carrier))
-    domain = checked(lambda: _domain(domain))[0] if domain else \
-        registrations.request_domain(policy.uri_host(registrar) or "", policy.named_port(registrar))
-    ha1 = validate.ha1(auth_username, realm, password) if realm else ""
+    row = checked(lambda: validate.registration(
+        state["settings"], name, registrar, username, domain=domain, auth_username=auth_username, realm=realm,
+        password=password, expires=expires, carrier=carrier))[0]
     db = store()
     if db.rows("SELECT id FROM uacreg WHERE l_uuid = %s", name):
         fail(2, f"name: a registration {name!r} exists (remove it first)")
-    db.write("INSERT INTO uacreg (l_uuid, l_username, l_domain, r_username, r_domain, realm, auth_username, "
-             "auth_password, auth_ha1, auth_proxy, expires, flags, reg_delay, contact_addr, socket) "
-             "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 0, 0, %s, %s)",
-             name, name, side.contact.split(":")[0], username, domain, realm, auth_username,
-             "" if realm else password, ha1, registrar, expires, side.contact, side.socket)
+    db.write(f"INSERT INTO uacreg ({', '.join(row)}) VALUES ({', '.join(['%s'] * len(row))})", *row.values())
     _rpc("uac.reg_refresh", name)
-    typer.echo(f"registration {name} added: {username}@{domain} via {registrar} from {side.socket}")
+    typer.echo(f"registration {name} added: {username}@{row['r_domain']} via {registrar} from {row['socket']}")
 
 
 def _existing(name: str) -> None:
@@ -120,7 +74,7 @@ def _existing(name: str) -> None:
 @registration_app.command("disable")
 def registration_disable(name: str = typer.Argument(...)):
     """No more REGISTERs (the registrar's binding lapses at its expiry)."""
-    _flag(name, 1)
+    _flag(name, registrations.DISABLED)
 
 
 @registration_app.command("enable")
@@ -129,12 +83,12 @@ def registration_enable(name: str = typer.Argument(...)):
     _flag(name, 0)
 
 
-def _flag(name: str, disabled: int) -> None:
+def _flag(name: str, flags: int) -> None:
     _existing(name)
-    store().write("UPDATE uacreg SET flags = %s WHERE l_uuid = %s", disabled, name)
+    store().write("UPDATE uacreg SET flags = %s WHERE l_uuid = %s", flags, name)
     _rpc("uac.reg_refresh", name)
-    _rpc("uac.reg_disable" if disabled else "uac.reg_enable", "l_uuid", name)
-    typer.echo(f"registration {name} {'disabled' if disabled else 'enabled'}")
+    _rpc("uac.reg_disable" if flags else "uac.reg_enable", "l_uuid", name)
+    typer.echo(f"registration {name} {'disabled' if flags else 'enabled'}")
 
 
 @registration_app.command("remove")

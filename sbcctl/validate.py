@@ -7,7 +7,7 @@ import ipaddress
 import re
 import secrets
 
-from sbclib import callcontext, capacity, codecs, destinations, e164, media, policy
+from sbclib import callcontext, capacity, codecs, destinations, e164, media, policy, registrations
 from sbclib.tenancy import TRANSFERS
 
 
@@ -223,6 +223,61 @@ def destination_list(parse, value: str, field: str) -> str:
         return ",".join(parse(value, field))
     except destinations.PolicyError as exc:
         raise InputError(exc.field, str(exc).split(": ", 1)[1]) from None
+
+
+# ---- the SBC's own registrations (uacreg) -----------------------------------------------------------
+
+def registration(settings, name: str, registrar: str, username: str, *, domain: str = "", auth_username: str = "",
+                 realm: str = "", password: str | None = None, given_ha1: str | None = None, expires: int = 600,
+                 carrier: bool = False, enabled: bool = True) -> dict:
+    """A uacreg row from what the operator gives (InputError naming the field): the socket and Contact of its
+    side from .env, l_domain naming that side; with a realm only the HA1 is kept (given, or from the password)."""
+    if not registrations.NAME.fullmatch(name):
+        raise InputError("name", "a letter, then up to 63 letters, digits, '_', '.' or '-' (the Contact's user)")
+    sip_uri(registrar, "registrar")
+    digest_token(username, "username")
+    auth_username = digest_token(auth_username or username, "auth_username")
+    digest_token(realm, "realm", 64, empty=True)
+    low, high = registrations.EXPIRES
+    if not low <= expires <= high:
+        raise InputError("expires", f"{expires} is outside {low}..{high}")
+    if domain:
+        host_part, _, port = domain.partition(":")
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise InputError("domain", f"port {port!r} is not 1..65535")
+        domain = host(host_part, "domain") + (f":{port}" if port else "")
+    else:
+        domain = registrations.request_domain(policy.uri_host(registrar) or "", policy.named_port(registrar))
+    if given_ha1 is not None:
+        if not realm or not re.fullmatch(r"[0-9a-f]{32}", given_ha1):
+            raise InputError("ha1", "32 lowercase hex digits, with its realm")
+        digest, password = given_ha1, ""
+    elif password is None:
+        raise InputError("password", "missing")
+    else:
+        secret(password, "password")
+        digest = ha1(auth_username, realm, password) if realm else ""
+        password = "" if realm else password
+    side = registration_side(settings, registrar, carrier)
+    return {"l_uuid": name, "l_username": name, "l_domain": "private" if carrier else "public",
+            "r_username": username, "r_domain": domain, "realm": realm, "auth_username": auth_username,
+            "auth_password": password, "auth_ha1": digest, "auth_proxy": registrar, "expires": expires,
+            "flags": 0 if enabled else registrations.DISABLED, "reg_delay": 0, "contact_addr": side.contact,
+            "socket": side.socket}
+
+
+def registration_side(settings, registrar: str, carrier: bool) -> registrations.Side:
+    """A carrier registers from the private side, a provider from the public side (over TLS if its URI says)."""
+    transport = policy.transport(registrar)
+    if carrier:
+        if transport == "tls":
+            raise InputError("registrar", "a carrier is reached over UDP or TCP")
+        return registrations.side(transport, settings.private_ip, settings.private_port)
+    if transport == "tls":
+        if not settings.tls:
+            raise InputError("registrar", "TLS needs TLS_CERT/TLS_KEY set in .env")
+        return registrations.side("tls", settings.public_ip, settings.tls_port)
+    return registrations.side(transport, settings.public_ip, settings.public_port)
 
 
 # ---- the provisioning API's tokens (sbcapi) -----------------------------------------------------------

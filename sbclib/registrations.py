@@ -40,21 +40,26 @@ def request_domain(registrar_host: str, registrar_port: int | None) -> str:
 def state(record: dict) -> str:
     """One uac.reg_dump record: registered (and not expired), registering, disabled, or not registered (refused,
     unanswered, or waiting for its retry)."""
-    flags = int(record.get("flags", 0))
+    flags, left = _whole(record.get("flags")), _whole(record.get("diff_expires"))
     if flags & DISABLED:
         return "disabled"
-    if flags & ONLINE and int(record.get("diff_expires", 0)) > 0:
+    if flags & ONLINE and left > 0:
         return "registered"
     if flags & ONGOING:
         return "registering"
     return "not registered"
 
 
+def _whole(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def states(records) -> dict[str, str]:
     """l_uuid -> state, from uac.reg_dump's answer (a list of records; anything else: none)."""
     if not isinstance(records, list):
         return {}
-    return {str(r["l_uuid"]): state(r) for r in records if isinstance(r, dict) and r.get("l_uuid")}
+    return {r["l_uuid"]: state(r) for r in records if isinstance(r, dict) and isinstance(r.get("l_uuid"), str)
+            and r["l_uuid"]}
 
 
 def states_of_reply(text) -> dict[str, str]:

@@ -85,6 +85,7 @@ def test_each_side_registers_from_its_own_address_is_refreshed_and_shown(quiet_s
     shown = listed(sbcctl)
     assert {n: r["state"] for n, r in shown.items()} == {"carrier-trunk": "registered", "lk-acme": "registered"}
     assert shown["carrier-trunk"]["socket"] == "udp:127.0.1.1:5060" and "-secret-" not in json.dumps(shown)
+    assert (shown["carrier-trunk"]["side"], shown["lk-acme"]["side"]) == ("private", "public")
     assert 0 < int(shown["carrier-trunk"]["expires_in"]) <= GRANT
     assert gauge(quiet_sbc, "carrier-trunk") == 1 and gauge(quiet_sbc, "lk-acme") == 1
     # Refreshed before the binding lapses, on the same Call-ID with a higher CSeq (RFC 3261 10.2.4).
@@ -98,6 +99,9 @@ def test_each_side_registers_from_its_own_address_is_refreshed_and_shown(quiet_s
 
 def test_a_refused_password_stays_unregistered_and_is_not_retried_at_once(quiet_sbc, sbcctl, registrations):
     carrier, _ = registrations
+    refused = sbcctl("registration", "add", "4420", "--registrar", "sip:127.0.4.9:5070", "--username", "4420",
+                     "--password", "x", "--carrier")  # a number would be taken for a DID
+    assert refused.returncode == 2 and "name:" in refused.stderr and listed(sbcctl) == {}, refused.stderr
     add(sbcctl, "wrong", CARRIER_REGISTRAR, "--username", "4420", "--password", "not-the-secret", "--carrier")
     assert wait_until(lambda: carrier.registers("refused"), 15), [s.outcome for s in carrier.seen]
     time.sleep(3)

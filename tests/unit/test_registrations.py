@@ -3,9 +3,14 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from kemi.telemetry import registrations as gauges
 from sbclib import registrations
 from sbclib.registrations import AUTHSENT, DISABLED, ONGOING, ONLINE
+
+STATES = {"registered", "registering", "not registered", "disabled"}
 
 
 @pytest.mark.parametrize("transport,contact", [("udp", "127.0.1.1:5060"), ("tcp", "127.0.1.1:5060;transport=tcp"),
@@ -41,3 +46,37 @@ def test_a_name_is_a_contact_user_that_is_never_a_number(name, ok):
 def test_the_domain_defaults_to_the_registrars_host_and_port():
     assert registrations.request_domain("sip.example.net", None) == "sip.example.net"
     assert registrations.request_domain("127.0.4.9", 5070) == "127.0.4.9:5070"
+
+
+# ---- the gauge, at scrape time ------------------------------------------------------------------
+
+
+def test_the_gauge_says_1_for_a_binding_that_holds_and_0_for_any_other_state(ksr):
+    dump = [{"l_uuid": "carrier-trunk", "flags": ONLINE, "diff_expires": 40},
+            {"l_uuid": "wrong", "flags": 0, "diff_expires": -3}, {"l_uuid": "off", "flags": DISABLED | ONLINE,
+                                                                   "diff_expires": 40}]
+    ksr.returns.update({"jsonrpcs.exec": 1,
+                        "pv.get": lambda name: json.dumps({"result": dump}) if name == "$jsonrpl(body)" else None})
+    gauges.refresh_gauges()
+    assert json.loads(ksr.called("jsonrpcs.exec")[0][0])["method"] == "uac.reg_dump"
+    assert ksr.called("xhttp_prom.gauge_set_l1") == [("sbc_registration_up", "1", "carrier-trunk"),
+                                                     ("sbc_registration_up", "0", "wrong"),
+                                                     ("sbc_registration_up", "0", "off")]
+
+
+def test_no_gauge_when_uac_does_not_answer(ksr):
+    ksr.returns["jsonrpcs.exec"] = -1
+    gauges.refresh_gauges()
+    assert ksr.called("xhttp_prom.gauge_set_l1") == []
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(
+                         st.sampled_from(["result", "l_uuid", "flags", "diff_expires"]), inner, max_size=4),
+                     max_leaves=20)
+
+
+@given(_JSON)
+def test_any_json_from_reg_dump_gives_states_or_none_never_an_exception(doc):
+    found = registrations.states_of_reply(json.dumps(doc))
+    assert all(isinstance(k, str) and v in STATES for k, v in found.items())

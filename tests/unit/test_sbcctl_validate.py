@@ -95,3 +95,45 @@ def test_json_is_taken_after_the_command_too(args, expected):
     from sbcctl.cli import json_anywhere
 
     assert json_anywhere(args) == expected
+
+
+# ---- the SBC's own registrations ---------------------------------------------------------------
+
+def _settings(**env):
+    from sbclib import settings
+    return settings.load({"PRIVATE_IP": "127.0.1.1", "PUBLIC_IP": "127.0.2.1", **env})
+
+
+def test_a_carriers_registration_leaves_the_private_side_and_keeps_only_the_ha1_with_a_realm():
+    row = validate.registration(_settings(), "trunk-1", "sip:127.0.4.9:5070;transport=tcp", "4420",
+                                realm="carrier.example", password="s3cret", carrier=True)
+    assert row == {"l_uuid": "trunk-1", "l_username": "trunk-1", "l_domain": "private", "r_username": "4420",
+                   "r_domain": "127.0.4.9:5070", "realm": "carrier.example", "auth_username": "4420",
+                   "auth_password": "", "auth_ha1": validate.ha1("4420", "carrier.example", "s3cret"),
+                   "auth_proxy": "sip:127.0.4.9:5070;transport=tcp", "expires": 600, "flags": 0, "reg_delay": 0,
+                   "contact_addr": "127.0.1.1:5060;transport=tcp", "socket": "tcp:127.0.1.1:5060"}
+
+
+def test_a_providers_registration_leaves_the_public_side_with_its_password_or_over_tls():
+    row = validate.registration(_settings(), "lk", "sip:abc.sip.example.net", "sbc", password="pw",
+                                auth_username="sbc-auth", domain="Example.NET:5080", expires=3600, enabled=False)
+    assert (row["socket"], row["contact_addr"], row["l_domain"]) == ("udp:127.0.2.1:5060", "127.0.2.1:5060", "public")
+    assert (row["auth_password"], row["auth_ha1"], row["r_domain"], row["flags"]) == ("pw", "", "example.net:5080", 1)
+    tls = validate.registration(_settings(TLS_CERT="/c.pem", TLS_KEY="/k.pem"), "lk", "sip:h.example;transport=tls",
+                                "sbc", password="pw")
+    assert (tls["socket"], tls["contact_addr"]) == ("tls:127.0.2.1:5061", "127.0.2.1:5061;transport=tls")
+
+
+@pytest.mark.parametrize("change,field", [
+    ({"name": "4420"}, "name"), ({"name": "a b"}, "name"), ({"registrar": "127.0.4.9"}, "registrar"),
+    ({"username": 'a"b'}, "username"), ({"auth_username": "a b"}, "auth_username"), ({"realm": "a b"}, "realm"),
+    ({"expires": 59}, "expires"), ({"expires": 86401}, "expires"), ({"domain": "a_b"}, "domain"),
+    ({"domain": "a.example:0"}, "domain"), ({"password": None}, "password"), ({"password": "a\nb"}, "password"),
+    ({"given_ha1": "00" * 16, "password": None}, "ha1"), ({"given_ha1": "xyz", "realm": "r"}, "ha1"),
+    ({"registrar": "sip:h.example;transport=tls", "carrier": True}, "registrar"),
+    ({"registrar": "sip:h.example;transport=tls"}, "registrar")])  # TLS with no certificate in .env
+def test_a_bad_registration_is_refused_naming_its_field(change, field):
+    given = {"name": "trunk-1", "registrar": "sip:127.0.4.9", "username": "4420", "password": "pw", **change}
+    with pytest.raises(InputError) as refused:
+        validate.registration(_settings(), given.pop("name"), given.pop("registrar"), given.pop("username"), **given)
+    assert refused.value.field == field
