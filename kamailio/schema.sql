@@ -278,6 +278,12 @@ ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_headers` VARCHAR(1024) NUL
 -- Ringing at once toward the carrier for a tenant's inbound calls (kemi/routes.py), while its agent starts.
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `early_ringing` TINYINT(1) DEFAULT 0 NOT NULL
     COMMENT '1: the carrier gets 180 as soon as the call is relayed';
+-- STIR/SHAKEN verification of the carrier's Identity header (kemi/access/stir.py): verstat and attestation.
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `stir` VARCHAR(32) NULL
+    COMMENT 'TN-Validation-Passed A | TN-Validation-Failed | No-TN-Validation; NULL: not verified';
+-- A tenant that takes only calls whose caller ID verified: others are refused (428, 438).
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `stir_required` TINYINT(1) DEFAULT 0 NOT NULL
+    COMMENT '1: inbound calls without a verified Identity are refused';
 -- The SBC's own registrations with providers and carriers that want one (sbcctl registration), Kamailio's
 -- uac table as the module reads it (version 5): l_uuid is the registration's name and its Contact's user,
 -- socket and contact_addr the side it registers from (never the other side's address). With a realm only

@@ -13,7 +13,7 @@ from __future__ import annotations
 import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from kemi import indialog
-from kemi.access import admission, peers
+from kemi.access import admission, peers, stir
 from kemi.access.accounts import PEER_TAG_AVP, registration
 from kemi.access.admission import reject
 from kemi.access.peers import BAN_TABLE
@@ -161,10 +161,16 @@ def to_public_gateway(svc, req: Request) -> None:
             return
         chain = policy.failover_groups(target, route, s.backup_gateway_group)
     tenant_name = tenant.name if tenant else ""
+    verdict = stir.verify(s, calling_number(s), did)
+    refused = stir.refusal(verdict, tenant is not None and tenant.stir_required)
+    if refused is not None:
+        reject("inbound", *refused, tenant_name)
+        return
     if not hiding.store_up(svc.topos_in_redis, req.method, svc.shm_floor):
         reject("inbound", 503, "Service Unavailable", tenant_name)
         return
     KSR.dialog.dlg_manage()
+    stir.recorded(verdict)
     KSR.pv.sets(NUMBER_AVP, did)
     if target.uri:
         KSR.seturi(policy.with_user(target.uri, did))
@@ -175,6 +181,8 @@ def to_public_gateway(svc, req: Request) -> None:
         reject("inbound", 503, "No Gateway Available", tenant_name)
         return
     records.call_routed("inbound", did, tenant_name, cluster.identity(s))
+    for header in verdict.headers() if verdict is not None else ():
+        KSR.hdr.append(f"{header}\r\n")
     if tenant is not None:
         admission.tenant_call(svc, tenant, "inbound")
         for header in tenancy.context_headers(dialed, did, tenant.name) + callcontext.toward_agent(

@@ -29,7 +29,7 @@ TABLES = {
                            "transfer": "transfer", "allowed_countries": "allowed_countries",
                            "allowed_prefixes": "allowed_prefixes", "denied_prefixes": "denied_prefixes",
                            "number_types": "number_types", "context_headers": "context_headers",
-                           "early_ringing": "early_ringing"}, ("name",)),
+                           "early_ringing": "early_ringing", "stir_required": "stir_required"}, ("name",)),
     "dids": ("did_routing", {"did": "did", "group": "gateway_group", "uri": "gateway_uri", "tenant": "tenant",
                              "enabled": "enabled", "description": "description"}, ("did",)),
     "acl": ("address", {"id": "id", "group": "grp", "ip": "ip_addr", "mask": "mask", "port": "port", "tag": "tag",
@@ -58,7 +58,7 @@ def to_document(tables: dict[str, list[dict]], secrets: bool) -> dict:
             item = {name: row.get(column) for name, column in columns.items()}
             if section == "gateways":
                 item["enabled"] = not (int(row["flags"] or 0) & DISABLED)
-            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing"):
+            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing", "stir_required"):
                 if flag in item and not isinstance(item[flag], bool):
                     item[flag] = bool(item[flag])
             if not secrets:
@@ -203,6 +203,9 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
         if timeout is not None:
             _checked(w, validate.media_timeout, timeout)
         transfer = _checked(w, validate.transfer, _get(item, w, "transfer", str, "refuse"))
+        stir_required = _get(item, w, "stir_required", bool, False)
+        if stir_required and not settings.stir:
+            _fail(f"{w}.stir_required", "STIR_CA_FILE is not set in .env: no caller ID could be verified")
         limits = {f: _checked(w, validate.limit, _get(item, w, f, int, 0), f, high)
                   for f, high in (("max_calls", 100_000), ("max_cps", 10_000), ("max_duration", 86400))}
         minutes = _checked(w, validate.minutes_cap, _get(item, w, "max_minutes_24h", int, 0))
@@ -217,6 +220,7 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
                      "media_timeout": timeout, "media_keepalive": int(_get(item, w, "media_keepalive", bool, False)),
                      "transfer": transfer, **lists,
                      "early_ringing": int(_get(item, w, "early_ringing", bool, False)),
+                     "stir_required": int(stir_required),
                      # null as absent: a document of a version before the column
                      "context_headers": _checked(w, validate.context_list, _get(item, w, "context_headers", str, "")
                                                  if item.get("context_headers") is not None else "")})

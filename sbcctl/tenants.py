@@ -34,7 +34,7 @@ def tenant_list():
         "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, max_duration, "
         "IF(max_minutes_24h = 0, 'none', max_minutes_24h) AS max_minutes_24h, callerid_policy, "
         "default_did, IFNULL(media_timeout, 'default') AS media_timeout, media_keepalive, transfer, "
-        "allowed_countries, allowed_prefixes, denied_prefixes, number_types, context_headers, early_ringing "
+        "allowed_countries, allowed_prefixes, denied_prefixes, number_types, context_headers, early_ringing, stir_required "
         "FROM tenant ORDER BY name"), "tenants")
 
 
@@ -65,17 +65,19 @@ def keepalive_supported(version: tuple[int, ...] | None) -> None:
 
 _SETTABLE = ("group", "allow_backup", "callerid_policy", "default_did", "timeout", "default_timeout", "keepalive",
              "transfers", "max_calls", "max_cps", "max_duration", "max_minutes_24h", "countries", "allow_prefixes",
-             "deny_prefixes", "types", "context_headers", "early_ringing")
+             "deny_prefixes", "types", "context_headers", "early_ringing", "stir_required")
 
 
 def _columns(current: dict, group=None, allow_backup=None, callerid_policy_=None, default_did=None, timeout=None,
              default_timeout=False, keepalive=None, transfers=None, max_calls=None, max_cps=None, max_duration=None,
              max_minutes_24h=None, countries=None, allow_prefixes=None, deny_prefixes=None, types=None,
-             context_headers=None, early_ringing=None) -> dict:
+             context_headers=None, early_ringing=None, stir_required=None) -> dict:
     """The tenant columns these options change, each checked (exit 2 naming the field) before anything is
     written; `current` is the row as it is (empty for a new one), for the checks that span two columns."""
     if timeout is not None and default_timeout:
         fail(2, "media_timeout: give --timeout or --default-timeout, not both")
+    if stir_required and not state["settings"].stir:
+        fail(2, "stir_required: STIR_CA_FILE is not set in .env: no caller ID could be verified")
     region = state["settings"].default_region  # a default DID is E.164 as written, like a DID
     policy = callerid_policy_ if callerid_policy_ is not None else current.get("callerid_policy", "reject")
     did = default_did if default_did is not None else current.get("default_did")
@@ -108,7 +110,7 @@ def _columns(current: dict, group=None, allow_backup=None, callerid_policy_=None
                "denied_prefixes": lists[2] if deny_prefixes is not None else ...,
                "number_types": lists[3] if types is not None else ...,
                "context_headers": lists[4] if context_headers is not None else ...,
-               "early_ringing": _given(early_ringing, int)}
+               "early_ringing": _given(early_ringing, int), "stir_required": _given(stir_required, int)}
     return {k: v for k, v in columns.items() if v is not ...}
 
 
@@ -140,6 +142,8 @@ _ALLOW = typer.Option(None, help="E.164 prefixes callable whatever else, e.g. +4
 _DENY = typer.Option(None, help="E.164 prefixes never callable, e.g. +1900")
 _EARLY = typer.Option(None, "--early-ringing/--no-early-ringing",
                       help="inbound: the carrier gets 180 Ringing at once, not when the agent's platform rings")
+_STIR = typer.Option(None, "--stir-required/--no-stir-required",
+                     help="inbound: refuse calls whose caller ID did not verify (STIR/SHAKEN; 428, 438)")
 _CONTEXT = typer.Option(None, "--context-headers", help="carrier headers its agent gets: diversion, history-info, "
                         "user-to-user, X- names ('' = none); numbers and opaque values only (docs/tenants.md)")
 _TYPES = typer.Option(None, help="number types callable ('' = fixed_line, mobile, toll_free, voip, uan); "
@@ -157,12 +161,12 @@ def tenant_add(name: str = typer.Argument(...),
                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS, max_duration: int = _MAX_DURATION,
                max_minutes_24h: int = _MAX_MINUTES, countries: str = _COUNTRIES, allow_prefixes: str = _ALLOW,
                deny_prefixes: str = _DENY, types: str = _TYPES, context_headers: str = _CONTEXT,
-               early_ringing: bool = _EARLY):
+               early_ringing: bool = _EARLY, stir_required: bool = _STIR):
     """A new tenant, with any of the settings `tenant set` changes; prints its id."""
     checked(lambda: tenant_name(name))
     columns = _columns({}, group, allow_backup, callerid_policy_, default_did, timeout, False, keepalive, transfers,
                        max_calls, max_cps, max_duration, max_minutes_24h, countries, allow_prefixes, deny_prefixes,
-                       types, context_headers, early_ringing)
+                       types, context_headers, early_ringing, stir_required)
     db = store()
     if db.rows("SELECT name FROM tenant WHERE name = %s", name):
         fail(2, f"name: tenant {name!r} exists already (change it with `tenant set`)")
@@ -182,7 +186,8 @@ def tenant_set(name: str = typer.Argument(...), group: int = _GROUP, allow_backu
                keepalive: bool = _KEEPALIVE, transfers: str = _TRANSFERS, max_calls: int = _MAX_CALLS,
                max_cps: int = _MAX_CPS, max_duration: int = _MAX_DURATION, max_minutes_24h: int = _MAX_MINUTES,
                countries: str = _COUNTRIES, allow_prefixes: str = _ALLOW, deny_prefixes: str = _DENY,
-               types: str = _TYPES, context_headers: str = _CONTEXT, early_ringing: bool = _EARLY):
+               types: str = _TYPES, context_headers: str = _CONTEXT, early_ringing: bool = _EARLY,
+               stir_required: bool = _STIR):
     """A tenant's gateway set, backup, caller-ID policy, media timeout and keepalive, transfers, limits and allowed
     destinations, changed in place. Each change is checked before anything is written, and takes effect with the
     next call (no restart)."""
@@ -196,7 +201,7 @@ def tenant_set(name: str = typer.Argument(...), group: int = _GROUP, allow_backu
         fail(2, f"name: no tenant named {name!r}")
     columns = _columns(current[0], group, allow_backup, callerid_policy_, default_did, timeout, default_timeout,
                        keepalive, transfers, max_calls, max_cps, max_duration, max_minutes_24h, countries,
-                       allow_prefixes, deny_prefixes, types, context_headers, early_ringing)
+                       allow_prefixes, deny_prefixes, types, context_headers, early_ringing, stir_required)
     _group_free(db, group, name)
     db.write(f"UPDATE tenant SET {', '.join(f'{c} = %s' for c in columns)} WHERE name = %s", *columns.values(), name)
     new_routing_generation()

@@ -68,6 +68,15 @@ def pem_file(field: str, value: str) -> str:
     return value
 
 
+def url_prefixes(field: str, value: str) -> tuple[str, ...]:
+    """Comma-separated http(s) URL prefixes (what the SBC may fetch), each with at least a scheme."""
+    items = tuple(v.strip() for v in value.split(",") if v.strip())
+    for item in items:
+        if not re.fullmatch(r"https?://[^\s,@\\]*", item):
+            raise ConfigError(field, f"{item!r} is not an http:// or https:// URL prefix")
+    return items
+
+
 def realm(field: str, value: str) -> str:
     """The digest realm gateways' credentials are for: quoted in challenges, part of every stored HA1."""
     if not re.fullmatch(r"[A-Za-z0-9._@-]{1,64}", value):

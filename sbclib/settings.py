@@ -56,6 +56,9 @@ DEFAULTS: dict[str, str] = {
     "GATEWAY_NO_ANSWER_MS": "30000",
     "GATEWAY_RETRY_AFTER_MAX": "300",
     "REGISTRATION_RETRY": "60",
+    "STIR_CA_FILE": "",
+    "STIR_X5U_PREFIXES": "https://",
+    "STIR_MAX_AGE": "60",
     "CARRIER_CODECS": "",
     "CARRIER_TRANSCODE": "0",
     "CARRIER_NO_REPLY_MS": "3000",
@@ -144,6 +147,9 @@ class Settings:
     gateway_no_answer_ms: int
     gateway_retry_after_max: int  # s: the longest a peer's 429/503 Retry-After takes it out of its set
     registration_retry: int  # s before a refused or unanswered registration of the SBC's own is tried again
+    stir_ca_file: str  # PEM of the STI-CAs a carrier's Identity must chain to; empty: no verification
+    stir_x5u_prefixes: tuple[str, ...]  # URL prefixes an Identity's certificate may be fetched from
+    stir_max_age: int  # s a PASSporT's iat may be old
     carrier_codecs: tuple[str, ...]  # what offers toward the carriers may carry (sbclib.codecs); () = as offered
     carrier_transcode: bool  # rtpengine transcodes toward the carriers what they do not take
     carrier_no_reply_ms: int
@@ -189,6 +195,11 @@ class Settings:
     @property
     def tls(self) -> bool:
         return bool(self.tls_cert)
+
+    @property
+    def stir(self) -> bool:
+        """Carriers' Identity headers are verified (kamailio.cfg loads secsipid)."""
+        return bool(self.stir_ca_file)
 
     @property
     def carrier_codec_policy(self) -> codecs.Policy:
@@ -249,6 +260,10 @@ class Settings:
             # the SBC's own registrations (sbcctl registration): each row names its side; this is uac's default
             "REGISTRATION_CONTACT": f"{self.public_ip}:{self.public_port}",
             "REGISTRATION_RETRY": str(self.registration_retry),
+            # secsipid (WITH_STIR): certificates must be in date and chain to STIR_CA_FILE (CertVerify 1|4)
+            "STIR_CA_OPT": f"CertCAFile={self.stir_ca_file}",
+            "STIR_VERIFY_OPT": "CertVerify=5",
+            "STIR_MAX_AGE": str(self.stir_max_age),
             # the names probed target by target (kemi/gateways/gwprobe.py), renewed every round: one no longer probed
             # goes back to dispatcher's probes within 3 rounds, even after a hot reload forgot it
             "GWNAMES_HTABLE": f"gwnames=>size=6;autoexpire={hold};",
@@ -335,6 +350,9 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         gateway_no_answer_ms=fields.whole("GATEWAY_NO_ANSWER_MS", get("GATEWAY_NO_ANSWER_MS"), 1000, 600_000),
         gateway_retry_after_max=fields.whole("GATEWAY_RETRY_AFTER_MAX", get("GATEWAY_RETRY_AFTER_MAX"), 0, 86400),
         registration_retry=fields.whole("REGISTRATION_RETRY", get("REGISTRATION_RETRY"), 5, 3600),
+        stir_ca_file=fields.pem_file("STIR_CA_FILE", get("STIR_CA_FILE")),
+        stir_x5u_prefixes=fields.url_prefixes("STIR_X5U_PREFIXES", get("STIR_X5U_PREFIXES")),
+        stir_max_age=fields.whole("STIR_MAX_AGE", get("STIR_MAX_AGE"), 5, 3600),
         carrier_codecs=fields.codec_list("CARRIER_CODECS", get("CARRIER_CODECS")),
         carrier_transcode=bool(fields.whole("CARRIER_TRANSCODE", get("CARRIER_TRANSCODE"), 0, 1)),
         carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),

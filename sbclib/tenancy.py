@@ -34,6 +34,7 @@ class Tenant:
     max_minutes_24h: int = 0  # outbound minutes per rolling 24 h, both nodes of a pair together; 0: no cap
     context_headers: tuple[str, ...] = ()  # carrier headers its agent gets (sbclib.callcontext)
     early_ringing: bool = False  # inbound: the carrier gets 180 as soon as the call is relayed
+    stir_required: bool = False  # inbound: a caller ID that did not verify (STIR/SHAKEN) is refused
 
 
 @dataclass(frozen=True)

@@ -326,7 +326,13 @@ class Kamailio(Service):
             "SNAPSHOT_DIR": str(self.snapshot_dir),
             "DB_CLUSTER_SNAPSHOT": f"snapshot=>text://{self.snapshot_dir}",
             "TLS_CFG": str(self.run_dir / tlsconf.NAME),
+            "STIR_CACHE_DIR": str(self.stir_cache),
         }
+
+    @property
+    def stir_cache(self) -> Path:
+        """Where secsipid keeps the certificates it fetched (an hour each)."""
+        return self.run_dir / "stir-cache"
 
     @property
     def user(self) -> str:
@@ -345,6 +351,7 @@ class Kamailio(Service):
             *(arg for name in self.defines for arg in ("-A", name)),
             *(("-A", "WITH_TLS") if self.settings.tls else ()),
             *(("-A", "WITH_DMQ") if self.settings.clustered else ()),
+            *(("-A", "WITH_STIR") if self.settings.stir else ()),
         ]
         if self.settings.drop_privileges:
             argv += ["-u", self.user, "-g", self.group]  # binds its sockets as root, then drops
@@ -356,8 +363,15 @@ class Kamailio(Service):
         otherwise). Without either, MariaDB is waited for up to `db_wait` s (a first start)."""
         self.snapshot_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.rpc_socket.parent.mkdir(mode=0o770, parents=True, exist_ok=True)
+        if self.settings.stir:
+            if not os.access(self.settings.stir_ca_file, os.R_OK) or not Path(self.settings.stir_ca_file).is_file():
+                raise StartError(f"configuration error: STIR_CA_FILE: {self.settings.stir_ca_file} is not a "
+                                 "readable file")
+            self.stir_cache.mkdir(mode=0o700, exist_ok=True)
         if self.settings.drop_privileges:
             _chown(self.run_dir, "kamailio")
+            if self.settings.stir:
+                _chown(self.stir_cache, "kamailio")
             _chown(self.snapshot_dir, "kamailio")
             _chown(self.rpc_socket.parent, "kamailio")
         if self.settings.tls:

@@ -47,6 +47,7 @@ GATEWAY_SKIPPED = "sbc_gateway_skipped_total"  # {gateway, reason}: held|calls|c
 GATEWAY_CALLS = "sbc_gateway_calls"  # gauge {gateway}: a capped row's calls now, at scrape time
 GATEWAY_MAX_CALLS = "sbc_gateway_max_calls"  # gauge {gateway}: its max_calls
 REGISTRATION_UP = "sbc_registration_up"  # gauge {registration}: the SBC's own registration holds (1) or not
+STIR = "sbc_stir_total"  # {verstat, reason}: carriers' Identity headers verified (reason: why one failed, else none)
 CODEC_MISMATCH = "sbc_codec_mismatch_total"  # {side}: offers not sent to a peer that takes none of their codecs
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -136,6 +137,10 @@ def snapshot(event: str) -> None:
 
 def registration(result: str) -> None:
     KSR.xhttp_prom.counter_inc_l1(REGISTRATIONS, 1, result)
+
+
+def stir(verstat: str, reason: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(STIR, 1, verstat, reason or NONE)
 
 
 def gateway_dns(result: str) -> None:

@@ -61,7 +61,9 @@ def tls_ca(tmp_path_factory):
 
 
 def tls_settings(directory) -> dict[str, str]:
-    return {"TLS_CERT": f"{directory}/sbc.crt", "TLS_KEY": f"{directory}/sbc.key", "TLS_CA": f"{directory}/ca.pem"}
+    """TLS from the suite's CA, which also stands for the STI-CA (test_stir.py signs with a certificate of its)."""
+    return {"TLS_CERT": f"{directory}/sbc.crt", "TLS_KEY": f"{directory}/sbc.key", "TLS_CA": f"{directory}/ca.pem",
+            "STIR_CA_FILE": f"{directory}/ca.pem"}
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import yaml
 from sbcctl import configdoc
 from sbclib import settings
 
-SETTINGS = settings.load({"CARRIER_GROUP": "10"})
+SETTINGS = settings.load({"CARRIER_GROUP": "10", "STIR_CA_FILE": "/etc/sbc/stir-ca.pem"})
 HA1 = "0123456789abcdef0123456789abcdef"
 
 TABLES = {
@@ -26,12 +26,12 @@ TABLES = {
          "max_duration": 0, "max_minutes_24h": 600, "callerid_policy": "replace", "default_did": "+12125550199",
          "media_timeout": None, "media_keepalive": 0, "transfer": "relay", "allowed_countries": "GB,FR",
          "allowed_prefixes": "+4420", "denied_prefixes": "+1900", "number_types": "mobile,fixed_line",
-         "context_headers": "diversion,x-carrier-ref", "early_ringing": 1},
+         "context_headers": "diversion,x-carrier-ref", "early_ringing": 1, "stir_required": 1},
         {"name": "fabriq", "enabled": 0, "gateway_group": 24, "allow_backup": 1, "max_calls": 0, "max_cps": 0,
          "max_duration": 3600, "max_minutes_24h": 0, "callerid_policy": "reject", "default_did": None,
          "media_timeout": 20, "media_keepalive": 1, "transfer": "refuse", "allowed_countries": "",
          "allowed_prefixes": "", "denied_prefixes": "", "number_types": "", "context_headers": "",
-         "early_ringing": 0},
+         "early_ringing": 0, "stir_required": 0},
     ],
     "dids": [
         {"did": "+12125550199", "gateway_group": None, "gateway_uri": None, "tenant": "acme", "enabled": 1,
@@ -213,3 +213,10 @@ def test_generated_documents_either_pass_whole_or_fail_naming_a_field(seed):
         section = exc.field.split("[")[0].split(".")[0]
         assert section in (*configdoc.SECTIONS, "version", "document"), exc.field
     assert doc == before  # checking never edits the document
+
+
+def test_a_tenant_requiring_a_verified_caller_id_needs_an_sbc_that_verifies():
+    doc = configdoc.to_document(TABLES, secrets=True)
+    with pytest.raises(configdoc.DocumentError) as refused:
+        configdoc.plan(doc, settings.load({"CARRIER_GROUP": "10"}), {}, {})
+    assert refused.value.field == "tenants[0].stir_required"
