@@ -281,6 +281,9 @@ ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `early_ringing` TINYINT(1) DEFAULT
 -- STIR/SHAKEN verification of the carrier's Identity header (kemi/access/stir.py): verstat and attestation.
 ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `stir` VARCHAR(32) NULL
     COMMENT 'TN-Validation-Passed A | TN-Validation-Failed | No-TN-Validation; NULL: not verified';
+-- ms from the agent's answer to its first RTP packet (kemi/telemetry/firstrtp.py), at 100 ms resolution.
+ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_rtp_ms` INT NULL
+    COMMENT 'ms from the gateway''s 2xx to its first RTP packet; NULL: none within 10 s, or not answered';
 -- A tenant that takes only calls whose caller ID verified: others are refused (428, 438).
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `stir_required` TINYINT(1) DEFAULT 0 NOT NULL
     COMMENT '1: inbound calls without a verified Identity are refused';

@@ -8,7 +8,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from kemi.gateways import capacity, gwprobe
 from kemi.state import cluster, deadmedia, dlgvar
-from kemi.telemetry import metrics, records, registrations
+from kemi.telemetry import firstrtp, metrics, records, registrations
 from kemi.topology.hiding import CALLEE_CALLID, crashed, log, printable
 from sbclib.didcache import DidSourceError
 
@@ -53,8 +53,10 @@ def dialog_event(svc, event: str) -> int:
             records.answered(status if 200 <= status < 300 else 200)
             dlgvar.put(CALLEE_CALLID, svc.guard.arrival_callid() or "")
             deadmedia.watch(svc.settings.media_timeout)
+            firstrtp.watch()
         elif event == "dialog:end":
             deadmedia.forget()
+            firstrtp.forget()
             cluster.call_ended(svc.settings)
     except Exception:  # noqa: BLE001
         crashed("dialog event handler", traceback.format_exc())
@@ -67,6 +69,15 @@ def media_watch(svc, event: str) -> int:
         deadmedia.sweep((svc.settings.rtpengine_ng_ip, svc.settings.rtpengine_ng_port))
     except Exception:  # noqa: BLE001
         crashed("media watch", traceback.format_exc())
+    return 1
+
+
+def first_rtp(svc, event: str) -> int:
+    """rtimer (every 100 ms, its own process): calls just answered, until their agent's first RTP packet."""
+    try:
+        firstrtp.poll((svc.settings.rtpengine_ng_ip, svc.settings.rtpengine_ng_port))
+    except Exception:  # noqa: BLE001
+        crashed("first RTP watch", traceback.format_exc())
     return 1
 
 

@@ -69,6 +69,7 @@ ENTRY_POINTS: dict[str, Callable[[Services, str], int]] = {
     "ksr_xhttp_event": events.xhttp_event,
     # timers (rtimer, each its own process)
     "ksr_media_watch": events.media_watch,
+    "ksr_first_rtp": events.first_rtp,
     "ksr_snapshot": events.snapshot,
     "ksr_gateway_dns": events.gateway_dns,
 }

@@ -22,6 +22,8 @@ GATEWAY_AUTH = "sbc_gateway_auth_total"  # {result}: ok|missing|unknown account|
 GUARD = "sbc_topology_guard_total"  # {stage, side, reason}: messages topology hiding refused or dropped
 POST_DIAL_DELAY = "sbc_post_dial_delay_seconds"  # histogram {direction, tenant, group}: INVITE to first 18x
 ANSWER_DELAY = "sbc_answer_delay_seconds"  # histogram {direction, tenant, group}: INVITE to 2xx
+AGENT_FIRST_RTP = "sbc_agent_first_rtp_seconds"  # histogram {tenant}: the gateway's answer to its first RTP
+AGENT_RTP_MISSING = "sbc_agent_rtp_missing_total"  # {tenant}: answered calls without the gateway's RTP in 10 s
 MEDIA_MOS = "sbc_media_mos"  # histogram {leg, tenant, group}: per call and leg (carrier|gateway), rtpengine's MOS
 MEDIA_JITTER = "sbc_media_jitter_ms"  # histogram {leg, tenant, group}
 MEDIA_LOSS = "sbc_media_loss_percent"  # histogram {leg, tenant, group}
@@ -77,6 +79,14 @@ def answer_delay(direction: str, tenant: str, group: str, seconds: float) -> Non
     if not _COUNTING:
         return
     KSR.xhttp_prom.histogram_observe_l3(ANSWER_DELAY, f"{seconds:.6f}", direction, tenant or NONE, group or NONE)
+
+
+def agent_first_rtp(tenant: str, seconds: float) -> None:
+    KSR.xhttp_prom.histogram_observe_l1(AGENT_FIRST_RTP, f"{seconds:.3f}", tenant or NONE)
+
+
+def agent_rtp_missing(tenant: str) -> None:
+    KSR.xhttp_prom.counter_inc_l1(AGENT_RTP_MISSING, 1, tenant or NONE)
 
 
 def media_quality(leg: str, tenant: str, group: str, mos: float | None, jitter_ms: int | None,

@@ -2,8 +2,21 @@
 delay: the histograms, the call records and `sbcctl cdr` must all show it."""
 
 import json
+import time
 
-from testkit.harness import cdr_rows, delta, delta_sum, last_cdr_id, run_uac, scrape, start_peers, stop_peers
+from testkit.harness import (
+    cdr_rows,
+    delta,
+    delta_sum,
+    last_cdr_id,
+    run_uac,
+    scrape,
+    start_peers,
+    stop_peers,
+    wait_for,
+)
+from testkit.rtp import media_address
+from tests.integration.inbound_call import InboundCall
 
 RING_MS = 300  # the gateway's 180 comes this long after the INVITE; its 200 50 ms after the 180
 CALLS = 5
@@ -73,3 +86,27 @@ def test_a_gateway_ringing_after_300_ms_shows_as_its_post_dial_delay(quiet_sbc, 
     assert abs(answer_total - sum(r[1] for r in recorded)) <= CALLS * ROUNDED, (answer_total, recorded)
     shown = json.loads(sbcctl("--json", "cdr", "--limit", str(CALLS)).stdout)
     assert sorted(r["pdd_ms"] for r in shown) == sorted(int(r["pdd_ms"]) for r in rows)
+
+
+def test_the_agents_first_rtp_is_timed_from_its_answer(quiet_sbc):
+    """A gateway that answers and speaks 1.2 s later, and one that streams at once: the call records'
+    agent_rtp_ms and the histogram say so, to within one 100 ms poll."""
+    last = last_cdr_id(quiet_sbc)
+    before = scrape(quiet_sbc)
+    measured = {}
+    for name, silence in (("late-agent", 1.2), ("prompt-agent", 0.0)):
+        call = InboundCall(name, sbc=quiet_sbc)
+        try:
+            call.carrier_media.start(media_address(call.answer.body), 2.5)
+            time.sleep(silence)  # the agent's pipeline starting
+            call.gateway_media.start(media_address(call.invite.body), 1.0)
+            call.carrier_media.wait()
+            call.hang_up()
+        finally:
+            call.close()
+        rows = wait_for(lambda c=call.call_id: [r for r in cdr_rows(quiet_sbc, last) if r["call_id"] == c], 10)
+        measured[name] = int(rows[0]["agent_rtp_ms"]) if rows and rows[0]["agent_rtp_ms"] != "NULL" else None
+    print(f"\nagent_rtp_ms: {measured}")
+    assert measured["late-agent"] is not None and 1200 <= measured["late-agent"] <= 1500, measured
+    assert measured["prompt-agent"] is not None and measured["prompt-agent"] <= 250, measured
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_agent_first_rtp_seconds_count", tenant="voxket") == 2

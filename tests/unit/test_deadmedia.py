@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from kemi import events
 from kemi.state import deadmedia
+from kemi.telemetry import firstrtp
 from sbclib import mediastats
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -90,12 +91,15 @@ NG_AT = ("127.0.0.1", 2223)
 class Routes:
     """The media watch timer's entry point, with only the settings it reads."""
 
-    def __init__(self, timeout):
+    def __init__(self, timeout=60):
         self.settings = type("S", (), {"rtpengine_ng_ip": NG_AT[0], "rtpengine_ng_port": NG_AT[1],
                                        "media_timeout": timeout})()
 
     def ksr_media_watch(self, msg, event):
         return events.media_watch(self, event)
+
+    def ksr_first_rtp(self, msg, event):
+        return events.first_rtp(self, event)
 
 
 def watching(ksr, entries):
@@ -233,8 +237,63 @@ def test_dialog_start_watches_the_call_and_keeps_the_callees_call_id(ksr, monkey
     request(ksr, method="INVITE", totag=True)
     ksr.returns["pv.get"] = {"$dlg(callid)": "call-1", "$ft": "a", "$tt": "b"}.get
     monkeypatch.setattr(deadmedia.time, "time", lambda: 1000.5)
+    monkeypatch.setattr(firstrtp.time, "monotonic", lambda: 77.25)
     make_routes(MEDIA_TIMEOUT="60").ksr_dialog_event(None, "dialog:start")
-    assert ksr.called("htable.sht_sets") == [("mediawatch", "call-1", "1000 60 a b 0")]
+    assert ksr.called("htable.sht_sets") == [("mediawatch", "call-1", "1000 60 a b 0"),
+                                             ("firstrtp", "call-1", "77.250 a b")]  # until the agent's first RTP
     assert ksr.dlg_vars["callee_callid"] == "call-1"
     make_routes().ksr_dialog_event(None, "dialog:end")
-    assert ksr.called("htable.sht_rm") == [("mediawatch", "call-1")]
+    assert ksr.called("htable.sht_rm") == [("mediawatch", "call-1"), ("firstrtp", "call-1")]
+
+
+# ---- time to the agent's first RTP (kemi/telemetry/firstrtp.py) ------------------------------------
+
+def first_rtp_watching(ksr, entries):
+    pending, current = list(entries), {}
+
+    def next_entry(_name):
+        if not pending:
+            return -1
+        current["key"], current["value"] = pending.pop(0)
+        return 1
+    ksr.returns["htable.sht_iterator_next"] = next_entry
+    ksr.returns["pv.get"] = lambda name: {"$shtitkey(firstrtp)": current.get("key"),
+                                          "$shtitval(firstrtp)": current.get("value")}.get(name)
+
+
+def silent_gateway():
+    """The recording with no packet from the gateway's leg yet."""
+    found = copy.deepcopy(RECORDED)
+    for monologue in found["tags"].values():
+        if monologue["label"] == "public":
+            for media in monologue["medias"]:
+                for stream in media["streams"]:
+                    stream["stats"]["packets"] = 0
+    return found
+
+
+def test_the_agents_first_rtp_is_recorded_once_its_leg_has_sent_and_the_rest_wait(ksr, ng, monkeypatch):
+    asked, answers = ng
+    answers.update({"call-1": RECORDED, "call-2": silent_gateway(), "call-3": silent_gateway(),
+                    "call-4": {"result": "error", "error-reason": "Unknown call-id"}})
+    monkeypatch.setattr(firstrtp.time, "monotonic", lambda: 100.0)
+    first_rtp_watching(ksr, [("call-1", "98.760 ft1 tt1"), ("call-2", "99.5 ft2 tt2"), ("call-3", "89.9 ft3 tt3"),
+                             ("call-4", "99.0 ft4 tt4")])
+    ksr.returns["dialog.dlg_get"] = 1
+    Routes().ksr_first_rtp(None, "timer")
+    assert asked["query"] == ["call-1", "call-2", "call-3", "call-4"]
+    assert ksr.called("htable.sht_rm") == [("firstrtp", "call-1"), ("firstrtp", "call-3"), ("firstrtp", "call-4")]
+    assert ksr.dlg_vars["agent_rtp_ms"] == "1240"  # call-1; call-2 waits; call-3 past 10 s; call-4 gone
+    assert ksr.called("xhttp_prom.histogram_observe_l1") == [("sbc_agent_first_rtp_seconds", "1.240", "none")]
+    assert ksr.counted("sbc_agent_rtp_missing_total") == [("none",), ("none",)]
+
+
+def test_the_first_rtp_watch_waits_for_rtpengine_and_never_crashes(ksr, ng):
+    asked, answers = ng
+    answers["call-1"] = OSError("timed out")
+    first_rtp_watching(ksr, [("call-1", "98.7 ft1 tt1"), ("call-2", "98.7 ft2 tt2")])
+    Routes().ksr_first_rtp(None, "timer")
+    assert asked["query"] == ["call-1"] and ksr.called("htable.sht_rm") == []
+    ksr.returns["htable.sht_iterator_start"] = lambda *a: 1 / 0
+    Routes().ksr_first_rtp(None, "timer")
+    assert "first RTP watch crashed" in ksr.logged()
