@@ -34,7 +34,8 @@ def tenant_list():
         "SELECT name, enabled, gateway_group, allow_backup, max_calls, max_cps, max_duration, "
         "IF(max_minutes_24h = 0, 'none', max_minutes_24h) AS max_minutes_24h, callerid_policy, "
         "default_did, IFNULL(media_timeout, 'default') AS media_timeout, media_keepalive, transfer, "
-        "allowed_countries, allowed_prefixes, denied_prefixes, number_types, context_headers, early_ringing, stir_required "
+        "allowed_countries, allowed_prefixes, denied_prefixes, number_types, context_headers, early_ringing, "
+        "stir_required "
         "FROM tenant ORDER BY name"), "tenants")
 
 

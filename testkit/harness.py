@@ -277,7 +277,8 @@ def cdr_rows(sbc, after_id: int) -> list[dict]:
     """CDR rows after `after_id`, as text ("NULL" for none)."""
     out = sbc.db.query(
         "SELECT id, setup_time, answer_time, end_time, duration, direction, did, tenant, gw_group, gateway, "
-        f"carrier, code, call_id, pdd_ms, answer_ms, end_reason, {', '.join(mediastats.COLUMNS)}, agent_headers, stir, agent_rtp_ms "
+        f"carrier, code, call_id, pdd_ms, answer_ms, end_reason, {', '.join(mediastats.COLUMNS)}, agent_headers, "
+        "stir, agent_rtp_ms "
         f"FROM sbc_cdr WHERE id > {int(after_id)} ORDER BY id",
         sbc.settings.db_name,
     ).splitlines()
