@@ -28,12 +28,18 @@ FIELDS: dict[str, dict[str, dict]] = {
             "port": _INT, "tag": {**_TEXT, "nullable": True}, "dedicated": _BOOL},
     "accounts": {"username": _TEXT, "tenant": _TEXT, "enabled": _BOOL},
     "credentials": {"host": _TEXT, "username": _TEXT, "realm": _TEXT},
+    "registrations": {"name": {**_TEXT, "description": "its Contact's user: a letter first, never a number"},
+                      "registrar": {**_TEXT, "description": "sip:host[:port][;transport=udp|tcp|tls]"},
+                      "username": _TEXT, "domain": _TEXT, "auth_username": _TEXT, "realm": _TEXT,
+                      "expires": _INT, "carrier": _BOOL, "enabled": _BOOL},
 }
 PASSWORD = {"type": "string", "writeOnly": True, "description": "accounts: 16+ characters, omitted = generated and "
-                                                                "answered once; credentials: the peer's"}
+                                                                "answered once; credentials: the peer's; "
+                                                                "registrations: the registrar's"}
 REQUIRED = {"gateways": ["group", "uri"], "tenants": ["name", "group"], "dids": ["did"],
             "acl": ["group", "ip"], "accounts": ["username", "tenant"], "credentials": ["host", "username",
-                                                                                     "password"]}
+                                                                                     "password"],
+            "registrations": ["name", "registrar", "username", "password"]}
 _ERROR = {"type": "object", "properties": {"error": _TEXT, "field": _TEXT}, "required": ["error"]}
 
 

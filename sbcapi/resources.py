@@ -15,7 +15,7 @@ from sbclib.rpc import new_routing_generation
 from sbclib.settings import Settings
 
 KEY = {"gateways": "id", "tenants": "name", "dids": "did", "acl": "id", "accounts": "username",
-       "credentials": "host"}
+       "credentials": "host", "registrations": "name"}
 WRITABLE = {section: [f for f in configdoc.TABLES[section][1] if f != "id" and f not in configdoc.SECRETS.get(
     section, ())] + (["password"] if section in configdoc.SECRETS else []) for section in configdoc.SECTIONS}
 TENANT_WRITABLE = ("did", "tenant", "enabled", "description")  # a tenant's DIDs route by its own set only
@@ -150,8 +150,11 @@ class Resources:
                 raise InputError("password", "the peer's password (text)")
             validate.secret(password, "password")
             realm = item.get("realm") or ""
-            if realm and isinstance(item.get("username"), str):
-                item["ha1"] = validate.ha1(item["username"], realm, password)
+            # the digest's user: a registration's auth_username when it has one
+            user = item.get("auth_username") or item.get("username") if section == "registrations" \
+                else item.get("username")
+            if realm and isinstance(user, str):
+                item["ha1"] = validate.ha1(user, realm, password)
                 item.pop("password", None)
             else:
                 item["password"] = password
@@ -254,6 +257,8 @@ class Resources:
                 reload_dispatcher(self.rpc, self.settings.carrier_group)
             elif section == "acl":
                 self.rpc("permissions.addressReload")
+            elif section == "registrations":
+                self.rpc("uac.reg_reload")
             new_routing_generation(self.rpc)
         except Exception as exc:  # noqa: BLE001 - any RPC failure: the change is in the DB, said so
             raise ApiError(502, f"written, but Kamailio was not told: {exc}") from None

@@ -15,7 +15,7 @@ import yaml
 from sbcctl import configdoc
 from sbcctl.cli import app, fail, new_routing_generation, read_store, reload, state, store
 
-_ORDER = ("dispatcher", "tenant", "did_routing", "address", "gateway_account", "peer_credential")
+_ORDER = ("dispatcher", "tenant", "did_routing", "address", "gateway_account", "peer_credential", "uacreg")
 
 
 def _read(db) -> dict[str, list[dict]]:
@@ -26,7 +26,7 @@ def _read(db) -> dict[str, list[dict]]:
 def export(file: Path = typer.Option(None, "--file", "-f", help="write here (default: standard output)"),
            secrets: bool = typer.Option(False, "--secrets", help="include accounts' HA1s and credentials' secrets "
                                                                  "(a backup; keep the file as you keep the DB)")):
-    """The whole configuration: gateways and carriers, tenants, DIDs, ACL, accounts, credentials."""
+    """The whole configuration: gateways and carriers, tenants, DIDs, ACL, accounts, credentials, registrations."""
     doc = configdoc.to_document(_read(read_store()), secrets)
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
     text = (json.dumps(doc, indent=1, default=str) + "\n" if state["json"] else
@@ -56,13 +56,14 @@ def import_(file: Path = typer.Argument(..., help="a document `sbcctl export` wr
     current = _read(db)
     try:
         plan = configdoc.plan(doc, state["settings"], {r["username"]: r for r in current["accounts"]},
-                              {r["host"]: r for r in current["credentials"]}, force)
+                              {r["host"]: r for r in current["credentials"]}, force,
+                              {r["l_uuid"]: r for r in current["registrations"]})
     except configdoc.DocumentError as exc:
         fail(2, str(exc))
     summary = configdoc.changes(current, plan)
     if not dry_run:
         _write(db, plan)
-        reload("dispatcher.reload", "permissions.addressReload")
+        reload("dispatcher.reload", "permissions.addressReload", "uac.reg_reload")
         new_routing_generation()
     if state["json"]:
         typer.echo(json.dumps({"dry_run": dry_run, "changes": summary, "secrets_kept": plan.missing_secrets}))

@@ -1,22 +1,23 @@
 """The SBC's whole configuration as one document (sbcctl export / import): gateways and carriers, tenants,
-DIDs, the ACL, gateway accounts and peer credentials. Pure functions: rows to a document, a document checked
-into rows (every field through the validators sbcctl's commands use; errors name `section[i].field`), and
-what an import would change. Secrets (HA1s, passwords) leave only when asked for; a document without them
-keeps the ones the DB holds."""
+DIDs, the ACL, gateway accounts, peer credentials and the SBC's own registrations. Pure functions: rows to a
+document, a document checked into rows (every field through the validators sbcctl's commands use; errors
+name `section[i].field`), and what an import would change. Secrets (HA1s, passwords) leave only when asked
+for; a document without them keeps the ones the DB holds."""
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 
 from sbcctl import validate
 from sbcctl.store import DISABLED, TRYING  # an imported row is pending (trying) until its first answered probe
 from sbcctl.validate import InputError
-from sbclib import capacity, destinations
+from sbclib import capacity, destinations, registrations
 from sbclib.settings import Settings
 
 VERSION = 1
-SECTIONS = ("gateways", "tenants", "dids", "acl", "accounts", "credentials")
+SECTIONS = ("gateways", "tenants", "dids", "acl", "accounts", "credentials", "registrations")
 # Each section's columns as the document names them -> the table's; the key that identifies a row.
 TABLES = {
     "gateways": ("dispatcher", {"id": "id", "group": "setid", "uri": "destination", "priority": "priority",
@@ -38,8 +39,15 @@ TABLES = {
                                      "ha1": "ha1"}, ("username",)),
     "credentials": ("peer_credential", {"host": "host", "username": "username", "realm": "realm", "ha1": "ha1",
                                         "password": "password"}, ("host",)),
+    "registrations": ("uacreg", {"name": "l_uuid", "registrar": "auth_proxy", "username": "r_username",
+                                 "domain": "r_domain", "auth_username": "auth_username", "realm": "realm",
+                                 "expires": "expires", "carrier": "l_domain", "enabled": "flags",
+                                 "ha1": "auth_ha1", "password": "auth_password"}, ("name",)),
 }
-SECRETS = {"accounts": ("ha1",), "credentials": ("ha1", "password")}
+SECRETS = {"accounts": ("ha1",), "credentials": ("ha1", "password"), "registrations": ("ha1", "password")}
+# Columns a section's rows hold that the document does not name (derived from .env and the named fields):
+# read with the rest, so that an import says whether they change.
+DERIVED = {"registrations": ("l_username", "contact_addr", "socket", "reg_delay")}
 _HA1 = re.compile(r"[0-9a-f]{32}")
 _SOCKETS = ("private", "public", "public_tls")
 
@@ -58,13 +66,16 @@ def to_document(tables: dict[str, list[dict]], secrets: bool) -> dict:
             item = {name: row.get(column) for name, column in columns.items()}
             if section == "gateways":
                 item["enabled"] = not (int(row["flags"] or 0) & DISABLED)
+            elif section == "registrations":
+                item["enabled"] = not (int(row["flags"] or 0) & registrations.DISABLED)
+                item["carrier"] = row.get("l_domain") == "private"
             for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing", "stir_required"):
                 if flag in item and not isinstance(item[flag], bool):
                     item[flag] = bool(item[flag])
             if not secrets:
                 for name in SECRETS.get(section, ()):
                     item.pop(name, None)
-            elif section == "credentials":
+            elif section in ("credentials", "registrations"):
                 item.pop("ha1" if not row.get("realm") else "password", None)
             items.append(item)
         doc[section] = items
@@ -77,8 +88,8 @@ def read_tables(rows) -> dict[str, list[dict]]:
     for section in SECTIONS:
         table, columns, key = TABLES[section]
         order = ", ".join(columns[k] for k in key)
-        tables[section] = rows(f"SELECT {', '.join(f'`{c}`' for c in sorted(set(columns.values())))} "
-                               f"FROM `{table}` ORDER BY {order}")
+        wanted = sorted({*columns.values(), *DERIVED.get(section, ())})
+        tables[section] = rows(f"SELECT {', '.join(f'`{c}`' for c in wanted)} FROM `{table}` ORDER BY {order}")
     return tables
 
 
@@ -330,8 +341,35 @@ def credentials(items: list[dict], kept: dict[str, dict]) -> tuple[list[dict], l
     return rows, missing
 
 
+def registrations_rows(items: list[dict], settings: Settings, kept: dict[str, dict]) -> tuple[list[dict], list[str]]:
+    """uacreg rows, by the validator `sbcctl registration add` uses; socket and Contact from this SBC's .env."""
+    rows, missing = [], []
+    for i, item in enumerate(items):
+        w = f"registrations[{i}]"
+        name = _get(item, w, "name", str)
+        realm = _get(item, w, "realm", str, "")
+        secret_field = "ha1" if realm else "password"
+        secret = _get(item, w, secret_field, str, None)
+        if secret is None:
+            old = kept.get(name) or {}
+            if (old.get("realm") or "") != realm or not old.get(f"auth_{secret_field}"):
+                _fail(f"{w}.{secret_field}", "not in the document and none kept for this registration and realm "
+                                             "(export --secrets)")
+            secret = old[f"auth_{secret_field}"]
+            missing.append(w)
+        registrar, username = _get(item, w, "registrar", str), _get(item, w, "username", str)
+        given = {"domain": _get(item, w, "domain", str, ""), "auth_username": _get(item, w, "auth_username", str, ""),
+                 "expires": _get(item, w, "expires", int, 600), "carrier": _get(item, w, "carrier", bool, False),
+                 "enabled": _get(item, w, "enabled", bool, True)}
+        rows.append(_checked(w, functools.partial(
+            validate.registration, settings, name, registrar, username, realm=realm,
+            password=None if realm else secret, given_ha1=secret if realm else None, **given)))
+    _unique("registrations", items, lambda it: (str(it["name"]),))
+    return rows, missing
+
+
 def plan(doc, settings: Settings, kept_accounts: dict[str, dict], kept_credentials: dict[str, dict],
-         force: bool = False) -> Plan:
+         force: bool = False, kept_registrations: dict[str, dict] | None = None) -> Plan:
     """The document checked whole, before anything is written; DocumentError names the first bad field."""
     if not isinstance(doc, dict):
         _fail("document", "a mapping of sections (sbcctl export writes one)")
@@ -356,7 +394,9 @@ def plan(doc, settings: Settings, kept_accounts: dict[str, dict], kept_credentia
     out.rows["acl"] = acl(items["acl"], names)
     out.rows["accounts"], missing = accounts(items["accounts"], names, kept_accounts)
     out.rows["credentials"], missing_creds = credentials(items["credentials"], kept_credentials)
-    out.missing_secrets = missing + missing_creds
+    out.rows["registrations"], missing_regs = registrations_rows(items["registrations"], settings,
+                                                                 kept_registrations or {})
+    out.missing_secrets = missing + missing_creds + missing_regs
     return out
 
 

@@ -11,6 +11,7 @@ import re
 import time
 
 import pytest
+import yaml
 
 from testkit.harness import dispatcher_states, scrape, wait_for
 from testkit.registrar import Registrar, digest_fields
@@ -88,6 +89,14 @@ def test_each_side_registers_from_its_own_address_is_refreshed_and_shown(quiet_s
     assert (shown["carrier-trunk"]["side"], shown["lk-acme"]["side"]) == ("private", "public")
     assert 0 < int(shown["carrier-trunk"]["expires_in"]) <= GRANT
     assert gauge(quiet_sbc, "carrier-trunk") == 1 and gauge(quiet_sbc, "lk-acme") == 1
+    # In the configuration document, without their secrets unless asked; imported back, nothing changes.
+    exported = sbcctl("export")
+    assert exported.returncode == 0 and "-secret-" not in exported.stdout, exported.stderr
+    assert [r["name"] for r in yaml.safe_load(exported.stdout)["registrations"]] == ["carrier-trunk", "lk-acme"]
+    checked = sbcctl("--json", "import", "-", "--dry-run", stdin=exported.stdout)
+    assert checked.returncode == 0, checked.stderr
+    assert json.loads(checked.stdout)["changes"]["registrations"] == {"added": 0, "removed": 0, "changed": 0,
+                                                                      "unchanged": 2}
     # Refreshed before the binding lapses, on the same Call-ID with a higher CSeq (RFC 3261 10.2.4).
     before = len(carrier.registers("bound"))
     assert wait_until(lambda: len(carrier.registers("bound")) > before, GRANT + 2), [s.outcome for s in carrier.seen]

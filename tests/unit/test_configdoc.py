@@ -50,6 +50,17 @@ TABLES = {
         {"host": "lk.example.test", "username": "sbc-lk", "realm": "lk", "ha1": HA1, "password": ""},
         {"host": "127.0.3.3", "username": "sbc-user", "realm": "", "ha1": "", "password": "s3cret pass"},
     ],
+    # the SBC's own: a carrier's from the private side with its HA1, a provider's from the public side
+    "registrations": [
+        {"l_uuid": "carrier-trunk", "l_username": "carrier-trunk", "l_domain": "private", "r_username": "4420",
+         "r_domain": "127.0.4.9:5070", "realm": "carrier.example", "auth_username": "4420", "auth_password": "",
+         "auth_ha1": HA1, "auth_proxy": "sip:127.0.4.9:5070", "expires": 300, "flags": 0, "reg_delay": 0,
+         "contact_addr": "127.0.1.1:5060", "socket": "udp:127.0.1.1:5060"},
+        {"l_uuid": "lk-acme", "l_username": "lk-acme", "l_domain": "public", "r_username": "sbc-acme",
+         "r_domain": "lk.example.test", "realm": "", "auth_username": "sbc-auth", "auth_password": "p@ss word",
+         "auth_ha1": "", "auth_proxy": "sip:lk.example.test;transport=tcp", "expires": 600, "flags": 1,
+         "reg_delay": 0, "contact_addr": "127.0.2.1:5060;transport=tcp", "socket": "tcp:127.0.2.1:5060"},
+    ],
 }
 # The acme set (25) needs an enabled gateway for its DID; fabriq's DIDs are none.
 
@@ -79,9 +90,36 @@ def test_without_secrets_the_dbs_are_kept_and_said():
     assert "ha1" not in doc["accounts"][0] and set(doc["credentials"][1]) == {"host", "username", "realm"}
     kept_accounts = {"vapi-acme": {"ha1": HA1}}
     kept_credentials = {r["host"]: r for r in TABLES["credentials"]}
-    plan = configdoc.plan(doc, SETTINGS, kept_accounts, kept_credentials)
+    kept_registrations = {r["l_uuid"]: r for r in TABLES["registrations"]}
+    assert not {"ha1", "password"} & {*doc["registrations"][0], *doc["registrations"][1]}
+    plan = configdoc.plan(doc, SETTINGS, kept_accounts, kept_credentials, kept_registrations=kept_registrations)
     assert plan.rows["accounts"] == TABLES["accounts"] and plan.rows["credentials"] == TABLES["credentials"]
-    assert plan.missing_secrets == ["accounts[0]", "credentials[0]", "credentials[1]"]
+    assert plan.rows["registrations"] == TABLES["registrations"]
+    assert plan.missing_secrets == ["accounts[0]", "credentials[0]", "credentials[1]", "registrations[0]",
+                                    "registrations[1]"]
+    with pytest.raises(configdoc.DocumentError) as refused:  # nothing kept: the secret is named missing
+        configdoc.plan(doc, SETTINGS, kept_accounts, kept_credentials)
+    assert refused.value.field == "registrations[0].ha1"
+
+
+def test_a_registration_is_exported_by_what_the_operator_said_and_its_side():
+    doc = document(secrets=True)
+    assert doc["registrations"] == [
+        {"name": "carrier-trunk", "registrar": "sip:127.0.4.9:5070", "username": "4420", "domain": "127.0.4.9:5070",
+         "auth_username": "4420", "realm": "carrier.example", "expires": 300, "carrier": True, "enabled": True,
+         "ha1": HA1},
+        {"name": "lk-acme", "registrar": "sip:lk.example.test;transport=tcp", "username": "sbc-acme",
+         "domain": "lk.example.test", "auth_username": "sbc-auth", "realm": "", "expires": 600, "carrier": False,
+         "enabled": False, "password": "p@ss word"}]
+
+
+def test_a_registration_moved_to_an_sbc_with_other_addresses_takes_that_sbcs_sockets():
+    other = settings.load({"CARRIER_GROUP": "10", "STIR_CA_FILE": "/etc/sbc/stir-ca.pem", "PRIVATE_IP": "127.0.7.1",
+                           "PUBLIC_IP": "127.0.8.1"})
+    plan = configdoc.plan(document(), other, {}, {})
+    assert [(r["socket"], r["contact_addr"]) for r in plan.rows["registrations"]] == [
+        ("udp:127.0.7.1:5060", "127.0.7.1:5060"), ("tcp:127.0.8.1:5060", "127.0.8.1:5060;transport=tcp")]
+    assert configdoc.changes(TABLES, plan)["registrations"]["changed"] == 2
 
 
 def test_changes_count_added_removed_and_changed_rows_by_their_keys():
@@ -168,6 +206,18 @@ def edit(path, value):
     (edit(["credentials", 0, "ha1"], ...), "credentials[0].ha1"),
     (edit(["credentials", 1, "password"], ""), "credentials[1].password"),
     (edit(["credentials", 1, "host"], "gw_1.example"), "credentials[1].host"),
+    (edit(["registrations", 0, "name"], "4420"), "registrations[0].name"),  # a number: taken for a DID
+    (edit(["registrations", 0, "name"], 7), "registrations[0].name"),
+    (edit(["registrations", 1, "name"], "carrier-trunk"), "registrations[1]"),  # twice
+    (edit(["registrations", 0, "registrar"], "127.0.4.9"), "registrations[0].registrar"),
+    (edit(["registrations", 0, "registrar"], "sip:127.0.4.9;transport=tls"), "registrations[0].registrar"),
+    (edit(["registrations", 0, "expires"], 30), "registrations[0].expires"),
+    (edit(["registrations", 0, "ha1"], "xyz"), "registrations[0].ha1"),
+    (edit(["registrations", 0, "ha1"], ...), "registrations[0].ha1"),  # none kept either
+    (edit(["registrations", 1, "password"], ...), "registrations[1].password"),
+    (edit(["registrations", 1, "domain"], "a b"), "registrations[1].domain"),
+    (edit(["registrations", 1, "carrier"], "no"), "registrations[1].carrier"),
+    (edit(["registrations", 1, "socket"], "udp:127.0.9.9:5060"), "registrations[1].socket"),  # not the operator's
 ])
 def test_each_bad_field_is_named_by_its_place(change, where):
     doc = document()
