@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sbcctl import validate
 from sbcctl.store import DISABLED, TRYING  # an imported row is pending (trying) until its first answered probe
 from sbcctl.validate import InputError
-from sbclib import capacity, destinations, registrations
+from sbclib import capacity, destinations, dsattrs, registrations
 from sbclib.settings import Settings
 
 VERSION = 1
@@ -162,7 +162,7 @@ def gateways(items: list[dict], settings: Settings) -> list[dict]:
         priority = _checked(where, validate.priority, _get(item, where, "priority", int, 10))
         description = _checked(where, validate.text, _get(item, where, "description", str, ""), "description")
         attrs = _get(item, where, "attrs", str, "")
-        parsed = capacity.attrs(attrs)
+        parsed = dsattrs.parse(attrs)
         if "weight" in parsed:
             if not parsed["weight"].isdigit():
                 _fail(f"{where}.attrs", f"weight={parsed['weight']} is not a whole number")

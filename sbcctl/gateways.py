@@ -9,7 +9,7 @@ import typer
 from sbcctl import validate
 from sbcctl.cli import checked, fail, read_store, reload, show, state, store
 from sbcctl.store import DISABLED, TRYING
-from sbclib import capacity, codecs, policy
+from sbclib import codecs, dsattrs, policy
 
 gateway_app = typer.Typer(help="AI gateways and carriers (dispatcher)", no_args_is_help=True)
 
@@ -91,7 +91,7 @@ def gateway_set(gateway_id: int = typer.Argument(..., metavar="ID"), priority: i
                 "--codecs, --transcode")
     db = store()
     row = _row(db, gateway_id)
-    attrs = capacity.attrs(row["attrs"])
+    attrs = dsattrs.parse(row["attrs"])
     carrier = attrs.get("sockname") == "private"
     checked(*([lambda: validate.priority(priority)] if priority is not None else []),
             *([lambda: validate.weight(weight)] if weight is not None else []),

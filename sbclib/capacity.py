@@ -8,6 +8,8 @@ import json
 import re
 from dataclasses import dataclass
 
+from sbclib import dsattrs
+
 CAP_ATTRS = ("max_calls", "max_cps")
 MAX_CAP = 100_000
 # Answers that say the peer is too busy, not that the call is wrong. SIP's 429 is RFC 3892's "Provide
@@ -26,12 +28,6 @@ class Caps:
         return bool(self.max_calls or self.max_cps)
 
 
-def attrs(text: str) -> dict[str, str]:
-    """dispatcher's attrs (`weight=50;sockname=private;max_calls=10`) as a dict, in their order (sbcctl edits
-    them through it too)."""
-    return dict(part.partition("=")[::2] for part in (text or "").split(";") if part)
-
-
 def cap_error(name: str, value: str) -> str | None:
     """Why `value` is no cap for attr `name` (the operator's error); None when it is one."""
     if not value.isdigit() or not 0 <= int(value) <= MAX_CAP:
@@ -42,7 +38,7 @@ def cap_error(name: str, value: str) -> str | None:
 def caps_of(text) -> Caps:
     """The caps in a row's attrs. A value sbcctl would have refused (the table written by hand) caps nothing:
     the row still takes calls, and `sbcctl check` names it."""
-    found = attrs(text if isinstance(text, str) else "")
+    found = dsattrs.parse(text)
     values = {name: int(found[name]) for name in CAP_ATTRS if name in found and cap_error(name, found[name]) is None}
     return Caps(**values)
 

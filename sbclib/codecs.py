@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from sbclib import dsattrs
+
 # Operator's name -> the encoding name of SDP and rtpengine; what rtpengine here transcodes both ways
 # (`rtpengine --codecs`: fully supported).
 NAMES = {"pcmu": "PCMU", "pcma": "PCMA", "g722": "G722", "g729": "G729", "opus": "opus"}
@@ -65,9 +67,9 @@ def operator_names(codecs: tuple[str, ...]) -> str:
 def policy_of(attrs: object) -> Policy:
     """A dispatcher row's policy ("weight=50;codecs=opus,pcmu;transcode=1"). A list sbcctl would have refused
     (the table written by hand) is no policy: the row's calls keep their codecs, `sbcctl check` names it."""
-    if not isinstance(attrs, str) or "codecs=" not in attrs:
+    fields = dsattrs.parse(attrs)
+    if "codecs" not in fields:
         return NONE
-    fields = dict(item.partition("=")[::2] for item in attrs.split(";") if item)
     try:
         codecs = parse_list(fields.get("codecs", ""))
     except CodecError:

@@ -5,6 +5,8 @@ rtpengine's statistics (kemi.telemetry.quality) say which leg a figure belongs t
 
 from __future__ import annotations
 
+from sbclib import dsattrs
+
 # Rewrite every address in the SDP (c= and o=) and drop ICE candidates that would name the far side.
 _HIDE = "replace-origin replace-session-connection ICE=remove"
 # Once rtpengine has learnt where a leg's RTP comes from, packets from anywhere else are dropped: without it
@@ -36,9 +38,7 @@ _SDES_ONLY_AES_CM_128 = " ".join(f"SDES-no-{suite}" for suite in (
 
 def gateway_protocol(attrs: object) -> str:
     """The protocol a gateway's SDP must carry, from its dispatcher attributes ("weight=50;media=srtp")."""
-    if not isinstance(attrs, str):
-        return RTP_AVP
-    fields = dict(item.partition("=")[::2] for item in attrs.split(";"))
+    fields = dsattrs.parse(attrs)
     return PROTOCOLS.get(fields.get("media", "rtp").strip().lower(), RTP_AVP)
 
 
