@@ -96,6 +96,14 @@ def tenant_exists(db, name: str, field: str = "tag") -> None:
         fail(2, f"{field}: no tenant named {name!r}")
 
 
+def kamailio_rpc(method: str, *params, failure: str = "Kamailio"):
+    """One RPC; when Kamailio does not take it, exit 1 saying `failure` and why."""
+    try:
+        return rpc.call(state["rpc"], method, *params)
+    except (rpc.RpcError, ValueError) as exc:
+        fail(1, f"{failure}: {exc}")
+
+
 def kamailio_answers():
     """Before any write: a change Kamailio cannot be told about is not made at all."""
     try:

@@ -7,16 +7,13 @@ import json
 import typer
 
 from sbcctl import status, validate
-from sbcctl.cli import app, checked, fail, read_store, show, state
+from sbcctl.cli import app, checked, fail, kamailio_rpc, read_store, show, state
 from sbcctl.store import DISABLED, Store
 from sbclib import mediastats, rpc
 
 
 def _rpc(method: str, *params):
-    try:
-        return rpc.call(state["rpc"], method, *params)
-    except (rpc.RpcError, ValueError) as exc:
-        fail(1, f"Kamailio: {exc}")
+    return kamailio_rpc(method, *params)
 
 
 @app.command("status")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import typer
 
 from sbcctl import validate
-from sbcctl.cli import checked, fail, read_store, show, state, store
+from sbcctl.cli import checked, fail, kamailio_rpc, read_store, show, state, store
 from sbclib import registrations, rpc
 
 registration_app = typer.Typer(help="the SBC's own registrations with providers and carriers (uac)",
@@ -19,10 +19,7 @@ _COLUMNS = ("l_uuid AS name, auth_proxy AS registrar, r_username AS username, r_
 
 
 def _rpc(method: str, *params):
-    try:
-        return rpc.call(state["rpc"], method, *params)
-    except (rpc.RpcError, ValueError) as exc:
-        fail(1, f"written to the DB, but Kamailio did not take it: {exc}")
+    return kamailio_rpc(method, *params, failure="written to the DB, but Kamailio did not take it")
 
 
 @registration_app.command("list")

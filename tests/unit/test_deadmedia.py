@@ -102,7 +102,7 @@ class Routes:
         return events.first_rtp(self, event)
 
 
-def watching(ksr, entries):
+def watching(ksr, entries, table="mediawatch"):
     """The htable iterator yields `entries` ((Call-ID, value) pairs)."""
     pending = list(entries)
     current = {}
@@ -113,8 +113,8 @@ def watching(ksr, entries):
         current["key"], current["value"] = pending.pop(0)
         return 1
     ksr.returns["htable.sht_iterator_next"] = next_entry
-    ksr.returns["pv.get"] = lambda name: {"$shtitkey(mediawatch)": current.get("key"),
-                                          "$shtitval(mediawatch)": current.get("value")}.get(name)
+    ksr.returns["pv.get"] = lambda name: {f"$shtitkey({table})": current.get("key"),
+                                          f"$shtitval({table})": current.get("value")}.get(name)
 
 
 @pytest.fixture
@@ -248,19 +248,6 @@ def test_dialog_start_watches_the_call_and_keeps_the_callees_call_id(ksr, monkey
 
 # ---- time to the agent's first RTP (kemi/telemetry/firstrtp.py) ------------------------------------
 
-def first_rtp_watching(ksr, entries):
-    pending, current = list(entries), {}
-
-    def next_entry(_name):
-        if not pending:
-            return -1
-        current["key"], current["value"] = pending.pop(0)
-        return 1
-    ksr.returns["htable.sht_iterator_next"] = next_entry
-    ksr.returns["pv.get"] = lambda name: {"$shtitkey(firstrtp)": current.get("key"),
-                                          "$shtitval(firstrtp)": current.get("value")}.get(name)
-
-
 def silent_gateway():
     """The recording with no packet from the gateway's leg yet."""
     found = copy.deepcopy(RECORDED)
@@ -277,8 +264,8 @@ def test_the_agents_first_rtp_is_recorded_once_its_leg_has_sent_and_the_rest_wai
     answers.update({"call-1": RECORDED, "call-2": silent_gateway(), "call-3": silent_gateway(),
                     "call-4": {"result": "error", "error-reason": "Unknown call-id"}})
     monkeypatch.setattr(firstrtp.time, "monotonic", lambda: 100.0)
-    first_rtp_watching(ksr, [("call-1", "98.760 ft1 tt1"), ("call-2", "99.5 ft2 tt2"), ("call-3", "89.9 ft3 tt3"),
-                             ("call-4", "99.0 ft4 tt4")])
+    watching(ksr, [("call-1", "98.760 ft1 tt1"), ("call-2", "99.5 ft2 tt2"), ("call-3", "89.9 ft3 tt3"),
+                   ("call-4", "99.0 ft4 tt4")], "firstrtp")
     ksr.returns["dialog.dlg_get"] = 1
     Routes().ksr_first_rtp(None, "timer")
     assert asked["query"] == ["call-1", "call-2", "call-3", "call-4"]
@@ -291,7 +278,7 @@ def test_the_agents_first_rtp_is_recorded_once_its_leg_has_sent_and_the_rest_wai
 def test_the_first_rtp_watch_waits_for_rtpengine_and_never_crashes(ksr, ng):
     asked, answers = ng
     answers["call-1"] = OSError("timed out")
-    first_rtp_watching(ksr, [("call-1", "98.7 ft1 tt1"), ("call-2", "98.7 ft2 tt2")])
+    watching(ksr, [("call-1", "98.7 ft1 tt1"), ("call-2", "98.7 ft2 tt2")], "firstrtp")
     Routes().ksr_first_rtp(None, "timer")
     assert asked["query"] == ["call-1"] and ksr.called("htable.sht_rm") == []
     ksr.returns["htable.sht_iterator_start"] = lambda *a: 1 / 0
