@@ -41,7 +41,7 @@ def test_the_schema_publishes_every_section_with_the_documents_fields():
 
 def test_a_tenants_token_reaches_only_dids():
     tenant = tokens.Caller("p", "tenant:acme")
-    for section in ("gateways", "tenants", "acl", "accounts", "credentials"):
+    for section in ("gateways", "tenants", "acl", "accounts", "credentials", "registrations"):
         with pytest.raises(ApiError) as err:
             Resources._may(tenant, section)
         assert err.value.status == 403
