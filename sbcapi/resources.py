@@ -11,6 +11,7 @@ from collections.abc import Callable
 from sbcapi.tokens import Caller
 from sbcctl import configdoc, validate
 from sbcctl.validate import InputError
+from sbclib import registrations
 from sbclib.rpc import new_routing_generation
 from sbclib.settings import Settings
 
@@ -209,7 +210,7 @@ class Resources:
                 raise
         finally:
             db.rows("SELECT RELEASE_LOCK(%s) AS released", LOCK)
-        self._reload(section)
+        self._reload(section, str((after or before or {}).get(KEY[section], "")), after is None)
         return public(section, after) if after else {}
 
     def _served_sets(self, doc: dict) -> set[int]:
@@ -250,15 +251,19 @@ class Resources:
             f"SELECT * FROM `{table}` WHERE `{key_column}` = %s", match_key)}, secrets=True)[section]
         return written[0]
 
-    def _reload(self, section: str) -> None:
+    def _reload(self, section: str, key: str = "", removed: bool = False) -> None:
         """What Kamailio must be told (the DB holds the change already: a failure is said, not undone)."""
         try:
             if section == "gateways":
                 reload_dispatcher(self.rpc, self.settings.carrier_group)
             elif section == "acl":
                 self.rpc("permissions.addressReload")
-            elif section == "registrations":
-                self.rpc("uac.reg_reload")
+            elif section == "registrations":  # the one record (uac.reg_reload: once per 150 s at most)
+                try:
+                    self.rpc("uac.reg_remove" if removed else "uac.reg_refresh", key)
+                except Exception as exc:  # a record uac never loaded needs no removing
+                    if not (removed and registrations.forgotten(str(exc))):
+                        raise
             new_routing_generation(self.rpc)
         except Exception as exc:  # noqa: BLE001 - any RPC failure: the change is in the DB, said so
             raise ApiError(502, f"written, but Kamailio was not told: {exc}") from None

@@ -13,7 +13,8 @@ import typer
 import yaml
 
 from sbcctl import configdoc
-from sbcctl.cli import app, fail, new_routing_generation, read_store, reload, state, store
+from sbcctl.cli import app, fail, kamailio_rpc, new_routing_generation, read_store, reload, state, store
+from sbclib import registrations
 
 _ORDER = ("dispatcher", "tenant", "did_routing", "address", "gateway_account", "peer_credential", "uacreg")
 
@@ -63,7 +64,9 @@ def import_(file: Path = typer.Argument(..., help="a document `sbcctl export` wr
     summary = configdoc.changes(current, plan)
     if not dry_run:
         _write(db, plan)
-        reload("dispatcher.reload", "permissions.addressReload", "uac.reg_reload")
+        reload("dispatcher.reload", "permissions.addressReload")
+        _registrations_reloaded({r["l_uuid"] for r in current["registrations"]},
+                                {r["l_uuid"] for r in plan.rows["registrations"]})
         new_routing_generation()
     if state["json"]:
         typer.echo(json.dumps({"dry_run": dry_run, "changes": summary, "secrets_kept": plan.missing_secrets}))
@@ -73,6 +76,16 @@ def import_(file: Path = typer.Argument(..., help="a document `sbcctl export` wr
     if plan.missing_secrets:
         typer.echo(f"secrets kept from the DB: {', '.join(plan.missing_secrets)}")
     typer.echo("checked; nothing written (--dry-run)" if dry_run else "imported")
+
+
+def _registrations_reloaded(before: set[str], after: set[str]) -> None:
+    """uac told record by record (its uac.reg_reload refuses a second reload within its GC interval, 150 s, and
+    would register every record again): the removed forgotten, the rest read again."""
+    for name in sorted(before - after):
+        kamailio_rpc("uac.reg_remove", name, failure="written to the DB, but Kamailio did not take it",
+                     unless=registrations.forgotten)
+    for name in sorted(after):
+        kamailio_rpc("uac.reg_refresh", name, failure="written to the DB, but Kamailio did not take it")
 
 
 def _write(db, plan: configdoc.Plan) -> None:

@@ -19,7 +19,8 @@ _COLUMNS = ("l_uuid AS name, auth_proxy AS registrar, r_username AS username, r_
 
 
 def _rpc(method: str, *params):
-    return kamailio_rpc(method, *params, failure="written to the DB, but Kamailio did not take it")
+    return kamailio_rpc(method, *params, failure="written to the DB, but Kamailio did not take it",
+                        unless=registrations.forgotten if method == "uac.reg_remove" else lambda error: False)
 
 
 @registration_app.command("list")

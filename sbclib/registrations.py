@@ -62,6 +62,11 @@ def states(records) -> dict[str, str]:
             and r["l_uuid"]}
 
 
+def forgotten(error: str) -> bool:
+    """uac's answer to removing a record it does not hold (never loaded): nothing left to do."""
+    return "not found" in error.lower()
+
+
 def states_of_reply(text) -> dict[str, str]:
     """The same from a JSON-RPC reply's text (its result, or the result alone); an unreadable one has none."""
     try:
