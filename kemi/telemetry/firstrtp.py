@@ -2,10 +2,12 @@
 can be heard (an AI platform answers, then starts its pipeline). The call record's agent_rtp_ms, and a histogram.
 
 rtpengine counts packets per stream but keeps no first packet's time, and its module's query needs a SIP
-message. So dialog:start puts the call in an htable, and a timer process of its own (every RTP_POLL_MS) asks
+message. So dialog:start puts the call in an htable, and a timer process of its own (every 100 ms) asks
 rtpengine over ng about those calls only, until the gateway's leg has sent a packet (then it is recorded and
-forgotten) or WATCHED_S passed (counted as none). Resolution: one poll; a call whose agent streamed before the
-answer (early media) shows at most one poll.
+forgotten) or WATCHED_S passed (counted as none). A call is asked every 100 ms for its first 2 s, then every
+500 ms (a platform streams from its answer: one query, typically; one that never does, 36), and at most
+MAX_ASKS calls a round (500 queries/s): under load the resolution degrades, not the CPU. Resolution: one
+poll; a call whose agent streamed before the answer (early media) shows at most one poll.
 """
 
 from __future__ import annotations
@@ -24,13 +26,20 @@ TABLE = ITERATOR = "firstrtp"
 RECORD = "agent_rtp_ms"  # the call record's field
 WATCHED_S = 10.0  # past this without the agent's RTP: counted as none
 QUERY_TIMEOUT = 0.2
+MAX_ASKS = 50  # queries per round (every 100 ms)
+
+
+def next_ask(now: float, waited: float) -> float:
+    """When a call that has not streamed yet is asked again: 100 ms apart for its first 2 s, then 500 ms."""
+    return now + (0.1 if waited < 2.0 else 0.5)
 
 
 def watch() -> None:
     """dialog:start: the agent answered; from now on its leg is asked about."""
     callid, from_tag, to_tag = KSR.pv.get("$dlg(callid)"), KSR.pv.get("$ft"), KSR.pv.get("$tt")
     if callid and from_tag and to_tag:
-        KSR.htable.sht_sets(TABLE, callid, f"{time.monotonic():.3f} {from_tag} {to_tag}")
+        now = time.monotonic()
+        KSR.htable.sht_sets(TABLE, callid, f"{now:.3f} {from_tag} {to_tag} {now:.3f}")
 
 
 def forget() -> None:
@@ -41,14 +50,21 @@ def forget() -> None:
 
 
 def poll(ng_at: tuple[str, int]) -> None:
-    """rtimer: each call waiting for its agent's first packet asked about once."""
+    """rtimer: each call waiting for its agent's first packet and due asked about once, MAX_ASKS at most."""
+    asked = 0
     for callid, value in htables.items(TABLE, ITERATOR):
-        answered, from_tag, to_tag = [*value.split(" "), "", ""][:3]
+        answered, from_tag, to_tag, due = [*value.split(" "), "", "", ""][:4]
+        now = time.monotonic()
+        if _seconds(due) > now:
+            continue
+        if asked == MAX_ASKS:
+            return  # the rest next round
+        asked += 1
         try:
             answer = ng.text(ng.query(*ng_at, callid, timeout=QUERY_TIMEOUT))
         except (OSError, RuntimeError, ValueError, IndexError):
             return  # rtpengine busy or away: asked again next round
-        waited = time.monotonic() - float(answered) if answered.replace(".", "", 1).isdigit() else WATCHED_S
+        waited = now - _seconds(answered) if _seconds(answered) else WATCHED_S
         agent = legs(answer).get("gateway") if answer.get("result") == "ok" else None
         if agent is not None and agent.packets > 0:
             KSR.htable.sht_rm(TABLE, callid)
@@ -56,6 +72,16 @@ def poll(ng_at: tuple[str, int]) -> None:
         elif answer.get("result") != "ok" or waited >= WATCHED_S:
             KSR.htable.sht_rm(TABLE, callid)
             _record(callid, from_tag, to_tag, None)
+        else:
+            KSR.htable.sht_sets(TABLE, callid, f"{answered} {from_tag} {to_tag} {next_ask(now, waited):.3f}")
+
+
+def _seconds(text: str) -> float:
+    """A monotonic time as the table keeps it; 0 for anything else."""
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
 
 
 def _record(callid: str, from_tag: str, to_tag: str, waited: float | None) -> None:

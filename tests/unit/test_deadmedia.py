@@ -240,7 +240,7 @@ def test_dialog_start_watches_the_call_and_keeps_the_callees_call_id(ksr, monkey
     monkeypatch.setattr(firstrtp.time, "monotonic", lambda: 77.25)
     make_routes(MEDIA_TIMEOUT="60").ksr_dialog_event(None, "dialog:start")
     assert ksr.called("htable.sht_sets") == [("mediawatch", "call-1", "1000 60 a b 0"),
-                                             ("firstrtp", "call-1", "77.250 a b")]  # until the agent's first RTP
+                                             ("firstrtp", "call-1", "77.250 a b 77.250")]  # until its first RTP
     assert ksr.dlg_vars["callee_callid"] == "call-1"
     make_routes().ksr_dialog_event(None, "dialog:end")
     assert ksr.called("htable.sht_rm") == [("mediawatch", "call-1"), ("firstrtp", "call-1")]
@@ -273,6 +273,21 @@ def test_the_agents_first_rtp_is_recorded_once_its_leg_has_sent_and_the_rest_wai
     assert ksr.dlg_vars["agent_rtp_ms"] == "1240"  # call-1; call-2 waits; call-3 past 10 s; call-4 gone
     assert ksr.called("xhttp_prom.histogram_observe_l1") == [("sbc_agent_first_rtp_seconds", "1.240", "none")]
     assert ksr.counted("sbc_agent_rtp_missing_total") == [("none",), ("none",)]
+    assert ksr.called("htable.sht_sets") == [("firstrtp", "call-2", "99.5 ft2 tt2 100.100")]  # again in 100 ms
+
+
+def test_a_call_is_asked_when_due_100_ms_apart_then_500_and_a_round_asks_at_most_max_asks(ksr, ng, monkeypatch):
+    asked, answers = ng
+    monkeypatch.setattr(firstrtp.time, "monotonic", lambda: 100.0)
+    quiet = silent_gateway()
+    entries = [("not-due", "99.0 a b 100.050"), ("late", "97.0 c d 99.9")]
+    entries += [(f"call-{i}", f"99.9 t{i} u{i} 0") for i in range(firstrtp.MAX_ASKS + 5)]
+    answers.update({callid: quiet for callid, _ in entries})
+    watching(ksr, entries, "firstrtp")
+    Routes().ksr_first_rtp(None, "timer")
+    assert "not-due" not in asked["query"] and len(asked["query"]) == firstrtp.MAX_ASKS
+    assert ("firstrtp", "late", "97.0 c d 100.500") in ksr.called("htable.sht_sets")  # 3 s in: every 500 ms
+    assert firstrtp.next_ask(10.0, 1.9) == pytest.approx(10.1) and firstrtp.next_ask(10.0, 2.0) == 10.5
 
 
 def test_the_first_rtp_watch_waits_for_rtpengine_and_never_crashes(ksr, ng):
