@@ -113,7 +113,7 @@ def test_a_bad_signature_is_marked_not_refused(ksr):
 
 
 def test_a_certificate_url_outside_the_prefixes_is_never_fetched(ksr):
-    _inbound(ksr, passport.identity(KEY, "http://10.0.0.1/admin", "+12125550199", "+14155550101", "A"))
+    _inbound(ksr, passport.identity(KEY, "http://intranet.example/admin", "+12125550199", "+14155550101", "A"))
     _routes().ksr_request_route(None)
     assert ksr.called("secsipid.secsipid_check_identity") == []
     assert ksr.counted("sbc_stir_total") == [("TN-Validation-Failed", "x5u refused")]
