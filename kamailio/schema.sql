@@ -287,6 +287,9 @@ ALTER TABLE `sbc_cdr` ADD COLUMN IF NOT EXISTS `agent_rtp_ms` INT NULL
 -- A tenant that takes only calls whose caller ID verified: others are refused (428, 438).
 ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `stir_required` TINYINT(1) DEFAULT 0 NOT NULL
     COMMENT '1: inbound calls without a verified Identity are refused';
+-- A tenant whose callers hear ringback from the SBC (rtpengine, RINGBACK_TONE) until its agent answers.
+ALTER TABLE `tenant` ADD COLUMN IF NOT EXISTS `ringback` TINYINT(1) DEFAULT 0 NOT NULL
+    COMMENT '1: inbound: 180 with SDP at once, ringback played until the agent''s first SDP';
 -- The SBC's own registrations with providers and carriers that want one (sbcctl registration), Kamailio's
 -- uac table as the module reads it (version 5): l_uuid is the registration's name and its Contact's user,
 -- socket and contact_addr the side it registers from (never the other side's address). With a realm only

@@ -18,7 +18,7 @@ from kemi.access.accounts import PEER_TAG_AVP, registration
 from kemi.access.admission import reject
 from kemi.access.peers import BAN_TABLE
 from kemi.context import Request
-from kemi.gateways import attempts
+from kemi.gateways import attempts, ringback
 from kemi.gateways.attempts import GROUP_AVP, GROUPS_AVP, NUMBER_AVP
 from kemi.state import cluster
 from kemi.telemetry import records
@@ -195,8 +195,12 @@ def to_public_gateway(svc, req: Request) -> None:
         rewriting.assert_identity(s, policy.uri_user(KSR.hdr.get("P-Asserted-Identity")) or "anonymous", "public")
     log(KSR.info, f"inbound {dialed} -> {did} -> {KSR.kx.get_ruri()}" + (f" tenant={tenant.name}" if tenant else ""))
     KSR.rr.record_route()
-    if attempts.attempt(svc, svc.to_gateway, req) and tenant is not None and tenant.early_ringing:
-        # The caller hears ringing while the agent's platform starts: callers hang up on silence.
+    if not attempts.attempt(svc, svc.to_gateway, req) or tenant is None:
+        return
+    # The caller hears ringing while the agent's platform starts: callers hang up on silence.
+    if tenant.ringback:
+        ringback.ring(svc, tenant.name)
+    elif tenant.early_ringing:
         KSR.tm.t_reply(180, "Ringing")
 
 

@@ -21,7 +21,7 @@ FIELDS: dict[str, dict[str, dict]] = {
                 "allowed_countries": _TEXT, "allowed_prefixes": _TEXT, "denied_prefixes": _TEXT,
                 "number_types": _TEXT,
                 "context_headers": {**_TEXT, "description": "diversion, history-info, user-to-user, X- names"},
-                "early_ringing": _BOOL, "stir_required": _BOOL},
+                "early_ringing": _BOOL, "stir_required": _BOOL, "ringback": _BOOL},
     "dids": {"did": {**_TEXT, "description": "E.164 with +"}, "group": {**_INT, "nullable": True},
              "uri": {**_TEXT, "nullable": True}, "tenant": _TEXT, "enabled": _BOOL, "description": _TEXT},
     "acl": {"id": _INT, "group": {"type": "integer", "enum": [1, 2, 3, 4]}, "ip": _TEXT, "mask": _INT,

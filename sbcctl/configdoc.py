@@ -30,7 +30,8 @@ TABLES = {
                            "transfer": "transfer", "allowed_countries": "allowed_countries",
                            "allowed_prefixes": "allowed_prefixes", "denied_prefixes": "denied_prefixes",
                            "number_types": "number_types", "context_headers": "context_headers",
-                           "early_ringing": "early_ringing", "stir_required": "stir_required"}, ("name",)),
+                           "early_ringing": "early_ringing", "stir_required": "stir_required",
+                           "ringback": "ringback"}, ("name",)),
     "dids": ("did_routing", {"did": "did", "group": "gateway_group", "uri": "gateway_uri", "tenant": "tenant",
                              "enabled": "enabled", "description": "description"}, ("did",)),
     "acl": ("address", {"id": "id", "group": "grp", "ip": "ip_addr", "mask": "mask", "port": "port", "tag": "tag",
@@ -69,7 +70,8 @@ def to_document(tables: dict[str, list[dict]], secrets: bool) -> dict:
             elif section == "registrations":
                 item["enabled"] = not (int(row["flags"] or 0) & registrations.DISABLED)
                 item["carrier"] = row.get("l_domain") == "private"
-            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing", "stir_required"):
+            for flag in ("enabled", "allow_backup", "media_keepalive", "dedicated", "early_ringing", "stir_required",
+                         "ringback"):
                 if flag in item and not isinstance(item[flag], bool):
                     item[flag] = bool(item[flag])
             if not secrets:
@@ -232,6 +234,7 @@ def tenants(items: list[dict], settings: Settings) -> list[dict]:
                      "transfer": transfer, **lists,
                      "early_ringing": int(_get(item, w, "early_ringing", bool, False)),
                      "stir_required": int(stir_required),
+                     "ringback": int(_get(item, w, "ringback", bool, False)),
                      # null as absent: a document of a version before the column
                      "context_headers": _checked(w, validate.context_list, _get(item, w, "context_headers", str, "")
                                                  if item.get("context_headers") is not None else "")})

@@ -35,7 +35,7 @@ def tenant_list():
         "IF(max_minutes_24h = 0, 'none', max_minutes_24h) AS max_minutes_24h, callerid_policy, "
         "default_did, IFNULL(media_timeout, 'default') AS media_timeout, media_keepalive, transfer, "
         "allowed_countries, allowed_prefixes, denied_prefixes, number_types, context_headers, early_ringing, "
-        "stir_required "
+        "stir_required, ringback "
         "FROM tenant ORDER BY name"), "tenants")
 
 
@@ -66,13 +66,13 @@ def keepalive_supported(version: tuple[int, ...] | None) -> None:
 
 _SETTABLE = ("group", "allow_backup", "callerid_policy", "default_did", "timeout", "default_timeout", "keepalive",
              "transfers", "max_calls", "max_cps", "max_duration", "max_minutes_24h", "countries", "allow_prefixes",
-             "deny_prefixes", "types", "context_headers", "early_ringing", "stir_required")
+             "deny_prefixes", "types", "context_headers", "early_ringing", "stir_required", "ringback")
 
 
 def _columns(current: dict, group=None, allow_backup=None, callerid_policy_=None, default_did=None, timeout=None,
              default_timeout=False, keepalive=None, transfers=None, max_calls=None, max_cps=None, max_duration=None,
              max_minutes_24h=None, countries=None, allow_prefixes=None, deny_prefixes=None, types=None,
-             context_headers=None, early_ringing=None, stir_required=None) -> dict:
+             context_headers=None, early_ringing=None, stir_required=None, ringback=None) -> dict:
     """The tenant columns these options change, each checked (exit 2 naming the field) before anything is
     written; `current` is the row as it is (empty for a new one), for the checks that span two columns."""
     if timeout is not None and default_timeout:
@@ -111,7 +111,8 @@ def _columns(current: dict, group=None, allow_backup=None, callerid_policy_=None
                "denied_prefixes": lists[2] if deny_prefixes is not None else ...,
                "number_types": lists[3] if types is not None else ...,
                "context_headers": lists[4] if context_headers is not None else ...,
-               "early_ringing": _given(early_ringing, int), "stir_required": _given(stir_required, int)}
+               "early_ringing": _given(early_ringing, int), "stir_required": _given(stir_required, int),
+               "ringback": _given(ringback, int)}
     return {k: v for k, v in columns.items() if v is not ...}
 
 
@@ -145,6 +146,8 @@ _EARLY = typer.Option(None, "--early-ringing/--no-early-ringing",
                       help="inbound: the carrier gets 180 Ringing at once, not when the agent's platform rings")
 _STIR = typer.Option(None, "--stir-required/--no-stir-required",
                      help="inbound: refuse calls whose caller ID did not verify (STIR/SHAKEN; 428, 438)")
+_RINGBACK = typer.Option(None, "--ringback/--no-ringback",
+                         help="inbound: 180 with SDP at once and RINGBACK_TONE played until the agent's audio")
 _CONTEXT = typer.Option(None, "--context-headers", help="carrier headers its agent gets: diversion, history-info, "
                         "user-to-user, X- names ('' = none); numbers and opaque values only (docs/tenants.md)")
 _TYPES = typer.Option(None, help="number types callable ('' = fixed_line, mobile, toll_free, voip, uan); "
@@ -162,12 +165,12 @@ def tenant_add(name: str = typer.Argument(...),
                max_calls: int = _MAX_CALLS, max_cps: int = _MAX_CPS, max_duration: int = _MAX_DURATION,
                max_minutes_24h: int = _MAX_MINUTES, countries: str = _COUNTRIES, allow_prefixes: str = _ALLOW,
                deny_prefixes: str = _DENY, types: str = _TYPES, context_headers: str = _CONTEXT,
-               early_ringing: bool = _EARLY, stir_required: bool = _STIR):
+               early_ringing: bool = _EARLY, stir_required: bool = _STIR, ringback: bool = _RINGBACK):
     """A new tenant, with any of the settings `tenant set` changes; prints its id."""
     checked(lambda: tenant_name(name))
     columns = _columns({}, group, allow_backup, callerid_policy_, default_did, timeout, False, keepalive, transfers,
                        max_calls, max_cps, max_duration, max_minutes_24h, countries, allow_prefixes, deny_prefixes,
-                       types, context_headers, early_ringing, stir_required)
+                       types, context_headers, early_ringing, stir_required, ringback)
     db = store()
     if db.rows("SELECT name FROM tenant WHERE name = %s", name):
         fail(2, f"name: tenant {name!r} exists already (change it with `tenant set`)")
@@ -188,7 +191,7 @@ def tenant_set(name: str = typer.Argument(...), group: int = _GROUP, allow_backu
                max_cps: int = _MAX_CPS, max_duration: int = _MAX_DURATION, max_minutes_24h: int = _MAX_MINUTES,
                countries: str = _COUNTRIES, allow_prefixes: str = _ALLOW, deny_prefixes: str = _DENY,
                types: str = _TYPES, context_headers: str = _CONTEXT, early_ringing: bool = _EARLY,
-               stir_required: bool = _STIR):
+               stir_required: bool = _STIR, ringback: bool = _RINGBACK):
     """A tenant's gateway set, backup, caller-ID policy, media timeout and keepalive, transfers, limits and allowed
     destinations, changed in place. Each change is checked before anything is written, and takes effect with the
     next call (no restart)."""
@@ -202,7 +205,8 @@ def tenant_set(name: str = typer.Argument(...), group: int = _GROUP, allow_backu
         fail(2, f"name: no tenant named {name!r}")
     columns = _columns(current[0], group, allow_backup, callerid_policy_, default_did, timeout, default_timeout,
                        keepalive, transfers, max_calls, max_cps, max_duration, max_minutes_24h, countries,
-                       allow_prefixes, deny_prefixes, types, context_headers, early_ringing, stir_required)
+                       allow_prefixes, deny_prefixes, types, context_headers, early_ringing, stir_required,
+                       ringback)
     _group_free(db, group, name)
     db.write(f"UPDATE tenant SET {', '.join(f'{c} = %s' for c in columns)} WHERE name = %s", *columns.values(), name)
     new_routing_generation()

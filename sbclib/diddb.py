@@ -46,7 +46,7 @@ _DID_QUERY = (
 _TENANT_COLUMNS = ("name", "enabled", "gateway_group", "allow_backup", "max_calls", "max_cps", "callerid_policy",
                    "default_did", "media_timeout", "media_keepalive", "transfer", "allowed_countries",
                    "allowed_prefixes", "denied_prefixes", "number_types", "max_duration", "max_minutes_24h",
-                   "context_headers", "early_ringing", "stir_required")
+                   "context_headers", "early_ringing", "stir_required", "ringback")
 # Its DIDs come along: their countries are the tenant's home (what it may call by default).
 _TENANT_QUERY = (
     f"SELECT {', '.join(_TENANT_COLUMNS)}, (SELECT GROUP_CONCAT(did) FROM did_routing d "
@@ -63,7 +63,7 @@ _FROM_SNAPSHOT = {
 }
 _INT_COLUMNS = {"gateway_group", "enabled", "allow_backup", "max_calls", "max_cps", "media_timeout",
                 "media_keepalive", "max_duration", "max_minutes_24h", "early_ringing",
-                "stir_required"}
+                "stir_required", "ringback"}
 
 
 class DidDatabase:
@@ -102,14 +102,15 @@ class DidDatabase:
         row = self._fetchone(_TENANT_QUERY, name)
         if row is None:
             return None
-        (name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive,
-         transfer, countries, allowed, denied, types, max_duration, max_minutes, context, early, stir, dids) = row
+        (name_, enabled, group, backup, max_calls, max_cps, policy, default_did, media_timeout, keepalive, transfer,
+         countries, allowed, denied, types, max_duration, max_minutes, context, early, stir, ringback, dids) = row
         return Tenant(name_, bool(enabled), int(group), bool(backup), int(max_calls), int(max_cps),
                       policy, default_did or None, int(media_timeout) if media_timeout is not None else None,
                       bool(keepalive), transfer or "refuse", destinations.from_row(countries, allowed, denied, types),
                       int(max_duration or 0),
                       destinations.home_regions(tuple((dids or "").split(",")), self._settings.default_region),
-                      int(max_minutes or 0), callcontext.allowed(context), bool(early), bool(stir))
+                      int(max_minutes or 0), callcontext.allowed(context), bool(early), bool(stir),
+                      bool(ringback))
 
     def credential(self, host: str) -> Credential | None:
         """Loader for the peer credential cache (asked only when a peer challenges)."""

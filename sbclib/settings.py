@@ -9,7 +9,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sbclib import codecs, fields
+from sbclib import codecs, fields, ringback
 from sbclib.fields import ConfigError
 
 UNKNOWN_ACTIONS = ("reject", "drop")  # what a stranger gets: a SIP answer, or silence
@@ -59,6 +59,7 @@ DEFAULTS: dict[str, str] = {
     "STIR_CA_FILE": "",
     "STIR_X5U_PREFIXES": "https://",
     "STIR_MAX_AGE": "60",
+    "RINGBACK_TONE": "440+480/2000,0/4000",
     "CARRIER_CODECS": "",
     "CARRIER_TRANSCODE": "0",
     "CARRIER_NO_REPLY_MS": "3000",
@@ -150,6 +151,7 @@ class Settings:
     stir_ca_file: str  # PEM of the STI-CAs a carrier's Identity must chain to; empty: no verification
     stir_x5u_prefixes: tuple[str, ...]  # URL prefixes an Identity's certificate may be fetched from
     stir_max_age: int  # s a PASSporT's iat may be old
+    ringback_tone: tuple  # sbclib.ringback.Segment each: the cadence rtpengine plays for tenants with ringback
     carrier_codecs: tuple[str, ...]  # what offers toward the carriers may carry (sbclib.codecs); () = as offered
     carrier_transcode: bool  # rtpengine transcodes toward the carriers what they do not take
     carrier_no_reply_ms: int
@@ -353,6 +355,7 @@ def load(environ: Mapping[str, str] | None = None) -> Settings:
         stir_ca_file=fields.pem_file("STIR_CA_FILE", get("STIR_CA_FILE")),
         stir_x5u_prefixes=fields.url_prefixes("STIR_X5U_PREFIXES", get("STIR_X5U_PREFIXES")),
         stir_max_age=fields.whole("STIR_MAX_AGE", get("STIR_MAX_AGE"), 5, 3600),
+        ringback_tone=ringback.cadence("RINGBACK_TONE", get("RINGBACK_TONE")),
         carrier_codecs=fields.codec_list("CARRIER_CODECS", get("CARRIER_CODECS")),
         carrier_transcode=bool(fields.whole("CARRIER_TRANSCODE", get("CARRIER_TRANSCODE"), 0, 1)),
         carrier_no_reply_ms=fields.whole("CARRIER_NO_REPLY_MS", get("CARRIER_NO_REPLY_MS"), 100, 60_000),

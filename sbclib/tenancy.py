@@ -35,6 +35,7 @@ class Tenant:
     context_headers: tuple[str, ...] = ()  # carrier headers its agent gets (sbclib.callcontext)
     early_ringing: bool = False  # inbound: the carrier gets 180 as soon as the call is relayed
     stir_required: bool = False  # inbound: a caller ID that did not verify (STIR/SHAKEN) is refused
+    ringback: bool = False  # inbound: 180 with SDP at once, and rtpengine plays RINGBACK_TONE until the agent's SDP
 
 
 @dataclass(frozen=True)

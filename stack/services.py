@@ -17,7 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-from sbclib import ng, rpc, snapshot
+from sbclib import ng, ringback, rpc, snapshot
 from sbclib.probes import redis_ping
 from sbclib.settings import ConfigError, Settings
 from stack import sipprobe, tlsconf
@@ -269,9 +269,25 @@ class RtpEngine(Service):
         ]
 
     def start(self) -> None:
+        write_ringback(self.settings, self.run_dir)
         self._spawn(self.argv())
         s = self.settings
         self._wait(lambda: ng.ping(s.rtpengine_ng_ip, s.rtpengine_ng_port, 0.3), 30)
+
+
+def ringback_file(run_dir: Path) -> Path:
+    """The ringback rtpengine plays (sbclib/ringback.py): in its own run directory, which is Kamailio's path
+    too (one directory on a host; /var/lib/sbc in each container)."""
+    return run_dir / "ringback.wav"
+
+
+def write_ringback(settings: Settings, run_dir: Path) -> None:
+    """RINGBACK_TONE rendered for rtpengine, which reads it at each call that plays it."""
+    target = ringback_file(run_dir)
+    partial = target.with_suffix(".partial")
+    partial.write_bytes(ringback.wav(settings.ringback_tone))
+    partial.chmod(0o644)
+    partial.replace(target)
 
 
 def start_id() -> int:
@@ -327,6 +343,7 @@ class Kamailio(Service):
             "DB_CLUSTER_SNAPSHOT": f"snapshot=>text://{self.snapshot_dir}",
             "TLS_CFG": str(self.run_dir / tlsconf.NAME),
             "STIR_CACHE_DIR": str(self.stir_cache),
+            "RINGBACK_FILE": str(ringback_file(self.run_dir)),  # kemi/gateways/ringback.py
         }
 
     @property

@@ -11,7 +11,7 @@ import KSR  # provided by app_python3 inside Kamailio (a fake in the unit tests)
 
 from kemi.access import challenges
 from kemi.context import Reply
-from kemi.gateways import capacity
+from kemi.gateways import capacity, ringback
 from kemi.state import dlgvar
 from kemi.telemetry import metrics, records, timing
 from kemi.topology import rewriting, sdpscrub, tlspeer, transcoding
@@ -187,7 +187,9 @@ def reply_media(svc, reply: Reply) -> int:
         if 200 <= status < 300 and reply.side == "public":
             records.agent_headers(reply.names)  # the agent's answer: what it said of the call, for the record
         rewriting.remove_headers(svc, policy.side_headers(reply.names))
-        if (180 <= status < 300) and KSR.textops.has_body_type("application/sdp") > 0:
+        has_sdp = 180 <= status < 300 and KSR.textops.has_body_type("application/sdp") > 0
+        ringback.stop(status, has_sdp)
+        if has_sdp:
             if not sdpscrub.scrub():
                 # It would name the answering side's software: the far side waits for the next answer.
                 svc.guard.refused("media", reply.side, "sdp not scrubbed")

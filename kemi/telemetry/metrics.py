@@ -50,6 +50,7 @@ GATEWAY_CALLS = "sbc_gateway_calls"  # gauge {gateway}: a capped row's calls now
 GATEWAY_MAX_CALLS = "sbc_gateway_max_calls"  # gauge {gateway}: its max_calls
 REGISTRATION_UP = "sbc_registration_up"  # gauge {registration}: the SBC's own registration holds (1) or not
 STIR = "sbc_stir_total"  # {verstat, reason}: carriers' Identity headers verified (reason: why one failed, else none)
+RINGBACK = "sbc_ringback_total"  # {tenant, result}: played, or why the carrier got a bare 180 instead
 CODEC_MISMATCH = "sbc_codec_mismatch_total"  # {side}: offers not sent to a peer that takes none of their codecs
 DIRECTION_PROFILE = "direction_calls"  # dialog profile with value = direction
 DIRECTIONS = ("inbound", "outbound")
@@ -151,6 +152,10 @@ def registration(result: str) -> None:
 
 def stir(verstat: str, reason: str) -> None:
     KSR.xhttp_prom.counter_inc_l2(STIR, 1, verstat, reason or NONE)
+
+
+def ringback(tenant: str, result: str) -> None:
+    KSR.xhttp_prom.counter_inc_l2(RINGBACK, 1, tenant or NONE, result)
 
 
 def gateway_dns(result: str) -> None:

@@ -72,16 +72,16 @@ def test_query_is_parameterised_and_row_mapped():
 
 
 @pytest.mark.parametrize("row,tenant", [
-    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0, "refuse", "", "", "", "", 0, None, None, None, None, None),
+    (("acme", 1, 21, 0, 5, 2, "reject", None, None, 0, "refuse", "", "", "", "", 0, None, None, None, None, None, None),
      Tenant("acme", True, 21, False, 5, 2, "reject", home=frozenset({"US"}))),
     (("beta", 0, 22, 1, 0, 0, "replace", "+14155550301", 15, 1, "relay", "gb,FR", "+881", "+1900", "mobile,voip",
-      600, 900, "diversion,X-Carrier-Ref", 1, 1, "+442071838750,+14155550301"),
+      600, 900, "diversion,X-Carrier-Ref", 1, 1, 1, "+442071838750,+14155550301"),
      Tenant("beta", False, 22, True, 0, 0, "replace", "+14155550301", 15, True, "relay",
             Policy(("GB", "FR"), ("+881",), ("+1900",), ("mobile", "voip")), 600, frozenset({"GB", "US"}), 900,
-            ("diversion", "x-carrier-ref"), True, True)),
+            ("diversion", "x-carrier-ref"), True, True, True)),
     # lists edited by hand into something sbcctl refuses: the tenant may call nothing until it is mended, and
     # none of the carrier's headers cross
-    (("gamma", 1, 23, 0, 0, 0, "reject", None, None, 0, "refuse", "", "", "", "cheap", 0, 0, "via,contact", 0, 0,
+    (("gamma", 1, 23, 0, 0, 0, "reject", None, None, 0, "refuse", "", "", "", "cheap", 0, 0, "via,contact", 0, 0, 0,
       "+33612345678"),
      Tenant("gamma", True, 23, destination_policy=CORRUPT, home=frozenset({"FR"}))),
 ])

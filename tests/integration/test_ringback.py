@@ -1,0 +1,142 @@
+"""Ringback on the real stack (tenant `ringback`): a carrier calls tenant acme, whose agent's platform takes
+2 s to answer. The carrier must get a 180 at once whose SDP names rtpengine's port on the private side, hear
+RINGBACK_TONE from there (decoded: the energy at 440 and 480 Hz, for the 2 s its cadence is on), then the
+agent's own audio from the same port once it answers, and no more ringback. A refusal ends the ringback with
+the call's media."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+
+from testkit.harness import delta, dispatcher_states, scrape, wait_for
+from testkit.rtp import RtpPeer, media_address
+from testkit.sipua import AnsweringPeer, Caller, Msg, parse, reply
+from tests.integration.baresip import tone_share
+
+GATEWAY = ("127.0.3.30", 5060)  # demo data: tenant acme's own set (25), no backup
+GATEWAY_RTP = 40000
+CARRIER = ("127.0.4.2", 5084)
+CARRIER_RTP = 40000  # the port the suite's carrier offers (testkit.sipua.sdp)
+SBC = ("127.0.1.1", 5060)
+ACME_DID = "+12125550199"
+STARTING = 2.3  # s the agent's platform takes to answer: past the tone's first 2 s on (RINGBACK_TONE's default)
+AGENT_HZ = 1000
+BLOCK = 160  # 20 ms at 8 kHz
+
+
+class SlowGateway(AnsweringPeer):
+    """Answers `code` STARTING s after the INVITE (200 with its SDP, or a refusal), nothing before but 100."""
+
+    def __init__(self, code: int):
+        super().__init__(*GATEWAY, self._answer)
+        self.code = code
+
+    def _handle(self, msg: Msg, addr) -> None:
+        if msg.method == "INVITE" and ";tag=" not in (msg.header("to") or ""):
+            self.send(reply(msg, 100, "Trying", "unused").set("To", msg.header("to") or "").render(), addr)
+        super()._handle(msg, addr)
+
+    def _answer(self, invite: Msg):
+        time.sleep(STARTING)
+        return self.code  # a 200 with its SDP (testkit.sipua.sdp: port GATEWAY_RTP)
+
+
+def loud_ms(pcm: list[int]) -> int:
+    """How long the signal is not silence, in 20 ms blocks (RMS above -30 dBFS)."""
+    blocks = [pcm[i:i + BLOCK] for i in range(0, len(pcm) - BLOCK + 1, BLOCK)]
+    return 20 * sum(math.sqrt(sum(x * x for x in b) / BLOCK) > 1000 for b in blocks)
+
+
+@pytest.fixture
+def acme_ringback(quiet_sbc, sbcctl):
+    done = sbcctl("tenant", "set", "acme", "--ringback")
+    assert done.returncode == 0, done.stderr
+    try:
+        yield
+    finally:
+        assert sbcctl("tenant", "set", "acme", "--no-ringback").returncode == 0
+
+
+def call(quiet_sbc, code: int, name: str):
+    """One call to acme's DID answered `code` by its platform after STARTING s: (the carrier's replies with their
+    arrival, s after the INVITE; its RTP endpoint; the gateway's; the INVITE the gateway got)."""
+    gateway = SlowGateway(code).start()
+    caller = Caller(CARRIER, SBC, ACME_DID, [])
+    carrier_rtp = RtpPeer(CARRIER[0], CARRIER_RTP, rtcp=False)
+    agent_rtp = RtpPeer(GATEWAY[0], GATEWAY_RTP, rtcp=False, tone_hz=AGENT_HZ)
+    replies: list[tuple[float, Msg, int]] = []  # (s after the INVITE, reply, samples the carrier had heard)
+    try:
+        uri = f"sip:{GATEWAY[0]}:{GATEWAY[1]}"
+        assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("A"), 15)
+        call_id = f"{name}-{time.monotonic_ns()}@{CARRIER[0]}"
+        started = time.monotonic()
+        caller.send(caller.invite(call_id).render(), caller.sbc)
+        final = None
+        while final is None and time.monotonic() - started < STARTING + 5:
+            for data, _ in caller.drain():
+                msg = parse(data)
+                if msg is None or not msg.is_reply or msg.header("call-id") != call_id or msg.status == 100:
+                    continue
+                replies.append((time.monotonic() - started, msg, len(carrier_rtp.audio)))
+                if msg.status == 180 and msg.body and not carrier_rtp._threads:
+                    carrier_rtp.start(media_address(msg.body), STARTING + 2)  # silence, as a caller waiting
+                if msg.status >= 200:
+                    final = msg
+            time.sleep(0.002)
+        assert final is not None, [m.status for _, m, _ in replies]
+        if final.status == 200:
+            agent_rtp.start(media_address(next(iter(gateway.invites.values())).body), 1.5)
+            caller.ack_and_maybe_bye(final, keep_dialog=True)
+            time.sleep(1.6)
+            caller.send(caller.dialogs[call_id].request("BYE", *CARRIER).render(), SBC)
+        else:
+            caller.ack_and_maybe_bye(final, keep_dialog=False)
+            time.sleep(1.0)  # anything rtpengine still played after the refusal
+        return replies, carrier_rtp, gateway
+    finally:
+        for peer in (carrier_rtp, agent_rtp):
+            if peer._threads:
+                peer.wait()
+            else:
+                peer.rtp.close()
+                peer.rtcp_sock.close()
+        caller.close()
+        gateway.stop()
+
+
+def test_the_carrier_hears_ringback_at_once_then_the_agent_from_the_same_port(quiet_sbc, acme_ringback):
+    before = scrape(quiet_sbc)
+    replies, carrier_rtp, gateway = call(quiet_sbc, 200, "ringback")
+    ringing_at, ringing, _ = next(r for r in replies if r[1].status == 180)
+    answered_at, answer, heard_before = next(r for r in replies if r[1].status == 200)
+    ringback_pcm, agent_pcm = carrier_rtp.audio[:heard_before], carrier_rtp.audio[heard_before:]
+    shares = {hz: tone_share(ringback_pcm, hz) for hz in (440, 480, AGENT_HZ)}
+    after = {hz: tone_share(agent_pcm, hz) for hz in (440, 480, AGENT_HZ)}
+    print(f"\n180 with SDP after {ringing_at * 1000:.0f} ms, 200 after {answered_at * 1000:.0f} ms; before the answer "
+          f"the carrier heard {len(ringback_pcm) / 8000:.2f} s, {loud_ms(ringback_pcm)} ms of it tone, energy at "
+          f"440/480/1000 Hz {shares[440]:.2f}/{shares[480]:.2f}/{shares[AGENT_HZ]:.2f}; after it "
+          f"{len(agent_pcm) / 8000:.2f} s, {after[440]:.2f}/{after[480]:.2f}/{after[AGENT_HZ]:.2f}")
+    assert ringing_at < 0.5  # the SBC's own 180: no wait for the platform
+    assert media_address(ringing.body) == media_address(answer.body)  # the port the agent's audio comes from
+    assert media_address(ringing.body)[0] == SBC[0]
+    assert "m=audio" in ringing.body and " RTP/AVP 0 8 101" in ringing.body  # its own offer's formats
+    assert "127.0.3." not in ringing.body and "127.0.2." not in ringing.body
+    assert ringing.header("contact") and SBC[0] in ringing.header("contact")
+    assert shares[440] + shares[480] > 0.9 and shares[AGENT_HZ] < 0.05
+    assert 1900 <= loud_ms(ringback_pcm) <= 2100  # the cadence's 2 s on, then its silence until the answer
+    assert after[AGENT_HZ] > 0.9 and after[440] + after[480] < 0.05  # the agent only: the ringback stopped
+    assert delta(scrape(quiet_sbc), before, "kamailio_sbc_ringback_total", tenant="acme", result="played") == 1
+    assert "ringback" not in next(iter(gateway.invites.values())).body.lower()
+
+
+def test_a_refusal_ends_the_ringback_with_the_calls_media(quiet_sbc, acme_ringback):
+    replies, carrier_rtp, _ = call(quiet_sbc, 486, "ringback-busy")
+    refused_at, refusal, heard_before = next(r for r in replies if r[1].status >= 200)
+    print(f"\nbusy after {refused_at * 1000:.0f} ms: the carrier heard {heard_before / 8000:.2f} s of ringback before "
+          f"it, {len(carrier_rtp.audio) - heard_before} samples in the 1 s after")
+    assert refusal.status == 486
+    assert heard_before / 8000 >= STARTING - 0.5
+    assert len(carrier_rtp.audio) - heard_before <= 8 * BLOCK  # at most what was on its way
