@@ -6,17 +6,19 @@ the call's media."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 
 import pytest
 
-from testkit.harness import delta, dispatcher_states, scrape, wait_for
+from testkit.harness import delta, dispatcher_states, gateways, remove_gateways_since, scrape, wait_for
 from testkit.rtp import RtpPeer, media_address
-from testkit.sipua import AnsweringPeer, Caller, Msg, parse, reply
+from testkit.sipua import AnsweringPeer, Caller, Msg, parse, reply, tag
 from tests.integration.baresip import tone_share
 
 GATEWAY = ("127.0.3.30", 5060)  # demo data: tenant acme's own set (25), no backup
+SECOND = "127.0.3.34"  # added to that set for a failover
 GATEWAY_RTP = 40000
 CARRIER = ("127.0.4.2", 5084)
 CARRIER_RTP = 40000  # the port the suite's carrier offers (testkit.sipua.sdp)
@@ -28,11 +30,13 @@ BLOCK = 160  # 20 ms at 8 kHz
 
 
 class SlowGateway(AnsweringPeer):
-    """Answers `code` STARTING s after the INVITE (200 with its SDP, or a refusal), nothing before but 100."""
+    """Answers each INVITE after a pause, with the next of `answers` (shared by the gateways of one call, so the
+    first INVITE gets the first whichever gateway it reaches): (s, 200) a 200 with its SDP, (s, 503) a refusal
+    with Retry-After (held off, not marked down), (s, other) that refusal; nothing before but 100."""
 
-    def __init__(self, code: int):
-        super().__init__(*GATEWAY, self._answer)
-        self.code = code
+    def __init__(self, ip: str, answers: list[tuple[float, int]]):
+        super().__init__(ip, GATEWAY[1], self._answer)
+        self.answers = answers
 
     def _handle(self, msg: Msg, addr) -> None:
         if msg.method == "INVITE" and ";tag=" not in (msg.header("to") or ""):
@@ -40,8 +44,11 @@ class SlowGateway(AnsweringPeer):
         super()._handle(msg, addr)
 
     def _answer(self, invite: Msg):
-        time.sleep(STARTING)
-        return self.code  # a 200 with its SDP (testkit.sipua.sdp: port GATEWAY_RTP)
+        pause, code = self.answers.pop(0)
+        time.sleep(pause)
+        if code == 503:
+            return [reply(invite, 503, "Service Unavailable", tag()).set("Retry-After", "2")]
+        return code  # a 200 with its SDP (testkit.sipua.sdp: port GATEWAY_RTP)
 
 
 def loud_ms(pcm: list[int]) -> int:
@@ -60,56 +67,59 @@ def acme_ringback(quiet_sbc, sbcctl):
         assert sbcctl("tenant", "set", "acme", "--no-ringback").returncode == 0
 
 
-def call(quiet_sbc, code: int, name: str):
-    """One call to acme's DID answered `code` by its platform after STARTING s: (the carrier's replies with their
-    arrival, s after the INVITE; its RTP endpoint; the gateway's; the INVITE the gateway got)."""
-    gateway = SlowGateway(code).start()
+def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0],)):
+    """One call to acme's DID, its gateways (`ips`) answering in turn as `answers` say: (the carrier's replies,
+    each with its arrival in s after the INVITE and the samples the carrier had heard then; its RTP endpoint;
+    the INVITE the answering gateway got)."""
+    peers = [SlowGateway(ip, answers).start() for ip in ips]
     caller = Caller(CARRIER, SBC, ACME_DID, [])
     carrier_rtp = RtpPeer(CARRIER[0], CARRIER_RTP, rtcp=False)
-    agent_rtp = RtpPeer(GATEWAY[0], GATEWAY_RTP, rtcp=False, tone_hz=AGENT_HZ)
+    agents = {ip: RtpPeer(ip, GATEWAY_RTP, rtcp=False, tone_hz=AGENT_HZ) for ip in ips}
     replies: list[tuple[float, Msg, int]] = []  # (s after the INVITE, reply, samples the carrier had heard)
     try:
-        uri = f"sip:{GATEWAY[0]}:{GATEWAY[1]}"
-        assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("A"), 15)
+        uris = [f"sip:{ip}:{GATEWAY[1]}" for ip in ips]
+        assert wait_for(lambda: all(dispatcher_states(quiet_sbc).get(u, "").startswith("A") for u in uris), 15)
         call_id = f"{name}-{time.monotonic_ns()}@{CARRIER[0]}"
         started = time.monotonic()
         caller.send(caller.invite(call_id).render(), caller.sbc)
         final = None
-        while final is None and time.monotonic() - started < STARTING + 5:
+        while final is None and time.monotonic() - started < sum(p for p, _ in answers) + 5:
             for data, _ in caller.drain():
                 msg = parse(data)
                 if msg is None or not msg.is_reply or msg.header("call-id") != call_id or msg.status == 100:
                     continue
                 replies.append((time.monotonic() - started, msg, len(carrier_rtp.audio)))
                 if msg.status == 180 and msg.body and not carrier_rtp._threads:
-                    carrier_rtp.start(media_address(msg.body), STARTING + 2)  # silence, as a caller waiting
+                    carrier_rtp.start(media_address(msg.body), 6)  # silence, as a caller waiting
                 if msg.status >= 200:
                     final = msg
             time.sleep(0.002)
         assert final is not None, [m.status for _, m, _ in replies]
+        invite = next((i for p in peers for i in p.invites.values()), None)
         if final.status == 200:
-            agent_rtp.start(media_address(next(iter(gateway.invites.values())).body), 1.5)
+            agents[next(p.ip for p in peers if p.invites)].start(media_address(invite.body), 1.5)
             caller.ack_and_maybe_bye(final, keep_dialog=True)
             time.sleep(1.6)
             caller.send(caller.dialogs[call_id].request("BYE", *CARRIER).render(), SBC)
         else:
             caller.ack_and_maybe_bye(final, keep_dialog=False)
             time.sleep(1.0)  # anything rtpengine still played after the refusal
-        return replies, carrier_rtp, gateway
+        return replies, carrier_rtp, invite
     finally:
-        for peer in (carrier_rtp, agent_rtp):
+        for peer in (carrier_rtp, *agents.values()):
             if peer._threads:
                 peer.wait()
             else:
                 peer.rtp.close()
                 peer.rtcp_sock.close()
         caller.close()
-        gateway.stop()
+        for peer in peers:
+            peer.stop()
 
 
 def test_the_carrier_hears_ringback_at_once_then_the_agent_from_the_same_port(quiet_sbc, acme_ringback):
     before = scrape(quiet_sbc)
-    replies, carrier_rtp, gateway = call(quiet_sbc, 200, "ringback")
+    replies, carrier_rtp, invite = call(quiet_sbc, [(STARTING, 200)], "ringback")
     ringing_at, ringing, _ = next(r for r in replies if r[1].status == 180)
     answered_at, answer, heard_before = next(r for r in replies if r[1].status == 200)
     ringback_pcm, agent_pcm = carrier_rtp.audio[:heard_before], carrier_rtp.audio[heard_before:]
@@ -129,14 +139,48 @@ def test_the_carrier_hears_ringback_at_once_then_the_agent_from_the_same_port(qu
     assert 1900 <= loud_ms(ringback_pcm) <= 2100  # the cadence's 2 s on, then its silence until the answer
     assert after[AGENT_HZ] > 0.9 and after[440] + after[480] < 0.05  # the agent only: the ringback stopped
     assert delta(scrape(quiet_sbc), before, "kamailio_sbc_ringback_total", tenant="acme", result="played") == 1
-    assert "ringback" not in next(iter(gateway.invites.values())).body.lower()
+    assert "127.0.4." not in invite.body
 
 
 def test_a_refusal_ends_the_ringback_with_the_calls_media(quiet_sbc, acme_ringback):
-    replies, carrier_rtp, _ = call(quiet_sbc, 486, "ringback-busy")
+    replies, carrier_rtp, _ = call(quiet_sbc, [(STARTING, 486)], "ringback-busy")
     refused_at, refusal, heard_before = next(r for r in replies if r[1].status >= 200)
     print(f"\nbusy after {refused_at * 1000:.0f} ms: the carrier heard {heard_before / 8000:.2f} s of ringback before "
           f"it, {len(carrier_rtp.audio) - heard_before} samples in the 1 s after")
     assert refusal.status == 486
     assert heard_before / 8000 >= STARTING - 0.5
     assert len(carrier_rtp.audio) - heard_before <= 8 * BLOCK  # at most what was on its way
+
+
+@pytest.fixture
+def second_gateway(quiet_sbc, sbcctl):
+    """Another gateway in acme's set, for a failover; removed afterwards."""
+    before = {row["id"] for row in gateways(sbcctl)}
+    done = sbcctl("gateway", "add", "--uri", f"sip:{SECOND}:{GATEWAY[1]}", "--group", "25")
+    assert done.returncode == 0, done.stderr
+    try:
+        yield SECOND
+    finally:
+        remove_gateways_since(sbcctl, before)
+
+
+def test_the_ringback_goes_on_through_a_failover_until_the_next_gateway_answers(quiet_sbc, acme_ringback,
+                                                                               second_gateway):
+    replies, carrier_rtp, _ = call(quiet_sbc, [(1.0, 503), (1.3, 200)], "ringback-failover",
+                                   (GATEWAY[0], second_gateway))
+    answered_at, answer, heard_before = next(r for r in replies if r[1].status == 200)
+    ringing = next(r[1] for r in replies if r[1].status == 180)
+    arrivals = [t for t, _ in carrier_rtp.arrivals]
+    ringback_arrivals = arrivals[:heard_before // BLOCK]
+    gap = max(b - a for a, b in itertools.pairwise(ringback_arrivals))
+    pcm = carrier_rtp.audio[:heard_before]
+    print(f"\n503 from the first gateway after 1.0 s, 200 from the next after {answered_at * 1000:.0f} ms: the carrier "
+          f"heard {len(pcm) / 8000:.2f} s before it, {loud_ms(pcm)} ms of it tone, longest gap between packets "
+          f"{gap * 1000:.0f} ms, energy at 440+480 Hz {tone_share(pcm, 440) + tone_share(pcm, 480):.2f}")
+    assert [r[1].status for r in replies].count(180) == 1  # one early dialog for the carrier, not one per attempt
+    assert media_address(ringing.body) == media_address(answer.body)
+    # The re-offer to the next gateway neither paused the player (a pause leaves less audio than time passed;
+    # packet gaps alone are this process's reading as much as rtpengine's sending) nor restarted its cadence
+    # (a restart at 1 s would have had 2.3 s of tone).
+    assert len(pcm) / 8000 >= answered_at - 0.15
+    assert 1900 <= loud_ms(pcm) <= 2100 and tone_share(pcm, 440) + tone_share(pcm, 480) > 0.9
