@@ -108,14 +108,17 @@ class RtpPeer:
 
     def __init__(self, ip: str, port: int, drop: Callable[[int], bool] = lambda seq: False,
                  hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True,
-                 digits: dict[int, int] | None = None, srtp: Srtp | None = None, tone_hz: float = 0):
+                 digits: dict[int, int] | None = None, srtp: Srtp | None = None, tone_hz: float = 0,
+                 event_pt: int = TELEPHONE_EVENT):
         self.drop, self.hold_ms, self.rtcp = drop, hold_ms, rtcp
         self.srtp = srtp  # SRTP (srtp.py): packets protected on the way out, checked and opened on the way in
         self.undecryptable = 0
         self.tone_hz = tone_hz  # what it sends: a sine at this frequency, or silence (0)
         self.audio: list[int] = []  # the PCMU it heard, as 16-bit samples in arrival order
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
+        self.event_pt = event_pt  # the RFC 4733 payload type it sends and takes (its SDP's)
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
+        self.event_durations: list[int] = []  # the duration field of each end packet received (its clock's units)
         self.ssrcs: Counter[int] = Counter()  # RTP packets received, by SSRC (whose stream reached this end)
         self.arrivals: list[tuple[float, int]] = []  # (time.monotonic(), SSRC) of each RTP packet received
         self.ssrc = int.from_bytes(os.urandom(4), "big") or 1
@@ -191,7 +194,7 @@ class RtpPeer:
         start = seq - index  # every packet of one event carries the timestamp of its start
         marker = 0x80 if index == 0 else 0
         end = 0x80 if index >= EVENT_PACKETS - 3 else 0
-        header = struct.pack("!BBHII", 0x80, marker | TELEPHONE_EVENT, seq & 0xFFFF,
+        header = struct.pack("!BBHII", 0x80, marker | self.event_pt, seq & 0xFFFF,
                              (timestamp0 + start * FRAME) & 0xFFFFFFFF, self.ssrc)
         return header + struct.pack("!BBH", code, end | 10, (index + 1) * FRAME)
 
@@ -214,9 +217,11 @@ class RtpPeer:
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])
-            if data[1] & 0x7F == TELEPHONE_EVENT and len(data) >= 16:
+            if data[1] & 0x7F == self.event_pt and len(data) >= 16:
                 with self._lock:
                     self.events.append(data[12])
+                    if data[13] & 0x80:
+                        self.event_durations.append(struct.unpack("!H", data[14:16])[0])
                 continue
             with self._lock:
                 if data[1] & 0x7F == PCMU:

@@ -99,6 +99,32 @@ def test_a_transcoding_gateway_is_offered_its_codecs_and_the_carrier_is_answered
     assert codecs_of(answer.body) == ["PCMU", "telephone-event"]  # its own codec: rtpengine transcodes
 
 
+def test_digits_reach_an_opus_gateway_at_opus_clock(plain_gateway):
+    """RFC 7587: toward an Opus-only row rtpengine offers telephone-event at Opus's 48 kHz; a gateway that takes
+    it (the suite's answers with the offered type) gets the carrier's 8 kHz digits at its own clock."""
+    gateway = plain_gateway("--codecs", "opus", "--transcode")
+    caller = Caller(CARRIER, ("127.0.1.1", 5060), VAPI_DID, [])
+    agent = carrier = None
+    try:
+        _, answer = answered_call(caller, "codecs-opus-digits")
+        offer = gateway.offers[-1].body
+        event_pt = int(re.search(r"^a=rtpmap:(\d+) telephone-event/48000", offer, re.M).group(1))
+        agent = RtpPeer(PLAIN[0], 40700, rtcp=False, event_pt=event_pt).start(media_address(offer), 0)
+        carrier = RtpPeer(CARRIER[0], 40800, rtcp=False, digits=DIGITS).start(media_address(answer.body), SECONDS)
+        carrier.wait()
+        agent.wait()
+    finally:
+        hang_up(caller)
+        caller.close()
+    print(f"\ndigits PCMU -> Opus: the carrier answered {codecs_of(answer.body)}, the gateway got events "
+          f"{sorted(set(agent.events))} ending at durations {sorted(set(agent.event_durations))} (48 kHz units), "
+          f"and {sum(agent.ssrcs.values())} other packets")
+    assert codecs_of(answer.body) == ["PCMU", "telephone-event"]
+    assert sorted(set(agent.events)) == sorted(DIGITS.values())
+    # The carrier's end packets say 480, 640, 800 (its last three, at 8 kHz: testkit/rtp.py): six times that.
+    assert set(agent.event_durations) == {6 * 480, 6 * 640, 6 * 800}
+
+
 def test_a_strict_gateway_is_offered_only_what_it_takes(plain_gateway):
     gateway = plain_gateway("--codecs", "pcma")
     caller = Caller(CARRIER, ("127.0.1.1", 5060), VAPI_DID, [])
