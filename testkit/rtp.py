@@ -22,6 +22,7 @@ from testkit.srtp import Srtp
 
 PCMU, CLOCK, FRAME = 0, 8000, 160  # payload type, Hz, samples per 20 ms
 TELEPHONE_EVENT = 101  # the test SDPs' RFC 4733 payload type (sipua.sdp)
+COMFORT_NOISE, CN_LEVEL = 13, 40  # RFC 3389's static type; -40 dBov
 EVENT_PACKETS = 5  # one key press: 100 ms; RFC 4733 sends its end packet three times
 NTP_EPOCH = 2208988800
 
@@ -109,7 +110,7 @@ class RtpPeer:
     def __init__(self, ip: str, port: int, drop: Callable[[int], bool] = lambda seq: False,
                  hold_ms: Callable[[int], float] = lambda seq: 0.0, rtcp: bool = True,
                  digits: dict[int, int] | None = None, srtp: Srtp | None = None, tone_hz: float = 0,
-                 event_pt: int = TELEPHONE_EVENT):
+                 event_pt: int = TELEPHONE_EVENT, quiet: range = range(0)):
         self.drop, self.hold_ms, self.rtcp = drop, hold_ms, rtcp
         self.srtp = srtp  # SRTP (srtp.py): packets protected on the way out, checked and opened on the way in
         self.undecryptable = 0
@@ -117,6 +118,11 @@ class RtpPeer:
         self.audio: list[int] = []  # the PCMU it heard, as 16-bit samples in arrival order
         self.digits = digits or {}  # packet number -> RFC 4733 event code sent from there instead of audio
         self.event_pt = event_pt  # the RFC 4733 payload type it sends and takes (its SDP's)
+        # Packet numbers where it is silent, as a sender with silence suppression is: a comfort noise packet
+        # (RFC 3389, PT 13, level CN_LEVEL) at the first and every tenth, nothing else.
+        self.quiet = quiet
+        self.comfort_noise: list[int] = []  # the noise level of each CN packet received
+        self.payload_types: Counter[int] = Counter()  # every RTP packet received, by payload type
         self.events: list[int] = []  # event codes of the RFC 4733 packets received
         self.event_durations: list[int] = []  # the duration field of each end packet received (its clock's units)
         self.ssrcs: Counter[int] = Counter()  # RTP packets received, by SSRC (whose stream reached this end)
@@ -170,6 +176,12 @@ class RtpPeer:
             time.sleep(max(0.0, due - time.monotonic()))
             if self.drop(seq):
                 continue
+            if seq in self.quiet:
+                if (seq - self.quiet.start) % 10 == 0:
+                    self.rtp.sendto(struct.pack("!BBHII", 0x80, COMFORT_NOISE, seq & 0xFFFF,
+                                                (timestamp0 + seq * FRAME) & 0xFFFFFFFF, self.ssrc)
+                                    + bytes([CN_LEVEL]), self.remote)
+                continue
             event = self._event(seq)
             if event is not None:
                 self.rtp.sendto(self._event_packet(seq, timestamp0, *event), self.remote)
@@ -217,6 +229,10 @@ class RtpPeer:
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])
+            with self._lock:
+                self.payload_types[data[1] & 0x7F] += 1
+                if data[1] & 0x7F == COMFORT_NOISE and len(data) > 12:
+                    self.comfort_noise.append(data[12])
             if data[1] & 0x7F == self.event_pt and len(data) >= 16:
                 with self._lock:
                     self.events.append(data[12])

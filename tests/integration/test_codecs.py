@@ -22,7 +22,7 @@ from testkit.harness import (
     wait_state,
 )
 from testkit.rtp import RtpPeer, media_address
-from testkit.sipua import AnsweringPeer, Caller, Msg, reply, tag
+from testkit.sipua import AnsweringPeer, Caller, Msg, parse, reply, tag, wait_until
 from tests.integration.baresip import Baresip, rate, samples, tone_share
 from tests.integration.test_srtp import answered_call, hang_up
 
@@ -62,6 +62,19 @@ class OpusGateway(AnsweringPeer):
         return [reply(invite, 200, "OK", tag(), f"sip:ua@{self.ip}:{self.port}", body)]
 
 
+class PcmaGateway(OpusGateway):
+    """Answers PCMA with comfort noise (RFC 3389) and telephone-event, with the offer's payload types."""
+
+    def _answer(self, invite: Msg):
+        self.offers.append(invite)
+        types = {f"{name}/{clock}": pt for pt, name, clock in re.findall(r"^a=rtpmap:(\d+) ([^/\s]+)/(\d+)",
+                                                                          invite.body, re.M)}
+        event = types.get("telephone-event/8000", "101")
+        body = (f"v=0\r\no=- 1 1 IN IP4 {self.ip}\r\ns=-\r\nc=IN IP4 {self.ip}\r\nt=0 0\r\n"
+                f"m=audio 40700 RTP/AVP 8 13 {event}\r\na=rtpmap:{event} telephone-event/8000\r\na=sendrecv\r\n")
+        return [reply(invite, 200, "OK", tag(), f"sip:ua@{self.ip}:{self.port}", body)]
+
+
 @pytest.fixture
 def plain_gateway(quiet_sbc, sbcctl):
     """add(*options): the suite's answering gateway in set 1 with these sbcctl options; removed afterwards."""
@@ -69,10 +82,10 @@ def plain_gateway(quiet_sbc, sbcctl):
     before, peers = {row["id"] for row in gateways(sbcctl)}, []
     uri = f"sip:{PLAIN[0]}:{PLAIN[1]}"
 
-    def add(*options: str) -> OpusGateway:
+    def add(*options: str, peer=None) -> OpusGateway:
         done = sbcctl("gateway", "add", "--uri", uri, "--group", "1", *options)
         assert done.returncode == 0, done.stderr
-        peers.append(OpusGateway(*PLAIN).start())
+        peers.append((peer or OpusGateway)(*PLAIN).start())
         assert wait_for(lambda: dispatcher_states(quiet_sbc).get(uri, "").startswith("A"), 15)
         wait_state(quiet_sbc, DEMO_GATEWAYS, active=False)
         return peers[-1]
@@ -123,6 +136,38 @@ def test_digits_reach_an_opus_gateway_at_opus_clock(plain_gateway):
     assert sorted(set(agent.events)) == sorted(DIGITS.values())
     # The carrier's end packets say 480, 640, 800 (its last three, at 8 kHz: testkit/rtp.py): six times that.
     assert set(agent.event_durations) == {6 * 480, 6 * 640, 6 * 800}
+
+
+def test_comfort_noise_crosses_a_transcoded_call_as_comfort_noise(plain_gateway):
+    """A carrier offering PCMU with CN, silent for 1 s in the middle of its tone (a CN packet every 200 ms, as
+    with silence suppression), to a row transcoding to PCMA whose gateway takes CN: rtpengine transcodes the
+    voice and passes the comfort noise on as comfort noise, at its level."""
+    gateway = plain_gateway("--codecs", "pcma", "--transcode", peer=PcmaGateway)
+    caller = Caller(CARRIER, ("127.0.1.1", 5060), VAPI_DID, [])
+    invite = caller.invite(f"codecs-cn-{time.monotonic_ns()}@{CARRIER[0]}")
+    invite.body = invite.body.replace("RTP/AVP 0 8 101", "RTP/AVP 0 13 101")  # PCMU and CN only
+    agent = carrier = None
+    try:
+        caller.send(invite.render(), caller.sbc)
+        call_id = invite.header("call-id")
+        assert wait_until(lambda: caller.pump(keep_dialogs=True) or call_id in caller.dialogs, 5), caller.codes
+        answer = next(m for m in map(parse, caller.received)
+                      if m is not None and m.status == 200 and m.header("call-id") == call_id)
+        offer = gateway.offers[-1].body
+        agent = RtpPeer(PLAIN[0], 40700, rtcp=False).start(media_address(offer), 0)
+        carrier = RtpPeer(CARRIER[0], 40800, rtcp=False, tone_hz=CARRIER_HZ, quiet=range(50, 100))
+        carrier.start(media_address(answer.body), SECONDS)
+        carrier.wait()
+        agent.wait()
+    finally:
+        hang_up(caller)
+        caller.close()
+    print(f"\nPCMU + CN -> PCMA + CN: offered {codecs_of(offer)}, the carrier answered {codecs_of(answer.body)}; the "
+          f"gateway got {dict(agent.payload_types)} by payload type, comfort noise at levels "
+          f"{sorted(set(agent.comfort_noise))}")
+    assert codecs_of(offer) == ["PCMA", "CN", "telephone-event"] and "CN" in codecs_of(answer.body)
+    assert agent.payload_types[13] == 5 and set(agent.comfort_noise) == {40}  # each CN packet, at its level
+    assert agent.payload_types[8] >= 90 and agent.payload_types[0] == 0  # the voice transcoded, none as PCMU
 
 
 def test_a_strict_gateway_is_offered_only_what_it_takes(plain_gateway):
