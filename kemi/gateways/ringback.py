@@ -74,7 +74,7 @@ def carrier_leg() -> tuple[str, int] | None:
 def stop(status: int, has_sdp: bool) -> None:
     """Reply route of the INVITE's branch: the gateway's first SDP (or its answer) ends the ringback; a refusal
     does not (the next gateway is tried while the caller still hears it)."""
-    if KSR.pv.get(PLAYING_AVP) != 1 or not (has_sdp or 200 <= status < 300):
+    if not (has_sdp or 200 <= status < 300) or KSR.pv.get(PLAYING_AVP) != 1:  # most replies: no read
         return
     KSR.pv.unset(PLAYING_AVP)
     if KSR.rtpengine.stop_media(f"from-tag={KSR.pv.get('$ft')}") < 0:

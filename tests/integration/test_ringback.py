@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import threading
 import time
 
 import pytest
@@ -32,23 +33,46 @@ BLOCK = 160  # 20 ms at 8 kHz
 class SlowGateway(AnsweringPeer):
     """Answers each INVITE after a pause, with the next of `answers` (shared by the gateways of one call, so the
     first INVITE gets the first whichever gateway it reaches): (s, 200) a 200 with its SDP, (s, 503) a refusal
-    with Retry-After (held off, not marked down), (s, other) that refusal; nothing before but 100."""
+    with Retry-After (held off, not marked down), (s, other) that refusal; nothing before but 100. A CANCEL
+    before then gets its 200 and the INVITE 487, as a UA does."""
 
     def __init__(self, ip: str, answers: list[tuple[float, int]]):
         super().__init__(ip, GATEWAY[1], self._answer)
         self.answers = answers
+        self.pending: dict[str, tuple[threading.Timer, Msg]] = {}  # Call-ID -> its answer to come
 
     def _handle(self, msg: Msg, addr) -> None:
+        call_id = msg.header("call-id") or ""
         if msg.method == "INVITE" and ";tag=" not in (msg.header("to") or ""):
             self.send(reply(msg, 100, "Trying", "unused").set("To", msg.header("to") or "").render(), addr)
+            pause, code = self.answers.pop(0)
+            timer = threading.Timer(pause, self._answer_now, (msg, addr, code))
+            self.pending[call_id] = timer, msg
+            timer.start()
+            return
+        if msg.method == "CANCEL" and call_id in self.pending:
+            self.requests.append(msg)
+            timer, invite = self.pending.pop(call_id)
+            timer.cancel()
+            self.send(reply(msg, 200, "OK", tag()).render(), addr)
+            self.send(reply(invite, 487, "Request Terminated", tag()).render(), addr)
+            return
         super()._handle(msg, addr)
 
+    def _answer_now(self, invite: Msg, addr, code: int) -> None:
+        if self.pending.pop(invite.header("call-id") or "", None) is not None:
+            self._code = code
+            super()._handle(invite, addr)
+
     def _answer(self, invite: Msg):
-        pause, code = self.answers.pop(0)
-        time.sleep(pause)
-        if code == 503:
+        if self._code == 503:
             return [reply(invite, 503, "Service Unavailable", tag()).set("Retry-After", "2")]
-        return code  # a 200 with its SDP (testkit.sipua.sdp: port GATEWAY_RTP)
+        return self._code  # a 200 with its SDP (testkit.sipua.sdp: port GATEWAY_RTP)
+
+    def stop(self) -> None:
+        for timer, _ in self.pending.values():
+            timer.cancel()
+        super().stop()
 
 
 def loud_ms(pcm: list[int]) -> int:
@@ -67,7 +91,14 @@ def acme_ringback(quiet_sbc, sbcctl):
         assert sbcctl("tenant", "set", "acme", "--no-ringback").returncode == 0
 
 
-def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0],)):
+def cancel(invite: Msg) -> Msg:
+    """The CANCEL of an INVITE (RFC 3261 9.1): its Request-URI, top Via, From, To, Call-ID, CSeq number."""
+    return Msg(invite.start.replace("INVITE", "CANCEL", 1), [
+        ["Via", invite.header("via")], ["Max-Forwards", "70"], ["From", invite.header("from")],
+        ["To", invite.header("to")], ["Call-ID", invite.header("call-id")], ["CSeq", "1 CANCEL"]])
+
+
+def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0],), cancel_at: float = 0):
     """One call to acme's DID, its gateways (`ips`) answering in turn as `answers` say: (the carrier's replies,
     each with its arrival in s after the INVITE and the samples the carrier had heard then; its RTP endpoint;
     the INVITE the answering gateway got)."""
@@ -84,9 +115,13 @@ def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0]
         caller.send(caller.invite(call_id).render(), caller.sbc)
         final = None
         while final is None and time.monotonic() - started < sum(p for p, _ in answers) + 5:
+            if cancel_at and time.monotonic() - started >= cancel_at:
+                caller.send(cancel(caller.sent[-1]).render(), caller.sbc)  # the caller gives up while it rings
+                cancel_at = 0
             for data, _ in caller.drain():
                 msg = parse(data)
-                if msg is None or not msg.is_reply or msg.header("call-id") != call_id or msg.status == 100:
+                if (msg is None or not msg.is_reply or msg.header("call-id") != call_id or msg.status == 100
+                        or not (msg.header("cseq") or "").endswith("INVITE")):
                     continue
                 replies.append((time.monotonic() - started, msg, len(carrier_rtp.audio)))
                 if msg.status == 180 and msg.body and not carrier_rtp._threads:
@@ -184,3 +219,14 @@ def test_the_ringback_goes_on_through_a_failover_until_the_next_gateway_answers(
     # (a restart at 1 s would have had 2.3 s of tone).
     assert len(pcm) / 8000 >= answered_at - 0.15
     assert 1900 <= loud_ms(pcm) <= 2100 and tone_share(pcm, 440) + tone_share(pcm, 480) > 0.9
+
+
+def test_a_caller_hanging_up_while_it_rings_ends_the_ringback(quiet_sbc, acme_ringback):
+    replies, carrier_rtp, _ = call(quiet_sbc, [(STARTING, 200)], "ringback-cancel", cancel_at=1.0)
+    ended_at, final, heard_before = next(r for r in replies if r[1].status >= 200)
+    print(f"\nCANCEL after 1.0 s: {final.status} after {ended_at * 1000:.0f} ms; the carrier heard "
+          f"{heard_before / 8000:.2f} s of ringback before it, {len(carrier_rtp.audio) - heard_before} samples in the "
+          f"1 s after")
+    assert final.status == 487 and ended_at < 1.5
+    assert heard_before / 8000 >= 0.8
+    assert len(carrier_rtp.audio) - heard_before <= 8 * BLOCK
