@@ -161,7 +161,8 @@ class RtpPeer:
 
     def wait(self) -> None:
         self._threads[0].join()  # the sender ends after `seconds`
-        time.sleep(1.2)  # a last report from each end about the final packets
+        # A last report from each end about the final packets; without RTCP only what is still on its way.
+        time.sleep(1.2 if self.rtcp else 0.3)
         self._stop.set()
         for thread in self._threads[1:]:
             thread.join(2)

@@ -114,6 +114,8 @@ def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0]
         started = time.monotonic()
         caller.send(caller.invite(call_id).render(), caller.sbc)
         final = None
+        # The carrier's stream lasts the call: its ringing, then 1.6 s of talk or 1 s after a refusal or CANCEL.
+        sending = (cancel_at or sum(p for p, _ in answers)) + (1.8 if answers[-1][1] == 200 and not cancel_at else 1.1)
         while final is None and time.monotonic() - started < sum(p for p, _ in answers) + 5:
             if cancel_at and time.monotonic() - started >= cancel_at:
                 caller.send(cancel(caller.sent[-1]).render(), caller.sbc)  # the caller gives up while it rings
@@ -125,7 +127,7 @@ def call(quiet_sbc, answers: list[tuple[float, int]], name: str, ips=(GATEWAY[0]
                     continue
                 replies.append((time.monotonic() - started, msg, len(carrier_rtp.audio)))
                 if msg.status == 180 and msg.body and not carrier_rtp._threads:
-                    carrier_rtp.start(media_address(msg.body), 6)  # silence, as a caller waiting
+                    carrier_rtp.start(media_address(msg.body), sending)  # silence, as a caller waiting
                 if msg.status >= 200:
                     final = msg
             time.sleep(0.002)
