@@ -135,10 +135,10 @@ def test_an_offer_without_a_plain_audio_stream_it_can_name_gets_no_answer(offer)
 
 def test_undescribed_dynamic_types_and_foreign_attributes_are_left_out():
     offer = ("v=0\r\nc=IN IP4 127.0.4.2\r\nm=audio 40000 RTP/AVP 0 97 101\r\na=rtpmap:101 telephone-event/8000\r\n"
-             "a=fmtp:0 x=1\r\na=candidate:1 1 UDP 1 10.0.0.9 4000 typ host\r\na=crypto:1 AES_CM_128 inline:x\r\n"
+             "a=fmtp:0 x=1\r\na=candidate:1 1 UDP 1 127.0.9.9 4000 typ host\r\na=crypto:1 AES_CM_128 inline:x\r\n"
              "a=rtpmap:102 opus/48000/2\r\n")
     sdp = ringback.answer(offer, "127.0.1.1", 30000, 1)
-    assert "m=audio 30000 RTP/AVP 0 101\r\n" in sdp and "10.0.0.9" not in sdp and "crypto" not in sdp
+    assert "m=audio 30000 RTP/AVP 0 101\r\n" in sdp and "127.0.9.9" not in sdp and "crypto" not in sdp
     assert "opus" not in sdp and "a=fmtp:0 x=1" in sdp
 
 
