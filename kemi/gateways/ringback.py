@@ -37,7 +37,7 @@ def _play(svc) -> str:
     tag = KSR.pv.get("$ft")
     if not FILE or not ringback.token(tag):  # the tag goes into rtpengine's flags: a token, nothing more
         return "no file" if not FILE else "offer"
-    leg = carrier_leg()
+    leg = carrier_leg(tag)
     if leg is None:
         return "no query"
     address, port = leg
@@ -60,15 +60,15 @@ def _play(svc) -> str:
     return "played"
 
 
-def carrier_leg() -> tuple[str, int] | None:
-    """rtpengine's address and port for the carrier's audio, from its query of this call."""
+def carrier_leg(tag: str) -> tuple[str, int] | None:
+    """rtpengine's address and port for the carrier's audio (its From tag's), from its query of this call."""
     if KSR.rtpengine.rtpengine_query_v("j", QUERY_VAR) < 0:
         return None
     try:
         query = json.loads(KSR.pv.get(QUERY_VAR) or "")
     except (TypeError, ValueError):
         return None
-    return ringback.carrier_leg(query, KSR.pv.get('$ft'))
+    return ringback.carrier_leg(query, tag)
 
 
 def stop(status: int, has_sdp: bool) -> None:
