@@ -37,7 +37,9 @@ for i in $(seq 240); do grep -q 'Ctrl-C stops' {run}/run.out && break; sleep 0.5
 sleep 1  # a probe round: dispatcher has seen the peers answer
 code=0
 {lines}
-kill -INT $(pgrep -f "stack --env-file /dev/null --run-dir {run} run" | head -1); wait $stack
+# Anchored at the start of a command line: this script's own (and its $(...)'s) contains the words too, and
+# an INT to the script left `make run` and the stack running, orphaned, after the test.
+kill -INT $(pgrep -f "^[^ ]*python[^ ]* -m stack --env-file /dev/null --run-dir {run} run"); wait $stack
 exit $code
 """
 
