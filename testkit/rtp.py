@@ -230,18 +230,17 @@ class RtpPeer:
             if len(data) < 12 or data[0] >> 6 != 2:
                 continue
             seq, timestamp, ssrc = struct.unpack("!HII", data[2:12])
+            payload_type = data[1] & 0x7F
             with self._lock:
-                self.payload_types[data[1] & 0x7F] += 1
-                if data[1] & 0x7F == COMFORT_NOISE and len(data) > 12:
+                self.payload_types[payload_type] += 1
+                if payload_type == COMFORT_NOISE and len(data) > 12:
                     self.comfort_noise.append(data[12])
-            if data[1] & 0x7F == self.event_pt and len(data) >= 16:
-                with self._lock:
+                if payload_type == self.event_pt and len(data) >= 16:
                     self.events.append(data[12])
                     if data[13] & 0x80:
                         self.event_durations.append(struct.unpack("!H", data[14:16])[0])
-                continue
-            with self._lock:
-                if data[1] & 0x7F == PCMU:
+                    continue
+                if payload_type == PCMU:
                     self.audio.extend(linear(b) for b in data[12:])
                 self.ssrcs[ssrc] += 1
                 self.arrivals.append((time.monotonic(), ssrc))
