@@ -473,12 +473,29 @@ class Kamailio(Service):
         return rpc.call(self.rpc_socket, method, *params)
 
     def rpc(self, *args: str) -> str:
-        done = subprocess.run(
-            ["kamcmd", "-s", f"unix:{self.ctl_socket}", *args], capture_output=True, text=True, timeout=10
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"kamcmd {' '.join(args)}: {done.stderr.strip() or done.stdout.strip()}")
-        return done.stdout
+        def run(argv: list[str]) -> str:
+            done = subprocess.run(
+                ["kamcmd", "-s", f"unix:{self.ctl_socket}", *argv], capture_output=True, text=True, timeout=10
+            )
+            if done.returncode != 0:
+                raise RuntimeError(f"kamcmd {' '.join(argv)}: {done.stderr.strip() or done.stdout.strip()}")
+            return done.stdout
+
+        return kamcmd(run, *args)
+
+
+def kamcmd(run: Callable[[list[str]], str], *args: str, attempts: int = 10) -> str:
+    """One kamcmd RPC through `run` (which runs kamcmd with these arguments and returns what it printed).
+    kamcmd exits 0 on an RPC fault and prints "error: CODE - TEXT": raised here, never taken for an answer.
+    A module's reload_delta refusal ("Ongoing reload": two reloads in one second) is retried, as sbcctl does."""
+    for attempt in range(attempts):
+        out = run(list(args))
+        if not out.startswith("error: "):
+            return out
+        if "ongoing reload" not in out.lower() or attempt == attempts - 1:
+            raise RuntimeError(f"kamcmd {' '.join(args)}: {out.strip()}")
+        time.sleep(0.5)
+    raise AssertionError("unreachable")
 
 
 class Api(Service):

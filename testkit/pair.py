@@ -174,7 +174,9 @@ class _ContainerKamailio:
         self.container = container
 
     def rpc(self, *args: str) -> str:
-        return _docker("exec", self.container, "kamcmd", "-s", f"unix:{CONTAINER_RUN_DIR}/kamailio_ctl", *args)
+        return services.kamcmd(
+            lambda argv: _docker("exec", self.container, "kamcmd", "-s", f"unix:{CONTAINER_RUN_DIR}/kamailio_ctl",
+                                 *argv), *args)
 
     def rpc_or_empty(self, *args: str) -> str:
         try:

@@ -18,6 +18,7 @@ from testcontainers.compose import DockerCompose
 
 from sbclib import settings as settings_mod
 from sbclib.rpc import RpcError
+from stack import services
 from testkit.engine import IsolatedEngine
 
 REPO = Path(__file__).resolve().parents[2]
@@ -161,7 +162,8 @@ class _Kamailio(_Service):
         return _Log()
 
     def rpc(self, *args: str) -> str:
-        return self.stack.exec("kamailio", "kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *args)
+        return services.kamcmd(
+            lambda argv: self.stack.exec("kamailio", "kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *argv), *args)
 
     def jsonrpc(self, method: str, *params):
         """As sbclib.rpc.call does on the host: an error answer raises RpcError."""

@@ -126,7 +126,10 @@ def quiet_sbc(sbc):
     finally:
         left = active_dialogs(sbc)
         for h_entry, h_id in active_dialogs(sbc, handles=True):
-            sbc.kamailio.rpc("dlg.end_dlg", h_entry, h_id)
+            try:
+                sbc.kamailio.rpc("dlg.end_dlg", h_entry, h_id)
+            except RuntimeError:
+                pass  # ended meanwhile
         for call_id in left:  # a dialog ended by RPC leaves its media session to rtpengine's own timeout
             ng.command(sbc.settings.rtpengine_ng_ip, sbc.settings.rtpengine_ng_port,
                        {"command": "delete", "call-id": call_id})

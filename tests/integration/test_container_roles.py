@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from stack import services
 from testkit.harness import run_uac, start_peers, stop_peers, wait_for
 
 pytestmark = pytest.mark.host_only
@@ -94,5 +95,6 @@ class _RolesSbc:
         self.run_dir = run_dir
 
     def rpc(self, *args: str) -> str:
-        return subprocess.run(["kamcmd", "-s", f"unix:{self.run_dir}/kamailio_ctl", *args],
-                              capture_output=True, text=True, check=True).stdout
+        return services.kamcmd(lambda argv: subprocess.run(
+            ["kamcmd", "-s", f"unix:{self.run_dir}/kamailio_ctl", *argv], capture_output=True, text=True,
+            check=True).stdout, *args)

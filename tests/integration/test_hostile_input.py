@@ -211,7 +211,10 @@ def test_flooding_stranger_is_banned_while_a_carrier_loses_no_call(quiet_sbc, wo
             except BlockingIOError:
                 pass
             time.sleep(0.003)
-    banned = quiet_sbc.kamailio.rpc("htable.get", "ipban", flooder)
+    try:
+        banned = quiet_sbc.kamailio.rpc("htable.get", "ipban", flooder)
+    except RuntimeError as exc:  # not banned: the assertion below says so, after the calls' check
+        banned = str(exc)
     try:
         assert uac.wait(60) == 0, uac.log()
     finally:
