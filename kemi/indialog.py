@@ -93,12 +93,15 @@ def in_dialog(svc, req) -> None:
         if side == "public":
             records.agent_headers(req.names)  # its disposition, summary id: into the record
         end_media(side)
-    elif KSR.textops.has_body_type("application/sdp") > 0 and not in_dialog_media(svc, req):
-        # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
-        guard.refused("media", side, "sdp rtpengine refused")
-        if not req.is_ack:
-            guard.reply(488, "Not Acceptable Here", side)
-        return
+    elif KSR.textops.has_body_type("application/sdp") > 0:
+        if not in_dialog_media(svc, req):
+            # rtpengine could not rewrite the SDP: as it came, it would name the sender's side.
+            guard.refused("media", side, "sdp rtpengine refused")
+            if not req.is_ack:
+                guard.reply(488, "Not Acceptable Here", side)
+            return
+    elif req.method == "INVITE":
+        KSR.pv.seti(attempts.LATE_OFFER_AVP, 1)  # a re-INVITE without SDP: the answer's SDP is the offer
     if not req.is_ack:
         KSR.tm.t_on_reply("reply_media")
     attempts.relay(svc, req)

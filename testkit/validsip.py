@@ -159,15 +159,17 @@ class ValidInvite:
             via_headers = [("Via", ", ".join(vias))]  # one header, comma-separated
         else:
             via_headers = [("Via", v) for v in vias]
+        late = self.maybe(0.15)  # a late offer (13.2.1): no body; the offer comes in the 2xx
         others = [("From", self.from_value(caller)), ("To", self.to_value(number, sbc)), ("Call-ID", call_id),
                   ("CSeq", f"{self.rng.randrange(0, 2**31)}{self.pick(' ', '  ', chr(9))}INVITE"),
                   ("Max-Forwards", str(self.rng.randint(2, 70))), ("Contact", self.contact(port)),
-                  ("Content-Type", self.pick("application/sdp", "Application/SDP", "application/SDP")),
+                  *([] if late else [("Content-Type", self.pick("application/sdp", "Application/SDP",
+                                                                "application/SDP"))]),
                   *self.extensions()]
         self.rng.shuffle(others)
         at = self.rng.randint(0, len(others))  # Vias together, anywhere among the others (7.3.1)
         headers = others[:at] + via_headers + others[at:]
-        body = self.sdp().encode()
+        body = b"" if late else self.sdp().encode()
         lines = [f"INVITE {self.ruri(number, sbc)} SIP/2.0"]
         lines += [f"{self.name(n)}{self.hcolon()}{v}" for n, v in headers]
         lines.append(f"{self.name('Content-Length')}{self.hcolon()}{len(body)}")

@@ -23,6 +23,7 @@ NUMBER_AVP = "$avp(sbc_number)"
 GROUPS_AVP = "$avp(sbc_groups)"
 GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
 KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # 1: the tenant's media_keepalive; every branch's offer and answer ask
+LATE_OFFER_AVP = "$avp(sbc_late_offer)"  # 1: the INVITE carried no SDP; the answerer's SDP is the offer
 MAX_UNSENT = 16  # peers one attempt may pass over for branches that could not be sent
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
@@ -152,7 +153,8 @@ def branch_media(svc, src: str, dst: str) -> int:
             protocol = media.offered_protocol(KSR.textops.search_body)
         dlgvar.put(media.GATEWAY_PROTOCOL_VAR, protocol)
         accepts = transcoding.for_attempt(svc, dst, attrs)
-        if not transcoding.reaches(accepts, dst):
+        late = KSR.textops.has_body_type("application/sdp") <= 0
+        if not late and not transcoding.reaches(accepts, dst):
             KSR.set_drop()  # the next peer may take it
             return 1
         if dst == "public" and not rewriting.replace_to(svc.settings, KSR.pv.get(NUMBER_AVP) or "", dst,
@@ -160,6 +162,10 @@ def branch_media(svc, src: str, dst: str) -> int:
             # The caller's own To would name our private side: the branch does not leave.
             log(KSR.err, "To of the attempt not replaced, branch dropped")
             KSR.set_drop()
+            return 1
+        if late:
+            # A late offer (RFC 3261 13.2.1): nothing to offer yet; the answer's SDP is offered to us instead.
+            KSR.pv.seti(LATE_OFFER_AVP, 1)
             return 1
         flags = media.offer_flags(src, dst, kept_alive(), protocol if dst == "public" else media.RTP_AVP,
                                   codecs.offer_flags(accepts))
@@ -194,12 +200,25 @@ def reply_media(svc, reply: Reply) -> int:
                 # It would name the answering side's software: the far side waits for the next answer.
                 svc.guard.refused("media", reply.side, "sdp not scrubbed")
                 KSR.set_drop()
-            elif KSR.rtpengine.rtpengine_manage(media.answer_flags(
-                    reply.side, kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR))) < 0:
+            elif KSR.rtpengine.rtpengine_manage(reply_flags(svc, reply.side)) < 0:
                 log(KSR.err, f"rtpengine answer failed on {status}")
     except Exception:  # noqa: BLE001
         crashed("reply route", traceback.format_exc())
     return 1
+
+
+def reply_flags(svc, side: str) -> str:
+    """rtpengine's flags for the SDP of a reply from `side`: the answer to our offer, or, to an INVITE that
+    had none, the offer toward the caller (rtpengine_manage offers then), under the caller side's codec
+    policy. An offer that policy cannot take still goes, unchanged in its codecs (counted and logged by
+    transcoding.reaches): the caller refuses it in its ACK and hangs up, as it would without us."""
+    keepalive, protocol = kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR)
+    if KSR.pv.get(LATE_OFFER_AVP) != 1:
+        return media.answer_flags(side, keepalive, protocol)
+    to = "public" if side == "private" else "private"
+    accepts = transcoding.toward(svc, to)
+    return media.offer_flags(side, to, keepalive, protocol if to == "public" else media.RTP_AVP,
+                             codecs.offer_flags(accepts) if transcoding.reaches(accepts, to) else "")
 
 
 def failure(svc, leg: Leg) -> int:

@@ -80,7 +80,7 @@ CORPUS = {
     # uris and users
     "empty user and host": lambda s, p, d: _request("INVITE sip:@ SIP/2.0", s, p),
     "port out of range": lambda s, p, d: _request(f"INVITE sip:4155550101@{d}:99999 SIP/2.0", s, p),
-    "tel uri": lambda s, p, d: _request("INVITE tel:+14155550101 SIP/2.0", s, p),
+    "tel uri": lambda s, p, d: _request("INVITE tel:+14155550999 SIP/2.0", s, p),
     "foreign host": lambda s, p, d: _request("INVITE sip:4155550999@127.0.9.9:5060 SIP/2.0", s, p, body=SDP),
     "route header param in uri": lambda s, p, d: _request(
         f"INVITE sip:4155550999@{d}:5060?Route=%3Csip:127.0.9.9;lr%3E SIP/2.0", s, p, body=SDP),

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from testkit.harness import wait_state
-from testkit.sipua import AnsweringPeer, Caller, Dialog, Msg, parse, uri_of, wait_until
+from testkit.sipua import AnsweringPeer, Caller, Dialog, Msg, parse, sdp, uri_of, wait_until
 from testkit.validsip import ValidInvite
 from tests.integration.inbound_call import GATEWAY
 from tests.integration.test_topology_leaks import PRIVATE_SIDE
@@ -94,7 +94,8 @@ GENERATED = 40  # valid INVITEs per run, 4 a second (voxket may place 5)
 
 
 def _complete(caller: Caller, invite: Msg, answer: Msg) -> None:
-    """ACK the answer; after a 2xx, hang up (the call's own CSeq, whatever number the generator drew)."""
+    """ACK the answer (to a late offer, with the caller's answer to the 2xx's SDP); after a 2xx, hang up (the
+    call's own CSeq, whatever number the generator drew)."""
     number = int(invite.header("cseq").split()[0])
     if answer.status >= 300:
         ack = Msg(invite.start.replace("INVITE", "ACK", 1), [
@@ -105,7 +106,7 @@ def _complete(caller: Caller, invite: Msg, answer: Msg) -> None:
     dialog = Dialog(invite.header("call-id"), invite.header("from"), answer.header("to"),
                     uri_of(answer.header("contact") or f"sip:{caller.sbc[0]}"),
                     list(reversed(answer.all("record-route"))), cseq=number - 1)
-    ack = dialog.request("ACK", caller.ip, caller.port)
+    ack = dialog.request("ACK", caller.ip, caller.port, "" if invite.body else sdp(caller.ip))
     caller.send(ack.render(), caller.sbc)
     caller.send(dialog.request("BYE", caller.ip, caller.port).render(), caller.sbc)
 
@@ -155,5 +156,6 @@ def test_generated_valid_invites_are_all_relayed_answered_and_hidden(quiet_sbc, 
     naming = [line for m in gateway.requests[before:] for line in m.render().decode().splitlines()
               if PRIVATE_SIDE.search(line) and not line.lower().startswith(("call-id:", "i:"))]
     assert naming == [], f"seed {seed}: {naming[:5]}"
-    print(f"generated valid INVITEs (seed {seed}): {len(invites)} relayed, {len(refused)} refused, "
-          f"{len(naming)} lines naming the private side")
+    late = sum(not m.body for m in sent.values())
+    print(f"generated valid INVITEs (seed {seed}): {len(invites)} relayed ({late} late offers), {len(refused)} "
+          f"refused, {len(naming)} lines naming the private side")

@@ -5,6 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from kemi.gateways import attempts
 from kemi.topology import transcoding
 from sbclib import codecs, media, settings
 from sbclib.codecs import Policy
@@ -156,3 +157,60 @@ def test_a_reoffer_a_strict_peer_cannot_take_is_answered_488(ksr):
     assert (488, "Not Acceptable Here") in ksr.replies()
     assert ksr.counted(transcoding.MISMATCH) == [("private",)]
 
+
+
+# ---- a late offer (an INVITE without SDP): the answerer's SDP is the offer ----------------------
+
+def test_a_late_offer_is_relayed_without_an_offer_of_ours_whatever_the_gateways_policy(ksr):
+    """Nothing to offer, nothing to check: a strict row takes it; the reply route offers its SDP instead."""
+    branch(ksr, "codecs=g722", body="")
+    ksr.returns["textops.has_body_type"] = -1
+    make_routes().branch_to_gateway(None)
+    assert ksr.called("set_drop") == [] and ksr.called("rtpengine.rtpengine_manage") == []
+    assert ksr.pvs[attempts.LATE_OFFER_AVP] == 1
+    assert ksr.dlg_vars[transcoding.GATEWAY_CODECS_VAR] == "G722"  # for the call's later offers
+
+
+def test_the_gateways_sdp_to_a_late_offer_is_offered_to_the_carrier_under_the_carriers_policy(ksr):
+    request(ksr, side="public", sdp=True)
+    ksr.returns.update({"kx.get_status": 200, "kx.get_body": OPUS_OFFER})
+    ksr.pvs[attempts.LATE_OFFER_AVP] = 1
+    make_routes(carrier_codecs="pcmu", carrier_transcode=1).reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == [
+        (media.offer_flags("public", "private", codecs=codecs.offer_flags(Policy(("PCMU",), True))),)]
+
+
+def test_the_carriers_sdp_to_a_gateways_late_offer_keeps_the_gateways_protocol(ksr):
+    """An outbound call whose gateway sent no SDP, or the gateway's re-INVITE without one."""
+    request(ksr, side="private", sdp=True)
+    ksr.returns.update({"kx.get_status": 200, "kx.get_body": CARRIER_OFFER})
+    ksr.pvs[attempts.LATE_OFFER_AVP] = 1
+    ksr.dlg_vars.update({media.GATEWAY_PROTOCOL_VAR: "RTP/SAVP", transcoding.GATEWAY_CODECS_VAR: "opus;t"})
+    make_routes().reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == [
+        (media.offer_flags("private", "public", protocol="RTP/SAVP",
+                           codecs=codecs.offer_flags(Policy(("opus",), True))),)]
+
+
+def test_a_late_offers_sdp_the_caller_cannot_take_still_goes_unchanged_and_is_counted(ksr):
+    """A 2xx cannot be refused: the caller refuses the offer in its ACK, as without the SBC."""
+    request(ksr, side="public", sdp=True)
+    ksr.returns.update({"kx.get_status": 200, "kx.get_body": OPUS_OFFER.replace("111 9 0 101", "111 101")})
+    ksr.pvs[attempts.LATE_OFFER_AVP] = 1
+    make_routes(carrier_codecs="pcma").reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == [(media.offer_flags("public", "private"),)]
+    assert ksr.counted(transcoding.MISMATCH) == [("private",)]
+
+
+def test_a_re_invite_without_sdp_marks_its_transaction_a_late_offer(ksr):
+    request(ksr, method="INVITE", side="public", acl=(2,), totag=True, sdp=False)
+    make_routes().ksr_request_route(None)
+    assert ksr.pvs[attempts.LATE_OFFER_AVP] == 1
+    assert ksr.called("rtpengine.rtpengine_manage") == [] and ksr.called("tm.t_relay") == [()]
+
+
+def test_an_answer_to_our_offer_is_an_answer(ksr):
+    request(ksr, side="public", sdp=True)
+    ksr.returns["kx.get_status"] = 200
+    make_routes(carrier_codecs="pcmu", carrier_transcode=1).reply_media(None)
+    assert ksr.called("rtpengine.rtpengine_manage") == [(media.answer_flags("public"),)]
