@@ -40,7 +40,7 @@ def end_media(side: str | None) -> None:
         deadmedia.ended_by(LEGS[side])
     if "quality" not in benchswitch.OFF:
         quality.record()
-    KSR.rtpengine.rtpengine_delete0()
+    attempts.delete_media()
 
 
 def in_dialog(svc, req) -> None:

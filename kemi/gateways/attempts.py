@@ -4,6 +4,7 @@ route's failover to the next peer or group."""
 
 from __future__ import annotations
 
+import re
 import traceback
 from dataclasses import dataclass
 
@@ -24,6 +25,8 @@ GROUPS_AVP = "$avp(sbc_groups)"
 GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" for a direct URI)
 KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # 1: the tenant's media_keepalive; every branch's offer and answer ask
 LATE_OFFER_AVP = "$avp(sbc_late_offer)"  # 1: the INVITE carried no SDP; the answerer's SDP is the offer
+OFFERER_TAG_VAR = "offerer_tag"  # dialog variable: the tag rtpengine keyed a late offer's session by
+_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]{1,128}")  # RFC 3261 token: a tag, safe inside rtpengine's flags
 MAX_UNSENT = 16  # peers one attempt may pass over for branches that could not be sent
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
@@ -215,10 +218,24 @@ def reply_flags(svc, side: str) -> str:
     keepalive, protocol = kept_alive(), dlgvar.get(media.GATEWAY_PROTOCOL_VAR)
     if KSR.pv.get(LATE_OFFER_AVP) != 1:
         return media.answer_flags(side, keepalive, protocol)
+    tag = KSR.pv.get("$tt")
+    if isinstance(tag, str) and _TOKEN.fullmatch(tag):
+        dlgvar.put(OFFERER_TAG_VAR, tag)  # rtpengine keys this session by the answerer's tag (delete_media)
     to = "public" if side == "private" else "private"
     accepts = transcoding.toward(svc, to)
     return media.offer_flags(side, to, keepalive, protocol if to == "public" else media.RTP_AVP,
                              codecs.offer_flags(accepts) if transcoding.reaches(accepts, to) else "")
+
+
+def delete_media() -> None:
+    """The call's rtpengine session goes (its end, or its last attempt's failure). A late offer's session was
+    keyed by the answerer's tag: deleted by that one, as rtpengine 12.5 deletes a session whose answer never
+    came (the caller's BYE overtook its ACK) only by its offerer's tag; by the caller's, it stayed."""
+    tag = dlgvar.get(OFFERER_TAG_VAR)
+    if tag:
+        KSR.rtpengine.rtpengine_delete(f"from-tag={tag}")
+    else:
+        KSR.rtpengine.rtpengine_delete0()
 
 
 def failure(svc, leg: Leg) -> int:
@@ -242,13 +259,13 @@ def failure(svc, leg: Leg) -> int:
                 if attempt(svc, leg):
                     return 1
             log(KSR.err, f"{leg.peer} answered {status}: no {leg.peer} left")
-            KSR.rtpengine.rtpengine_delete0()
+            delete_media()
             records.failed(503)
             KSR.hdr.append_to_reply(GIVE_UP_REASON)
             KSR.tm.t_reply(503, f"No {leg.peer.capitalize()} Available")
             return 1
         records.failed(status)
-        KSR.rtpengine.rtpengine_delete0()
+        delete_media()
     except Exception:  # noqa: BLE001
         crashed("failure route", traceback.format_exc())
     return 1

@@ -214,3 +214,37 @@ def test_an_answer_to_our_offer_is_an_answer(ksr):
     ksr.returns["kx.get_status"] = 200
     make_routes(carrier_codecs="pcmu", carrier_transcode=1).reply_media(None)
     assert ksr.called("rtpengine.rtpengine_manage") == [(media.answer_flags("public"),)]
+
+
+def test_a_late_offers_session_is_remembered_by_the_answerers_tag(ksr):
+    request(ksr, side="public", sdp=True)
+    ksr.returns.update({"kx.get_status": 183})
+    ksr.pvs.update({attempts.LATE_OFFER_AVP: 1, "$tt": "gw-tag.1"})
+    make_routes().reply_media(None)
+    assert ksr.dlg_vars[attempts.OFFERER_TAG_VAR] == "gw-tag.1"
+
+
+def test_a_to_tag_that_is_no_token_is_not_put_into_rtpengines_flags(ksr):
+    request(ksr, side="public", sdp=True)
+    ksr.returns.update({"kx.get_status": 200})
+    ksr.pvs.update({attempts.LATE_OFFER_AVP: 1, "$tt": "gw tag=x"})
+    make_routes().reply_media(None)
+    assert attempts.OFFERER_TAG_VAR not in ksr.dlg_vars
+
+
+def test_a_late_offer_calls_bye_deletes_its_session_by_the_answerers_tag(ksr):
+    """rtpengine 12.5 keeps a late offer's session a BYE overtaking the ACK (its answer) names by the
+    caller's tag: measured over ng (tests/integration/test_valid_input.py found it)."""
+    request(ksr, method="BYE", totag=True, sdp=False)
+    ksr.dlg_vars[attempts.OFFERER_TAG_VAR] = "gw-tag.1"
+    make_routes().ksr_request_route(None)
+    assert ksr.called("rtpengine.rtpengine_delete") == [("from-tag=gw-tag.1",)]
+    assert ksr.called("rtpengine.rtpengine_delete0") == []
+
+
+def test_a_late_offer_whose_attempt_failed_deletes_its_session_by_the_answerers_tag(ksr):
+    request(ksr)
+    ksr.returns.update({"tm.t_get_status_code": 486, "tm.t_is_canceled": -1, "tmx.t_is_failure_route": 1})
+    ksr.dlg_vars[attempts.OFFERER_TAG_VAR] = "gw-tag.1"
+    make_routes().failure_from_gateway(None)
+    assert ksr.actions() == [("rtpengine.rtpengine_delete", ("from-tag=gw-tag.1",))]
