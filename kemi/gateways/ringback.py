@@ -37,17 +37,19 @@ def _play(svc) -> str:
     tag = KSR.pv.get("$ft")
     if not FILE or not ringback.token(tag):  # the tag goes into rtpengine's flags: a token, nothing more
         return "no file" if not FILE else "offer"
+    try:
+        offer = KSR.kx.get_body()
+    except (UnicodeDecodeError, ValueError):
+        offer = None
+    if not isinstance(offer, str) or not offer:
+        return "offer"  # a late offer (no SDP): rtpengine has no session to play from yet, nothing to ask
     leg = carrier_leg(tag)
     if leg is None:
         return "no query"
     address, port = leg
     if address != s.private_ip:  # rtpengine's interface for the carrier is the private socket's address
         return "no query"
-    try:
-        offer = KSR.kx.get_body()
-    except (UnicodeDecodeError, ValueError):
-        offer = None
-    sdp = ringback.answer(offer, address, port, secrets.randbits(31)) if isinstance(offer, str) else None
+    sdp = ringback.answer(offer, address, port, secrets.randbits(31))
     if sdp is None:
         return "offer"
     if KSR.rtpengine.play_media(f"from-tag={tag} file={FILE} repeat-times={ringback.repeats(s.ringback_tone)}") < 0:

@@ -253,7 +253,8 @@ def test_a_ringback_tenants_call_plays_then_answers_the_carrier_180_with_that_po
 
 @pytest.mark.parametrize("case,result", [
     ("query refused", "no query"), ("query empty", "no query"), ("other address", "no query"),
-    ("no body", "offer"), ("secure offer", "offer"), ("odd tag", "offer"), ("player refused", "player"),
+    ("no body", "offer"), ("late offer", "offer"), ("secure offer", "offer"), ("odd tag", "offer"),
+    ("player refused", "player"),
     ("no file", "no file"),
 ])
 def test_any_step_missing_leaves_the_carrier_a_bare_180_and_nothing_played(ksr, ringing_tenant, monkeypatch, case,
@@ -261,8 +262,8 @@ def test_any_step_missing_leaves_the_carrier_a_bare_180_and_nothing_played(ksr, 
     query = dict(QUERY)
     if case == "other address":
         query = json.loads(json.dumps(QUERY).replace("127.0.1.1", "127.0.9.9"))
-    _inbound(ksr, query=query, body={"no body": None, "secure offer": OFFER.replace("RTP/AVP", "RTP/SAVP")}.get(
-        case, OFFER))
+    _inbound(ksr, query=query, body={"no body": None, "late offer": "",
+                                     "secure offer": OFFER.replace("RTP/AVP", "RTP/SAVP")}.get(case, OFFER))
     if case == "query refused":
         ksr.returns["rtpengine.rtpengine_query_v"] = -1
     if case == "query empty":
@@ -279,6 +280,8 @@ def test_any_step_missing_leaves_the_carrier_a_bare_180_and_nothing_played(ksr, 
     assert kemi_ringback.PLAYING_AVP not in ksr.pvs
     assert ksr.counted(metrics.RINGBACK) == [("acme", result)]
     assert len(ksr.called("rtpengine.play_media")) == (1 if case == "player refused" else 0)
+    if case in ("no body", "late offer"):
+        assert ksr.called("rtpengine.rtpengine_query_v") == []  # no session yet: nothing asked of rtpengine
 
 
 def test_a_tenant_without_ringback_plays_nothing(ksr):
