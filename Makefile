@@ -21,8 +21,16 @@ run: deps
 call:
 	$(PY) -m stack $(STACK_ARGS) call
 
-test: deps lint image
-	$(ISOLATED) $(PY) -m pytest tests
+# The unit and deploy tests (files and a mocked KSR) run while the image builds (its log: run/image-build.log);
+# then the integration suites, one after the other (each has timings of its own to keep).
+test: deps lint
+	@mkdir -p run
+	@$(MAKE) --no-print-directory image > run/image-build.log 2>&1 & build=$$!; \
+	$(ISOLATED) $(PY) -m pytest tests/unit tests/deploy; unit=$$?; \
+	wait $$build; image=$$?; \
+	if [ $$image -ne 0 ]; then cat run/image-build.log; echo "make image failed ($$image)"; exit $$image; fi; \
+	tail -n 1 run/image-build.log; exit $$unit
+	$(ISOLATED) $(PY) -m pytest tests/integration
 	$(ISOLATED) env SBC_BACKEND=compose $(PY) -m pytest tests/integration
 
 unit: deps
