@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -26,8 +28,28 @@ IMAGE = "voice-ai-sbc:latest"
 PROJECT = "sbc-test"
 RUN_DIR = "/var/lib/sbc"
 DB_SOCKET = f"{RUN_DIR}/mariadb/mysqld.sock"
-JSONRPC = ("import json, sys; from pathlib import Path; from sbclib import rpc; "
-           f"print(json.dumps(rpc.call(Path('{RUN_DIR}/rpc/kamailio_rpc.sock'), *json.loads(sys.argv[1]))))")
+# One Python inside the Kamailio container for the suite's RPCs: a `docker compose exec` per call (the
+# compose CLI, then Python's start) cost far more than the call, and the suite polls (dialogs, dispatcher).
+# A line in, [kind, args]; a line out, {"ok": value} or {"rpc_error": text} or {"fail": text}.
+RPC_SHELL = f"""
+import json, subprocess, sys
+from pathlib import Path
+from sbclib import rpc
+for line in sys.stdin:
+    kind, args = json.loads(line)
+    try:
+        if kind == "jsonrpc":
+            out = {{"ok": rpc.call(Path("{RUN_DIR}/rpc/kamailio_rpc.sock"), *args)}}
+        else:
+            done = subprocess.run(["kamcmd", "-s", "unix:{RUN_DIR}/kamailio_ctl", *args], capture_output=True,
+                                  text=True, timeout=10)
+            out = {{"ok": done.stdout}} if done.returncode == 0 else {{"fail": done.stderr or done.stdout}}
+    except rpc.RpcError as exc:
+        out = {{"rpc_error": str(exc)}}
+    except Exception as exc:
+        out = {{"fail": repr(exc)}}
+    print(json.dumps(out), flush=True)
+"""
 
 
 class ComposeStack:
@@ -73,6 +95,7 @@ class ComposeStack:
     def stop(self) -> None:
         """`down --volumes`; what it left behind is in `left_volumes`."""
         try:
+            self.kamailio.shell.close()
             self.compose.stop()
             self.left_volumes = self.volumes()
         finally:
@@ -162,15 +185,61 @@ class _Kamailio(_Service):
         return _Log()
 
     def rpc(self, *args: str) -> str:
-        return services.kamcmd(
-            lambda argv: self.stack.exec("kamailio", "kamcmd", "-s", f"unix:{RUN_DIR}/kamailio_ctl", *argv), *args)
+        def run(argv: list[str]) -> str:
+            out = self.shell.call("kamcmd", argv)
+            if "fail" in out:
+                raise RuntimeError(f"kamcmd {' '.join(argv)}: {out['fail'].strip()}")
+            return out["ok"]
+
+        return services.kamcmd(run, *args)
 
     def jsonrpc(self, method: str, *params):
         """As sbclib.rpc.call does on the host: an error answer raises RpcError."""
-        done = self.stack.run("exec", "-T", "kamailio", "python3", "-c", JSONRPC, json.dumps([method, *params]),
-                              check=False)
-        if done.returncode != 0 and "sbclib.rpc.RpcError: " in done.stderr:
-            raise RpcError(done.stderr.rsplit("sbclib.rpc.RpcError: ", 1)[1].strip())
-        if done.returncode != 0:
-            raise RuntimeError(f"jsonrpc {method}: {done.stderr.strip()[-1000:]}")
-        return json.loads(done.stdout)
+        out = self.shell.call("jsonrpc", [method, *params])
+        if "rpc_error" in out:
+            raise RpcError(out["rpc_error"])
+        if "fail" in out:
+            raise RuntimeError(f"jsonrpc {method}: {out['fail'][-1000:]}")
+        return out["ok"]
+
+    @property
+    def shell(self) -> _RpcShell:
+        if getattr(self, "_shell", None) is None:
+            self._shell = _RpcShell(self.stack)
+        return self._shell
+
+
+class _RpcShell:
+    """RPC_SHELL, running in the Kamailio container; started again when the container was (its process went
+    with the old one), once per call."""
+
+    def __init__(self, stack: ComposeStack):
+        self.stack = stack
+        self.proc: subprocess.Popen | None = None
+        self.lock = threading.Lock()
+
+    def call(self, kind: str, args: list) -> dict:
+        with self.lock:
+            for _ in range(2):
+                if self.proc is None or self.proc.poll() is not None:
+                    self.proc = subprocess.Popen(
+                        [*self.stack.compose_cmd, "exec", "-T", "kamailio", "python3", "-u", "-c", RPC_SHELL],
+                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                        cwd=REPO)
+                try:
+                    self.proc.stdin.write(json.dumps([kind, args]) + "\n")
+                    self.proc.stdin.flush()
+                    ready, _, _ = select.select([self.proc.stdout], [], [], 60)
+                    line = self.proc.stdout.readline() if ready else ""
+                except OSError:
+                    line = ""
+                if line:
+                    return json.loads(line)
+                self.close()  # gone with its container (or stuck): the next attempt starts another
+            return {"fail": "the RPC shell in the kamailio container did not answer (is the container up?)"}
+
+    def close(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(10)
+            self.proc = None
