@@ -4,7 +4,6 @@ route's failover to the next peer or group."""
 
 from __future__ import annotations
 
-import re
 import traceback
 from dataclasses import dataclass
 
@@ -18,6 +17,7 @@ from kemi.telemetry import metrics, records, timing
 from kemi.topology import rewriting, sdpscrub, tlspeer, transcoding
 from kemi.topology.hiding import crashed, log, safe
 from sbclib import codecs, media, policy
+from sbclib.ringback import token
 
 # Per-transaction state read back in the failure route (AVPs travel with the transaction).
 NUMBER_AVP = "$avp(sbc_number)"
@@ -26,7 +26,6 @@ GROUP_AVP = "$avp(sbc_group)"  # dispatcher set of the current attempt ("uri" fo
 KEEPALIVE_AVP = "$avp(sbc_keepalive)"  # 1: the tenant's media_keepalive; every branch's offer and answer ask
 LATE_OFFER_AVP = "$avp(sbc_late_offer)"  # 1: the INVITE carried no SDP; the answerer's SDP is the offer
 OFFERER_TAG_VAR = "offerer_tag"  # dialog variable: the tag rtpengine keyed a late offer's session by
-_TOKEN = re.compile(r"[A-Za-z0-9.!%*_+`'~-]{1,128}")  # RFC 3261 token: a tag, safe inside rtpengine's flags
 MAX_UNSENT = 16  # peers one attempt may pass over for branches that could not be sent
 GIVE_UP_REASON = 'Reason: Q.850;cause=34;text="no peer answered"\r\n'
 
@@ -219,7 +218,7 @@ def reply_flags(svc, side: str) -> str:
     if KSR.pv.get(LATE_OFFER_AVP) != 1:
         return media.answer_flags(side, keepalive, protocol)
     tag = KSR.pv.get("$tt")
-    if isinstance(tag, str) and _TOKEN.fullmatch(tag):
+    if token(tag):  # it goes into rtpengine's flags at the call's end
         dlgvar.put(OFFERER_TAG_VAR, tag)  # rtpengine keys this session by the answerer's tag (delete_media)
     to = "public" if side == "private" else "private"
     accepts = transcoding.toward(svc, to)
